@@ -1,0 +1,401 @@
+//! The Graph HTTP client: bearer auth, `$select`-friendly GETs, `@odata.nextLink` paging,
+//! throttling and transient-fault retries, and request / resource-unit accounting.
+//!
+//! Security: a token is only ever sent to the configured Graph scheme, host and port. A
+//! `@odata.nextLink` that points anywhere else is refused before any request is made.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::auth::{TokenError, TokenSource};
+
+/// The API version segment mi-assess uses.
+pub const API_VERSION: &str = "v1.0";
+
+/// Why a Graph call failed. Callers branch on the variant (not found, forbidden, …).
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// No token could be obtained.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Graph answered with an error status after any retries.
+    #[error("graph returned {status} for {url}: {code}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Graph error code, e.g. `Authorization_RequestDenied`.
+        code: String,
+        /// Graph error message.
+        message: String,
+        /// The request URL (never carries a token).
+        url: String,
+    },
+    /// The connection failed after any retries.
+    #[error("request to {url} failed: {message}")]
+    Transport {
+        /// The request URL.
+        url: String,
+        /// The transport error text.
+        message: String,
+    },
+    /// The response was not the JSON Graph documents (truncated, malformed, wrong shape).
+    #[error("malformed response from {url}: {message}")]
+    Malformed {
+        /// The request URL.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// `@odata.nextLink` pointed away from the configured Graph endpoint.
+    #[error("refusing to follow @odata.nextLink to {link}: it is not on the configured Graph endpoint {expected}")]
+    ForeignNextLink {
+        /// The link Graph (or something pretending to be Graph) returned.
+        link: String,
+        /// The configured endpoint.
+        expected: String,
+    },
+}
+
+impl GraphError {
+    /// The HTTP status, for errors that carry one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True when Graph said the resource does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// True when the scanner lacks a permission for this call.
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(403)
+    }
+}
+
+/// How hard to retry throttled and transient failures.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff when Graph gives no `Retry-After`.
+    pub base_delay: Duration,
+    /// Ceiling for any single wait.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counters for one client: what the run cost Graph.
+#[derive(Debug, Default)]
+pub struct GraphStats {
+    requests: AtomicU64,
+    resource_units: AtomicU64,
+    throttled: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// A copy of [`GraphStats`] at one moment, for manifests and summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphStatsSnapshot {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Resource units Graph reported in `x-ms-resource-unit`.
+    pub resource_units: u64,
+    /// 429 responses received.
+    pub throttled: u64,
+    /// Retries made.
+    pub retries: u64,
+}
+
+impl GraphStats {
+    /// Reads the counters.
+    pub fn snapshot(&self) -> GraphStatsSnapshot {
+        GraphStatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            resource_units: self.resource_units.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One page of a Graph collection. `value` is required: a page without it is malformed, never
+/// an empty list.
+#[derive(Debug, Deserialize)]
+struct Page<T> {
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// A Microsoft Graph client bound to one endpoint and one identity.
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    endpoint: Url,
+    tokens: TokenSource,
+    retry: RetryPolicy,
+    stats: Arc<GraphStats>,
+}
+
+impl GraphClient {
+    /// A client for `endpoint` (e.g. `https://graph.microsoft.com`), authenticating with `tokens`.
+    pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            endpoint,
+            tokens,
+            retry,
+            stats: Arc::new(GraphStats::default()),
+        })
+    }
+
+    /// The configured endpoint.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// The token source (for reading the scanner's own claims).
+    pub fn tokens(&self) -> &TokenSource {
+        &self.tokens
+    }
+
+    /// Request counters for this client and its clones.
+    pub fn stats(&self) -> &GraphStats {
+        &self.stats
+    }
+
+    /// Builds `{endpoint}/v1.0/{path_and_query}`.
+    pub fn url(&self, path_and_query: &str) -> Result<Url, GraphError> {
+        let base = self.endpoint.as_str().trim_end_matches('/');
+        let text = format!("{base}/{API_VERSION}/{}", path_and_query.trim_start_matches('/'));
+        Url::parse(&text).map_err(|e| GraphError::Malformed {
+            url: text.clone(),
+            message: format!("not a URL: {e}"),
+        })
+    }
+
+    /// GETs one resource and decodes it.
+    pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, GraphError> {
+        let url = self.url(path_and_query)?;
+        self.get_url(&url).await
+    }
+
+    /// GETs a whole collection, following `@odata.nextLink` to the end.
+    pub async fn list<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Vec<T>, GraphError> {
+        let mut items = Vec::new();
+        let mut next = Some(self.url(path_and_query)?);
+        while let Some(url) = next.take() {
+            let page: Page<T> = self.get_url(&url).await?;
+            items.extend(page.value);
+            if let Some(link) = page.next_link {
+                next = Some(self.checked_next_link(&link)?);
+            }
+        }
+        Ok(items)
+    }
+
+    /// Accepts a `@odata.nextLink` only on the configured scheme, host and port.
+    fn checked_next_link(&self, link: &str) -> Result<Url, GraphError> {
+        let foreign = || GraphError::ForeignNextLink {
+            link: link.to_owned(),
+            expected: self.endpoint.to_string(),
+        };
+        let url = Url::parse(link).map_err(|_| foreign())?;
+        let same_origin = url.scheme() == self.endpoint.scheme()
+            && url.host_str().map(str::to_ascii_lowercase) == self.endpoint.host_str().map(str::to_ascii_lowercase)
+            && url.port_or_known_default() == self.endpoint.port_or_known_default()
+            && url.username().is_empty()
+            && url.password().is_none();
+        if same_origin { Ok(url) } else { Err(foreign()) }
+    }
+
+    async fn get_url<T: DeserializeOwned>(&self, url: &Url) -> Result<T, GraphError> {
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.send_once(url).await;
+            let delay = match &outcome {
+                Attempt::Done(_) => None,
+                Attempt::Retryable { retry_after, .. } => Some(
+                    retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, attempt)).min(self.retry.max_delay),
+                ),
+            };
+            match (outcome, delay) {
+                (Attempt::Done(result), _) => return result.and_then(|bytes| decode(url, &bytes)),
+                (Attempt::Retryable { error, .. }, Some(delay)) => {
+                    if attempt >= self.retry.max_retries {
+                        return Err(error);
+                    }
+                    attempt += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying graph request");
+                    tokio::time::sleep(delay).await;
+                }
+                (Attempt::Retryable { error, .. }, None) => return Err(error),
+            }
+        }
+    }
+
+    async fn send_once(&self, url: &Url) -> Attempt {
+        let token = match self.tokens.bearer().await {
+            Ok(token) => token,
+            Err(e) => return Attempt::Done(Err(e.into())),
+        };
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(token.expose_secret())
+            .header("Accept", "application/json")
+            .header("x-ms-throttle-priority", "Low")
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retryable {
+                    error: GraphError::Transport {
+                        url: url.to_string(),
+                        message: error_chain(&e),
+                    },
+                    retry_after: None,
+                };
+            }
+        };
+        if let Some(ru) = header_f64(&response, "x-ms-resource-unit") {
+            self.stats.resource_units.fetch_add(ru.round() as u64, Ordering::Relaxed);
+        }
+        let status = response.status();
+        let retry_after = header_f64(&response, "retry-after")
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Retryable {
+                    error: GraphError::Transport {
+                        url: url.to_string(),
+                        message: format!("reading the body: {}", error_chain(&e)),
+                    },
+                    retry_after: None,
+                };
+            }
+        };
+        if status.is_success() {
+            return Attempt::Done(Ok(body));
+        }
+        let detail = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_default().error;
+        let error = GraphError::Status {
+            status: status.as_u16(),
+            code: if detail.code.is_empty() { status.to_string() } else { detail.code },
+            message: detail.message,
+            url: url.to_string(),
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        if is_retryable(status) {
+            Attempt::Retryable { error, retry_after }
+        } else {
+            Attempt::Done(Err(error))
+        }
+    }
+}
+
+enum Attempt {
+    Done(Result<Bytes, GraphError>),
+    Retryable {
+        error: GraphError,
+        retry_after: Option<Duration>,
+    },
+}
+
+fn decode<T: DeserializeOwned>(url: &Url, bytes: &[u8]) -> Result<T, GraphError> {
+    serde_json::from_slice(bytes).map_err(|e| GraphError::Malformed {
+        url: url.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+fn header_f64(response: &reqwest::Response, name: &str) -> Option<f64> {
+    response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Exponential backoff with full jitter: a random wait in `[base·2^attempt / 2, base·2^attempt]`.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let ceiling = base.saturating_mul(1u32 << attempt.min(16));
+    // uuid's v4 generator is already in the tree and is a fine source of jitter.
+    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    ceiling / 2 + ceiling / 2 * random / 1000
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_within_bounds() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..5 {
+            let d = backoff(base, attempt);
+            let ceiling = base * (1 << attempt);
+            assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! One handler per function folder: what each function does with its envelope.
+//!
+//! HTTP functions always succeed as invocations and carry their outcome in the `res` output
+//! (400, 404, 202, …). Timer and queue functions fail the invocation (HTTP 500 to the host) when
+//! the run failed, so the host's retry policy or poison queue applies.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::protocol::{HttpRequestData, HttpResponseOut, InvokeRequest, InvokeResponse};
+use super::{HandlerState, host_error, names};
+use crate::pipeline::RunRequest;
+use crate::results::records::Trigger;
+use crate::results::{RunState, ScanStatus};
+
+/// Binding names, as in each function.json.
+pub mod bindings {
+    /// Timer trigger of `nightly-assessment`.
+    pub const TIMER: &str = "timer";
+    /// HTTP trigger of `scans` and `identity`.
+    pub const REQUEST: &str = "req";
+    /// HTTP output of `scans` and `identity`.
+    pub const RESPONSE: &str = "res";
+    /// Queue output of `scans` and queue trigger of `scan-worker`.
+    pub const SCAN_REQUEST: &str = "scanRequest";
+}
+
+/// One invocation from the host.
+#[derive(Debug)]
+pub struct Invocation {
+    /// Function folder name from the path.
+    pub function: String,
+    /// `X-Azure-Functions-InvocationId`.
+    pub invocation_id: Option<String>,
+    /// The decoded envelope.
+    pub envelope: InvokeRequest,
+}
+
+/// The message `scans` enqueues for `scan-worker`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanRequestMessage {
+    /// The run to perform.
+    pub run_id: Uuid,
+    /// When it was requested.
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+}
+
+/// Routes an invocation to its function.
+pub(super) async fn dispatch(state: &HandlerState, invocation: Invocation) -> Response {
+    let result = match invocation.function.as_str() {
+        names::NIGHTLY => nightly(state, &invocation).await,
+        names::SCANS => scans(state, &invocation).await,
+        names::IDENTITY => identity(state, &invocation).await,
+        names::SCAN_WORKER => scan_worker(state, &invocation).await,
+        other => {
+            return host_error(
+                StatusCode::NOT_FOUND,
+                "UnknownFunction",
+                format!("no function named {other:?}; known: {}", names::ALL.join(", ")),
+            );
+        }
+    };
+    match result {
+        Ok(response) => axum::Json(response).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// Why an invocation failed, as the host should see it.
+#[derive(Debug)]
+enum Failure {
+    /// The envelope is malformed for this function (4xx; retrying cannot help).
+    BadEnvelope(String),
+    /// The work failed (500; the host may retry).
+    Failed(String),
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Self::BadEnvelope(message) => {
+                tracing::warn!(error = %message, "invocation rejected");
+                host_error(StatusCode::BAD_REQUEST, "MalformedInvocation", message)
+            }
+            Self::Failed(message) => {
+                // Logs in the reply are dropped on failure; stderr reaches Application Insights.
+                tracing::error!(error = %message, "invocation failed");
+                host_error(StatusCode::INTERNAL_SERVER_ERROR, "InvocationFailed", message)
+            }
+        }
+    }
+}
+
+async fn nightly(state: &HandlerState, invocation: &Invocation) -> Result<InvokeResponse, Failure> {
+    let timer = invocation
+        .envelope
+        .timer(bindings::TIMER)
+        .map_err(|e| Failure::BadEnvelope(e.to_string()))?;
+    let last = timer.schedule_status.as_ref().and_then(|s| s.last);
+    tracing::info!(
+        past_due = timer.is_past_due,
+        last_run = last.map(|t| t.to_string()).unwrap_or_else(|| "never".into()),
+        retry = invocation.envelope.retry_count().unwrap_or(0),
+        "nightly assessment triggered"
+    );
+    let request = RunRequest {
+        run_id: Uuid::new_v4(),
+        trigger: Trigger::Timer,
+        invocation_id: invocation.invocation_id.clone(),
+    };
+    let outcome = state.scanner.run(&request).await;
+    let line = run_line(&outcome.manifest);
+    match outcome.manifest.status {
+        RunState::Failed => Err(Failure::Failed(line)),
+        _ => Ok(InvokeResponse::default().log(line)),
+    }
+}
+
+fn run_line(manifest: &crate::results::Manifest) -> String {
+    let mut line = format!(
+        "run {} {}: {} managed identities ({} system-assigned, {} user-assigned), {} findings, {} Graph requests",
+        manifest.run_id,
+        manifest.status.as_str(),
+        manifest.counts.identities,
+        manifest.counts.system_assigned,
+        manifest.counts.user_assigned,
+        manifest.counts.findings,
+        manifest.graph.requests,
+    );
+    for error in &manifest.errors {
+        line.push_str(&format!("; {}: {}", error.stage, error.message));
+    }
+    line
+}
+
+fn http_request(invocation: &Invocation) -> Result<HttpRequestData, Failure> {
+    invocation
+        .envelope
+        .http_request(bindings::REQUEST)
+        .map_err(|e| Failure::BadEnvelope(e.to_string()))
+}
+
+fn respond(response: HttpResponseOut) -> InvokeResponse {
+    InvokeResponse::default().with_http(bindings::RESPONSE, response)
+}
+
+fn parse_guid(value: &str, what: &str) -> Result<Uuid, HttpResponseOut> {
+    Uuid::parse_str(value.trim()).map_err(|_| {
+        HttpResponseOut::error(400, "InvalidId", format!("{what} {value:?} is not a GUID"))
+    })
+}
+
+/// `POST /api/scans` and `GET /api/scans/{runId}`.
+async fn scans(state: &HandlerState, invocation: &Invocation) -> Result<InvokeResponse, Failure> {
+    let req = http_request(invocation)?;
+    let method = req.method();
+    match (method.as_str(), req.param("runId")) {
+        ("POST", None) => start_scan(state, &req).await,
+        ("GET", Some(run_id)) => Ok(respond(scan_status(state, run_id).await)),
+        ("GET", None) => Ok(respond(HttpResponseOut::error(
+            400,
+            "RunIdRequired",
+            "GET needs a run id: /api/scans/{runId}; start a scan with POST /api/scans",
+        ))),
+        _ => Ok(respond(
+            HttpResponseOut::error(405, "MethodNotAllowed", "use POST /api/scans or GET /api/scans/{runId}")
+                .header("Allow", if req.param("runId").is_some() { "GET" } else { "POST" }),
+        )),
+    }
+}
+
+async fn start_scan(state: &HandlerState, req: &HttpRequestData) -> Result<InvokeResponse, Failure> {
+    let run_id = Uuid::new_v4();
+    let status = match state.scanner.mark_queued(run_id, Trigger::Http).await {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::error!(error = %e, "could not record a queued scan");
+            return Ok(respond(HttpResponseOut::error(
+                503,
+                "ResultsUnavailable",
+                format!("the results store cannot be written, so the scan was not started: {e}"),
+            )));
+        }
+    };
+    let status_url = status_url(&req.url, run_id);
+    let message = ScanRequestMessage {
+        run_id,
+        requested_at: status.requested_at,
+    };
+    let message = serde_json::to_value(&message).map_err(|e| Failure::Failed(e.to_string()))?;
+    let body = json!({
+        "runId": run_id,
+        "state": RunState::Queued,
+        "statusUrl": status_url,
+        "requestedAt": status.requested_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+    });
+    tracing::info!(run_id = %run_id, "scan queued");
+    Ok(InvokeResponse::default()
+        .with_http(
+            bindings::RESPONSE,
+            HttpResponseOut::json(202, &body).header("Location", status_url.clone()),
+        )
+        .with_queue_message(bindings::SCAN_REQUEST, message)
+        .log(format!("scan {run_id} queued")))
+}
+
+/// `https://app/api/scans?code=…` → `https://app/api/scans/{runId}` (the key is not echoed).
+fn status_url(request_url: &str, run_id: Uuid) -> String {
+    match url::Url::parse(request_url) {
+        Ok(mut url) => {
+            url.set_query(None);
+            url.set_fragment(None);
+            let path = format!("{}/{run_id}", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+            url.to_string()
+        }
+        Err(_) => format!("/api/scans/{run_id}"),
+    }
+}
+
+async fn scan_status(state: &HandlerState, run_id: &str) -> HttpResponseOut {
+    let run_id = match parse_guid(run_id, "run id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    match state.scanner.status(run_id).await {
+        Ok(Some(status)) => HttpResponseOut::json(200, &status_body(state, &status)),
+        Ok(None) => HttpResponseOut::error(404, "RunNotFound", format!("no scan with run id {run_id}")),
+        Err(e) => HttpResponseOut::error(503, "ResultsUnavailable", e.to_string()),
+    }
+}
+
+fn status_body(state: &HandlerState, status: &ScanStatus) -> serde_json::Value {
+    let mut body = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
+    if status.state.is_finished() {
+        let store = state.scanner.store();
+        if let Some(prefix) = &status.results_prefix {
+            body["resultsLocation"] = json!(store.location(prefix));
+        }
+        if let Some(manifest) = &status.manifest {
+            body["manifestLocation"] = json!(store.location(manifest));
+        }
+    }
+    body
+}
+
+/// `GET /api/identities/{objectId}`.
+async fn identity(state: &HandlerState, invocation: &Invocation) -> Result<InvokeResponse, Failure> {
+    let req = http_request(invocation)?;
+    if req.method() != "GET" {
+        return Ok(respond(
+            HttpResponseOut::error(405, "MethodNotAllowed", "use GET /api/identities/{objectId}").header("Allow", "GET"),
+        ));
+    }
+    let Some(raw_id) = req.param("objectId") else {
+        return Ok(respond(HttpResponseOut::error(400, "ObjectIdRequired", "the route is /api/identities/{objectId}")));
+    };
+    let object_id = match parse_guid(raw_id, "object id") {
+        Ok(id) => id,
+        Err(response) => return Ok(respond(response)),
+    };
+    let response = match state.scanner.assess_identity(object_id).await {
+        Ok(Some(record)) => HttpResponseOut::json(200, &record),
+        Ok(None) => HttpResponseOut::error(
+            404,
+            "NotAManagedIdentity",
+            format!("{object_id} is not the object id of a managed identity in this tenant"),
+        ),
+        Err(e) if e.is_forbidden() => HttpResponseOut::error(
+            502,
+            "GraphForbidden",
+            format!("the scanner's identity lacks a Graph permission: {e}"),
+        ),
+        Err(e) => HttpResponseOut::error(502, "GraphUnavailable", e.to_string()),
+    };
+    Ok(respond(response))
+}
+
+/// The queue worker behind `POST /api/scans`.
+async fn scan_worker(state: &HandlerState, invocation: &Invocation) -> Result<InvokeResponse, Failure> {
+    let message: ScanRequestMessage = invocation
+        .envelope
+        .queue_json(bindings::SCAN_REQUEST)
+        .map_err(|e| Failure::BadEnvelope(e.to_string()))?;
+    let dequeue_count = invocation.envelope.metadata_string("DequeueCount");
+    // A redelivered message for a run that already produced results must not run it again.
+    if let Ok(Some(status)) = state.scanner.status(message.run_id).await
+        && matches!(status.state, RunState::Complete | RunState::Partial)
+    {
+        let line = format!("scan {} already {}; nothing to do", message.run_id, status.state.as_str());
+        tracing::info!(run_id = %message.run_id, "{line}");
+        return Ok(InvokeResponse::default().log(line));
+    }
+    tracing::info!(run_id = %message.run_id, dequeue_count = dequeue_count.as_deref().unwrap_or("?"), "scan worker started");
+    let request = RunRequest {
+        run_id: message.run_id,
+        trigger: Trigger::Http,
+        invocation_id: invocation.invocation_id.clone(),
+    };
+    let outcome = state.scanner.run(&request).await;
+    let line = run_line(&outcome.manifest);
+    match outcome.manifest.status {
+        RunState::Failed => Err(Failure::Failed(line)),
+        _ => Ok(InvokeResponse::default().log(line)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_url_drops_the_function_key() {
+        let id = Uuid::nil();
+        assert_eq!(
+            status_url("https://app.azurewebsites.net/api/scans?code=secret", id),
+            format!("https://app.azurewebsites.net/api/scans/{id}")
+        );
+        assert_eq!(status_url("not a url", id), format!("/api/scans/{id}"));
+    }
+}

@@ -1,0 +1,171 @@
+//! The custom-handler server the Functions host talks to.
+//!
+//! `protocol` holds the wire types; `functions` holds one handler per function folder; this
+//! module binds `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT`, answers the readiness probe at
+//! `GET /`, and routes `POST /{functionName}` envelopes to the handlers. Malformed or
+//! oversized envelopes get a 4xx JSON error; a failed invocation gets a 500 JSON error so the
+//! host applies its retry semantics.
+
+pub mod functions;
+pub mod protocol;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::pipeline::Scanner;
+use protocol::InvokeRequest;
+
+/// Largest invocation envelope accepted (host envelopes are a few KiB).
+pub const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
+
+/// Function folder names, exactly as in `functions/`; the host POSTs to `/{name}`.
+pub mod names {
+    /// Timer-triggered full assessment.
+    pub const NIGHTLY: &str = "nightly-assessment";
+    /// `POST /api/scans` and `GET /api/scans/{runId}`.
+    pub const SCANS: &str = "scans";
+    /// `GET /api/identities/{objectId}`.
+    pub const IDENTITY: &str = "identity";
+    /// Queue-triggered worker for on-demand scans.
+    pub const SCAN_WORKER: &str = "scan-worker";
+    /// Every function the handler dispatches on.
+    pub const ALL: [&str; 4] = [NIGHTLY, SCANS, IDENTITY, SCAN_WORKER];
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct HandlerState {
+    /// Runs assessments and reads results.
+    pub scanner: Scanner,
+}
+
+/// A bound custom-handler server.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `127.0.0.1:port` (0 picks a free port).
+    pub async fn bind(port: u16, state: HandlerState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        Ok(Self {
+            listener,
+            router: router(Arc::new(state)),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> std::io::Result<u16> {
+        Ok(self.listener.local_addr()?.port())
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+
+/// The handler's routes.
+pub fn router(state: Arc<HandlerState>) -> Router {
+    Router::new()
+        .route("/", get(ready))
+        .route("/{function}", post(invoke).fallback(method_not_allowed))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES))
+        .with_state(state)
+}
+
+async fn ready() -> &'static str {
+    "mi-assess ready"
+}
+
+/// A JSON error reply to the host itself (not an HTTP output binding).
+pub(crate) fn host_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": { "code": code, "message": message.into() } }))).into_response()
+}
+
+async fn not_found() -> Response {
+    host_error(StatusCode::NOT_FOUND, "UnknownRoute", "the handler serves GET / and POST /{functionName}")
+}
+
+async fn method_not_allowed() -> Response {
+    host_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "invocations are POST /{functionName}")
+}
+
+async fn invoke(
+    State(state): State<Arc<HandlerState>>,
+    Path(function): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let invocation_id = headers
+        .get("x-azure-functions-invocationid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let span = tracing::info_span!(
+        "invocation",
+        function = %function,
+        invocation_id = invocation_id.as_deref().unwrap_or("")
+    );
+    let body = match body {
+        Ok(bytes) => bytes,
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            return host_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "EnvelopeTooLarge",
+                format!("invocation envelopes are limited to {MAX_ENVELOPE_BYTES} bytes"),
+            );
+        }
+        Err(e) => {
+            return host_error(StatusCode::BAD_REQUEST, "UnreadableBody", format!("could not read the body: {e}"));
+        }
+    };
+    let envelope = match InvokeRequest::from_slice(&body) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            let _guard = span.enter();
+            tracing::warn!(error = %e, "rejected a malformed invocation envelope");
+            return host_error(StatusCode::BAD_REQUEST, "MalformedEnvelope", e.to_string());
+        }
+    };
+    let context = functions::Invocation {
+        function: function.clone(),
+        invocation_id,
+        envelope,
+    };
+    use tracing::Instrument;
+    functions::dispatch(&state, context).instrument(span).await
+}

@@ -1,0 +1,21 @@
+//! mi-assess: finds every managed identity in a Microsoft Entra ID tenant and assesses it.
+//!
+//! The crate is laid out by responsibility: `host` speaks the Azure Functions custom-handler
+//! protocol, `graph` and `collect` read Microsoft Graph, `snapshot` holds what was read,
+//! `inventory` and `assess` turn it into records (pure), `results` stores them, `pipeline`
+//! orders one run end to end, and `simulator` serves a simulated tenant for the demo and tests.
+
+pub mod assess;
+pub mod auth;
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod graph;
+pub mod host;
+pub mod inventory;
+pub mod pipeline;
+pub mod results;
+pub mod simulator;
+pub mod snapshot;
+pub mod summary;
+pub mod telemetry;

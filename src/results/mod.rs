@@ -1,0 +1,71 @@
+//! Results: where a run's files go, what the manifest, latest pointer and scan status say, and
+//! the stores (Blob Storage, local directory) that hold them.
+//!
+//! Layout inside the results container (or the local output directory):
+//!
+//! ```text
+//! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/identities.ndjson
+//! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/findings.ndjson
+//! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/manifest.json      (written last)
+//! latest/{tenantId}.json                                       (newest complete run)
+//! scans/{runId}.json                                           (state of a run, any trigger)
+//! ```
+
+pub mod records;
+pub mod store;
+
+pub use records::{LatestPointer, Manifest, RunState, ScanStatus};
+pub use store::{BlobStore, LocalStore, ResultStore, StoreError};
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Media type of NDJSON files.
+pub const NDJSON: &str = "application/x-ndjson";
+/// Media type of JSON documents.
+pub const JSON: &str = "application/json";
+
+/// File names inside a run folder.
+pub mod files {
+    /// One managed identity per line.
+    pub const IDENTITIES: &str = "identities.ndjson";
+    /// One finding per line.
+    pub const FINDINGS: &str = "findings.ndjson";
+    /// The run's manifest, written last.
+    pub const MANIFEST: &str = "manifest.json";
+}
+
+/// `runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}` for a run that started at `started_at`.
+pub fn run_prefix(tenant_id: &str, started_at: OffsetDateTime, run_id: Uuid) -> String {
+    format!(
+        "runs/{tenant_id}/{:04}/{:02}/{:02}/{run_id}",
+        started_at.year(),
+        u8::from(started_at.month()),
+        started_at.day()
+    )
+}
+
+/// `latest/{tenantId}.json`.
+pub fn latest_path(tenant_id: &str) -> String {
+    format!("latest/{tenant_id}.json")
+}
+
+/// `scans/{runId}.json`.
+pub fn status_path(run_id: Uuid) -> String {
+    format!("scans/{run_id}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_prefix_is_date_partitioned() {
+        let at = time::macros::datetime!(2026-03-07 02:00 UTC);
+        let id = Uuid::nil();
+        assert_eq!(
+            run_prefix("t", at, id),
+            "runs/t/2026/03/07/00000000-0000-0000-0000-000000000000"
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The JSON documents a run publishes besides its NDJSON files: the manifest, the latest
+//! pointer and the scan status.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::graph::client::GraphStatsSnapshot;
+
+/// Version of the manifest, latest-pointer and status documents.
+pub const RESULTS_SCHEMA_VERSION: &str = "1.0.0";
+
+/// Final outcome of a run, and the states before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunState {
+    /// Accepted, waiting for a worker.
+    Queued,
+    /// A worker is collecting or writing.
+    Running,
+    /// Everything was collected and written.
+    Complete,
+    /// Written, but some data could not be collected; see the manifest's errors.
+    Partial,
+    /// Stopped before its results could be trusted.
+    Failed,
+}
+
+impl RunState {
+    /// True once the run can no longer change.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Complete | Self::Partial | Self::Failed)
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Complete => "complete",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    /// The nightly timer.
+    Timer,
+    /// `POST /api/scans`.
+    Http,
+    /// `mi-assess assess` on a workstation.
+    Cli,
+    /// `mi-assess assess --demo`.
+    Demo,
+}
+
+/// Counts in the manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCounts {
+    /// Managed identities found.
+    pub identities: usize,
+    /// Of which system-assigned.
+    pub system_assigned: usize,
+    /// Of which user-assigned.
+    pub user_assigned: usize,
+    /// Findings written.
+    pub findings: usize,
+}
+
+/// One problem a run met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunError {
+    /// Where it happened: `collect`, `write`, `auth`.
+    pub stage: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// A file the run wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEntry {
+    /// Name inside the run folder.
+    pub name: String,
+    /// Media type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Records (lines) for NDJSON files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+}
+
+/// `manifest.json`: the last file of every run; its presence with `status: complete` is the
+/// signal that the run's other files are whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Version of this document's format.
+    pub schema_version: String,
+    /// Tenant scanned (empty only if the run failed before it was known).
+    pub tenant_id: String,
+    /// Run id.
+    pub run_id: Uuid,
+    /// What started the run.
+    pub trigger: Trigger,
+    /// The Functions host invocation that ran it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_id: Option<String>,
+    /// Start time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// End time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    /// `complete`, `partial` or `failed`.
+    pub status: RunState,
+    /// Counts.
+    pub counts: RunCounts,
+    /// What Graph was asked and what it cost.
+    pub graph: GraphStatsSnapshot,
+    /// Files written before the manifest.
+    pub files: Vec<FileEntry>,
+    /// Problems, in the order they happened.
+    pub errors: Vec<RunError>,
+    /// The mi-assess version that produced the run.
+    pub tool_version: String,
+}
+
+/// `latest/{tenantId}.json`: where the newest complete run of a tenant is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatestPointer {
+    /// Version of this document's format.
+    pub schema_version: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Run id of the newest complete run.
+    pub run_id: Uuid,
+    /// Path of the run folder inside the container.
+    pub prefix: String,
+    /// Path of its manifest.
+    pub manifest: String,
+    /// When that run finished.
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+}
+
+/// `scans/{runId}.json`: the state of one run, readable by any instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanStatus {
+    /// Version of this document's format.
+    pub schema_version: String,
+    /// Run id.
+    pub run_id: Uuid,
+    /// Current state.
+    pub state: RunState,
+    /// What started the run.
+    pub trigger: Trigger,
+    /// When the run was requested.
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    /// When this document was last written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Tenant, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// Run folder, once results exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_prefix: Option<String>,
+    /// Manifest path, once written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// Why the run failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ScanStatus {
+    /// A freshly queued run.
+    pub fn queued(run_id: Uuid, trigger: Trigger, now: OffsetDateTime) -> Self {
+        Self {
+            schema_version: RESULTS_SCHEMA_VERSION.to_owned(),
+            run_id,
+            state: RunState::Queued,
+            trigger,
+            requested_at: now,
+            updated_at: now,
+            tenant_id: None,
+            results_prefix: None,
+            manifest: None,
+            error: None,
+        }
+    }
+}

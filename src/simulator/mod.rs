@@ -1,0 +1,168 @@
+//! A Microsoft Graph simulator that serves a [`SimTenant`] over loopback HTTP.
+//!
+//! It implements the Graph endpoints mi-assess calls with Graph's documented behaviour
+//! (`../shared/reference/microsoft-graph.md`): bearer-token checks, `$select` projection,
+//! `$top` limits and `@odata.nextLink` paging with opaque skip tokens, Graph's error bodies,
+//! `x-ms-resource-unit` accounting, and `Retry-After` on throttling. It also serves the App
+//! Service managed-identity token endpoint, so the real `ManagedIdentityCredential` can be
+//! pointed at it. `--demo`, the tests and the benchmark all use it.
+
+mod graph_api;
+pub mod tenant;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use url::Url;
+
+pub use tenant::SimTenant;
+pub use token::{SimulatorCredential, TokenSubject};
+
+/// Faults to inject, changeable while the simulator runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultPlan {
+    /// Fail every collection page at or after this zero-based page index with `status`
+    /// (a persistent outage in the middle of a paged listing).
+    pub fail_pages_from: Option<usize>,
+    /// Fail every request for a single object with `status`.
+    pub fail_object_reads: bool,
+    /// HTTP status used for injected failures.
+    pub status: u16,
+    /// A `@odata.nextLink` host to hand out instead of the simulator's own (a hostile link).
+    pub next_link_host: Option<String>,
+}
+
+/// One request the token endpoint served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// `resource` query parameter.
+    pub resource: String,
+    /// `client_id` query parameter, for user-assigned identities.
+    pub client_id: Option<String>,
+}
+
+/// Shared state of a running simulator.
+#[derive(Debug)]
+pub(crate) struct SimState {
+    pub(crate) tenant: SimTenant,
+    pub(crate) base_url: Url,
+    pub(crate) identity_header: String,
+    pub(crate) faults: Mutex<FaultPlan>,
+    pub(crate) graph_requests: AtomicU64,
+    pub(crate) resource_units: AtomicU64,
+    pub(crate) token_requests: Mutex<Vec<TokenRequest>>,
+    pub(crate) issued_tokens: Mutex<Vec<String>>,
+}
+
+impl SimState {
+    /// The Graph resource (token audience) of this simulator: its base URL without a slash.
+    pub(crate) fn graph_resource(&self) -> String {
+        self.base_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+/// A simulator serving on loopback until dropped.
+#[derive(Debug)]
+pub struct RunningSimulator {
+    state: Arc<SimState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RunningSimulator {
+    /// Starts serving `tenant` on `127.0.0.1` on an ephemeral port.
+    pub async fn start(tenant: SimTenant) -> std::io::Result<Self> {
+        Self::start_on(tenant, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts serving `tenant` on `addr`.
+    pub async fn start_on(tenant: SimTenant, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let base_url = Url::parse(&format!("http://{local}"))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let state = Arc::new(SimState {
+            tenant,
+            base_url,
+            identity_header: uuid::Uuid::new_v4().to_string(),
+            faults: Mutex::new(FaultPlan::default()),
+            graph_requests: AtomicU64::new(0),
+            resource_units: AtomicU64::new(0),
+            token_requests: Mutex::new(Vec::new()),
+            issued_tokens: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route("/msi/token", get(graph_api::msi_token))
+            .route("/v1.0/{*path}", get(graph_api::graph_get))
+            .fallback(graph_api::unknown_segment)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "graph simulator stopped");
+            }
+        });
+        Ok(Self { state, task })
+    }
+
+    /// Base URL to use as `MI_ASSESS_GRAPH_ENDPOINT`.
+    pub fn graph_endpoint(&self) -> &Url {
+        &self.state.base_url
+    }
+
+    /// URL to use as `IDENTITY_ENDPOINT`.
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}msi/token", self.state.base_url)
+    }
+
+    /// Value to use as `IDENTITY_HEADER`.
+    pub fn identity_header(&self) -> &str {
+        &self.state.identity_header
+    }
+
+    /// The tenant being served.
+    pub fn tenant(&self) -> &SimTenant {
+        &self.state.tenant
+    }
+
+    /// A credential that mints this simulator's tokens in-process.
+    pub fn credential(&self) -> SimulatorCredential {
+        SimulatorCredential::new(self.state.tenant.scanner.clone(), self.state.graph_resource())
+    }
+
+    /// Replaces the fault plan.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        if let Ok(mut faults) = self.state.faults.lock() {
+            *faults = plan;
+        }
+    }
+
+    /// Graph requests served so far (token requests excluded).
+    pub fn graph_requests(&self) -> u64 {
+        self.state.graph_requests.load(Ordering::Relaxed)
+    }
+
+    /// Resource units charged so far.
+    pub fn resource_units(&self) -> u64 {
+        self.state.resource_units.load(Ordering::Relaxed)
+    }
+
+    /// Requests the token endpoint served.
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.state.token_requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Every token the token endpoint issued (for leak checks in tests).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued_tokens.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,89 @@
+//! The readable summary the CLI prints after a run: a header, a table of identities and totals.
+
+use std::fmt::Write as _;
+
+use crate::pipeline::RunOutcome;
+
+/// Rows shown before the table is cut short.
+pub const MAX_ROWS: usize = 40;
+
+/// Renders the run summary as plain text.
+pub fn render(outcome: &RunOutcome, location: &str) -> String {
+    let m = &outcome.manifest;
+    let mut out = String::new();
+    let _ = writeln!(out, "mi-assess run {}", m.run_id);
+    let _ = writeln!(out, "  tenant   {}", if m.tenant_id.is_empty() { "(unknown)" } else { &m.tenant_id });
+    let _ = writeln!(out, "  status   {}", m.status.as_str());
+    let _ = writeln!(out, "  results  {location}");
+    let _ = writeln!(
+        out,
+        "  graph    {} requests, {} resource units, {} throttled",
+        m.graph.requests, m.graph.resource_units, m.graph.throttled
+    );
+    for error in &m.errors {
+        let _ = writeln!(out, "  error    {}: {}", error.stage, error.message);
+    }
+    if let Some(assessment) = &outcome.assessment {
+        let headers = ["KIND", "NAME", "RESOURCE TYPE", "RESOURCE GROUP", "ENABLED"];
+        let rows: Vec<[String; 5]> = assessment
+            .identities
+            .iter()
+            .map(|i| {
+                [
+                    i.kind.as_str().to_owned(),
+                    i.display_name.clone().unwrap_or_else(|| i.id.clone()),
+                    i.resource_type.clone().unwrap_or_else(|| "-".into()),
+                    i.resource_group
+                        .clone()
+                        .or_else(|| i.management_group.as_ref().map(|mg| format!("(mg) {mg}")))
+                        .unwrap_or_else(|| "-".into()),
+                    match i.account_enabled {
+                        Some(true) => "yes".into(),
+                        Some(false) => "no".into(),
+                        None => "?".into(),
+                    },
+                ]
+            })
+            .collect();
+        let _ = writeln!(out);
+        out.push_str(&table(&headers, rows.iter().take(MAX_ROWS)));
+        if rows.len() > MAX_ROWS {
+            let _ = writeln!(out, "… and {} more (see identities.ndjson)", rows.len() - MAX_ROWS);
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{} managed identities: {} system-assigned, {} user-assigned; {} findings",
+            m.counts.identities, m.counts.system_assigned, m.counts.user_assigned, m.counts.findings
+        );
+    }
+    out
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table<'a, const N: usize>(headers: &[&str; N], rows: impl Iterator<Item = &'a [String; N]> + Clone) -> String {
+    let mut widths: [usize; N] = headers.map(|h| h.chars().count());
+    for row in rows.clone() {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths.iter()).enumerate() {
+            if i + 1 == N {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<width$}  ");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}

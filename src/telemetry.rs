@@ -1,0 +1,43 @@
+//! Logging: `tracing` to the process's standard streams, where the Functions host picks it up.
+//!
+//! Under the host, stdout lines are logged at Information and stderr lines at Error, so `serve`
+//! sends WARN and ERROR events to stderr and everything else to stdout. The CLI keeps stdout
+//! for its summary and logs to stderr. The filter comes from `MI_ASSESS_LOG` (default `info`).
+//! Tokens never reach a log: they are held in secret wrappers and never formatted.
+
+use tracing::Level;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+
+use crate::config::LOG_VAR;
+
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Under the Functions host: warnings and errors to stderr, the rest to stdout.
+    Host,
+    /// On a terminal: everything to stderr.
+    Terminal,
+}
+
+/// Installs the global subscriber. Safe to call once per process.
+pub fn init(target: LogTarget) {
+    let filter = EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let result = match target {
+        LogTarget::Host => builder
+            .with_ansi(false)
+            .with_writer(
+                std::io::stderr
+                    .with_max_level(Level::WARN)
+                    .or_else(std::io::stdout),
+            )
+            .try_init(),
+        LogTarget::Terminal => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
+    // A second initialisation (tests) is harmless.
+    drop(result);
+}
