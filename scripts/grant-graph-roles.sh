@@ -32,7 +32,7 @@ DRY_RUN=0
 LIST_ONLY=0
 
 die() { printf 'grant-graph-roles: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,7 +58,7 @@ json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); r='"$1"'; prin
 graph() { az rest --only-show-errors --resource "$GRAPH" --headers 'Content-Type=application/json' "$@"; }
 
 if [ -z "$PRINCIPAL" ]; then
-  [ -n "$RG" ] && [ -n "$APP" ] || die "give --principal-id, or --resource-group and --app"
+  if [ -z "$RG" ] || [ -z "$APP" ]; then die "give --principal-id, or --resource-group and --app"; fi
   PRINCIPAL=$(az functionapp identity show --resource-group "$RG" --name "$APP" --query principalId --output tsv) \
     || die "could not read the identity of function app $APP in $RG"
   [ -n "$PRINCIPAL" ] || die "function app $APP has no system-assigned identity"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # the step functions are called indirectly, through step()
 # Offline validation of the deployment side (no Azure access, no Bicep CLI), non-interactive:
 #   1. tools       venvs under .venv-infra/: pycep-parser==0.7.1, and checkov==3.3.30 (which pins pycep 0.5.1,
 #                  hence its own venv); reused when already installed
@@ -16,7 +17,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 VENV=${MI_ASSESS_INFRA_VENV:-$ROOT/.venv-infra}
 PYTHON=${PYTHON:-python3}
 PYCEP_SPEC="pycep-parser==0.7.1"
@@ -35,7 +36,8 @@ step() {  # step NAME COMMAND...
   local name=$1; shift
   echo
   echo "==> $name"
-  local t=$(date +%s%N) rc
+  local t rc
+  t=$(date +%s%N)
   "$@"; rc=$?
   local took; took=$(ms_since "$t")
   if [ $rc -eq 0 ]; then
@@ -89,11 +91,10 @@ tools() {
   make_venv "$VENV/checkov" "$CHECKOV_SPEC" >"$WORK/checkov.log" 2>&1 &
   local p2=$!
   local rc=0
-  wait $p1 || rc=1
-  wait $p2 || rc=1
+  wait "$p1" || rc=1
+  wait "$p2" || rc=1
   cat "$WORK/pycep.log" "$WORK/checkov.log"
-  [ $rc -eq 0 ] && "$VENV/checkov/bin/checkov" --version | sed 's/^/checkov /'
-  return $rc
+  return "$rc"
 }
 
 binary() {

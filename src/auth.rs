@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use azure_identity::{
-    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId,
 };
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -40,7 +41,8 @@ pub fn credential_from_env(
     let has = |name: &str| std::env::var(name).map(|v| !v.is_empty()).unwrap_or(false);
     if has(IDENTITY_ENDPOINT_VAR) && has(IDENTITY_HEADER_VAR) {
         let options = ManagedIdentityCredentialOptions {
-            user_assigned_id: user_assigned_client_id.map(|id| UserAssignedId::ClientId(id.to_owned())),
+            user_assigned_id: user_assigned_client_id
+                .map(|id| UserAssignedId::ClientId(id.to_owned())),
             ..Default::default()
         };
         let credential = ManagedIdentityCredential::new(Some(options))
@@ -72,7 +74,9 @@ pub struct TokenSource {
 
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSource").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("TokenSource")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -136,7 +140,8 @@ impl TokenClaims {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload.trim_end_matches('='))
             .map_err(|e| format!("the access token payload is not base64url: {e}"))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("the access token payload is not JSON: {e}"))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the access token payload is not JSON: {e}"))
     }
 }
 
@@ -148,7 +153,8 @@ mod tests {
     fn claims_are_read_from_the_payload() {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(br#"{"tid":"t-1","oid":"o-1","roles":["Application.Read.All"]}"#);
-        let claims = TokenClaims::from_jwt(&format!("eyJhbGciOiJub25lIn0.{payload}.")).expect("decodes");
+        let claims =
+            TokenClaims::from_jwt(&format!("eyJhbGciOiJub25lIn0.{payload}.")).expect("decodes");
         assert_eq!(claims.tid.as_deref(), Some("t-1"));
         assert_eq!(claims.oid.as_deref(), Some("o-1"));
         assert_eq!(claims.roles, vec!["Application.Read.All".to_owned()]);

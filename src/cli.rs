@@ -74,7 +74,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Assess(_) => telemetry::LogTarget::Terminal,
     };
     telemetry::init(target);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -97,9 +100,16 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn graph_client(settings: &Settings, credential: Arc<dyn TokenCredential>) -> anyhow::Result<GraphClient> {
+fn graph_client(
+    settings: &Settings,
+    credential: Arc<dyn TokenCredential>,
+) -> anyhow::Result<GraphClient> {
     let tokens = TokenSource::new(credential, settings.graph_scope());
-    GraphClient::new(settings.graph_endpoint.clone(), tokens, RetryPolicy::default())
+    GraphClient::new(
+        settings.graph_endpoint.clone(),
+        tokens,
+        RetryPolicy::default(),
+    )
 }
 
 async fn serve() -> anyhow::Result<()> {
@@ -111,7 +121,8 @@ async fn serve() -> anyhow::Result<()> {
         .ok_or(config::ConfigError::Missing(config::RESULTS_URL_VAR))
         .context("serve writes results to Blob Storage")?;
     let (credential, kind) = auth::credential_from_env(settings.identity_client_id.as_deref())?;
-    let store: Arc<dyn ResultStore> = Arc::new(BlobStore::new(results_url.clone(), credential.clone())?);
+    let store: Arc<dyn ResultStore> =
+        Arc::new(BlobStore::new(results_url.clone(), credential.clone())?);
     let scanner = Scanner::new(graph_client(&settings, credential)?, store);
     let app = Application::bind(port, HandlerState { scanner })
         .await
@@ -123,7 +134,9 @@ async fn serve() -> anyhow::Result<()> {
         results = %results_url,
         "mi-assess handler ready"
     );
-    app.run_until_stopped().await.context("serving the Functions host")
+    app.run_until_stopped()
+        .await
+        .context("serving the Functions host")
 }
 
 async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
@@ -131,14 +144,19 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     let mut _simulator: Option<RunningSimulator> = None;
     let (settings, credential): (Settings, Arc<dyn TokenCredential>) = if args.demo {
         let tenant = SimTenant::demo().context("loading the embedded demo tenant")?;
-        let simulator = RunningSimulator::start(tenant).await.context("starting the Graph simulator")?;
+        let simulator = RunningSimulator::start(tenant)
+            .await
+            .context("starting the Graph simulator")?;
         let settings = Settings {
             graph_endpoint: simulator.graph_endpoint().clone(),
             results_url: None,
             identity_client_id: None,
         };
         let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());
-        eprintln!("demo: serving the embedded demo tenant at {}", simulator.graph_endpoint());
+        eprintln!(
+            "demo: serving the embedded demo tenant at {}",
+            simulator.graph_endpoint()
+        );
         _simulator = Some(simulator);
         (settings, credential)
     } else {
@@ -155,12 +173,20 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     };
     let store: Arc<dyn ResultStore> = match results_url {
         Some(url) => Arc::new(BlobStore::new(url, credential.clone())?),
-        None => Arc::new(LocalStore::new(args.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR)))),
+        None => Arc::new(LocalStore::new(
+            args.out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR)),
+        )),
     };
     let scanner = Scanner::new(graph_client(&settings, credential)?, store.clone());
     let request = RunRequest {
         run_id: Uuid::new_v4(),
-        trigger: if args.demo { Trigger::Demo } else { Trigger::Cli },
+        trigger: if args.demo {
+            Trigger::Demo
+        } else {
+            Trigger::Cli
+        },
         invocation_id: None,
     };
     let outcome = scanner.run(&request).await;
@@ -176,4 +202,3 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         _ => ExitCode::FAILURE,
     })
 }
-

@@ -72,7 +72,10 @@ pub async fn collect_tenant_as(
         .list(&managed_identity_list_query())
         .await
         .map_err(CollectError::graph("managed identities"))?;
-    tracing::info!(count = managed_identities.len(), "listed managed identities");
+    tracing::info!(
+        count = managed_identities.len(),
+        "listed managed identities"
+    );
     Ok(TenantSnapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION.to_owned(),
         tenant_id,

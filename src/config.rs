@@ -70,7 +70,11 @@ impl Settings {
 
     /// Reads the settings through `lookup` (the environment in production, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let non_empty = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let non_empty = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let graph_endpoint = parse_service_url(
             GRAPH_ENDPOINT_VAR,
             &non_empty(GRAPH_ENDPOINT_VAR).unwrap_or_else(|| DEFAULT_GRAPH_ENDPOINT.to_owned()),
@@ -87,14 +91,20 @@ impl Settings {
 
     /// The OAuth scope for Graph in this cloud: `{graph endpoint}/.default`.
     pub fn graph_scope(&self) -> String {
-        format!("{}/.default", self.graph_endpoint.as_str().trim_end_matches('/'))
+        format!(
+            "{}/.default",
+            self.graph_endpoint.as_str().trim_end_matches('/')
+        )
     }
 }
 
 /// Reads `FUNCTIONS_CUSTOMHANDLER_PORT`.
 pub fn handler_port() -> Result<u16, ConfigError> {
-    let raw = std::env::var(HANDLER_PORT_VAR).map_err(|_| ConfigError::Missing(HANDLER_PORT_VAR))?;
-    raw.trim().parse().map_err(|_| ConfigError::InvalidPort(raw))
+    let raw =
+        std::env::var(HANDLER_PORT_VAR).map_err(|_| ConfigError::Missing(HANDLER_PORT_VAR))?;
+    raw.trim()
+        .parse()
+        .map_err(|_| ConfigError::InvalidPort(raw))
 }
 
 /// True for hosts that never leave the machine, where plain http is acceptable.
@@ -122,7 +132,11 @@ pub fn parse_service_url(name: &str, value: &str) -> Result<Url, ConfigError> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => return Err(unusable("plain http is only allowed for loopback hosts; a token would travel unencrypted")),
+        "http" => {
+            return Err(unusable(
+                "plain http is only allowed for loopback hosts; a token would travel unencrypted",
+            ));
+        }
         _ => return Err(unusable("the scheme must be https")),
     }
     if url.query().is_some() || url.fragment().is_some() {
@@ -155,7 +169,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -183,7 +200,14 @@ mod tests {
     #[test]
     fn results_url_must_name_a_container() {
         assert!(settings(&[(RESULTS_URL_VAR, "https://acct.blob.core.windows.net/")]).is_err());
-        let s = settings(&[(RESULTS_URL_VAR, "https://acct.blob.core.windows.net/results/")]).expect("valid");
-        assert_eq!(s.results_url.map(|u| u.to_string()).as_deref(), Some("https://acct.blob.core.windows.net/results"));
+        let s = settings(&[(
+            RESULTS_URL_VAR,
+            "https://acct.blob.core.windows.net/results/",
+        )])
+        .expect("valid");
+        assert_eq!(
+            s.results_url.map(|u| u.to_string()).as_deref(),
+            Some("https://acct.blob.core.windows.net/results")
+        );
     }
 }

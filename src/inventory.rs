@@ -65,11 +65,13 @@ impl ArmResourceId {
         }
         // The resource's own provider is the last `providers` segment (ids can nest scopes,
         // e.g. a policy assignment under a management group).
-        let provider_at = segments.iter().rposition(|s| s.eq_ignore_ascii_case("providers"))?;
+        let provider_at = segments
+            .iter()
+            .rposition(|s| s.eq_ignore_ascii_case("providers"))?;
         let scope = &segments[..provider_at];
         let typed = &segments[provider_at + 1..];
         // namespace, then (type, name) pairs.
-        if typed.len() < 3 || typed.len() % 2 == 0 {
+        if typed.len() < 3 || typed.len().is_multiple_of(2) {
             return None;
         }
         let namespace = typed[0];
@@ -98,7 +100,8 @@ impl ArmResourceId {
 
     /// True when this id names a user-assigned identity resource.
     pub fn is_user_assigned_identity(&self) -> bool {
-        self.resource_type.eq_ignore_ascii_case(USER_ASSIGNED_IDENTITY_TYPE)
+        self.resource_type
+            .eq_ignore_ascii_case(USER_ASSIGNED_IDENTITY_TYPE)
     }
 }
 
@@ -132,14 +135,20 @@ pub fn classify(alternative_names: &[String]) -> Classification {
             _ => None,
         }
     });
-    let resource = alternative_names.iter().find_map(|name| ArmResourceId::parse(name));
-    let resource_says_user = resource.as_ref().map(ArmResourceId::is_user_assigned_identity);
+    let resource = alternative_names
+        .iter()
+        .find_map(|name| ArmResourceId::parse(name));
+    let resource_says_user = resource
+        .as_ref()
+        .map(ArmResourceId::is_user_assigned_identity);
     let kind = match (resource_says_user, is_explicit) {
         (Some(true), _) | (None | Some(false), Some(true)) => IdentityKind::UserAssigned,
         _ => IdentityKind::SystemAssigned,
     };
     let note = match (resource_says_user, is_explicit) {
-        (Some(true), Some(false)) => Some("isExplicit=False but the resource is a user-assigned identity".to_owned()),
+        (Some(true), Some(false)) => {
+            Some("isExplicit=False but the resource is a user-assigned identity".to_owned())
+        }
         (Some(false), Some(true)) => {
             Some("isExplicit=True but the resource is not a user-assigned identity".to_owned())
         }
@@ -224,9 +233,15 @@ mod tests {
         ]));
         assert_eq!(c.kind, IdentityKind::UserAssigned);
         let r = c.resource.expect("resource");
-        assert_eq!(r.subscription_id.as_deref(), Some("1b877039-42c8-467f-a80b-950b770fa4ff"));
+        assert_eq!(
+            r.subscription_id.as_deref(),
+            Some("1b877039-42c8-467f-a80b-950b770fa4ff")
+        );
         assert_eq!(r.resource_group.as_deref(), Some("kjh-microsoft-learn"));
-        assert_eq!(r.resource_type, "Microsoft.ManagedIdentity/userAssignedIdentities");
+        assert_eq!(
+            r.resource_type,
+            "Microsoft.ManagedIdentity/userAssignedIdentities"
+        );
         assert_eq!(r.name, "kjh-mi");
         assert!(c.note.is_none());
     }
@@ -244,7 +259,9 @@ mod tests {
 
     #[test]
     fn missing_token_is_system_assigned_unless_the_resource_is_a_uami() {
-        let system = classify(&names(&["/subscriptions/s/resourcegroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"]));
+        let system = classify(&names(&[
+            "/subscriptions/s/resourcegroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+        ]));
         assert_eq!(system.kind, IdentityKind::SystemAssigned);
         let user = classify(&names(&[
             "/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1",
@@ -254,8 +271,10 @@ mod tests {
 
     #[test]
     fn nested_and_scope_level_resources_parse() {
-        let db = ArmResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/srv/databases/db")
-            .expect("parses");
+        let db = ArmResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/srv/databases/db",
+        )
+        .expect("parses");
         assert_eq!(db.resource_type, "Microsoft.Sql/servers/databases");
         assert_eq!(db.name, "db");
         let policy = ArmResourceId::parse(
@@ -264,9 +283,14 @@ mod tests {
         .expect("parses");
         assert_eq!(policy.management_group.as_deref(), Some("mg1"));
         assert_eq!(policy.subscription_id, None);
-        assert_eq!(policy.resource_type, "Microsoft.Authorization/policyAssignments");
-        let sub_policy =
-            ArmResourceId::parse("/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/p").expect("parses");
+        assert_eq!(
+            policy.resource_type,
+            "Microsoft.Authorization/policyAssignments"
+        );
+        let sub_policy = ArmResourceId::parse(
+            "/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/p",
+        )
+        .expect("parses");
         assert_eq!(sub_policy.subscription_id.as_deref(), Some("s"));
         assert_eq!(sub_policy.resource_group, None);
         assert!(ArmResourceId::parse("isExplicit=True").is_none());

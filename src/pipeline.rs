@@ -19,7 +19,8 @@ use crate::graph::{GraphClient, GraphError};
 use crate::inventory::{IdentityKind, IdentityRecord};
 use crate::results::records::{FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, Trigger};
 use crate::results::{
-    self, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus, StoreError, files,
+    self, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus, StoreError,
+    files,
 };
 
 /// Asks for one run.
@@ -72,21 +73,33 @@ impl Scanner {
         let path = results::status_path(run_id);
         match self.store.get(&path).await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StatusReadError::Corrupt { path, message: e.to_string() }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StatusReadError::Corrupt {
+                        path,
+                        message: e.to_string(),
+                    })
+            }
         }
     }
 
     /// Records that a run was accepted and is waiting for a worker.
-    pub async fn mark_queued(&self, run_id: Uuid, trigger: Trigger) -> Result<ScanStatus, StoreError> {
+    pub async fn mark_queued(
+        &self,
+        run_id: Uuid,
+        trigger: Trigger,
+    ) -> Result<ScanStatus, StoreError> {
         let status = ScanStatus::queued(run_id, trigger, OffsetDateTime::now_utc());
         self.write_status(&status).await?;
         Ok(status)
     }
 
     /// Assesses one managed identity; `Ok(None)` when the id is not a managed identity.
-    pub async fn assess_identity(&self, object_id: Uuid) -> Result<Option<IdentityRecord>, GraphError> {
+    pub async fn assess_identity(
+        &self,
+        object_id: Uuid,
+    ) -> Result<Option<IdentityRecord>, GraphError> {
         let sp = collect::fetch_managed_identity(&self.graph, object_id).await?;
         Ok(sp.as_ref().map(IdentityRecord::from_service_principal))
     }
@@ -131,7 +144,10 @@ impl Scanner {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "run failed before the tenant was known");
-                manifest.errors.push(RunError { stage: "auth".into(), message: e.to_string() });
+                manifest.errors.push(RunError {
+                    stage: "auth".into(),
+                    message: e.to_string(),
+                });
                 return self.finish_failed(manifest, None, &mut status).await;
             }
         };
@@ -143,15 +159,21 @@ impl Scanner {
         tracing::info!(tenant_id = %tenant_id, prefix = %prefix, "run started");
 
         // 2. Collect.
-        let snapshot = match collect::collect_tenant_as(&self.graph, tenant_id, scanner_identity).await {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                tracing::error!(error = %e, "collection failed");
-                manifest.errors.push(RunError { stage: "collect".into(), message: e.to_string() });
-                manifest.graph = self.graph.stats().snapshot();
-                return self.finish_failed(manifest, Some(prefix), &mut status).await;
-            }
-        };
+        let snapshot =
+            match collect::collect_tenant_as(&self.graph, tenant_id, scanner_identity).await {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    tracing::error!(error = %e, "collection failed");
+                    manifest.errors.push(RunError {
+                        stage: "collect".into(),
+                        message: e.to_string(),
+                    });
+                    manifest.graph = self.graph.stats().snapshot();
+                    return self
+                        .finish_failed(manifest, Some(prefix), &mut status)
+                        .await;
+                }
+            };
 
         // 3. Assess (pure).
         let assessment = assess(&snapshot);
@@ -165,7 +187,10 @@ impl Scanner {
 
         // 4. Write the data files, then the manifest, then latest.
         let run_id = request.run_id.to_string();
-        let metadata = [("runId", run_id.as_str()), ("schemaVersion", RESULTS_SCHEMA_VERSION)];
+        let metadata = [
+            ("runId", run_id.as_str()),
+            ("schemaVersion", RESULTS_SCHEMA_VERSION),
+        ];
         let no_findings: [IdentityRecord; 0] = [];
         let writes = [
             (files::IDENTITIES, ndjson(&assessment.identities)),
@@ -176,8 +201,13 @@ impl Scanner {
             let (body, records) = match serialised {
                 Ok(done) => done,
                 Err(e) => {
-                    manifest.errors.push(RunError { stage: "write".into(), message: e.to_string() });
-                    return self.finish_failed(manifest, Some(prefix), &mut status).await;
+                    manifest.errors.push(RunError {
+                        stage: "write".into(),
+                        message: e.to_string(),
+                    });
+                    return self
+                        .finish_failed(manifest, Some(prefix), &mut status)
+                        .await;
                 }
             };
             let entry = FileEntry {
@@ -188,8 +218,13 @@ impl Scanner {
             };
             if let Err(e) = self.store.put(&path, body, NDJSON, &metadata).await {
                 tracing::error!(error = %e, "writing results failed");
-                manifest.errors.push(RunError { stage: "write".into(), message: e.to_string() });
-                return self.finish_failed(manifest, Some(prefix), &mut status).await;
+                manifest.errors.push(RunError {
+                    stage: "write".into(),
+                    message: e.to_string(),
+                });
+                return self
+                    .finish_failed(manifest, Some(prefix), &mut status)
+                    .await;
             }
             manifest.files.push(entry);
         }
@@ -204,11 +239,18 @@ impl Scanner {
         if let Err(e) = written {
             tracing::error!(error = %e, "writing the manifest failed");
             manifest.status = RunState::Failed;
-            manifest.errors.push(RunError { stage: "write".into(), message: e.to_string() });
+            manifest.errors.push(RunError {
+                stage: "write".into(),
+                message: e.to_string(),
+            });
             status.state = RunState::Failed;
             status.error = Some(e.to_string());
             self.write_status_logged(&mut status).await;
-            return RunOutcome { manifest, prefix: Some(prefix), assessment: Some(assessment) };
+            return RunOutcome {
+                manifest,
+                prefix: Some(prefix),
+                assessment: Some(assessment),
+            };
         }
         status.manifest = Some(manifest_path.clone());
 
@@ -222,13 +264,24 @@ impl Scanner {
                 finished_at: manifest.finished_at,
             };
             let written = match json_bytes(&latest) {
-                Ok(body) => self.store.put(&results::latest_path(&manifest.tenant_id), body, JSON, &metadata).await,
+                Ok(body) => {
+                    self.store
+                        .put(
+                            &results::latest_path(&manifest.tenant_id),
+                            body,
+                            JSON,
+                            &metadata,
+                        )
+                        .await
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = written {
                 // The run itself is whole; only the pointer is stale. Say so loudly.
                 tracing::error!(error = %e, "updating the latest pointer failed");
-                status.error = Some(format!("results are complete but latest/ was not updated: {e}"));
+                status.error = Some(format!(
+                    "results are complete but latest/ was not updated: {e}"
+                ));
             }
         }
         status.state = manifest.status;
@@ -239,16 +292,28 @@ impl Scanner {
             graph_requests = manifest.graph.requests,
             "run finished"
         );
-        RunOutcome { manifest, prefix: Some(prefix), assessment: Some(assessment) }
+        RunOutcome {
+            manifest,
+            prefix: Some(prefix),
+            assessment: Some(assessment),
+        }
     }
 
-    async fn finish_failed(&self, mut manifest: Manifest, prefix: Option<String>, status: &mut ScanStatus) -> RunOutcome {
+    async fn finish_failed(
+        &self,
+        mut manifest: Manifest,
+        prefix: Option<String>,
+        status: &mut ScanStatus,
+    ) -> RunOutcome {
         manifest.status = RunState::Failed;
         manifest.finished_at = OffsetDateTime::now_utc();
         if let Some(prefix) = &prefix {
             let path = format!("{prefix}/{}", files::MANIFEST);
             let run_id = manifest.run_id.to_string();
-            let metadata = [("runId", run_id.as_str()), ("schemaVersion", RESULTS_SCHEMA_VERSION)];
+            let metadata = [
+                ("runId", run_id.as_str()),
+                ("schemaVersion", RESULTS_SCHEMA_VERSION),
+            ];
             let written = match json_bytes(&manifest) {
                 Ok(body) => self.store.put(&path, body, JSON, &metadata).await,
                 Err(e) => Err(e),
@@ -259,16 +324,28 @@ impl Scanner {
             }
         }
         status.state = RunState::Failed;
-        status.error = manifest.errors.last().map(|e| format!("{}: {}", e.stage, e.message));
+        status.error = manifest
+            .errors
+            .last()
+            .map(|e| format!("{}: {}", e.stage, e.message));
         self.write_status_logged(status).await;
-        RunOutcome { manifest, prefix, assessment: None }
+        RunOutcome {
+            manifest,
+            prefix,
+            assessment: None,
+        }
     }
 
     async fn write_status(&self, status: &ScanStatus) -> Result<(), StoreError> {
         let run_id = status.run_id.to_string();
-        let metadata = [("runId", run_id.as_str()), ("schemaVersion", RESULTS_SCHEMA_VERSION)];
+        let metadata = [
+            ("runId", run_id.as_str()),
+            ("schemaVersion", RESULTS_SCHEMA_VERSION),
+        ];
         let body = json_bytes(status)?;
-        self.store.put(&results::status_path(status.run_id), body, JSON, &metadata).await
+        self.store
+            .put(&results::status_path(status.run_id), body, JSON, &metadata)
+            .await
     }
 
     async fn write_status_logged(&self, status: &mut ScanStatus) {
@@ -306,10 +383,15 @@ pub fn ndjson<T: Serialize>(records: &[T]) -> Result<(Bytes, u64), StoreError> {
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> Result<Bytes, StoreError> {
-    serde_json::to_vec_pretty(value).map(Bytes::from).map_err(serialise_error)
+    serde_json::to_vec_pretty(value)
+        .map(Bytes::from)
+        .map_err(serialise_error)
 }
 
 fn serialise_error(e: serde_json::Error) -> StoreError {
-    StoreError::Io { operation: "serialise", path: String::new(), message: e.to_string() }
+    StoreError::Io {
+        operation: "serialise",
+        path: String::new(),
+        message: e.to_string(),
+    }
 }
-

@@ -12,7 +12,15 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
     let m = &outcome.manifest;
     let mut out = String::new();
     let _ = writeln!(out, "mi-assess run {}", m.run_id);
-    let _ = writeln!(out, "  tenant   {}", if m.tenant_id.is_empty() { "(unknown)" } else { &m.tenant_id });
+    let _ = writeln!(
+        out,
+        "  tenant   {}",
+        if m.tenant_id.is_empty() {
+            "(unknown)"
+        } else {
+            &m.tenant_id
+        }
+    );
     let _ = writeln!(out, "  status   {}", m.status.as_str());
     let _ = writeln!(out, "  results  {location}");
     let _ = writeln!(
@@ -48,20 +56,30 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
         let _ = writeln!(out);
         out.push_str(&table(&headers, rows.iter().take(MAX_ROWS)));
         if rows.len() > MAX_ROWS {
-            let _ = writeln!(out, "… and {} more (see identities.ndjson)", rows.len() - MAX_ROWS);
+            let _ = writeln!(
+                out,
+                "… and {} more (see identities.ndjson)",
+                rows.len() - MAX_ROWS
+            );
         }
         let _ = writeln!(out);
         let _ = writeln!(
             out,
             "{} managed identities: {} system-assigned, {} user-assigned; {} findings",
-            m.counts.identities, m.counts.system_assigned, m.counts.user_assigned, m.counts.findings
+            m.counts.identities,
+            m.counts.system_assigned,
+            m.counts.user_assigned,
+            m.counts.findings
         );
     }
     out
 }
 
 /// Left-aligned columns separated by two spaces.
-fn table<'a, const N: usize>(headers: &[&str; N], rows: impl Iterator<Item = &'a [String; N]> + Clone) -> String {
+fn table<'a, const N: usize>(
+    headers: &[&str; N],
+    rows: impl Iterator<Item = &'a [String; N]> + Clone,
+) -> String {
     let mut widths: [usize; N] = headers.map(|h| h.chars().count());
     for row in rows.clone() {
         for (w, cell) in widths.iter_mut().zip(row.iter()) {

@@ -23,7 +23,9 @@ pub enum LogTarget {
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(target: LogTarget) {
     let filter = EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let result = match target {
         LogTarget::Host => builder
             .with_ansi(false)

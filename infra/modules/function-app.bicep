@@ -85,7 +85,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: no client certificates: HTTP functions use function keys over HTTPS, the app is not an mTLS endpoint
   // checkov:skip=CKV_AZURE_78: ftpsState is not supported on Flex Consumption; FTP and SCM basic auth are disabled below
   // checkov:skip=CKV_AZURE_212: numberOfWorkers does not apply to Flex Consumption (scale is functionAppConfig.scaleAndConcurrency)
-  // checkov:skip=CKV_AZURE_213: no HTTP health-check path: the handler is a timer/queue worker behind the Functions host
+  // checkov:skip=CKV_AZURE_213: App Service health check pings would keep Flex instances awake; the Functions host itself probes the handler for readiness (GET / on FUNCTIONS_CUSTOMHANDLER_PORT)
   // checkov:skip=CKV_AZURE_222: on-demand scans are called over the public endpoint with a function key; use private endpoints to close it
   name: name
   location: location

@@ -55,7 +55,9 @@ pub enum GraphError {
         message: String,
     },
     /// `@odata.nextLink` pointed away from the configured Graph endpoint.
-    #[error("refusing to follow @odata.nextLink to {link}: it is not on the configured Graph endpoint {expected}")]
+    #[error(
+        "refusing to follow @odata.nextLink to {link}: it is not on the configured Graph endpoint {expected}"
+    )]
     ForeignNextLink {
         /// The link Graph (or something pretending to be Graph) returned.
         link: String,
@@ -209,7 +211,10 @@ impl GraphClient {
     /// Builds `{endpoint}/v1.0/{path_and_query}`.
     pub fn url(&self, path_and_query: &str) -> Result<Url, GraphError> {
         let base = self.endpoint.as_str().trim_end_matches('/');
-        let text = format!("{base}/{API_VERSION}/{}", path_and_query.trim_start_matches('/'));
+        let text = format!(
+            "{base}/{API_VERSION}/{}",
+            path_and_query.trim_start_matches('/')
+        );
         Url::parse(&text).map_err(|e| GraphError::Malformed {
             url: text.clone(),
             message: format!("not a URL: {e}"),
@@ -223,7 +228,10 @@ impl GraphClient {
     }
 
     /// GETs a whole collection, following `@odata.nextLink` to the end.
-    pub async fn list<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Vec<T>, GraphError> {
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+    ) -> Result<Vec<T>, GraphError> {
         let mut items = Vec::new();
         let mut next = Some(self.url(path_and_query)?);
         while let Some(url) = next.take() {
@@ -244,7 +252,8 @@ impl GraphClient {
         };
         let url = Url::parse(link).map_err(|_| foreign())?;
         let same_origin = url.scheme() == self.endpoint.scheme()
-            && url.host_str().map(str::to_ascii_lowercase) == self.endpoint.host_str().map(str::to_ascii_lowercase)
+            && url.host_str().map(str::to_ascii_lowercase)
+                == self.endpoint.host_str().map(str::to_ascii_lowercase)
             && url.port_or_known_default() == self.endpoint.port_or_known_default()
             && url.username().is_empty()
             && url.password().is_none();
@@ -258,7 +267,9 @@ impl GraphClient {
             let delay = match &outcome {
                 Attempt::Done(_) => None,
                 Attempt::Retryable { retry_after, .. } => Some(
-                    retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, attempt)).min(self.retry.max_delay),
+                    retry_after
+                        .unwrap_or_else(|| backoff(self.retry.base_delay, attempt))
+                        .min(self.retry.max_delay),
                 ),
             };
             match (outcome, delay) {
@@ -304,7 +315,9 @@ impl GraphClient {
             }
         };
         if let Some(ru) = header_f64(&response, "x-ms-resource-unit") {
-            self.stats.resource_units.fetch_add(ru.round() as u64, Ordering::Relaxed);
+            self.stats
+                .resource_units
+                .fetch_add(ru.round() as u64, Ordering::Relaxed);
         }
         let status = response.status();
         let retry_after = header_f64(&response, "retry-after")
@@ -325,10 +338,16 @@ impl GraphClient {
         if status.is_success() {
             return Attempt::Done(Ok(body));
         }
-        let detail = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_default().error;
+        let detail = serde_json::from_slice::<ErrorBody>(&body)
+            .unwrap_or_default()
+            .error;
         let error = GraphError::Status {
             status: status.as_u16(),
-            code: if detail.code.is_empty() { status.to_string() } else { detail.code },
+            code: if detail.code.is_empty() {
+                status.to_string()
+            } else {
+                detail.code
+            },
             message: detail.message,
             url: url.to_string(),
         };
@@ -363,7 +382,14 @@ fn is_retryable(status: StatusCode) -> bool {
 }
 
 fn header_f64(response: &reqwest::Response, name: &str) -> Option<f64> {
-    response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+    response
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Exponential backoff with full jitter: a random wait in `[base·2^attempt / 2, base·2^attempt]`.

@@ -62,7 +62,10 @@ pub(super) async fn dispatch(state: &HandlerState, invocation: Invocation) -> Re
             return host_error(
                 StatusCode::NOT_FOUND,
                 "UnknownFunction",
-                format!("no function named {other:?}; known: {}", names::ALL.join(", ")),
+                format!(
+                    "no function named {other:?}; known: {}",
+                    names::ALL.join(", ")
+                ),
             );
         }
     };
@@ -91,7 +94,11 @@ impl IntoResponse for Failure {
             Self::Failed(message) => {
                 // Logs in the reply are dropped on failure; stderr reaches Application Insights.
                 tracing::error!(error = %message, "invocation failed");
-                host_error(StatusCode::INTERNAL_SERVER_ERROR, "InvocationFailed", message)
+                host_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InvocationFailed",
+                    message,
+                )
             }
         }
     }
@@ -105,7 +112,9 @@ async fn nightly(state: &HandlerState, invocation: &Invocation) -> Result<Invoke
     let last = timer.schedule_status.as_ref().and_then(|s| s.last);
     tracing::info!(
         past_due = timer.is_past_due,
-        last_run = last.map(|t| t.to_string()).unwrap_or_else(|| "never".into()),
+        last_run = last
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "never".into()),
         retry = invocation.envelope.retry_count().unwrap_or(0),
         "nightly assessment triggered"
     );
@@ -169,13 +178,27 @@ async fn scans(state: &HandlerState, invocation: &Invocation) -> Result<InvokeRe
             "GET needs a run id: /api/scans/{runId}; start a scan with POST /api/scans",
         ))),
         _ => Ok(respond(
-            HttpResponseOut::error(405, "MethodNotAllowed", "use POST /api/scans or GET /api/scans/{runId}")
-                .header("Allow", if req.param("runId").is_some() { "GET" } else { "POST" }),
+            HttpResponseOut::error(
+                405,
+                "MethodNotAllowed",
+                "use POST /api/scans or GET /api/scans/{runId}",
+            )
+            .header(
+                "Allow",
+                if req.param("runId").is_some() {
+                    "GET"
+                } else {
+                    "POST"
+                },
+            ),
         )),
     }
 }
 
-async fn start_scan(state: &HandlerState, req: &HttpRequestData) -> Result<InvokeResponse, Failure> {
+async fn start_scan(
+    state: &HandlerState,
+    req: &HttpRequestData,
+) -> Result<InvokeResponse, Failure> {
     let run_id = Uuid::new_v4();
     let status = match state.scanner.mark_queued(run_id, Trigger::Http).await {
         Ok(status) => status,
@@ -231,7 +254,9 @@ async fn scan_status(state: &HandlerState, run_id: &str) -> HttpResponseOut {
     };
     match state.scanner.status(run_id).await {
         Ok(Some(status)) => HttpResponseOut::json(200, &status_body(state, &status)),
-        Ok(None) => HttpResponseOut::error(404, "RunNotFound", format!("no scan with run id {run_id}")),
+        Ok(None) => {
+            HttpResponseOut::error(404, "RunNotFound", format!("no scan with run id {run_id}"))
+        }
         Err(e) => HttpResponseOut::error(503, "ResultsUnavailable", e.to_string()),
     }
 }
@@ -251,15 +276,27 @@ fn status_body(state: &HandlerState, status: &ScanStatus) -> serde_json::Value {
 }
 
 /// `GET /api/identities/{objectId}`.
-async fn identity(state: &HandlerState, invocation: &Invocation) -> Result<InvokeResponse, Failure> {
+async fn identity(
+    state: &HandlerState,
+    invocation: &Invocation,
+) -> Result<InvokeResponse, Failure> {
     let req = http_request(invocation)?;
     if req.method() != "GET" {
         return Ok(respond(
-            HttpResponseOut::error(405, "MethodNotAllowed", "use GET /api/identities/{objectId}").header("Allow", "GET"),
+            HttpResponseOut::error(
+                405,
+                "MethodNotAllowed",
+                "use GET /api/identities/{objectId}",
+            )
+            .header("Allow", "GET"),
         ));
     }
     let Some(raw_id) = req.param("objectId") else {
-        return Ok(respond(HttpResponseOut::error(400, "ObjectIdRequired", "the route is /api/identities/{objectId}")));
+        return Ok(respond(HttpResponseOut::error(
+            400,
+            "ObjectIdRequired",
+            "the route is /api/identities/{objectId}",
+        )));
     };
     let object_id = match parse_guid(raw_id, "object id") {
         Ok(id) => id,
@@ -283,7 +320,10 @@ async fn identity(state: &HandlerState, invocation: &Invocation) -> Result<Invok
 }
 
 /// The queue worker behind `POST /api/scans`.
-async fn scan_worker(state: &HandlerState, invocation: &Invocation) -> Result<InvokeResponse, Failure> {
+async fn scan_worker(
+    state: &HandlerState,
+    invocation: &Invocation,
+) -> Result<InvokeResponse, Failure> {
     let message: ScanRequestMessage = invocation
         .envelope
         .queue_json(bindings::SCAN_REQUEST)
@@ -293,7 +333,11 @@ async fn scan_worker(state: &HandlerState, invocation: &Invocation) -> Result<In
     if let Ok(Some(status)) = state.scanner.status(message.run_id).await
         && matches!(status.state, RunState::Complete | RunState::Partial)
     {
-        let line = format!("scan {} already {}; nothing to do", message.run_id, status.state.as_str());
+        let line = format!(
+            "scan {} already {}; nothing to do",
+            message.run_id,
+            status.state.as_str()
+        );
         tracing::info!(run_id = %message.run_id, "{line}");
         return Ok(InvokeResponse::default().log(line));
     }

@@ -13,9 +13,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use futures::StreamExt as _;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +27,9 @@ use protocol::InvokeRequest;
 
 /// Largest invocation envelope accepted (host envelopes are a few KiB).
 pub const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
+/// How much of an oversized envelope is read and discarded so the sender can still read the
+/// 413 reply; beyond this the connection is dropped.
+const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Function folder names, exactly as in `functions/`; the host POSTs to `/{name}`.
 pub mod names {
@@ -104,7 +107,6 @@ pub fn router(state: Arc<HandlerState>) -> Router {
         .route("/", get(ready))
         .route("/{function}", post(invoke).fallback(method_not_allowed))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES))
         .with_state(state)
 }
 
@@ -114,22 +116,34 @@ async fn ready() -> &'static str {
 
 /// A JSON error reply to the host itself (not an HTTP output binding).
 pub(crate) fn host_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": { "code": code, "message": message.into() } }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
-    host_error(StatusCode::NOT_FOUND, "UnknownRoute", "the handler serves GET / and POST /{functionName}")
+    host_error(
+        StatusCode::NOT_FOUND,
+        "UnknownRoute",
+        "the handler serves GET / and POST /{functionName}",
+    )
 }
 
 async fn method_not_allowed() -> Response {
-    host_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "invocations are POST /{functionName}")
+    host_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "invocations are POST /{functionName}",
+    )
 }
 
 async fn invoke(
     State(state): State<Arc<HandlerState>>,
     Path(function): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     let invocation_id = headers
         .get("x-azure-functions-invocationid")
@@ -140,17 +154,21 @@ async fn invoke(
         function = %function,
         invocation_id = invocation_id.as_deref().unwrap_or("")
     );
-    let body = match body {
+    let body = match read_envelope(request.into_body()).await {
         Ok(bytes) => bytes,
-        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+        Err(EnvelopeReadError::TooLarge) => {
             return host_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "EnvelopeTooLarge",
                 format!("invocation envelopes are limited to {MAX_ENVELOPE_BYTES} bytes"),
             );
         }
-        Err(e) => {
-            return host_error(StatusCode::BAD_REQUEST, "UnreadableBody", format!("could not read the body: {e}"));
+        Err(EnvelopeReadError::Unreadable(e)) => {
+            return host_error(
+                StatusCode::BAD_REQUEST,
+                "UnreadableBody",
+                format!("could not read the body: {e}"),
+            );
         }
     };
     let envelope = match InvokeRequest::from_slice(&body) {
@@ -168,4 +186,32 @@ async fn invoke(
     };
     use tracing::Instrument;
     functions::dispatch(&state, context).instrument(span).await
+}
+
+enum EnvelopeReadError {
+    TooLarge,
+    Unreadable(axum::Error),
+}
+
+/// Reads an envelope of at most [`MAX_ENVELOPE_BYTES`]. An oversized body is drained (up to
+/// [`DRAIN_LIMIT_BYTES`]) before the 413 is sent, so a sender that writes the whole body
+/// before reading still gets the answer instead of a broken pipe.
+async fn read_envelope(body: Body) -> Result<Bytes, EnvelopeReadError> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(EnvelopeReadError::Unreadable)?;
+        seen += chunk.len();
+        if seen <= MAX_ENVELOPE_BYTES {
+            buffer.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT_BYTES {
+            break;
+        }
+    }
+    if seen > MAX_ENVELOPE_BYTES {
+        Err(EnvelopeReadError::TooLarge)
+    } else {
+        Ok(Bytes::from(buffer))
+    }
 }

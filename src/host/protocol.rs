@@ -86,7 +86,10 @@ impl InvokeRequest {
     ///
     /// The host sends string messages double-encoded (`"\"{\\\"a\\\":1}\""`); this accepts that,
     /// a singly encoded string, and a plain object.
-    pub fn queue_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ProtocolError> {
+    pub fn queue_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<T, ProtocolError> {
         let raw = self.binding(name)?;
         let malformed = |reason: String| ProtocolError::MalformedBinding {
             binding: name.to_owned(),
@@ -120,7 +123,9 @@ impl InvokeRequest {
     pub fn retry_count(&self) -> Option<u64> {
         let retry = self.metadata.get("RetryContext")?;
         let count = retry.get("RetryCount")?;
-        count.as_u64().or_else(|| decode_scalar(count)?.parse().ok())
+        count
+            .as_u64()
+            .or_else(|| decode_scalar(count)?.parse().ok())
     }
 }
 
@@ -230,7 +235,10 @@ where
     D: serde::Deserializer<'de>,
 {
     let value = Option::<Value>::deserialize(deserializer)?;
-    Ok(value.as_ref().and_then(Value::as_str).and_then(parse_host_timestamp))
+    Ok(value
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(parse_host_timestamp))
 }
 
 /// Parses the timestamps the host sends: RFC 3339 with any number of fraction digits, or a
@@ -271,7 +279,8 @@ pub struct InvokeResponse {
 impl InvokeResponse {
     /// Sets an HTTP output binding.
     pub fn with_http(mut self, binding: &str, response: HttpResponseOut) -> Self {
-        self.outputs.insert(binding.to_owned(), response.into_value());
+        self.outputs
+            .insert(binding.to_owned(), response.into_value());
         self
     }
 
@@ -306,7 +315,10 @@ impl HttpResponseOut {
         let body = serde_json::to_string_pretty(body)
             .unwrap_or_else(|e| format!(r#"{{"error":"response could not be serialised: {e}"}}"#));
         let mut headers = BTreeMap::new();
-        headers.insert("Content-Type".to_owned(), "application/json; charset=utf-8".to_owned());
+        headers.insert(
+            "Content-Type".to_owned(),
+            "application/json; charset=utf-8".to_owned(),
+        );
         Self {
             status_code,
             body,
@@ -343,10 +355,16 @@ mod tests {
 
     #[test]
     fn scalars_are_decoded_twice() {
-        assert_eq!(decode_scalar(&Value::from("\"hello\"")).as_deref(), Some("hello"));
+        assert_eq!(
+            decode_scalar(&Value::from("\"hello\"")).as_deref(),
+            Some("hello")
+        );
         assert_eq!(decode_scalar(&Value::from("1")).as_deref(), Some("1"));
         assert_eq!(decode_scalar(&Value::from(3)).as_deref(), Some("3"));
-        assert_eq!(decode_scalar(&Value::from("plain")).as_deref(), Some("plain"));
+        assert_eq!(
+            decode_scalar(&Value::from("plain")).as_deref(),
+            Some("plain")
+        );
     }
 
     #[test]
@@ -391,7 +409,8 @@ mod tests {
 
     #[test]
     fn http_output_has_string_headers_and_numeric_status() {
-        let resp = InvokeResponse::default().with_http("res", HttpResponseOut::error(404, "NotFound", "x"));
+        let resp = InvokeResponse::default()
+            .with_http("res", HttpResponseOut::error(404, "NotFound", "x"));
         let res = &resp.outputs["res"];
         assert_eq!(res["statusCode"], 404);
         assert!(res["body"].is_string());

@@ -53,8 +53,14 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
 fn validate(path: &str) -> Result<(), StoreError> {
     let ok = !path.is_empty()
         && !path.starts_with('/')
-        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
-    if ok { Ok(()) } else { Err(StoreError::InvalidPath(path.to_owned())) }
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidPath(path.to_owned()))
+    }
 }
 
 /// Results in a local directory, for the CLI.
@@ -77,14 +83,23 @@ impl LocalStore {
     fn resolve(&self, path: &str) -> Result<PathBuf, StoreError> {
         validate(path)?;
         let full = self.root.join(path);
-        debug_assert!(full.components().all(|c| !matches!(c, Component::ParentDir)));
+        debug_assert!(
+            full.components()
+                .all(|c| !matches!(c, Component::ParentDir))
+        );
         Ok(full)
     }
 }
 
 #[async_trait]
 impl ResultStore for LocalStore {
-    async fn put(&self, path: &str, body: Bytes, _content_type: &str, _metadata: &[(&str, &str)]) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        path: &str,
+        body: Bytes,
+        _content_type: &str,
+        _metadata: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
         let full = self.resolve(path)?;
         let io = |e: std::io::Error| StoreError::Io {
             operation: "write",
@@ -143,15 +158,26 @@ impl BlobStore {
 
 impl std::fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobStore").field("container_url", &self.container_url.as_str()).finish()
+        f.debug_struct("BlobStore")
+            .field("container_url", &self.container_url.as_str())
+            .finish()
     }
 }
 
 #[async_trait]
 impl ResultStore for BlobStore {
-    async fn put(&self, path: &str, body: Bytes, content_type: &str, metadata: &[(&str, &str)]) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        path: &str,
+        body: Bytes,
+        content_type: &str,
+        metadata: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
         validate(path)?;
-        let metadata: HashMap<String, String> = metadata.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let metadata: HashMap<String, String> = metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let options = BlockBlobClientUploadOptions {
             blob_content_type: Some(content_type.to_owned()),
             metadata: (!metadata.is_empty()).then_some(metadata),
@@ -186,7 +212,10 @@ impl ResultStore for BlobStore {
     }
 
     fn location(&self, path: &str) -> String {
-        format!("{}/{path}", self.container_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}/{path}",
+            self.container_url.as_str().trim_end_matches('/')
+        )
     }
 }
 
@@ -207,7 +236,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalStore::new(dir.path());
         assert!(store.get("a/b.json").await.expect("read").is_none());
-        store.put("a/b.json", Bytes::from_static(b"{}"), "application/json", &[]).await.expect("write");
-        assert_eq!(store.get("a/b.json").await.expect("read").as_deref(), Some(&b"{}"[..]));
+        store
+            .put(
+                "a/b.json",
+                Bytes::from_static(b"{}"),
+                "application/json",
+                &[],
+            )
+            .await
+            .expect("write");
+        assert_eq!(
+            store.get("a/b.json").await.expect("read").as_deref(),
+            Some(&b"{}"[..])
+        );
     }
 }

@@ -16,13 +16,43 @@ use super::{SimState, TokenRequest};
 
 /// servicePrincipal properties in the v1.0 schema (CSDL), for `$select` validation.
 const SERVICE_PRINCIPAL_PROPERTIES: &[&str] = &[
-    "id", "deletedDateTime", "accountEnabled", "addIns", "alternativeNames", "appDescription", "appDisplayName",
-    "appId", "applicationTemplateId", "appOwnerOrganizationId", "appRoleAssignmentRequired", "appRoles",
-    "customSecurityAttributes", "description", "disabledByMicrosoftStatus", "displayName", "homepage", "info",
-    "isDisabled", "keyCredentials", "loginUrl", "logoutUrl", "notes", "notificationEmailAddresses",
-    "oauth2PermissionScopes", "passwordCredentials", "preferredSingleSignOnMode", "preferredTokenSigningKeyThumbprint",
-    "replyUrls", "resourceSpecificApplicationPermissions", "samlSingleSignOnSettings", "servicePrincipalNames",
-    "servicePrincipalType", "signInAudience", "tags", "tokenEncryptionKeyId", "verifiedPublisher",
+    "id",
+    "deletedDateTime",
+    "accountEnabled",
+    "addIns",
+    "alternativeNames",
+    "appDescription",
+    "appDisplayName",
+    "appId",
+    "applicationTemplateId",
+    "appOwnerOrganizationId",
+    "appRoleAssignmentRequired",
+    "appRoles",
+    "customSecurityAttributes",
+    "description",
+    "disabledByMicrosoftStatus",
+    "displayName",
+    "homepage",
+    "info",
+    "isDisabled",
+    "keyCredentials",
+    "loginUrl",
+    "logoutUrl",
+    "notes",
+    "notificationEmailAddresses",
+    "oauth2PermissionScopes",
+    "passwordCredentials",
+    "preferredSingleSignOnMode",
+    "preferredTokenSigningKeyThumbprint",
+    "replyUrls",
+    "resourceSpecificApplicationPermissions",
+    "samlSingleSignOnSettings",
+    "servicePrincipalNames",
+    "servicePrincipalType",
+    "signInAudience",
+    "tags",
+    "tokenEncryptionKeyId",
+    "verifiedPublisher",
 ];
 
 /// Graph's default and maximum page sizes for directory objects.
@@ -44,11 +74,42 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
             }
         }
     });
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A Graph error not yet rendered: small enough to return in a `Result`.
+#[derive(Debug)]
+struct GraphFault {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl GraphFault {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for GraphFault {
+    fn into_response(self) -> Response {
+        graph_error(self.status, self.code, &self.message)
+    }
 }
 
 fn graph_json(state: &SimState, body: Value, resource_units: u64) -> Response {
-    state.resource_units.fetch_add(resource_units, Ordering::Relaxed);
+    state
+        .resource_units
+        .fetch_add(resource_units, Ordering::Relaxed);
     let mut response = (StatusCode::OK, body.to_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -65,38 +126,48 @@ fn graph_json(state: &SimState, body: Value, resource_units: u64) -> Response {
 /// Injected failure, shaped like Graph's.
 fn injected_failure(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let code = if status == StatusCode::TOO_MANY_REQUESTS { "TooManyRequests" } else { "serviceUnavailable" };
+    let code = if status == StatusCode::TOO_MANY_REQUESTS {
+        "TooManyRequests"
+    } else {
+        "serviceUnavailable"
+    };
     let mut response = graph_error(status, code, "Injected failure from the Graph simulator.");
-    response.headers_mut().insert("retry-after", HeaderValue::from_static("0.05"));
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from_static("0.05"));
     response
 }
 
 /// Checks the bearer token: present, minted for this Graph endpoint, unexpired.
-fn authorise(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorise(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFault> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| {
-            graph_error(
+            GraphFault::new(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "Access token is empty.",
             )
         })?;
     match audience_and_expiry(token) {
-        Some((aud, exp)) if aud.trim_end_matches('/') == state.graph_resource() && is_unexpired(exp) => Ok(()),
-        Some((_, exp)) if !is_unexpired(exp) => Err(graph_error(
+        Some((aud, exp))
+            if aud.trim_end_matches('/') == state.graph_resource() && is_unexpired(exp) =>
+        {
+            Ok(())
+        }
+        Some((_, exp)) if !is_unexpired(exp) => Err(GraphFault::new(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             "Lifetime validation failed, the token is expired.",
         )),
-        Some(_) => Err(graph_error(
+        Some(_) => Err(GraphFault::new(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             "Access token validation failure. Invalid audience.",
         )),
-        None => Err(graph_error(
+        None => Err(GraphFault::new(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             "IDX14100: JWT is not well formed.",
@@ -113,7 +184,11 @@ struct Query {
 impl Query {
     fn parse(raw: Option<&str>) -> Self {
         let pairs = raw
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         Self { pairs }
     }
@@ -127,18 +202,24 @@ impl Query {
 }
 
 /// `$select` → the list of properties, validated against the schema.
-fn parse_select(query: &Query) -> Result<Option<Vec<String>>, Response> {
-    let Some(select) = query.get("$select") else { return Ok(None) };
+fn parse_select(query: &Query) -> Result<Option<Vec<String>>, GraphFault> {
+    let Some(select) = query.get("$select") else {
+        return Ok(None);
+    };
     let mut fields = Vec::new();
     for field in select.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        let known = SERVICE_PRINCIPAL_PROPERTIES.iter().find(|p| p.eq_ignore_ascii_case(field));
+        let known = SERVICE_PRINCIPAL_PROPERTIES
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(field));
         match known {
             Some(name) => fields.push((*name).to_owned()),
             None => {
-                return Err(graph_error(
+                return Err(GraphFault::new(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
-                    &format!("Could not find a property named '{field}' on type 'microsoft.graph.servicePrincipal'."),
+                    format!(
+                        "Could not find a property named '{field}' on type 'microsoft.graph.servicePrincipal'."
+                    ),
                 ));
             }
         }
@@ -152,7 +233,10 @@ fn project(object: &Value, select: Option<&[String]>) -> Value {
         Some(fields) => {
             let mut out = Map::new();
             for field in fields {
-                out.insert(field.clone(), object.get(field).cloned().unwrap_or(Value::Null));
+                out.insert(
+                    field.clone(),
+                    object.get(field).cloned().unwrap_or(Value::Null),
+                );
             }
             Value::Object(out)
         }
@@ -160,9 +244,17 @@ fn project(object: &Value, select: Option<&[String]>) -> Value {
 }
 
 /// `$filter`: the simulator supports the equality filters mi-assess sends.
-fn parse_filter(query: &Query) -> Result<Option<(String, String)>, Response> {
-    let Some(filter) = query.get("$filter") else { return Ok(None) };
-    let unsupported = || graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", "Unsupported Query.");
+fn parse_filter(query: &Query) -> Result<Option<(String, String)>, GraphFault> {
+    let Some(filter) = query.get("$filter") else {
+        return Ok(None);
+    };
+    let unsupported = || {
+        GraphFault::new(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "Unsupported Query.",
+        )
+    };
     let (left, right) = filter.split_once(" eq ").ok_or_else(unsupported)?;
     let property = left.trim();
     let value = right.trim();
@@ -170,21 +262,26 @@ fn parse_filter(query: &Query) -> Result<Option<(String, String)>, Response> {
         .strip_prefix('\'')
         .and_then(|v| v.strip_suffix('\''))
         .ok_or_else(unsupported)?;
-    if !["servicePrincipalType", "appId", "displayName"].iter().any(|p| p.eq_ignore_ascii_case(property)) {
+    if !["servicePrincipalType", "appId", "displayName"]
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(property))
+    {
         return Err(unsupported());
     }
     Ok(Some((property.to_owned(), value.to_owned())))
 }
 
-fn parse_top(query: &Query) -> Result<usize, Response> {
+fn parse_top(query: &Query) -> Result<usize, GraphFault> {
     match query.get("$top") {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(raw) => match raw.trim().parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-            _ => Err(graph_error(
+            _ => Err(GraphFault::new(
                 StatusCode::BAD_REQUEST,
                 "Request_BadRequest",
-                &format!("Invalid page size specified: '{raw}'. Must be between 1 and {MAX_PAGE_SIZE} inclusive."),
+                format!(
+                    "Invalid page size specified: '{raw}'. Must be between 1 and {MAX_PAGE_SIZE} inclusive."
+                ),
             )),
         },
     }
@@ -195,8 +292,14 @@ fn encode_skiptoken(offset: usize) -> String {
 }
 
 fn decode_skiptoken(token: &str) -> Option<usize> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
-    String::from_utf8(bytes).ok()?.strip_prefix("sim-offset:")?.parse().ok()
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix("sim-offset:")?
+        .parse()
+        .ok()
 }
 
 /// `GET /v1.0/{*path}`.
@@ -208,7 +311,7 @@ pub(super) async fn graph_get(
 ) -> Response {
     state.graph_requests.fetch_add(1, Ordering::Relaxed);
     if let Err(denied) = authorise(&state, &headers) {
-        return denied;
+        return denied.into_response();
     }
     let query = Query::parse(raw_query.as_deref());
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -219,7 +322,12 @@ pub(super) async fn graph_get(
                 .trim_start_matches("servicePrincipals(appId=")
                 .trim_end_matches(')')
                 .trim_matches('\'');
-            get_service_principal(&state, &query, state.tenant.service_principal_by_app_id(app_id), app_id)
+            get_service_principal(
+                &state,
+                &query,
+                state.tenant.service_principal_by_app_id(app_id),
+                app_id,
+            )
         }
         ["servicePrincipals", id] => {
             if uuid::Uuid::parse_str(id).is_err() {
@@ -234,19 +342,32 @@ pub(super) async fn graph_get(
         _ => graph_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            &format!("Resource not found for the segment '{}'.", segments.first().unwrap_or(&"")),
+            &format!(
+                "Resource not found for the segment '{}'.",
+                segments.first().unwrap_or(&"")
+            ),
         ),
     }
 }
 
-fn get_service_principal(state: &SimState, query: &Query, found: Option<&Value>, key: &str) -> Response {
-    if state.faults.lock().map(|f| f.fail_object_reads).unwrap_or(false) {
+fn get_service_principal(
+    state: &SimState,
+    query: &Query,
+    found: Option<&Value>,
+    key: &str,
+) -> Response {
+    if state
+        .faults
+        .lock()
+        .map(|f| f.fail_object_reads)
+        .unwrap_or(false)
+    {
         let status = state.faults.lock().map(|f| f.status).unwrap_or(503);
         return injected_failure(status);
     }
     let select = match parse_select(query) {
         Ok(s) => s,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     match found {
         Some(sp) => {
@@ -254,7 +375,10 @@ fn get_service_principal(state: &SimState, query: &Query, found: Option<&Value>,
             if let Value::Object(map) = &mut body {
                 map.insert(
                     "@odata.context".into(),
-                    Value::from(format!("{}v1.0/$metadata#servicePrincipals/$entity", state.base_url)),
+                    Value::from(format!(
+                        "{}v1.0/$metadata#servicePrincipals/$entity",
+                        state.base_url
+                    )),
                 );
             }
             graph_json(state, body, 1)
@@ -262,7 +386,9 @@ fn get_service_principal(state: &SimState, query: &Query, found: Option<&Value>,
         None => graph_error(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
-            &format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
+            &format!(
+                "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+            ),
         ),
     }
 }
@@ -270,15 +396,15 @@ fn get_service_principal(state: &SimState, query: &Query, found: Option<&Value>,
 fn list_service_principals(state: &SimState, query: &Query) -> Response {
     let select = match parse_select(query) {
         Ok(s) => s,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let filter = match parse_filter(query) {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let top = match parse_top(query) {
         Ok(t) => t,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let offset = match query.get("$skiptoken") {
         None => 0,
@@ -294,7 +420,10 @@ fn list_service_principals(state: &SimState, query: &Query) -> Response {
         },
     };
     let faults = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
-    if faults.fail_pages_from.is_some_and(|from| offset / top >= from) {
+    if faults
+        .fail_pages_from
+        .is_some_and(|from| offset / top >= from)
+    {
         return injected_failure(faults.status);
     }
     let matching: Vec<&Value> = state
@@ -317,7 +446,11 @@ fn list_service_principals(state: &SimState, query: &Query) -> Response {
         .map(|sp| project(sp, select.as_deref()))
         .collect();
     let context = match &select {
-        Some(fields) => format!("{}v1.0/$metadata#servicePrincipals({})", state.base_url, fields.join(",")),
+        Some(fields) => format!(
+            "{}v1.0/$metadata#servicePrincipals({})",
+            state.base_url,
+            fields.join(",")
+        ),
         None => format!("{}v1.0/$metadata#servicePrincipals", state.base_url),
     };
     let mut body = BTreeMap::new();

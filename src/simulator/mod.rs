@@ -136,7 +136,10 @@ impl RunningSimulator {
 
     /// A credential that mints this simulator's tokens in-process.
     pub fn credential(&self) -> SimulatorCredential {
-        SimulatorCredential::new(self.state.tenant.scanner.clone(), self.state.graph_resource())
+        SimulatorCredential::new(
+            self.state.tenant.scanner.clone(),
+            self.state.graph_resource(),
+        )
     }
 
     /// Replaces the fault plan.
@@ -158,11 +161,19 @@ impl RunningSimulator {
 
     /// Requests the token endpoint served.
     pub fn token_requests(&self) -> Vec<TokenRequest> {
-        self.state.token_requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.state
+            .token_requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// Every token the token endpoint issued (for leak checks in tests).
     pub fn issued_tokens(&self) -> Vec<String> {
-        self.state.issued_tokens.lock().map(|r| r.clone()).unwrap_or_default()
+        self.state
+            .issued_tokens
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 }

@@ -73,7 +73,9 @@ impl SimTenant {
                 (
                     vec![
                         "isExplicit=True".to_owned(),
-                        format!("/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
+                        format!(
+                            "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+                        ),
                     ],
                     name,
                 )
@@ -101,9 +103,11 @@ impl SimTenant {
 
     /// Finds a service principal by object id (case-insensitive).
     pub fn service_principal(&self, id: &str) -> Option<&Value> {
-        self.service_principals
-            .iter()
-            .find(|sp| sp.get("id").and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(id)))
+        self.service_principals.iter().find(|sp| {
+            sp.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(id))
+        })
     }
 
     /// Finds a service principal by application id (case-insensitive).
@@ -149,7 +153,11 @@ mod tests {
         let explicit = |flag: &str| {
             names
                 .iter()
-                .filter(|sp| sp["alternativeNames"].as_array().is_some_and(|a| a.iter().any(|n| n == flag)))
+                .filter(|sp| {
+                    sp["alternativeNames"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|n| n == flag))
+                })
                 .count()
         };
         assert!(explicit("isExplicit=True") >= 2);

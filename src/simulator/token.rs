@@ -29,7 +29,10 @@ pub struct TokenSubject {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `https://graph.microsoft.com/.default` → `https://graph.microsoft.com`.
@@ -70,9 +73,14 @@ pub fn mint(subject: &TokenSubject, resource: &str, graph_resource: &str) -> (St
 /// Reads `aud` and `exp` from a token minted by [`mint`].
 pub fn audience_and_expiry(token: &str) -> Option<(String, u64)> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    Some((claims.get("aud")?.as_str()?.to_owned(), claims.get("exp")?.as_u64()?))
+    Some((
+        claims.get("aud")?.as_str()?.to_owned(),
+        claims.get("exp")?.as_u64()?,
+    ))
 }
 
 /// True when `exp` is in the future.
@@ -111,7 +119,11 @@ impl TokenCredential for SimulatorCredential {
                 "SimulatorCredential requires exactly one scope",
             ));
         };
-        let (token, expires_on) = mint(&self.subject, resource_from_scope(scope), &self.graph_resource);
+        let (token, expires_on) = mint(
+            &self.subject,
+            resource_from_scope(scope),
+            &self.graph_resource,
+        );
         let expires_on = time::OffsetDateTime::from_unix_timestamp(expires_on as i64)
             .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         Ok(AccessToken::new(token, expires_on))

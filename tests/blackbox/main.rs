@@ -1,0 +1,13 @@
+//! Black-box tests: the real `mi-assess` binary, spawned and spoken to the way the Azure
+//! Functions host does, against the Graph simulator and Azurite (HTTPS, OAuth).
+//!
+//! Run them with `scripts/test.sh`, which starts Azurite and exports
+//! `MI_ASSESS_TEST_AZURITE_BLOB` and `SSL_CERT_FILE`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod graph_payloads;
+mod host_contract;
+mod runs;
+mod support;
