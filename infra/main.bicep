@@ -33,14 +33,8 @@ param schedule string = '0 0 2 * * *'
 @description('MI_ASSESS_GRAPH_ENDPOINT: Microsoft Graph root. US Gov: https://graph.microsoft.us, DoD: https://dod-graph.microsoft.us, China (21Vianet): https://microsoftgraph.chinacloudapi.cn.')
 param graphEndpoint string = 'https://graph.microsoft.com'
 
-@description('MI_ASSESS_ARM_ENDPOINT: Azure Resource Manager root. US Gov: https://management.usgovcloudapi.net, China: https://management.chinacloudapi.cn.')
-param armEndpoint string = 'https://management.azure.com'
-
 @description('MI_ASSESS_PRIVILEGED_GROUPS: comma-separated object ids of groups whose members count as privileged (empty: none).')
 param privilegedGroupIds string = ''
-
-@description('MI_ASSESS_FIC_ALLOWED_ISSUERS: comma-separated federated-credential issuer URLs treated as trusted (empty: the built-in defaults).')
-param ficAllowedIssuers string = ''
 
 @description('MI_ASSESS_LOG: tracing filter, e.g. info, debug, mi_assess=debug,info.')
 param logFilter string = 'info'
@@ -55,11 +49,12 @@ param userAssignedIdentityResourceId string = ''
 @description('Grant the Graph app roles below with the Microsoft Graph Bicep extension. Needs Privileged Role Administrator (or AppRoleAssignment.ReadWrite.All + Application.Read.All); set false and run scripts/grant-graph-roles.sh otherwise.')
 param grantGraphAppRoles bool = true
 
-@description('Microsoft Graph application permissions for the scanner identity (read-only).')
+@description('Microsoft Graph application permissions for the scanner identity (read-only). Directory.Read.All is the only permission Graph documents for reading delegated permission grants; without it runs are partial (grants unknown).')
 param graphAppRoles array = [
   'Application.Read.All'
   'GroupMember.Read.All'
   'RoleManagement.Read.Directory'
+  'Directory.Read.All'
 ]
 
 // ---------------------------------------------------------------------------------------------------------
@@ -156,11 +151,9 @@ var resultsUrl = '${dataStorage.outputs.blobEndpoint}${resultsContainerName}'
 var miAssessSettings = {
   MI_ASSESS_SCHEDULE: schedule
   MI_ASSESS_GRAPH_ENDPOINT: graphEndpoint
-  MI_ASSESS_ARM_ENDPOINT: armEndpoint
   MI_ASSESS_RESULTS_URL: resultsUrl
   MI_ASSESS_IDENTITY_CLIENT_ID: useUserAssignedIdentity ? reference(userAssignedIdentityResourceId, '2023-01-31').clientId : ''
   MI_ASSESS_PRIVILEGED_GROUPS: privilegedGroupIds
-  MI_ASSESS_FIC_ALLOWED_ISSUERS: ficAllowedIssuers
   MI_ASSESS_LOG: logFilter
 }
 

@@ -10,7 +10,7 @@
 #   --principal-id ID     object id of the managed identity's service principal (main.bicep output principalId)
 #   -g, --resource-group  with --app: resolve the principal id from the function app's system-assigned identity
 #   --app NAME            function app name (main.bicep output functionAppName)
-#   --roles A,B,C         app roles to grant (default: Application.Read.All,GroupMember.Read.All,RoleManagement.Read.Directory)
+#   --roles A,B,C         app roles to grant (default: Application.Read.All,GroupMember.Read.All,RoleManagement.Read.Directory,Directory.Read.All)
 #   --graph-endpoint URL  Graph root for sovereign clouds (default: $MI_ASSESS_GRAPH_ENDPOINT or https://graph.microsoft.com;
 #                         also run `az cloud set` for that cloud)
 #   --dry-run             show what would be granted, change nothing
@@ -23,7 +23,7 @@
 set -euo pipefail
 
 GRAPH_APP_ID=00000003-0000-0000-c000-000000000000
-ROLES="Application.Read.All,GroupMember.Read.All,RoleManagement.Read.Directory"
+ROLES="Application.Read.All,GroupMember.Read.All,RoleManagement.Read.Directory,Directory.Read.All"
 GRAPH=${MI_ASSESS_GRAPH_ENDPOINT:-https://graph.microsoft.com}
 PRINCIPAL=""
 RG=""

@@ -15,10 +15,12 @@ use crate::auth::{self, TokenSource};
 use crate::config::{self, Settings};
 use crate::graph::{GraphClient, RetryPolicy};
 use crate::host::{Application, HandlerState};
-use crate::pipeline::{RunRequest, Scanner};
+use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
 use crate::results::records::Trigger;
-use crate::results::{BlobStore, LocalStore, ResultStore, RunState};
+use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunState, ScanStatus};
 use crate::simulator::{RunningSimulator, SimTenant};
+use crate::snapshot::{AssessmentSettings, TenantSnapshot};
+use crate::{assess, rules};
 use crate::{summary, telemetry};
 
 /// Default output directory of `mi-assess assess`.
@@ -49,6 +51,12 @@ pub enum Command {
     /// Uses the managed identity when IDENTITY_ENDPOINT/IDENTITY_HEADER are set, otherwise
     /// your Azure CLI or azd login. Exit status: 0 complete, 1 failed, 2 partial.
     Assess(AssessArgs),
+    /// Print the rule catalogue.
+    Rules {
+        /// Print it as Markdown (this is how docs/rules.md is generated).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 /// Arguments of `mi-assess assess`.
@@ -65,12 +73,27 @@ pub struct AssessArgs {
     /// (default: $MI_ASSESS_RESULTS_URL when set).
     #[arg(long, value_name = "URL", conflicts_with = "demo")]
     pub results_url: Option<String>,
+    /// Replay the assessment offline from a run's snapshot.json.gz (or a plain JSON snapshot)
+    /// instead of reading Graph. The findings are identical to the original run's.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["demo", "results_url"])]
+    pub from_snapshot: Option<PathBuf>,
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let target = match cli.command {
         Command::Serve => telemetry::LogTarget::Host,
+        Command::Rules { markdown } => {
+            print!(
+                "{}",
+                if markdown {
+                    rules::catalogue_markdown()
+                } else {
+                    rules::catalogue_text()
+                }
+            );
+            return ExitCode::SUCCESS;
+        }
         Command::Assess(_) => telemetry::LogTarget::Terminal,
     };
     telemetry::init(target);
@@ -88,6 +111,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve => serve().await.map(|()| ExitCode::SUCCESS),
             Command::Assess(args) => assess(args).await,
+            Command::Rules { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
@@ -97,6 +121,12 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn assessment_settings(settings: &Settings) -> AssessmentSettings {
+    AssessmentSettings {
+        privileged_group_ids: settings.privileged_groups.clone(),
     }
 }
 
@@ -123,7 +153,11 @@ async fn serve() -> anyhow::Result<()> {
     let (credential, kind) = auth::credential_from_env(settings.identity_client_id.as_deref())?;
     let store: Arc<dyn ResultStore> =
         Arc::new(BlobStore::new(results_url.clone(), credential.clone())?);
-    let scanner = Scanner::new(graph_client(&settings, credential)?, store);
+    let scanner = Scanner::new(
+        graph_client(&settings, credential)?,
+        store,
+        assessment_settings(&settings),
+    );
     let app = Application::bind(port, HandlerState { scanner })
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -140,6 +174,9 @@ async fn serve() -> anyhow::Result<()> {
 }
 
 async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.from_snapshot {
+        return replay(path, args.out.clone()).await;
+    }
     // The simulator must outlive the run, so it is held here.
     let mut _simulator: Option<RunningSimulator> = None;
     let (settings, credential): (Settings, Arc<dyn TokenCredential>) = if args.demo {
@@ -151,6 +188,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
             graph_endpoint: simulator.graph_endpoint().clone(),
             results_url: None,
             identity_client_id: None,
+            privileged_groups: Vec::new(),
         };
         let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());
         eprintln!(
@@ -179,7 +217,11 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR)),
         )),
     };
-    let scanner = Scanner::new(graph_client(&settings, credential)?, store.clone());
+    let scanner = Scanner::new(
+        graph_client(&settings, credential)?,
+        store.clone(),
+        assessment_settings(&settings),
+    );
     let request = RunRequest {
         run_id: Uuid::new_v4(),
         trigger: if args.demo {
@@ -190,15 +232,59 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         invocation_id: None,
     };
     let outcome = scanner.run(&request).await;
+    Ok(report(&outcome, store.as_ref()))
+}
+
+/// Prints the summary and maps the run state to the exit status.
+fn report(outcome: &RunOutcome, store: &dyn ResultStore) -> ExitCode {
     let location = outcome
         .prefix
         .as_deref()
         .map(|p| store.location(p))
         .unwrap_or_else(|| "(nothing written)".to_owned());
-    print!("{}", summary::render(&outcome, &location));
-    Ok(match outcome.manifest.status {
+    print!("{}", summary::render(outcome, &location));
+    match outcome.manifest.status {
         RunState::Complete => ExitCode::SUCCESS,
         RunState::Partial => ExitCode::from(2),
         _ => ExitCode::FAILURE,
-    })
+    }
+}
+
+/// `assess --from-snapshot`: assess a recorded snapshot and write a run from it, offline.
+async fn replay(path: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let snapshot = read_snapshot(path)?;
+    let store: Arc<dyn ResultStore> = Arc::new(LocalStore::new(
+        out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR)),
+    ));
+    let run_id = Uuid::new_v4();
+    let started_at = time::OffsetDateTime::now_utc();
+    let mut manifest = Manifest::started(run_id, Trigger::Replay, None, started_at);
+    manifest.tenant_id = snapshot.tenant_id.clone();
+    let prefix = results::run_prefix(&snapshot.tenant_id, started_at, run_id);
+    let mut status = ScanStatus::queued(run_id, Trigger::Replay, started_at);
+    status.tenant_id = Some(snapshot.tenant_id.clone());
+    status.results_prefix = Some(prefix.clone());
+    let assessment = assess::assess(&snapshot);
+    let outcome = Publisher::new(store.clone())
+        .publish(manifest, prefix, &snapshot, assessment, &mut status)
+        .await;
+    Ok(report(&outcome, store.as_ref()))
+}
+
+/// Reads a snapshot written by a run (`snapshot.json.gz`) or a plain JSON snapshot.
+pub fn read_snapshot(path: &std::path::Path) -> anyhow::Result<TenantSnapshot> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(raw.as_slice()),
+            &mut decoded,
+        )
+        .with_context(|| format!("{} is not valid gzip", path.display()))?;
+        decoded
+    } else {
+        raw
+    };
+    serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a mi-assess tenant snapshot", path.display()))
 }

@@ -1,12 +1,37 @@
 //! Collection: the Graph calls that build a [`TenantSnapshot`]. All I/O of an assessment lives
 //! here; nothing in this module judges what it reads.
+//!
+//! Plan (read-only; Application.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory,
+//! plus Directory.Read.All for delegated grants):
+//! 1. paged lists: managed identities, application service principals, applications, role
+//!    definitions, active role assignments, PIM eligibility and assignment schedules, delegated
+//!    grants (filtered to collected clients);
+//! 2. per principal, in JSON `$batch`es of 20: `appRoleAssignments`, `transitiveMemberOf`;
+//! 3. once per referenced resource, in `$batch`: the resource's `appRoles`.
+//!
+//! The managed-identity list is required; anything else that fails becomes a
+//! [`Dataset::Unknown`] plus a [`CollectionGap`], and the run is `partial`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::graph::model::{MANAGED_IDENTITY_TYPE, SERVICE_PRINCIPAL_SELECT, ServicePrincipal};
+use crate::graph::model::{
+    APP_ROLE_ASSIGNMENT_SELECT, APPLICATION_SELECT, AppRoleAssignment, Application,
+    DirectoryObject, MANAGED_IDENTITY_TYPE, OAUTH2_GRANT_SELECT, OAuth2PermissionGrant,
+    RESOURCE_SERVICE_PRINCIPAL_SELECT, ROLE_ASSIGNMENT_SCHEDULE_SELECT, ROLE_ASSIGNMENT_SELECT,
+    ROLE_DEFINITION_SELECT, ROLE_SCHEDULE_SELECT, ResourceServicePrincipal, RoleAssignment,
+    RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
+};
 use crate::graph::{GraphClient, GraphError};
-use crate::snapshot::{SNAPSHOT_SCHEMA_VERSION, ScannerIdentity, TenantSnapshot};
+use crate::snapshot::{
+    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, PrincipalData,
+    SNAPSHOT_SCHEMA_VERSION, ScannerIdentity, TenantSnapshot,
+};
+
+/// `$batch` requests in flight at once.
+pub const BATCH_CONCURRENCY: usize = 4;
 
 /// Why collection stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +82,59 @@ pub fn managed_identity_list_query() -> String {
 }
 
 /// Reads the whole tenant into a snapshot.
-pub async fn collect_tenant(graph: &GraphClient) -> Result<TenantSnapshot, CollectError> {
+pub async fn collect_tenant(
+    graph: &GraphClient,
+    settings: AssessmentSettings,
+) -> Result<TenantSnapshot, CollectError> {
     let (tenant_id, scanner) = whoami(graph).await?;
-    collect_tenant_as(graph, tenant_id, scanner).await
+    collect_tenant_as(graph, tenant_id, scanner, settings).await
+}
+
+/// The permission whose absence explains a 403 on a data set.
+fn permission_for(dataset: &str) -> &'static str {
+    match dataset {
+        "delegatedGrants" => "Directory.Read.All",
+        "roleDefinitions"
+        | "roleAssignments"
+        | "roleEligibilitySchedules"
+        | "roleAssignmentSchedules" => "RoleManagement.Read.Directory",
+        "memberships" => "GroupMember.Read.All",
+        _ => "Application.Read.All",
+    }
+}
+
+fn gap(dataset: &str, principals: usize, error: &GraphError) -> CollectionGap {
+    let status = error.status();
+    CollectionGap {
+        dataset: dataset.to_owned(),
+        principals,
+        status,
+        reason: error.to_string(),
+        needs_permission: matches!(status, Some(401 | 403))
+            .then(|| permission_for(dataset).to_owned()),
+    }
+}
+
+/// Lists a tenant-wide data set; a failure becomes a gap and an unknown data set.
+async fn list_dataset<T: serde::de::DeserializeOwned>(
+    graph: &GraphClient,
+    dataset: &str,
+    path: &str,
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Vec<T>> {
+    match graph.list::<T>(path).await {
+        Ok(items) => {
+            tracing::info!(dataset, count = items.len(), "collected");
+            Dataset::Collected { items }
+        }
+        Err(e) => {
+            tracing::warn!(dataset, error = %e, "could not collect; marking it unknown");
+            let gap = gap(dataset, 0, &e);
+            let reason = gap.reason.clone();
+            gaps.push(gap);
+            Dataset::Unknown { reason }
+        }
+    }
 }
 
 /// Reads the whole tenant into a snapshot, for a scanner whose tenant and identity are known.
@@ -67,7 +142,11 @@ pub async fn collect_tenant_as(
     graph: &GraphClient,
     tenant_id: String,
     scanner: ScannerIdentity,
+    settings: AssessmentSettings,
 ) -> Result<TenantSnapshot, CollectError> {
+    let mut gaps = Vec::new();
+
+    // 1. Managed identities: required.
     let managed_identities: Vec<ServicePrincipal> = graph
         .list(&managed_identity_list_query())
         .await
@@ -76,14 +155,380 @@ pub async fn collect_tenant_as(
         count = managed_identities.len(),
         "listed managed identities"
     );
+
+    // 2. Credential-bearing application service principals owned by this tenant.
+    let credential_service_principals =
+        collect_credential_service_principals(graph, &tenant_id, &mut gaps).await;
+
+    // 3. Per-principal data in $batch.
+    let mut principal_ids: Vec<String> =
+        managed_identities.iter().map(|sp| sp.id.clone()).collect();
+    if let Some(creds) = credential_service_principals.known() {
+        principal_ids.extend(creds.iter().map(|c| c.service_principal.id.clone()));
+    }
+    principal_ids.sort();
+    principal_ids.dedup();
+    let principals = collect_principal_data(graph, &principal_ids, &mut gaps).await;
+
+    // 4. The app roles of every resource those principals hold roles on.
+    let resource_ids: BTreeSet<String> = principals
+        .values()
+        .filter_map(|p| p.app_role_assignments.known())
+        .flatten()
+        .map(|a| a.resource_id.clone())
+        .collect();
+    let resources = collect_resources(graph, &resource_ids, &mut gaps).await;
+
+    // 5. Directory roles, tenant-wide.
+    let role_definitions: Dataset<Vec<RoleDefinition>> = list_dataset(
+        graph,
+        "roleDefinitions",
+        &format!("roleManagement/directory/roleDefinitions?$select={ROLE_DEFINITION_SELECT}"),
+        &mut gaps,
+    )
+    .await;
+    let role_assignments: Dataset<Vec<RoleAssignment>> = list_dataset(
+        graph,
+        "roleAssignments",
+        &format!("roleManagement/directory/roleAssignments?$select={ROLE_ASSIGNMENT_SELECT}"),
+        &mut gaps,
+    )
+    .await;
+    let role_eligibility_schedules: Dataset<Vec<RoleAssignment>> = list_dataset(
+        graph,
+        "roleEligibilitySchedules",
+        &format!(
+            "roleManagement/directory/roleEligibilitySchedules?$select={ROLE_SCHEDULE_SELECT}"
+        ),
+        &mut gaps,
+    )
+    .await;
+    let role_assignment_schedules: Dataset<Vec<RoleAssignment>> = list_dataset(
+        graph,
+        "roleAssignmentSchedules",
+        &format!("roleManagement/directory/roleAssignmentSchedules?$select={ROLE_ASSIGNMENT_SCHEDULE_SELECT}"),
+        &mut gaps,
+    )
+    .await;
+
+    // 6. Delegated grants, kept only for the collected principals.
+    let client_ids: BTreeSet<&str> = principal_ids.iter().map(String::as_str).collect();
+    let delegated_grants = match list_dataset::<OAuth2PermissionGrant>(
+        graph,
+        "delegatedGrants",
+        &format!("oauth2PermissionGrants?$select={OAUTH2_GRANT_SELECT}"),
+        &mut gaps,
+    )
+    .await
+    {
+        Dataset::Collected { items } => Dataset::Collected {
+            items: items
+                .into_iter()
+                .filter(|g| client_ids.contains(g.client_id.as_str()))
+                .collect(),
+        },
+        unknown => unknown,
+    };
+
     Ok(TenantSnapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION.to_owned(),
         tenant_id,
         collected_at: OffsetDateTime::now_utc(),
-        graph_endpoint: graph.endpoint().to_string(),
+        graph_endpoint: graph.endpoint().as_str().trim_end_matches('/').to_owned(),
         scanner,
+        settings,
         managed_identities,
+        credential_service_principals,
+        principals,
+        resources,
+        role_definitions,
+        role_assignments,
+        role_eligibility_schedules,
+        role_assignment_schedules,
+        delegated_grants,
+        gaps,
     })
+}
+
+async fn collect_credential_service_principals(
+    graph: &GraphClient,
+    tenant_id: &str,
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Vec<CredentialServicePrincipal>> {
+    let service_principals: Dataset<Vec<ServicePrincipal>> = list_dataset(
+        graph,
+        "applicationServicePrincipals",
+        &format!("servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select={SERVICE_PRINCIPAL_SELECT}&$top=999"),
+        gaps,
+    )
+    .await;
+    let applications: Dataset<Vec<Application>> = list_dataset(
+        graph,
+        "applications",
+        &format!("applications?$select={APPLICATION_SELECT}&$top=999"),
+        gaps,
+    )
+    .await;
+    let (Some(service_principals), Some(applications)) =
+        (service_principals.known(), applications.known())
+    else {
+        return Dataset::Unknown {
+            reason: "application service principals or applications could not be listed".into(),
+        };
+    };
+    let apps_by_app_id: HashMap<String, &Application> = applications
+        .iter()
+        .filter_map(|a| a.app_id.as_ref().map(|id| (id.to_ascii_lowercase(), a)))
+        .collect();
+    let items = service_principals
+        .iter()
+        .filter(|sp| {
+            sp.app_owner_organization_id
+                .as_deref()
+                .is_some_and(|owner| owner.eq_ignore_ascii_case(tenant_id))
+        })
+        .filter_map(|sp| {
+            let app = sp
+                .app_id
+                .as_ref()
+                .and_then(|id| apps_by_app_id.get(&id.to_ascii_lowercase()).copied());
+            let entry = CredentialServicePrincipal {
+                service_principal: sp.clone(),
+                application_id: app.map(|a| a.id.clone()),
+                application_password_credentials: app
+                    .map(|a| a.password_credentials.clone())
+                    .unwrap_or_default(),
+                application_key_credentials: app
+                    .map(|a| a.key_credentials.clone())
+                    .unwrap_or_default(),
+            };
+            let has_credentials = !sp.password_credentials.is_empty()
+                || !sp.key_credentials.is_empty()
+                || !entry.application_password_credentials.is_empty()
+                || !entry.application_key_credentials.is_empty();
+            has_credentials.then_some(entry)
+        })
+        .collect::<Vec<_>>();
+    tracing::info!(
+        count = items.len(),
+        "found credential-bearing service principals"
+    );
+    Dataset::Collected { items }
+}
+
+async fn collect_principal_data(
+    graph: &GraphClient,
+    principal_ids: &[String],
+    gaps: &mut Vec<CollectionGap>,
+) -> BTreeMap<String, PrincipalData> {
+    let assignment_paths: Vec<String> = principal_ids
+        .iter()
+        .map(|id| format!("/servicePrincipals/{id}/appRoleAssignments?$select={APP_ROLE_ASSIGNMENT_SELECT}&$top=999"))
+        .collect();
+    // transitiveMemberOf returns groups, directory roles and administrative units; a $select of
+    // derived-type properties is not reliable there, and it would not lower the cost below 1 RU.
+    let membership_paths: Vec<String> = principal_ids
+        .iter()
+        .map(|id| format!("/servicePrincipals/{id}/transitiveMemberOf?$top=999"))
+        .collect();
+    let assignments = graph
+        .batch_list::<AppRoleAssignment>(&assignment_paths, BATCH_CONCURRENCY)
+        .await;
+    let memberships = graph
+        .batch_list::<DirectoryObject>(&membership_paths, BATCH_CONCURRENCY)
+        .await;
+    let mut failures: HashMap<&'static str, (usize, GraphError)> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for ((id, assignments), memberships) in principal_ids.iter().zip(assignments).zip(memberships) {
+        let data = PrincipalData {
+            app_role_assignments: to_dataset("appRoleAssignments", assignments, &mut failures),
+            memberships: to_dataset("memberships", memberships, &mut failures),
+        };
+        out.insert(id.clone(), data);
+    }
+    for (dataset, (count, error)) in failures {
+        tracing::warn!(dataset, principals = count, error = %error, "per-principal data could not be collected");
+        gaps.push(gap(dataset, count, &error));
+    }
+    gaps.sort_by(|a, b| a.dataset.cmp(&b.dataset));
+    out
+}
+
+/// Turns one per-principal result into a data set, counting failures per data set.
+fn to_dataset<T>(
+    dataset: &'static str,
+    result: Result<Vec<T>, GraphError>,
+    failures: &mut HashMap<&'static str, (usize, GraphError)>,
+) -> Dataset<Vec<T>> {
+    match result {
+        Ok(items) => Dataset::Collected { items },
+        Err(e) => {
+            let reason = e.to_string();
+            failures.entry(dataset).or_insert((0, e)).0 += 1;
+            Dataset::Unknown { reason }
+        }
+    }
+}
+
+async fn collect_resources(
+    graph: &GraphClient,
+    resource_ids: &BTreeSet<String>,
+    gaps: &mut Vec<CollectionGap>,
+) -> Vec<ResourceServicePrincipal> {
+    let ids: Vec<&String> = resource_ids.iter().collect();
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|id| format!("/servicePrincipals/{id}?$select={RESOURCE_SERVICE_PRINCIPAL_SELECT}"))
+        .collect();
+    let mut resources = Vec::new();
+    let mut failed = 0usize;
+    let mut last_error = None;
+    for result in graph
+        .batch_get::<ResourceServicePrincipal>(&paths, BATCH_CONCURRENCY)
+        .await
+    {
+        match result {
+            Ok(resource) => resources.push(resource),
+            Err(e) => {
+                failed += 1;
+                last_error = Some(e);
+            }
+        }
+    }
+    if let Some(error) = last_error {
+        gaps.push(CollectionGap {
+            dataset: "resourceAppRoles".into(),
+            principals: failed,
+            ..gap("resourceAppRoles", failed, &error)
+        });
+    }
+    resources.sort_by(|a, b| a.id.cmp(&b.id));
+    resources
+}
+
+/// Reads what is needed to assess one managed identity: the identity, its per-principal data,
+/// the roles held by it or its groups (filtered by principal), its delegated grants, and the
+/// resources it holds roles on. `Ok(None)` when the id is not a managed identity.
+pub async fn collect_identity(
+    graph: &GraphClient,
+    object_id: Uuid,
+    settings: AssessmentSettings,
+) -> Result<Option<TenantSnapshot>, CollectError> {
+    let Some(identity) = fetch_managed_identity(graph, object_id)
+        .await
+        .map_err(CollectError::graph("the managed identity"))?
+    else {
+        return Ok(None);
+    };
+    let (tenant_id, scanner) = whoami(graph).await?;
+    let mut gaps = Vec::new();
+    let ids = vec![identity.id.clone()];
+    let principals = collect_principal_data(graph, &ids, &mut gaps).await;
+    let resource_ids: BTreeSet<String> = principals
+        .values()
+        .filter_map(|p| p.app_role_assignments.known())
+        .flatten()
+        .map(|a| a.resource_id.clone())
+        .collect();
+    let resources = collect_resources(graph, &resource_ids, &mut gaps).await;
+    // Roles can be held directly or through any group the identity is in.
+    let mut holders = ids.clone();
+    if let Some(memberships) = principals
+        .values()
+        .next()
+        .and_then(|p| p.memberships.known())
+    {
+        holders.extend(
+            memberships
+                .iter()
+                .filter(|o| o.is_group())
+                .map(|g| g.id.clone()),
+        );
+    }
+    let role_definitions = list_dataset(
+        graph,
+        "roleDefinitions",
+        &format!("roleManagement/directory/roleDefinitions?$select={ROLE_DEFINITION_SELECT}"),
+        &mut gaps,
+    )
+    .await;
+    let filtered = |collection: &str, select: &str| -> Vec<String> {
+        holders
+            .iter()
+            .map(|h| format!("/roleManagement/directory/{collection}?$filter=principalId eq '{h}'&$select={select}"))
+            .collect()
+    };
+    let role_assignments = batch_dataset(
+        graph,
+        "roleAssignments",
+        &filtered("roleAssignments", ROLE_ASSIGNMENT_SELECT),
+        &mut gaps,
+    )
+    .await;
+    let role_eligibility_schedules = batch_dataset(
+        graph,
+        "roleEligibilitySchedules",
+        &filtered("roleEligibilitySchedules", ROLE_SCHEDULE_SELECT),
+        &mut gaps,
+    )
+    .await;
+    let role_assignment_schedules = batch_dataset(
+        graph,
+        "roleAssignmentSchedules",
+        &filtered("roleAssignmentSchedules", ROLE_ASSIGNMENT_SCHEDULE_SELECT),
+        &mut gaps,
+    )
+    .await;
+    let delegated_grants = list_dataset(
+        graph,
+        "delegatedGrants",
+        &format!(
+            "oauth2PermissionGrants?$filter=clientId eq '{}'&$select={OAUTH2_GRANT_SELECT}",
+            identity.id
+        ),
+        &mut gaps,
+    )
+    .await;
+    Ok(Some(TenantSnapshot {
+        schema_version: SNAPSHOT_SCHEMA_VERSION.to_owned(),
+        tenant_id,
+        collected_at: OffsetDateTime::now_utc(),
+        graph_endpoint: graph.endpoint().as_str().trim_end_matches('/').to_owned(),
+        scanner,
+        settings,
+        managed_identities: vec![identity],
+        credential_service_principals: Dataset::Collected { items: Vec::new() },
+        principals,
+        resources,
+        role_definitions,
+        role_assignments,
+        role_eligibility_schedules,
+        role_assignment_schedules,
+        delegated_grants,
+        gaps,
+    }))
+}
+
+/// Several filtered lists of one data set, merged; any failure makes the whole set unknown.
+async fn batch_dataset<T: serde::de::DeserializeOwned>(
+    graph: &GraphClient,
+    dataset: &str,
+    paths: &[String],
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Vec<T>> {
+    let mut items = Vec::new();
+    for result in graph.batch_list::<T>(paths, BATCH_CONCURRENCY).await {
+        match result {
+            Ok(found) => items.extend(found),
+            Err(e) => {
+                let gap = gap(dataset, 0, &e);
+                let reason = gap.reason.clone();
+                gaps.push(gap);
+                return Dataset::Unknown { reason };
+            }
+        }
+    }
+    Dataset::Collected { items }
 }
 
 /// Reads one service principal and returns it only if it is a managed identity.

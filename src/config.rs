@@ -13,6 +13,8 @@ pub const GRAPH_ENDPOINT_VAR: &str = "MI_ASSESS_GRAPH_ENDPOINT";
 pub const RESULTS_URL_VAR: &str = "MI_ASSESS_RESULTS_URL";
 /// App setting: client id of a user-assigned identity to run as (unset: system-assigned).
 pub const IDENTITY_CLIENT_ID_VAR: &str = "MI_ASSESS_IDENTITY_CLIENT_ID";
+/// App setting: extra group object ids to treat as privileged, comma-separated.
+pub const PRIVILEGED_GROUPS_VAR: &str = "MI_ASSESS_PRIVILEGED_GROUPS";
 /// App setting: `tracing` filter directives (default `info`).
 pub const LOG_VAR: &str = "MI_ASSESS_LOG";
 /// Set by the Functions host: the loopback port to listen on.
@@ -46,6 +48,14 @@ pub enum ConfigError {
     /// A required setting is missing.
     #[error("{0} is not set")]
     Missing(&'static str),
+    /// A list entry is not a GUID.
+    #[error("{name} must be a comma-separated list of object ids; {value:?} is not a GUID")]
+    InvalidGuid {
+        /// Setting name.
+        name: &'static str,
+        /// The offending entry.
+        value: String,
+    },
     /// The port is not a number.
     #[error("{HANDLER_PORT_VAR} is not a TCP port: {0:?}")]
     InvalidPort(String),
@@ -60,6 +70,8 @@ pub struct Settings {
     pub results_url: Option<Url>,
     /// Client id of the user-assigned identity to authenticate as, if any.
     pub identity_client_id: Option<String>,
+    /// Group object ids the organisation declares privileged.
+    pub privileged_groups: Vec<String>,
 }
 
 impl Settings {
@@ -82,10 +94,15 @@ impl Settings {
         let results_url = non_empty(RESULTS_URL_VAR)
             .map(|v| parse_results_url(RESULTS_URL_VAR, &v))
             .transpose()?;
+        let privileged_groups = non_empty(PRIVILEGED_GROUPS_VAR)
+            .map(|raw| parse_guid_list(PRIVILEGED_GROUPS_VAR, &raw))
+            .transpose()?
+            .unwrap_or_default();
         Ok(Self {
             graph_endpoint,
             results_url,
             identity_client_id: non_empty(IDENTITY_CLIENT_ID_VAR),
+            privileged_groups,
         })
     }
 
@@ -96,6 +113,22 @@ impl Settings {
             self.graph_endpoint.as_str().trim_end_matches('/')
         )
     }
+}
+
+/// Parses `a, b,c` into lower-case GUID strings.
+pub fn parse_guid_list(name: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            uuid::Uuid::parse_str(s)
+                .map(|u| u.to_string())
+                .map_err(|_| ConfigError::InvalidGuid {
+                    name,
+                    value: s.to_owned(),
+                })
+        })
+        .collect()
 }
 
 /// Reads `FUNCTIONS_CUSTOMHANDLER_PORT`.
@@ -195,6 +228,20 @@ mod tests {
     fn plain_http_is_refused_off_loopback() {
         assert!(settings(&[(GRAPH_ENDPOINT_VAR, "http://graph.example.com")]).is_err());
         assert!(settings(&[(GRAPH_ENDPOINT_VAR, "http://127.0.0.1:8080")]).is_ok());
+    }
+
+    #[test]
+    fn privileged_groups_are_validated_guids() {
+        let s = settings(&[(
+            PRIVILEGED_GROUPS_VAR,
+            " 0B1E6F7A-2C3D-4E5F-8A9B-1C2D3E4F5A01 ,, ",
+        )])
+        .expect("valid");
+        assert_eq!(
+            s.privileged_groups,
+            vec!["0b1e6f7a-2c3d-4e5f-8a9b-1c2d3e4f5a01".to_owned()]
+        );
+        assert!(settings(&[(PRIVILEGED_GROUPS_VAR, "admins")]).is_err());
     }
 
     #[test]

@@ -6,7 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::assess::{ResolvedAppRole, ResolvedDirectoryRole, ResolvedGrant, ResolvedGroup};
+use crate::classification::Tier;
 use crate::graph::model::ServicePrincipal;
+use crate::rules::Severity;
 
 /// The ARM type of user-assigned identities.
 pub const USER_ASSIGNED_IDENTITY_TYPE: &str = "Microsoft.ManagedIdentity/userAssignedIdentities";
@@ -193,6 +196,30 @@ pub struct IdentityRecord {
     /// Anything odd about the classification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification_note: Option<String>,
+    /// Highest tier across its permissions and directory roles (absent: it holds none).
+    #[serde(default)]
+    pub tier: Option<Tier>,
+    /// Application permissions, resolved and tiered (null: could not be read).
+    #[serde(default)]
+    pub app_roles: Option<Vec<ResolvedAppRole>>,
+    /// Transitive group memberships (null: could not be read).
+    #[serde(default)]
+    pub groups: Option<Vec<ResolvedGroup>>,
+    /// Directory roles, direct or through a group, active or eligible (null: could not be read).
+    #[serde(default)]
+    pub directory_roles: Option<Vec<ResolvedDirectoryRole>>,
+    /// Delegated permission grants as client (null: could not be read).
+    #[serde(default)]
+    pub delegated_grants: Option<Vec<ResolvedGrant>>,
+    /// Data sets that could not be read for this identity.
+    #[serde(default)]
+    pub unknown: Vec<String>,
+    /// Number of findings about it.
+    #[serde(default)]
+    pub finding_count: usize,
+    /// Its most severe finding.
+    #[serde(default)]
+    pub highest_severity: Option<Severity>,
 }
 
 impl IdentityRecord {
@@ -213,6 +240,14 @@ impl IdentityRecord {
             resource_type: resource.map(|r| r.resource_type.clone()),
             resource_name: resource.map(|r| r.name.clone()),
             classification_note: c.note,
+            tier: None,
+            app_roles: None,
+            groups: None,
+            directory_roles: None,
+            delegated_grants: None,
+            unknown: Vec::new(),
+            finding_count: 0,
+            highest_severity: None,
         }
     }
 }

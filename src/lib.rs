@@ -7,6 +7,7 @@
 
 pub mod assess;
 pub mod auth;
+pub mod classification;
 pub mod cli;
 pub mod collect;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod host;
 pub mod inventory;
 pub mod pipeline;
 pub mod results;
+pub mod rules;
 pub mod simulator;
 pub mod snapshot;
 pub mod summary;

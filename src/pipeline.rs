@@ -1,10 +1,12 @@
 //! One assessment run from start to finish: collect, assess, write, publish.
 //!
-//! The ordering guarantees live here. Data files are written first, `manifest.json` last, and
-//! `latest/{tenantId}.json` only after a complete manifest. A run that fails midway writes a
-//! `failed` manifest (when its tenant is known), never moves `latest`, and records its state in
-//! `scans/{runId}.json` so any instance can report it.
+//! The ordering guarantees live here. Data files are written first (`identities.ndjson`,
+//! `findings.ndjson`, `snapshot.json.gz`), `manifest.json` last, and `latest/{tenantId}.json`
+//! only after a `complete` manifest. A run that fails midway writes a `failed` manifest (when its
+//! tenant is known), never moves `latest`, and records its state in `scans/{runId}.json` so any
+//! instance can report it. A run that could not see everything is `partial`, never `complete`.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,14 +16,17 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::assess::{Assessment, assess};
-use crate::collect;
-use crate::graph::{GraphClient, GraphError};
+use crate::collect::{self, CollectError};
+use crate::graph::GraphClient;
 use crate::inventory::{IdentityKind, IdentityRecord};
-use crate::results::records::{FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, Trigger};
-use crate::results::{
-    self, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus, StoreError,
-    files,
+use crate::results::records::{
+    FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, SeverityCounts, Trigger,
 };
+use crate::results::{
+    self, GZIP, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus,
+    StoreError, files,
+};
+use crate::snapshot::{AssessmentSettings, TenantSnapshot};
 
 /// Asks for one run.
 #[derive(Debug, Clone)]
@@ -45,22 +50,44 @@ pub struct RunOutcome {
     pub assessment: Option<Assessment>,
 }
 
+/// The answer for one identity: its record, its findings, and what could not be read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityAssessment {
+    /// The identity record (the same shape as a line of identities.ndjson).
+    #[serde(flatten)]
+    pub identity: IdentityRecord,
+    /// Its findings.
+    pub findings: Vec<crate::rules::Finding>,
+    /// Data that could not be collected.
+    pub skipped: Vec<crate::snapshot::CollectionGap>,
+}
+
 /// Runs assessments against one Graph endpoint and one result store.
 #[derive(Debug, Clone)]
 pub struct Scanner {
     graph: GraphClient,
-    store: Arc<dyn ResultStore>,
+    publisher: Publisher,
+    settings: AssessmentSettings,
 }
 
 impl Scanner {
     /// A scanner reading `graph` and writing to `store`.
-    pub fn new(graph: GraphClient, store: Arc<dyn ResultStore>) -> Self {
-        Self { graph, store }
+    pub fn new(
+        graph: GraphClient,
+        store: Arc<dyn ResultStore>,
+        settings: AssessmentSettings,
+    ) -> Self {
+        Self {
+            graph,
+            publisher: Publisher { store },
+            settings,
+        }
     }
 
     /// The result store.
     pub fn store(&self) -> &Arc<dyn ResultStore> {
-        &self.store
+        &self.publisher.store
     }
 
     /// The Graph client.
@@ -71,7 +98,7 @@ impl Scanner {
     /// Reads the state of a run, if it exists.
     pub async fn status(&self, run_id: Uuid) -> Result<Option<ScanStatus>, StatusReadError> {
         let path = results::status_path(run_id);
-        match self.store.get(&path).await? {
+        match self.publisher.store.get(&path).await? {
             None => Ok(None),
             Some(bytes) => {
                 serde_json::from_slice(&bytes)
@@ -91,17 +118,35 @@ impl Scanner {
         trigger: Trigger,
     ) -> Result<ScanStatus, StoreError> {
         let status = ScanStatus::queued(run_id, trigger, OffsetDateTime::now_utc());
-        self.write_status(&status).await?;
+        self.publisher.write_status(&status).await?;
         Ok(status)
     }
 
-    /// Assesses one managed identity; `Ok(None)` when the id is not a managed identity.
+    /// Assesses one managed identity with the same rules as a full run; `Ok(None)` when the id
+    /// is not a managed identity.
     pub async fn assess_identity(
         &self,
         object_id: Uuid,
-    ) -> Result<Option<IdentityRecord>, GraphError> {
-        let sp = collect::fetch_managed_identity(&self.graph, object_id).await?;
-        Ok(sp.as_ref().map(IdentityRecord::from_service_principal))
+    ) -> Result<Option<IdentityAssessment>, CollectError> {
+        let Some(snapshot) =
+            collect::collect_identity(&self.graph, object_id, self.settings.clone()).await?
+        else {
+            return Ok(None);
+        };
+        let assessment = assess(&snapshot);
+        let Some(identity) = assessment.identities.into_iter().next() else {
+            return Ok(None);
+        };
+        let findings = assessment
+            .findings
+            .into_iter()
+            .filter(|f| f.identity_id == identity.id)
+            .collect();
+        Ok(Some(IdentityAssessment {
+            identity,
+            findings,
+            skipped: snapshot.gaps,
+        }))
     }
 
     /// Runs a full assessment. Failures become a `failed` run, not an `Err`; only the outcome's
@@ -121,23 +166,15 @@ impl Scanner {
             Ok(Some(existing)) => existing,
             _ => ScanStatus::queued(request.run_id, request.trigger, started_at),
         };
-        let mut manifest = Manifest {
-            schema_version: RESULTS_SCHEMA_VERSION.to_owned(),
-            tenant_id: String::new(),
-            run_id: request.run_id,
-            trigger: request.trigger,
-            invocation_id: request.invocation_id.clone(),
+        let mut manifest = Manifest::started(
+            request.run_id,
+            request.trigger,
+            request.invocation_id.clone(),
             started_at,
-            finished_at: started_at,
-            status: RunState::Running,
-            counts: RunCounts::default(),
-            graph: Default::default(),
-            files: Vec::new(),
-            errors: Vec::new(),
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
+        );
         status.state = RunState::Running;
-        self.write_status_logged(&mut status).await;
+        status.error = None;
+        self.publisher.write_status_logged(&mut status).await;
 
         // 1. Who and where: the tenant comes from the scanner's own token.
         let (tenant_id, scanner_identity) = match collect::whoami(&self.graph).await {
@@ -148,95 +185,133 @@ impl Scanner {
                     stage: "auth".into(),
                     message: e.to_string(),
                 });
-                return self.finish_failed(manifest, None, &mut status).await;
+                return self
+                    .publisher
+                    .finish_failed(manifest, None, &mut status)
+                    .await;
             }
         };
         let prefix = results::run_prefix(&tenant_id, started_at, request.run_id);
         manifest.tenant_id = tenant_id.clone();
         status.tenant_id = Some(tenant_id.clone());
         status.results_prefix = Some(prefix.clone());
-        self.write_status_logged(&mut status).await;
+        self.publisher.write_status_logged(&mut status).await;
         tracing::info!(tenant_id = %tenant_id, prefix = %prefix, "run started");
 
         // 2. Collect.
-        let snapshot =
-            match collect::collect_tenant_as(&self.graph, tenant_id, scanner_identity).await {
-                Ok(snapshot) => snapshot,
-                Err(e) => {
-                    tracing::error!(error = %e, "collection failed");
-                    manifest.errors.push(RunError {
-                        stage: "collect".into(),
-                        message: e.to_string(),
-                    });
-                    manifest.graph = self.graph.stats().snapshot();
-                    return self
-                        .finish_failed(manifest, Some(prefix), &mut status)
-                        .await;
-                }
-            };
+        let snapshot = match collect::collect_tenant_as(
+            &self.graph,
+            tenant_id,
+            scanner_identity,
+            self.settings.clone(),
+        )
+        .await
+        {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                tracing::error!(error = %e, "collection failed");
+                manifest.errors.push(RunError {
+                    stage: "collect".into(),
+                    message: e.to_string(),
+                });
+                manifest.graph = self.graph.stats().snapshot();
+                return self
+                    .publisher
+                    .finish_failed(manifest, Some(prefix), &mut status)
+                    .await;
+            }
+        };
+        manifest.graph = self.graph.stats().snapshot();
 
-        // 3. Assess (pure).
+        // 3. Assess (pure) and publish.
         let assessment = assess(&snapshot);
+        self.publisher
+            .publish(manifest, prefix, &snapshot, assessment, &mut status)
+            .await
+    }
+}
+
+/// Writes a run's files in order and keeps `latest/` and `scans/` consistent.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    store: Arc<dyn ResultStore>,
+}
+
+impl Publisher {
+    /// A publisher writing to `store`.
+    pub fn new(store: Arc<dyn ResultStore>) -> Self {
+        Self { store }
+    }
+
+    /// Writes the data files, the manifest (last) and, for a complete run, `latest/`.
+    pub async fn publish(
+        &self,
+        mut manifest: Manifest,
+        prefix: String,
+        snapshot: &TenantSnapshot,
+        assessment: Assessment,
+        status: &mut ScanStatus,
+    ) -> RunOutcome {
         manifest.counts = RunCounts {
             identities: assessment.identities.len(),
             system_assigned: assessment.count_kind(IdentityKind::SystemAssigned),
             user_assigned: assessment.count_kind(IdentityKind::UserAssigned),
-            findings: 0,
+            credential_service_principals: snapshot
+                .credential_service_principals
+                .known()
+                .map(Vec::len),
+            findings: assessment.findings.len(),
+            findings_by_severity: SeverityCounts::of(&assessment.findings),
         };
-        manifest.graph = self.graph.stats().snapshot();
-
-        // 4. Write the data files, then the manifest, then latest.
-        let run_id = request.run_id.to_string();
+        manifest.skipped = snapshot.gaps.clone();
+        let run_id = manifest.run_id.to_string();
         let metadata = [
             ("runId", run_id.as_str()),
             ("schemaVersion", RESULTS_SCHEMA_VERSION),
         ];
-        let no_findings: [IdentityRecord; 0] = [];
         let writes = [
-            (files::IDENTITIES, ndjson(&assessment.identities)),
-            (files::FINDINGS, ndjson(&no_findings)),
+            (files::IDENTITIES, NDJSON, ndjson(&assessment.identities)),
+            (files::FINDINGS, NDJSON, ndjson(&assessment.findings)),
+            (files::SNAPSHOT, GZIP, gzip_json(snapshot)),
         ];
-        for (name, serialised) in writes {
+        for (name, content_type, serialised) in writes {
             let path = format!("{prefix}/{name}");
-            let (body, records) = match serialised {
-                Ok(done) => done,
+            let written = match serialised {
+                Ok((body, records)) => {
+                    let entry = FileEntry {
+                        name: name.to_owned(),
+                        content_type: content_type.to_owned(),
+                        bytes: body.len() as u64,
+                        records,
+                    };
+                    self.store
+                        .put(&path, body, content_type, &metadata)
+                        .await
+                        .map(|()| entry)
+                }
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(entry) => manifest.files.push(entry),
                 Err(e) => {
+                    tracing::error!(error = %e, "writing results failed");
                     manifest.errors.push(RunError {
                         stage: "write".into(),
                         message: e.to_string(),
                     });
-                    return self
-                        .finish_failed(manifest, Some(prefix), &mut status)
-                        .await;
+                    return self.finish_failed(manifest, Some(prefix), status).await;
                 }
-            };
-            let entry = FileEntry {
-                name: name.to_owned(),
-                content_type: NDJSON.to_owned(),
-                bytes: body.len() as u64,
-                records: Some(records),
-            };
-            if let Err(e) = self.store.put(&path, body, NDJSON, &metadata).await {
-                tracing::error!(error = %e, "writing results failed");
-                manifest.errors.push(RunError {
-                    stage: "write".into(),
-                    message: e.to_string(),
-                });
-                return self
-                    .finish_failed(manifest, Some(prefix), &mut status)
-                    .await;
             }
-            manifest.files.push(entry);
         }
 
-        manifest.status = RunState::Complete;
+        manifest.status = if snapshot.gaps.is_empty() {
+            RunState::Complete
+        } else {
+            RunState::Partial
+        };
         manifest.finished_at = OffsetDateTime::now_utc();
         let manifest_path = format!("{prefix}/{}", files::MANIFEST);
-        let written = match json_bytes(&manifest) {
-            Ok(body) => self.store.put(&manifest_path, body, JSON, &metadata).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
+        if let Err(e) = self.put_json(&manifest_path, &manifest, &metadata).await {
             tracing::error!(error = %e, "writing the manifest failed");
             manifest.status = RunState::Failed;
             manifest.errors.push(RunError {
@@ -245,7 +320,7 @@ impl Scanner {
             });
             status.state = RunState::Failed;
             status.error = Some(e.to_string());
-            self.write_status_logged(&mut status).await;
+            self.write_status_logged(status).await;
             return RunOutcome {
                 manifest,
                 prefix: Some(prefix),
@@ -258,37 +333,36 @@ impl Scanner {
             let latest = LatestPointer {
                 schema_version: RESULTS_SCHEMA_VERSION.to_owned(),
                 tenant_id: manifest.tenant_id.clone(),
-                run_id: request.run_id,
+                run_id: manifest.run_id,
                 prefix: prefix.clone(),
                 manifest: manifest_path,
                 finished_at: manifest.finished_at,
             };
-            let written = match json_bytes(&latest) {
-                Ok(body) => {
-                    self.store
-                        .put(
-                            &results::latest_path(&manifest.tenant_id),
-                            body,
-                            JSON,
-                            &metadata,
-                        )
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = written {
+            if let Err(e) = self
+                .put_json(
+                    &results::latest_path(&manifest.tenant_id),
+                    &latest,
+                    &metadata,
+                )
+                .await
+            {
                 // The run itself is whole; only the pointer is stale. Say so loudly.
                 tracing::error!(error = %e, "updating the latest pointer failed");
                 status.error = Some(format!(
                     "results are complete but latest/ was not updated: {e}"
                 ));
             }
+        } else {
+            for gap in &manifest.skipped {
+                tracing::warn!(dataset = %gap.dataset, reason = %gap.reason, "run is partial");
+            }
         }
         status.state = manifest.status;
-        self.write_status_logged(&mut status).await;
+        self.write_status_logged(status).await;
         tracing::info!(
             status = manifest.status.as_str(),
             identities = manifest.counts.identities,
+            findings = manifest.counts.findings,
             graph_requests = manifest.graph.requests,
             "run finished"
         );
@@ -297,6 +371,16 @@ impl Scanner {
             prefix: Some(prefix),
             assessment: Some(assessment),
         }
+    }
+
+    async fn put_json<T: Serialize>(
+        &self,
+        path: &str,
+        value: &T,
+        metadata: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        let body = json_bytes(value)?;
+        self.store.put(path, body, JSON, metadata).await
     }
 
     async fn finish_failed(
@@ -314,11 +398,7 @@ impl Scanner {
                 ("runId", run_id.as_str()),
                 ("schemaVersion", RESULTS_SCHEMA_VERSION),
             ];
-            let written = match json_bytes(&manifest) {
-                Ok(body) => self.store.put(&path, body, JSON, &metadata).await,
-                Err(e) => Err(e),
-            };
-            match written {
+            match self.put_json(&path, &manifest, &metadata).await {
                 Ok(()) => status.manifest = Some(path),
                 Err(e) => tracing::error!(error = %e, "writing the failed manifest failed"),
             }
@@ -342,9 +422,7 @@ impl Scanner {
             ("runId", run_id.as_str()),
             ("schemaVersion", RESULTS_SCHEMA_VERSION),
         ];
-        let body = json_bytes(status)?;
-        self.store
-            .put(&results::status_path(status.run_id), body, JSON, &metadata)
+        self.put_json(&results::status_path(status.run_id), status, &metadata)
             .await
     }
 
@@ -373,13 +451,26 @@ pub enum StatusReadError {
 }
 
 /// Serialises records as NDJSON: one compact JSON document per line.
-pub fn ndjson<T: Serialize>(records: &[T]) -> Result<(Bytes, u64), StoreError> {
+pub fn ndjson<T: Serialize>(records: &[T]) -> Result<(Bytes, Option<u64>), StoreError> {
     let mut out = Vec::with_capacity(records.len() * 256);
     for record in records {
         serde_json::to_writer(&mut out, record).map_err(serialise_error)?;
         out.push(b'\n');
     }
-    Ok((Bytes::from(out), records.len() as u64))
+    Ok((Bytes::from(out), Some(records.len() as u64)))
+}
+
+/// Serialises a value as gzip-compressed JSON.
+pub fn gzip_json<T: Serialize>(value: &T) -> Result<(Bytes, Option<u64>), StoreError> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    serde_json::to_writer(&mut encoder, value).map_err(serialise_error)?;
+    encoder
+        .flush()
+        .map_err(|e| serialise_error(serde_json::Error::io(e)))?;
+    let bytes = encoder
+        .finish()
+        .map_err(|e| serialise_error(serde_json::Error::io(e)))?;
+    Ok((Bytes::from(bytes), None))
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> Result<Bytes, StoreError> {

@@ -1,15 +1,98 @@
 //! The tenant snapshot: everything collection read from Graph, as one serialisable value.
 //!
-//! Assessment is a pure function of this snapshot, so any run can be replayed offline from the
-//! snapshot it wrote. The snapshot holds raw Graph objects, not conclusions.
+//! Assessment is a pure function of this snapshot (plus the settings recorded in it), so any
+//! run can be replayed offline from the `snapshot.json.gz` it wrote. The snapshot holds raw
+//! Graph objects, not conclusions. Data that could not be read is [`Dataset::Unknown`], never
+//! an empty list, and every such gap is listed in `gaps`.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::graph::model::ServicePrincipal;
+use crate::graph::model::{
+    AppRoleAssignment, DirectoryObject, OAuth2PermissionGrant, ResourceServicePrincipal,
+    RoleAssignment, RoleDefinition, ServicePrincipal,
+};
 
 /// Version of the snapshot format.
 pub const SNAPSHOT_SCHEMA_VERSION: &str = "1.0.0";
+
+/// Data that was either read, or could not be read (and why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum Dataset<T> {
+    /// Read completely.
+    Collected {
+        /// The data.
+        items: T,
+    },
+    /// Not read; the assessment must not treat it as empty.
+    Unknown {
+        /// Why it could not be read.
+        reason: String,
+    },
+}
+
+impl<T> Dataset<T> {
+    /// The data, when it was collected.
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Self::Collected { items } => Some(items),
+            Self::Unknown { .. } => None,
+        }
+    }
+
+    /// True when the data could not be read.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown { .. })
+    }
+}
+
+impl<T: Default> Default for Dataset<T> {
+    fn default() -> Self {
+        Self::Collected {
+            items: T::default(),
+        }
+    }
+}
+
+/// One thing collection could not see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionGap {
+    /// The data set, e.g. `roleEligibilitySchedules` or `appRoleAssignments`.
+    pub dataset: String,
+    /// How many principals it affects (for per-principal data), or 0 for tenant-wide data.
+    pub principals: usize,
+    /// The HTTP status Graph answered, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// What went wrong.
+    pub reason: String,
+    /// The permission that would close the gap, when it is a permission problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_permission: Option<String>,
+}
+
+/// Inputs besides Graph data that change the assessment; recorded so replays match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssessmentSettings {
+    /// Group object ids the customer declares privileged (`MI_ASSESS_PRIVILEGED_GROUPS`).
+    #[serde(default)]
+    pub privileged_group_ids: Vec<String>,
+}
+
+/// Per-principal data (managed identities and credential-bearing service principals).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrincipalData {
+    /// App roles granted to the principal (application permissions), on every resource.
+    pub app_role_assignments: Dataset<Vec<AppRoleAssignment>>,
+    /// Transitive memberships: groups, directory roles, administrative units.
+    pub memberships: Dataset<Vec<DirectoryObject>>,
+}
 
 /// Everything collected about one tenant in one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,12 +105,61 @@ pub struct TenantSnapshot {
     /// When collection finished.
     #[serde(with = "time::serde::rfc3339")]
     pub collected_at: OffsetDateTime,
-    /// The Graph endpoint that was read.
+    /// The Graph endpoint that was read (remediation commands use it).
     pub graph_endpoint: String,
     /// The scanner's own identity, from its token.
     pub scanner: ScannerIdentity,
+    /// Settings that change the assessment.
+    #[serde(default)]
+    pub settings: AssessmentSettings,
     /// Every service principal with `servicePrincipalType eq 'ManagedIdentity'`.
     pub managed_identities: Vec<ServicePrincipal>,
+    /// Application service principals owned by this tenant that hold credentials (on the service
+    /// principal or on its application).
+    #[serde(default)]
+    pub credential_service_principals: Dataset<Vec<CredentialServicePrincipal>>,
+    /// Per-principal data, keyed by object id.
+    #[serde(default)]
+    pub principals: BTreeMap<String, PrincipalData>,
+    /// Resource service principals referenced by app role assignments, with their app roles.
+    #[serde(default)]
+    pub resources: Vec<ResourceServicePrincipal>,
+    /// Directory role definitions.
+    #[serde(default)]
+    pub role_definitions: Dataset<Vec<RoleDefinition>>,
+    /// Active directory role assignments (all principals; groups included).
+    #[serde(default)]
+    pub role_assignments: Dataset<Vec<RoleAssignment>>,
+    /// PIM eligibility schedules.
+    #[serde(default)]
+    pub role_eligibility_schedules: Dataset<Vec<RoleAssignment>>,
+    /// PIM active assignment schedules.
+    #[serde(default)]
+    pub role_assignment_schedules: Dataset<Vec<RoleAssignment>>,
+    /// Delegated permission grants whose client is one of the collected principals.
+    #[serde(default)]
+    pub delegated_grants: Dataset<Vec<OAuth2PermissionGrant>>,
+    /// What could not be collected.
+    #[serde(default)]
+    pub gaps: Vec<CollectionGap>,
+}
+
+/// A credential-bearing application service principal and where its credentials live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialServicePrincipal {
+    /// The service principal (its own `passwordCredentials`/`keyCredentials` are credentials
+    /// added to the service principal object).
+    pub service_principal: ServicePrincipal,
+    /// Object id of the backing application registration, when it is in this tenant.
+    #[serde(default)]
+    pub application_id: Option<String>,
+    /// Secrets on the application registration.
+    #[serde(default)]
+    pub application_password_credentials: Vec<crate::graph::model::Credential>,
+    /// Certificates on the application registration.
+    #[serde(default)]
+    pub application_key_credentials: Vec<crate::graph::model::Credential>,
 }
 
 /// Who ran the scan, as its own token describes it.

@@ -31,10 +31,37 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
     for error in &m.errors {
         let _ = writeln!(out, "  error    {}: {}", error.stage, error.message);
     }
+    for gap in &m.skipped {
+        let _ = writeln!(
+            out,
+            "  skipped  {}: {}{}",
+            gap.dataset,
+            gap.reason,
+            gap.needs_permission
+                .as_deref()
+                .map(|p| format!(" (grant {p})"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(assessment) = &outcome.assessment {
-        let headers = ["KIND", "NAME", "RESOURCE TYPE", "RESOURCE GROUP", "ENABLED"];
-        let rows: Vec<[String; 5]> = assessment
-            .identities
+        let headers = [
+            "KIND",
+            "NAME",
+            "RESOURCE TYPE",
+            "RESOURCE GROUP",
+            "ENABLED",
+            "TIER",
+            "WORST",
+        ];
+        let mut identities: Vec<&crate::inventory::IdentityRecord> =
+            assessment.identities.iter().collect();
+        identities.sort_by(|a, b| {
+            b.highest_severity
+                .cmp(&a.highest_severity)
+                .then_with(|| a.kind.cmp(&b.kind))
+                .then_with(|| a.display_name.cmp(&b.display_name))
+        });
+        let rows: Vec<[String; 7]> = identities
             .iter()
             .map(|i| {
                 [
@@ -50,6 +77,10 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
                         Some(false) => "no".into(),
                         None => "?".into(),
                     },
+                    i.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                    i.highest_severity
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "-".into()),
                 ]
             })
             .collect();
@@ -62,14 +93,46 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
                 rows.len() - MAX_ROWS
             );
         }
+        if !assessment.findings.is_empty() {
+            let headers = ["SEVERITY", "RULE", "FINDING"];
+            let rows: Vec<[String; 3]> = assessment
+                .findings
+                .iter()
+                .map(|f| {
+                    [
+                        f.severity.as_str().to_owned(),
+                        f.rule_id.clone(),
+                        f.title.clone(),
+                    ]
+                })
+                .collect();
+            let _ = writeln!(out);
+            out.push_str(&table(&headers, rows.iter().take(MAX_ROWS)));
+            if rows.len() > MAX_ROWS {
+                let _ = writeln!(
+                    out,
+                    "… and {} more (see findings.ndjson)",
+                    rows.len() - MAX_ROWS
+                );
+            }
+        }
+        let by = m.counts.findings_by_severity;
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{} managed identities: {} system-assigned, {} user-assigned; {} findings",
+            "{} managed identities: {} system-assigned, {} user-assigned; {} credential-bearing service principals",
             m.counts.identities,
             m.counts.system_assigned,
             m.counts.user_assigned,
-            m.counts.findings
+            m.counts
+                .credential_service_principals
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+        );
+        let _ = writeln!(
+            out,
+            "{} findings: {} critical, {} high, {} medium, {} low, {} info",
+            m.counts.findings, by.critical, by.high, by.medium, by.low, by.info
         );
     }
     out

@@ -244,6 +244,298 @@ impl GraphClient {
         Ok(items)
     }
 
+    /// Reads many collections through JSON `$batch` (20 requests per batch, several batches
+    /// in flight). `paths` are relative to the version segment, e.g.
+    /// `/servicePrincipals/{id}/appRoleAssignments?$select=…`. Each result is the whole
+    /// collection (inner `@odata.nextLink`s are followed in later batches) or that request's
+    /// error. Inner 429s and 5xx are retried after their own `Retry-After`.
+    pub async fn batch_list<T: DeserializeOwned>(
+        &self,
+        paths: &[String],
+        concurrency: usize,
+    ) -> Vec<Result<Vec<T>, GraphError>> {
+        self.batch_values(paths, concurrency, BatchMode::Collection)
+            .await
+            .into_iter()
+            .zip(paths)
+            .map(|(result, path)| {
+                result.and_then(|values| {
+                    values
+                        .into_iter()
+                        .map(serde_json::from_value)
+                        .collect::<Result<Vec<T>, _>>()
+                        .map_err(|e| GraphError::Malformed {
+                            url: path.clone(),
+                            message: e.to_string(),
+                        })
+                })
+            })
+            .collect()
+    }
+
+    /// Reads many single objects through JSON `$batch`; see [`Self::batch_list`].
+    pub async fn batch_get<T: DeserializeOwned>(
+        &self,
+        paths: &[String],
+        concurrency: usize,
+    ) -> Vec<Result<T, GraphError>> {
+        self.batch_values(paths, concurrency, BatchMode::Object)
+            .await
+            .into_iter()
+            .zip(paths)
+            .map(|(result, path)| {
+                result.and_then(|mut values| {
+                    let value = values.pop().unwrap_or_default();
+                    serde_json::from_value(value).map_err(|e| GraphError::Malformed {
+                        url: path.clone(),
+                        message: e.to_string(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    async fn batch_values(
+        &self,
+        paths: &[String],
+        concurrency: usize,
+        mode: BatchMode,
+    ) -> Vec<Result<Vec<serde_json::Value>, GraphError>> {
+        type T = serde_json::Value;
+        let mut results: Vec<Option<Result<Vec<T>, GraphError>>> =
+            paths.iter().map(|_| None).collect();
+        let mut collected: Vec<Vec<T>> = paths.iter().map(|_| Vec::new()).collect();
+        let mut pending: Vec<BatchItem> = paths
+            .iter()
+            .enumerate()
+            .map(|(key, path)| BatchItem {
+                key,
+                path: path.clone(),
+                attempt: 0,
+            })
+            .collect();
+        pending.reverse();
+        let batch_url = match self.url("$batch") {
+            Ok(url) => url,
+            Err(e) => {
+                let message = e.to_string();
+                return paths
+                    .iter()
+                    .map(|p| {
+                        Err(GraphError::Malformed {
+                            url: p.clone(),
+                            message: message.clone(),
+                        })
+                    })
+                    .collect();
+            }
+        };
+        while !pending.is_empty() {
+            let wave_size = (concurrency.max(1) * BATCH_LIMIT).min(pending.len());
+            let wave: Vec<BatchItem> = pending.split_off(pending.len() - wave_size);
+            let chunks: Vec<Vec<BatchItem>> = wave
+                .chunks(BATCH_LIMIT)
+                .map(<[BatchItem]>::to_vec)
+                .collect();
+            let sent = futures::future::join_all(
+                chunks
+                    .into_iter()
+                    .map(|chunk| self.send_batch(&batch_url, chunk)),
+            )
+            .await;
+            let mut wait = Duration::ZERO;
+            for outcome in sent.into_iter().flatten() {
+                match outcome {
+                    BatchOutcome::Page {
+                        key,
+                        value,
+                        next: _,
+                    } if mode == BatchMode::Object => {
+                        results[key] = Some(Ok(vec![value]));
+                    }
+                    BatchOutcome::Page { key, value, next } => {
+                        match serde_json::from_value::<Page<T>>(value) {
+                            Ok(page) => {
+                                collected[key].extend(page.value);
+                                match page.next_link.map(|link| self.relative_next_link(&link)) {
+                                    None => {
+                                        results[key] =
+                                            Some(Ok(std::mem::take(&mut collected[key])));
+                                    }
+                                    Some(Ok(path)) => pending.push(BatchItem {
+                                        key,
+                                        path,
+                                        attempt: 0,
+                                    }),
+                                    Some(Err(e)) => results[key] = Some(Err(e)),
+                                }
+                            }
+                            Err(e) => {
+                                results[key] = Some(Err(GraphError::Malformed {
+                                    url: next.path,
+                                    message: e.to_string(),
+                                }))
+                            }
+                        }
+                    }
+                    BatchOutcome::Retry {
+                        item,
+                        retry_after,
+                        error,
+                    } => {
+                        if item.attempt >= self.retry.max_retries {
+                            results[item.key] = Some(Err(error));
+                        } else {
+                            let delay = retry_after
+                                .unwrap_or_else(|| backoff(self.retry.base_delay, item.attempt))
+                                .min(self.retry.max_delay);
+                            wait = wait.max(delay);
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            pending.push(BatchItem {
+                                attempt: item.attempt + 1,
+                                ..item
+                            });
+                        }
+                    }
+                    BatchOutcome::Failed { key, error } => results[key] = Some(Err(error)),
+                }
+            }
+            if !wait.is_zero() {
+                tracing::debug!(
+                    wait_ms = wait.as_millis() as u64,
+                    "waiting before retrying batched requests"
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
+        results
+            .into_iter()
+            .zip(paths)
+            .map(|(r, p)| {
+                r.unwrap_or_else(|| {
+                    Err(GraphError::Malformed {
+                        url: p.clone(),
+                        message: "no response was recorded".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Sends one `$batch` of at most 20 GETs and sorts the inner responses.
+    async fn send_batch(&self, batch_url: &Url, items: Vec<BatchItem>) -> Vec<BatchOutcome> {
+        let requests: Vec<serde_json::Value> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| serde_json::json!({ "id": i.to_string(), "method": "GET", "url": item.path }))
+            .collect();
+        let body = serde_json::json!({ "requests": requests });
+        let response: Result<BatchResponse, GraphError> =
+            self.send_with_retries(batch_url, Some(&body)).await;
+        let response = match response {
+            Ok(r) => r,
+            Err(error) => {
+                // The batch itself failed after retries: every request in it failed the same way.
+                let message = error.to_string();
+                return items
+                    .into_iter()
+                    .map(|item| BatchOutcome::Failed {
+                        key: item.key,
+                        error: GraphError::Transport {
+                            url: item.path,
+                            message: message.clone(),
+                        },
+                    })
+                    .collect();
+            }
+        };
+        let mut by_id: std::collections::HashMap<String, BatchInnerResponse> = response
+            .responses
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let Some(inner) = by_id.remove(&i.to_string()) else {
+                outcomes.push(BatchOutcome::Retry {
+                    error: GraphError::Malformed {
+                        url: item.path.clone(),
+                        message: "the $batch response has no entry for this request".into(),
+                    },
+                    item,
+                    retry_after: None,
+                });
+                continue;
+            };
+            if let Some(ru) = inner
+                .header("x-ms-resource-unit")
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                self.stats
+                    .resource_units
+                    .fetch_add(ru.round() as u64, Ordering::Relaxed);
+            }
+            let status = inner.status;
+            if (200..300).contains(&status) {
+                outcomes.push(BatchOutcome::Page {
+                    key: item.key,
+                    value: inner.body,
+                    next: item,
+                });
+                continue;
+            }
+            let detail = serde_json::from_value::<ErrorBody>(inner.body.clone())
+                .unwrap_or_default()
+                .error;
+            let error = GraphError::Status {
+                status,
+                code: if detail.code.is_empty() {
+                    status.to_string()
+                } else {
+                    detail.code
+                },
+                message: detail.message,
+                url: item.path.clone(),
+            };
+            if status == 429 {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            let retryable = StatusCode::from_u16(status)
+                .map(is_retryable)
+                .unwrap_or(false);
+            if retryable {
+                let retry_after = inner
+                    .header("retry-after")
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(Duration::from_secs_f64);
+                outcomes.push(BatchOutcome::Retry {
+                    item,
+                    retry_after,
+                    error,
+                });
+            } else {
+                outcomes.push(BatchOutcome::Failed {
+                    key: item.key,
+                    error,
+                });
+            }
+        }
+        outcomes
+    }
+
+    /// Turns an absolute `@odata.nextLink` into a path relative to the version segment, after
+    /// checking it points at the configured endpoint.
+    fn relative_next_link(&self, link: &str) -> Result<String, GraphError> {
+        let url = self.checked_next_link(link)?;
+        let prefix = format!("/{API_VERSION}");
+        let path = url.path().strip_prefix(&prefix).unwrap_or(url.path());
+        Ok(match url.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        })
+    }
+
     /// Accepts a `@odata.nextLink` only on the configured scheme, host and port.
     fn checked_next_link(&self, link: &str) -> Result<Url, GraphError> {
         let foreign = || GraphError::ForeignNextLink {
@@ -261,9 +553,19 @@ impl GraphClient {
     }
 
     async fn get_url<T: DeserializeOwned>(&self, url: &Url) -> Result<T, GraphError> {
+        self.send_with_retries(url, None).await
+    }
+
+    /// Sends one request (GET, or POST with a JSON body), retrying throttling and transient
+    /// failures, and decodes the response.
+    async fn send_with_retries<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, GraphError> {
         let mut attempt = 0u32;
         loop {
-            let outcome = self.send_once(url).await;
+            let outcome = self.send_once(url, body).await;
             let delay = match &outcome {
                 Attempt::Done(_) => None,
                 Attempt::Retryable { retry_after, .. } => Some(
@@ -288,15 +590,17 @@ impl GraphClient {
         }
     }
 
-    async fn send_once(&self, url: &Url) -> Attempt {
+    async fn send_once(&self, url: &Url, body: Option<&serde_json::Value>) -> Attempt {
         let token = match self.tokens.bearer().await {
             Ok(token) => token,
             Err(e) => return Attempt::Done(Err(e.into())),
         };
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .http
-            .get(url.clone())
+        let request = match body {
+            None => self.http.get(url.clone()),
+            Some(json) => self.http.post(url.clone()).json(json),
+        };
+        let response = request
             .bearer_auth(token.expose_secret())
             .header("Accept", "application/json")
             .header("x-ms-throttle-priority", "Low")
@@ -359,6 +663,67 @@ impl GraphClient {
         } else {
             Attempt::Done(Err(error))
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchMode {
+    Collection,
+    Object,
+}
+
+/// Graph's limit on requests per JSON batch.
+pub const BATCH_LIMIT: usize = 20;
+
+#[derive(Debug, Clone)]
+struct BatchItem {
+    key: usize,
+    path: String,
+    attempt: u32,
+}
+
+enum BatchOutcome {
+    Page {
+        key: usize,
+        value: serde_json::Value,
+        next: BatchItem,
+    },
+    Retry {
+        item: BatchItem,
+        retry_after: Option<Duration>,
+        error: GraphError,
+    },
+    Failed {
+        key: usize,
+        error: GraphError,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchResponse {
+    responses: Vec<BatchInnerResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchInnerResponse {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    headers: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    body: serde_json::Value,
+}
+
+impl BatchInnerResponse {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| match v {
+                serde_json::Value::String(s) => Some(s.trim().to_owned()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
     }
 }
 

@@ -76,3 +76,220 @@ pub struct Credential {
     #[serde(default)]
     pub end_date_time: Option<String>,
 }
+
+/// An app role a resource service principal defines (`appRoles[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRole {
+    /// App role id (`appRoleId` in assignments).
+    #[serde(default)]
+    pub id: String,
+    /// Permission name, e.g. `RoleManagement.ReadWrite.Directory`.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `Application` for application permissions.
+    #[serde(default)]
+    pub allowed_member_types: Vec<String>,
+    /// Whether the role can still be assigned.
+    #[serde(default)]
+    pub is_enabled: Option<bool>,
+}
+
+/// A resource service principal with the app roles it defines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceServicePrincipal {
+    /// Object id in this tenant.
+    #[serde(default)]
+    pub id: String,
+    /// Application id (the same in every tenant for first-party APIs).
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// App roles it defines.
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+}
+
+/// `$select` for resource service principals.
+pub const RESOURCE_SERVICE_PRINCIPAL_SELECT: &str = "id,appId,displayName,appRoles";
+
+/// An app role granted to a principal (an application permission).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignment {
+    /// Assignment id (used to delete it).
+    #[serde(default)]
+    pub id: String,
+    /// App role id, unique within its resource.
+    #[serde(default)]
+    pub app_role_id: String,
+    /// The principal holding the role.
+    #[serde(default)]
+    pub principal_id: String,
+    /// Object id of the resource service principal.
+    #[serde(default)]
+    pub resource_id: String,
+    /// Resource display name.
+    #[serde(default)]
+    pub resource_display_name: Option<String>,
+    /// When it was granted.
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+}
+
+/// `$select` for app role assignments.
+pub const APP_ROLE_ASSIGNMENT_SELECT: &str =
+    "id,appRoleId,principalId,resourceId,resourceDisplayName,createdDateTime";
+
+/// A directory object from `memberOf`/`transitiveMemberOf`: a group, a directory role or an
+/// administrative unit, told apart by `@odata.type`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryObject {
+    /// `#microsoft.graph.group`, `#microsoft.graph.directoryRole`, …
+    #[serde(rename = "@odata.type", default)]
+    pub odata_type: Option<String>,
+    /// Object id.
+    #[serde(default)]
+    pub id: String,
+    /// Display name (null under Graph's limited-information rule).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Group: whether Entra roles can be assigned to it.
+    #[serde(default)]
+    pub is_assignable_to_role: Option<bool>,
+    /// Group: whether it is a security group.
+    #[serde(default)]
+    pub security_enabled: Option<bool>,
+    /// Directory role: the built-in role template id.
+    #[serde(default)]
+    pub role_template_id: Option<String>,
+}
+
+impl DirectoryObject {
+    /// True for groups.
+    pub fn is_group(&self) -> bool {
+        self.odata_type.as_deref() == Some("#microsoft.graph.group")
+    }
+
+    /// True for activated directory roles.
+    pub fn is_directory_role(&self) -> bool {
+        self.odata_type.as_deref() == Some("#microsoft.graph.directoryRole")
+    }
+}
+
+/// A directory role definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleDefinition {
+    /// Definition id (equals the template id for built-in roles).
+    #[serde(default)]
+    pub id: String,
+    /// Template id.
+    #[serde(default)]
+    pub template_id: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Built-in or custom.
+    #[serde(default)]
+    pub is_built_in: Option<bool>,
+}
+
+/// `$select` for role definitions.
+pub const ROLE_DEFINITION_SELECT: &str = "id,templateId,displayName,isBuiltIn";
+
+/// An active directory role assignment, or a PIM schedule (eligible or active).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    /// Assignment or schedule id.
+    #[serde(default)]
+    pub id: String,
+    /// The principal: a service principal, user or role-assignable group.
+    #[serde(default)]
+    pub principal_id: String,
+    /// Role definition id.
+    #[serde(default)]
+    pub role_definition_id: String,
+    /// `/` for the tenant, `/administrativeUnits/{id}` for an AU.
+    #[serde(default)]
+    pub directory_scope_id: Option<String>,
+    /// Schedules: `Direct`, `Group` or `Inherited`.
+    #[serde(default)]
+    pub member_type: Option<String>,
+    /// Active schedules: `Assigned` or `Activated`.
+    #[serde(default)]
+    pub assignment_type: Option<String>,
+    /// Schedules: `Provisioned`, …
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Schedules: start and expiration.
+    #[serde(default)]
+    pub schedule_info: Option<serde_json::Value>,
+}
+
+/// `$select` for active role assignments.
+pub const ROLE_ASSIGNMENT_SELECT: &str = "id,principalId,roleDefinitionId,directoryScopeId";
+/// `$select` for PIM schedules.
+pub const ROLE_SCHEDULE_SELECT: &str =
+    "id,principalId,roleDefinitionId,directoryScopeId,memberType,status,scheduleInfo";
+/// `$select` for PIM active schedules (adds `assignmentType`).
+pub const ROLE_ASSIGNMENT_SCHEDULE_SELECT: &str = "id,principalId,roleDefinitionId,directoryScopeId,memberType,assignmentType,status,scheduleInfo";
+
+/// A delegated permission grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2PermissionGrant {
+    /// Grant id.
+    #[serde(default)]
+    pub id: String,
+    /// The client service principal.
+    #[serde(default)]
+    pub client_id: String,
+    /// `AllPrincipals` or `Principal`.
+    #[serde(default)]
+    pub consent_type: Option<String>,
+    /// The user, for `Principal` grants.
+    #[serde(default)]
+    pub principal_id: Option<String>,
+    /// The resource service principal.
+    #[serde(default)]
+    pub resource_id: String,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// `$select` for delegated grants.
+pub const OAUTH2_GRANT_SELECT: &str = "id,clientId,consentType,principalId,resourceId,scope";
+
+/// An application registration (only its credentials matter here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// Object id of the application.
+    #[serde(default)]
+    pub id: String,
+    /// Application (client) id, shared with its service principal.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Client secrets.
+    #[serde(default)]
+    pub password_credentials: Vec<Credential>,
+    /// Certificates.
+    #[serde(default)]
+    pub key_credentials: Vec<Credential>,
+}
+
+/// `$select` for applications.
+pub const APPLICATION_SELECT: &str = "id,appId,displayName,passwordCredentials,keyCredentials";

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::protocol::{HttpRequestData, HttpResponseOut, InvokeRequest, InvokeResponse};
 use super::{HandlerState, host_error, names};
+use crate::collect::CollectError;
 use crate::pipeline::RunRequest;
 use crate::results::records::Trigger;
 use crate::results::{RunState, ScanStatus};
@@ -309,10 +310,10 @@ async fn identity(
             "NotAManagedIdentity",
             format!("{object_id} is not the object id of a managed identity in this tenant"),
         ),
-        Err(e) if e.is_forbidden() => HttpResponseOut::error(
+        Err(CollectError::Graph { source, .. }) if source.is_forbidden() => HttpResponseOut::error(
             502,
             "GraphForbidden",
-            format!("the scanner's identity lacks a Graph permission: {e}"),
+            format!("the scanner's identity lacks a Graph permission: {source}"),
         ),
         Err(e) => HttpResponseOut::error(502, "GraphUnavailable", e.to_string()),
     };

@@ -6,6 +6,7 @@
 //! ```text
 //! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/identities.ndjson
 //! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/findings.ndjson
+//! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/snapshot.json.gz
 //! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/manifest.json      (written last)
 //! latest/{tenantId}.json                                       (newest complete run)
 //! scans/{runId}.json                                           (state of a run, any trigger)
@@ -24,6 +25,8 @@ use uuid::Uuid;
 pub const NDJSON: &str = "application/x-ndjson";
 /// Media type of JSON documents.
 pub const JSON: &str = "application/json";
+/// Media type of gzip files.
+pub const GZIP: &str = "application/gzip";
 
 /// File names inside a run folder.
 pub mod files {
@@ -31,6 +34,8 @@ pub mod files {
     pub const IDENTITIES: &str = "identities.ndjson";
     /// One finding per line.
     pub const FINDINGS: &str = "findings.ndjson";
+    /// The tenant snapshot the run assessed (replay it with `--from-snapshot`).
+    pub const SNAPSHOT: &str = "snapshot.json.gz";
     /// The run's manifest, written last.
     pub const MANIFEST: &str = "manifest.json";
 }

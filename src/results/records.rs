@@ -56,6 +56,8 @@ pub enum Trigger {
     Cli,
     /// `mi-assess assess --demo`.
     Demo,
+    /// `mi-assess assess --from-snapshot`: an offline replay.
+    Replay,
 }
 
 /// Counts in the manifest.
@@ -68,8 +70,48 @@ pub struct RunCounts {
     pub system_assigned: usize,
     /// Of which user-assigned.
     pub user_assigned: usize,
+    /// Credential-bearing application service principals (null when they could not be listed).
+    #[serde(default)]
+    pub credential_service_principals: Option<usize>,
     /// Findings written.
     pub findings: usize,
+    /// Findings per severity.
+    #[serde(default)]
+    pub findings_by_severity: SeverityCounts,
+}
+
+/// Findings per severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeverityCounts {
+    /// Critical findings.
+    pub critical: usize,
+    /// High findings.
+    pub high: usize,
+    /// Medium findings.
+    pub medium: usize,
+    /// Low findings.
+    pub low: usize,
+    /// Informational findings.
+    pub info: usize,
+}
+
+impl SeverityCounts {
+    /// Counts findings by severity.
+    pub fn of(findings: &[crate::rules::Finding]) -> Self {
+        use crate::rules::Severity;
+        let mut counts = Self::default();
+        for finding in findings {
+            match finding.severity {
+                Severity::Critical => counts.critical += 1,
+                Severity::High => counts.high += 1,
+                Severity::Medium => counts.medium += 1,
+                Severity::Low => counts.low += 1,
+                Severity::Info => counts.info += 1,
+            }
+        }
+        counts
+    }
 }
 
 /// One problem a run met.
@@ -129,8 +171,38 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     /// Problems, in the order they happened.
     pub errors: Vec<RunError>,
+    /// Data that could not be collected (the reason the run is `partial`).
+    #[serde(default)]
+    pub skipped: Vec<crate::snapshot::CollectionGap>,
     /// The mi-assess version that produced the run.
     pub tool_version: String,
+}
+
+impl Manifest {
+    /// The manifest of a run that has just started.
+    pub fn started(
+        run_id: Uuid,
+        trigger: Trigger,
+        invocation_id: Option<String>,
+        started_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            schema_version: RESULTS_SCHEMA_VERSION.to_owned(),
+            tenant_id: String::new(),
+            run_id,
+            trigger,
+            invocation_id,
+            started_at,
+            finished_at: started_at,
+            status: RunState::Running,
+            counts: RunCounts::default(),
+            graph: Default::default(),
+            files: Vec::new(),
+            errors: Vec::new(),
+            skipped: Vec::new(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
 }
 
 /// `latest/{tenantId}.json`: where the newest complete run of a tenant is.

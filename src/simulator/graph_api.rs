@@ -1,7 +1,10 @@
-//! Request handlers of the Graph simulator: the Graph v1.0 paths mi-assess reads and the
-//! managed-identity token endpoint. Behaviour follows `../shared/reference/microsoft-graph.md`.
+//! Request handlers of the Graph simulator: the Graph v1.0 paths mi-assess reads, JSON `$batch`,
+//! and the managed-identity token endpoint. Behaviour follows
+//! `../shared/reference/microsoft-graph.md`: `$select` validation and projection, equality
+//! `$filter`s, `$top` limits, opaque skip tokens in `@odata.nextLink`, Graph error bodies,
+//! resource-unit charges from the published cost table, and 403 for missing permissions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -14,164 +17,311 @@ use serde_json::{Map, Value, json};
 use super::token::{audience_and_expiry, is_unexpired, mint};
 use super::{SimState, TokenRequest};
 
-/// servicePrincipal properties in the v1.0 schema (CSDL), for `$select` validation.
-const SERVICE_PRINCIPAL_PROPERTIES: &[&str] = &[
+/// An entity type the simulator serves: its name in `$metadata`, its properties (for `$select`
+/// validation), its base RU cost, and the data set name used for permission denials.
+#[derive(Debug, Clone, Copy)]
+struct Entity {
+    name: &'static str,
+    properties: &'static [&'static str],
+    base_cost: u64,
+    dataset: &'static str,
+}
+
+const SERVICE_PRINCIPAL: Entity = Entity {
+    name: "servicePrincipal",
+    properties: &[
+        "id",
+        "deletedDateTime",
+        "accountEnabled",
+        "addIns",
+        "alternativeNames",
+        "appDescription",
+        "appDisplayName",
+        "appId",
+        "applicationTemplateId",
+        "appOwnerOrganizationId",
+        "appRoleAssignmentRequired",
+        "appRoles",
+        "customSecurityAttributes",
+        "description",
+        "disabledByMicrosoftStatus",
+        "displayName",
+        "homepage",
+        "info",
+        "isDisabled",
+        "keyCredentials",
+        "loginUrl",
+        "logoutUrl",
+        "notes",
+        "notificationEmailAddresses",
+        "oauth2PermissionScopes",
+        "passwordCredentials",
+        "preferredSingleSignOnMode",
+        "preferredTokenSigningKeyThumbprint",
+        "replyUrls",
+        "resourceSpecificApplicationPermissions",
+        "samlSingleSignOnSettings",
+        "servicePrincipalNames",
+        "servicePrincipalType",
+        "signInAudience",
+        "tags",
+        "tokenEncryptionKeyId",
+        "verifiedPublisher",
+    ],
+    base_cost: 1,
+    dataset: "servicePrincipals",
+};
+const APPLICATION: Entity = Entity {
+    name: "application",
+    properties: &[
+        "id",
+        "deletedDateTime",
+        "appId",
+        "appRoles",
+        "createdDateTime",
+        "description",
+        "displayName",
+        "identifierUris",
+        "keyCredentials",
+        "passwordCredentials",
+        "publisherDomain",
+        "requiredResourceAccess",
+        "signInAudience",
+        "tags",
+        "uniqueName",
+        "web",
+        "api",
+        "info",
+        "notes",
+        "owners",
+    ],
+    base_cost: 2,
+    dataset: "applications",
+};
+const APP_ROLE_ASSIGNMENT: Entity = Entity {
+    name: "appRoleAssignment",
+    properties: &[
+        "id",
+        "deletedDateTime",
+        "appRoleId",
+        "createdDateTime",
+        "principalDisplayName",
+        "principalId",
+        "principalType",
+        "resourceDisplayName",
+        "resourceId",
+    ],
+    base_cost: 2,
+    dataset: "appRoleAssignments",
+};
+const DIRECTORY_OBJECT: Entity = Entity {
+    name: "directoryObject",
+    properties: &["id", "deletedDateTime"],
+    base_cost: 1,
+    dataset: "memberships",
+};
+const ROLE_DEFINITION: Entity = Entity {
+    name: "unifiedRoleDefinition",
+    properties: &[
+        "id",
+        "description",
+        "displayName",
+        "isBuiltIn",
+        "isEnabled",
+        "resourceScopes",
+        "rolePermissions",
+        "templateId",
+        "version",
+    ],
+    base_cost: 1,
+    dataset: "roleDefinitions",
+};
+const ROLE_ASSIGNMENT: Entity = Entity {
+    name: "unifiedRoleAssignment",
+    properties: &[
+        "id",
+        "appScopeId",
+        "condition",
+        "directoryScopeId",
+        "principalId",
+        "principalOrganizationId",
+        "roleDefinitionId",
+        "resourceScope",
+    ],
+    base_cost: 1,
+    dataset: "roleAssignments",
+};
+const SCHEDULE_PROPERTIES: &[&str] = &[
     "id",
-    "deletedDateTime",
-    "accountEnabled",
-    "addIns",
-    "alternativeNames",
-    "appDescription",
-    "appDisplayName",
-    "appId",
-    "applicationTemplateId",
-    "appOwnerOrganizationId",
-    "appRoleAssignmentRequired",
-    "appRoles",
-    "customSecurityAttributes",
-    "description",
-    "disabledByMicrosoftStatus",
-    "displayName",
-    "homepage",
-    "info",
-    "isDisabled",
-    "keyCredentials",
-    "loginUrl",
-    "logoutUrl",
-    "notes",
-    "notificationEmailAddresses",
-    "oauth2PermissionScopes",
-    "passwordCredentials",
-    "preferredSingleSignOnMode",
-    "preferredTokenSigningKeyThumbprint",
-    "replyUrls",
-    "resourceSpecificApplicationPermissions",
-    "samlSingleSignOnSettings",
-    "servicePrincipalNames",
-    "servicePrincipalType",
-    "signInAudience",
-    "tags",
-    "tokenEncryptionKeyId",
-    "verifiedPublisher",
+    "appScopeId",
+    "createdDateTime",
+    "createdUsing",
+    "directoryScopeId",
+    "modifiedDateTime",
+    "principalId",
+    "roleDefinitionId",
+    "status",
+    "memberType",
+    "scheduleInfo",
+    "assignmentType",
 ];
+const ELIGIBILITY_SCHEDULE: Entity = Entity {
+    name: "unifiedRoleEligibilitySchedule",
+    properties: SCHEDULE_PROPERTIES,
+    base_cost: 1,
+    dataset: "roleEligibilitySchedules",
+};
+const ASSIGNMENT_SCHEDULE: Entity = Entity {
+    name: "unifiedRoleAssignmentSchedule",
+    properties: SCHEDULE_PROPERTIES,
+    base_cost: 1,
+    dataset: "roleAssignmentSchedules",
+};
+const OAUTH2_GRANT: Entity = Entity {
+    name: "oAuth2PermissionGrant",
+    properties: &[
+        "id",
+        "clientId",
+        "consentType",
+        "principalId",
+        "resourceId",
+        "scope",
+    ],
+    base_cost: 2,
+    dataset: "delegatedGrants",
+};
 
 /// Graph's default and maximum page sizes for directory objects.
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 999;
+/// Graph's limit on requests in one JSON batch.
+const MAX_BATCH: usize = 20;
 
-/// A Graph-shaped error response.
-fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
-                "request-id": uuid::Uuid::new_v4().to_string(),
-                "client-request-id": uuid::Uuid::new_v4().to_string(),
-            }
-        }
-    });
-    (
-        status,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// A Graph error not yet rendered: small enough to return in a `Result`.
+/// A response before it is rendered, so `$batch` can embed it.
 #[derive(Debug)]
-struct GraphFault {
+pub(super) struct SimResponse {
     status: StatusCode,
-    code: &'static str,
-    message: String,
+    headers: Vec<(&'static str, String)>,
+    body: Value,
 }
 
-impl GraphFault {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+impl SimResponse {
+    fn ok(body: Value, resource_units: u64) -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: vec![
+                ("x-ms-resource-unit", resource_units.to_string()),
+                ("request-id", uuid::Uuid::new_v4().to_string()),
+            ],
+            body,
+        }
+    }
+
+    fn error(status: StatusCode, code: &str, message: &str) -> Self {
         Self {
             status,
-            code,
-            message: message.into(),
+            headers: vec![("request-id", uuid::Uuid::new_v4().to_string())],
+            body: json!({
+                "error": {
+                    "code": code,
+                    "message": message,
+                    "innerError": {
+                        "date": time::OffsetDateTime::now_utc()
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                        "request-id": uuid::Uuid::new_v4().to_string(),
+                        "client-request-id": uuid::Uuid::new_v4().to_string(),
+                    }
+                }
+            }),
         }
     }
+
+    /// An injected failure, shaped like Graph's, with a fractional `Retry-After`.
+    fn injected(status: u16) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let code = if status == StatusCode::TOO_MANY_REQUESTS {
+            "TooManyRequests"
+        } else {
+            "serviceUnavailable"
+        };
+        let mut response = Self::error(status, code, "Injected failure from the Graph simulator.");
+        response.headers.push(("retry-after", "0.05".to_owned()));
+        response
+    }
+
+    fn charged(self, state: &SimState) -> Self {
+        if let Some((_, ru)) = self
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "x-ms-resource-unit")
+        {
+            state
+                .resource_units
+                .fetch_add(ru.parse().unwrap_or(0), Ordering::Relaxed);
+        }
+        self
+    }
+
+    fn batch_entry(self, id: &str) -> Value {
+        let mut headers: Map<String, Value> = self
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        headers.insert("Content-Type".into(), Value::from("application/json"));
+        json!({ "id": id, "status": self.status.as_u16(), "headers": headers, "body": self.body })
+    }
 }
 
-impl IntoResponse for GraphFault {
+impl IntoResponse for SimResponse {
     fn into_response(self) -> Response {
-        graph_error(self.status, self.code, &self.message)
+        let mut response = (self.status, self.body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static(
+                "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
+            ),
+        );
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
     }
 }
 
-fn graph_json(state: &SimState, body: Value, resource_units: u64) -> Response {
-    state
-        .resource_units
-        .fetch_add(resource_units, Ordering::Relaxed);
-    let mut response = (StatusCode::OK, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
-    );
-    headers.insert("x-ms-resource-unit", HeaderValue::from(resource_units));
-    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        headers.insert("request-id", id);
-    }
-    response
-}
-
-/// Injected failure, shaped like Graph's.
-fn injected_failure(status: u16) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let code = if status == StatusCode::TOO_MANY_REQUESTS {
-        "TooManyRequests"
-    } else {
-        "serviceUnavailable"
-    };
-    let mut response = graph_error(status, code, "Injected failure from the Graph simulator.");
-    response
-        .headers_mut()
-        .insert("retry-after", HeaderValue::from_static("0.05"));
-    response
-}
+type SimResult<T> = Result<T, SimResponse>;
 
 /// Checks the bearer token: present, minted for this Graph endpoint, unexpired.
-fn authorise(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFault> {
+fn authorise(state: &SimState, headers: &HeaderMap) -> SimResult<()> {
+    let unauthorised = |message: &str| {
+        SimResponse::error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        )
+    };
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            GraphFault::new(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                "Access token is empty.",
-            )
-        })?;
+        .ok_or_else(|| unauthorised("Access token is empty."))?;
     match audience_and_expiry(token) {
         Some((aud, exp))
             if aud.trim_end_matches('/') == state.graph_resource() && is_unexpired(exp) =>
         {
             Ok(())
         }
-        Some((_, exp)) if !is_unexpired(exp) => Err(GraphFault::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
+        Some((_, exp)) if !is_unexpired(exp) => Err(unauthorised(
             "Lifetime validation failed, the token is expired.",
         )),
-        Some(_) => Err(GraphFault::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
+        Some(_) => Err(unauthorised(
             "Access token validation failure. Invalid audience.",
         )),
-        None => Err(GraphFault::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "IDX14100: JWT is not well formed.",
-        )),
+        None => Err(unauthorised("IDX14100: JWT is not well formed.")),
     }
 }
 
@@ -201,24 +351,26 @@ impl Query {
     }
 }
 
-/// `$select` → the list of properties, validated against the schema.
-fn parse_select(query: &Query) -> Result<Option<Vec<String>>, GraphFault> {
+/// `$select` → validated property names.
+fn parse_select(query: &Query, entity: Entity) -> SimResult<Option<Vec<String>>> {
     let Some(select) = query.get("$select") else {
         return Ok(None);
     };
     let mut fields = Vec::new();
     for field in select.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        let known = SERVICE_PRINCIPAL_PROPERTIES
+        match entity
+            .properties
             .iter()
-            .find(|p| p.eq_ignore_ascii_case(field));
-        match known {
+            .find(|p| p.eq_ignore_ascii_case(field))
+        {
             Some(name) => fields.push((*name).to_owned()),
             None => {
-                return Err(GraphFault::new(
+                return Err(SimResponse::error(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
-                    format!(
-                        "Could not find a property named '{field}' on type 'microsoft.graph.servicePrincipal'."
+                    &format!(
+                        "Could not find a property named '{field}' on type 'microsoft.graph.{}'.",
+                        entity.name
                     ),
                 ));
             }
@@ -232,6 +384,9 @@ fn project(object: &Value, select: Option<&[String]>) -> Value {
         None => object.clone(),
         Some(fields) => {
             let mut out = Map::new();
+            if let Some(kind) = object.get("@odata.type") {
+                out.insert("@odata.type".into(), kind.clone());
+            }
             for field in fields {
                 out.insert(
                     field.clone(),
@@ -243,13 +398,13 @@ fn project(object: &Value, select: Option<&[String]>) -> Value {
     }
 }
 
-/// `$filter`: the simulator supports the equality filters mi-assess sends.
-fn parse_filter(query: &Query) -> Result<Option<(String, String)>, GraphFault> {
+/// `$filter`: the simulator supports the `property eq 'value'` filters mi-assess sends.
+fn parse_filter(query: &Query, entity: Entity) -> SimResult<Option<(String, String)>> {
     let Some(filter) = query.get("$filter") else {
         return Ok(None);
     };
     let unsupported = || {
-        GraphFault::new(
+        SimResponse::error(
             StatusCode::BAD_REQUEST,
             "Request_UnsupportedQuery",
             "Unsupported Query.",
@@ -257,12 +412,13 @@ fn parse_filter(query: &Query) -> Result<Option<(String, String)>, GraphFault> {
     };
     let (left, right) = filter.split_once(" eq ").ok_or_else(unsupported)?;
     let property = left.trim();
-    let value = right.trim();
-    let value = value
+    let value = right
+        .trim()
         .strip_prefix('\'')
         .and_then(|v| v.strip_suffix('\''))
         .ok_or_else(unsupported)?;
-    if !["servicePrincipalType", "appId", "displayName"]
+    if !entity
+        .properties
         .iter()
         .any(|p| p.eq_ignore_ascii_case(property))
     {
@@ -271,15 +427,15 @@ fn parse_filter(query: &Query) -> Result<Option<(String, String)>, GraphFault> {
     Ok(Some((property.to_owned(), value.to_owned())))
 }
 
-fn parse_top(query: &Query) -> Result<usize, GraphFault> {
+fn parse_top(query: &Query) -> SimResult<usize> {
     match query.get("$top") {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(raw) => match raw.trim().parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-            _ => Err(GraphFault::new(
+            _ => Err(SimResponse::error(
                 StatusCode::BAD_REQUEST,
                 "Request_BadRequest",
-                format!(
+                &format!(
                     "Invalid page size specified: '{raw}'. Must be between 1 and {MAX_PAGE_SIZE} inclusive."
                 ),
             )),
@@ -302,165 +458,79 @@ fn decode_skiptoken(token: &str) -> Option<usize> {
         .ok()
 }
 
-/// `GET /v1.0/{*path}`.
-pub(super) async fn graph_get(
-    State(state): State<Arc<SimState>>,
-    Path(path): Path<String>,
-    RawQuery(raw_query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    state.graph_requests.fetch_add(1, Ordering::Relaxed);
-    if let Err(denied) = authorise(&state, &headers) {
-        return denied.into_response();
-    }
-    let query = Query::parse(raw_query.as_deref());
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["servicePrincipals"] => list_service_principals(&state, &query),
-        [one] if one.starts_with("servicePrincipals(appId=") => {
-            let app_id = one
-                .trim_start_matches("servicePrincipals(appId=")
-                .trim_end_matches(')')
-                .trim_matches('\'');
-            get_service_principal(
-                &state,
-                &query,
-                state.tenant.service_principal_by_app_id(app_id),
-                app_id,
-            )
-        }
-        ["servicePrincipals", id] => {
-            if uuid::Uuid::parse_str(id).is_err() {
-                return graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_BadRequest",
-                    &format!("Invalid object identifier '{id}'."),
-                );
-            }
-            get_service_principal(&state, &query, state.tenant.service_principal(id), id)
-        }
-        _ => graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!(
-                "Resource not found for the segment '{}'.",
-                segments.first().unwrap_or(&"")
-            ),
-        ),
-    }
+/// RU cost: the base cost, minus one with `$select`, never below one.
+fn cost(entity: Entity, query: &Query) -> u64 {
+    let select = u64::from(query.get("$select").is_some());
+    entity.base_cost.saturating_sub(select).max(1)
 }
 
-fn get_service_principal(
+fn str_field<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .and_then(|(_, v)| v.as_str())
+}
+
+/// Serves one page of a collection with Graph's options and paging.
+fn collection(
     state: &SimState,
+    path: &str,
     query: &Query,
-    found: Option<&Value>,
-    key: &str,
-) -> Response {
-    if state
-        .faults
-        .lock()
-        .map(|f| f.fail_object_reads)
-        .unwrap_or(false)
-    {
-        let status = state.faults.lock().map(|f| f.status).unwrap_or(503);
-        return injected_failure(status);
-    }
-    let select = match parse_select(query) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    match found {
-        Some(sp) => {
-            let mut body = project(sp, select.as_deref());
-            if let Value::Object(map) = &mut body {
-                map.insert(
-                    "@odata.context".into(),
-                    Value::from(format!(
-                        "{}v1.0/$metadata#servicePrincipals/$entity",
-                        state.base_url
-                    )),
-                );
-            }
-            graph_json(state, body, 1)
-        }
-        None => graph_error(
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!(
-                "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
-            ),
-        ),
-    }
-}
-
-fn list_service_principals(state: &SimState, query: &Query) -> Response {
-    let select = match parse_select(query) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let filter = match parse_filter(query) {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    let top = match parse_top(query) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
+    entity: Entity,
+    items: Vec<&Value>,
+) -> SimResult<SimResponse> {
+    let select = parse_select(query, entity)?;
+    let filter = parse_filter(query, entity)?;
+    let top = parse_top(query)?;
     let offset = match query.get("$skiptoken") {
         None => 0,
-        Some(token) => match decode_skiptoken(token) {
-            Some(offset) => offset,
-            None => {
-                return graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Directory_ExpiredPageToken",
-                    "The specified page token value has expired and can no longer be included in your request.",
-                );
-            }
-        },
+        Some(token) => decode_skiptoken(token).ok_or_else(|| {
+            SimResponse::error(
+                StatusCode::BAD_REQUEST,
+                "Directory_ExpiredPageToken",
+                "The specified page token value has expired and can no longer be included in your request.",
+            )
+        })?,
     };
     let faults = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
     if faults
         .fail_pages_from
         .is_some_and(|from| offset / top >= from)
     {
-        return injected_failure(faults.status);
+        return Err(SimResponse::injected(faults.status));
     }
-    let matching: Vec<&Value> = state
-        .tenant
-        .service_principals
-        .iter()
-        .filter(|sp| match &filter {
+    let matching: Vec<&Value> = items
+        .into_iter()
+        .filter(|item| match &filter {
             None => true,
-            Some((property, value)) => sp
-                .as_object()
-                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(property)))
-                .and_then(|(_, v)| v.as_str())
-                .is_some_and(|v| v.eq_ignore_ascii_case(value)),
+            Some((property, value)) => {
+                str_field(item, property).is_some_and(|v| v.eq_ignore_ascii_case(value))
+            }
         })
         .collect();
     let page: Vec<Value> = matching
         .iter()
         .skip(offset)
         .take(top)
-        .map(|sp| project(sp, select.as_deref()))
+        .map(|o| project(o, select.as_deref()))
         .collect();
+    let mut body = BTreeMap::new();
     let context = match &select {
         Some(fields) => format!(
-            "{}v1.0/$metadata#servicePrincipals({})",
+            "{}v1.0/$metadata#{path}({})",
             state.base_url,
             fields.join(",")
         ),
-        None => format!("{}v1.0/$metadata#servicePrincipals", state.base_url),
+        None => format!("{}v1.0/$metadata#{path}", state.base_url),
     };
-    let mut body = BTreeMap::new();
     body.insert("@odata.context".to_owned(), Value::from(context));
     if offset + top < matching.len() {
         let mut next = state.base_url.clone();
         if let Some(host) = &faults.next_link_host {
             let _ = next.set_host(Some(host));
         }
-        next.set_path("/v1.0/servicePrincipals");
+        next.set_path(&format!("/v1.0/{path}"));
         {
             let mut pairs = next.query_pairs_mut();
             for (k, v) in &query.pairs {
@@ -473,13 +543,311 @@ fn list_service_principals(state: &SimState, query: &Query) -> Response {
         body.insert("@odata.nextLink".to_owned(), Value::from(next.to_string()));
     }
     body.insert("value".to_owned(), Value::Array(page));
-    // List cost 1; $select takes 1 off; the minimum is 1.
-    graph_json(state, json!(body), 1)
+    Ok(SimResponse::ok(json!(body), cost(entity, query)))
+}
+
+fn single(
+    state: &SimState,
+    query: &Query,
+    entity: Entity,
+    found: Option<&Value>,
+    key: &str,
+) -> SimResult<SimResponse> {
+    if state
+        .faults
+        .lock()
+        .map(|f| f.fail_object_reads)
+        .unwrap_or(false)
+    {
+        let status = state.faults.lock().map(|f| f.status).unwrap_or(503);
+        return Err(SimResponse::injected(status));
+    }
+    let select = parse_select(query, entity)?;
+    let Some(object) = found else {
+        return Err(SimResponse::error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        ));
+    };
+    let mut body = project(object, select.as_deref());
+    if let Value::Object(map) = &mut body {
+        map.insert(
+            "@odata.context".into(),
+            Value::from(format!(
+                "{}v1.0/$metadata#{}s/$entity",
+                state.base_url, entity.name
+            )),
+        );
+    }
+    Ok(SimResponse::ok(body, cost(entity, query)))
+}
+
+fn denied(state: &SimState, entity: Entity) -> SimResult<()> {
+    if state
+        .tenant
+        .denied
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(entity.dataset))
+    {
+        return Err(SimResponse::error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
+    }
+    Ok(())
+}
+
+fn valid_object_id(id: &str) -> SimResult<()> {
+    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
+        SimResponse::error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("Invalid object identifier '{id}'."),
+        )
+    })
+}
+
+/// Routes one GET (also used for each request inside a `$batch`).
+pub(super) fn route_get(state: &SimState, path: &str, raw_query: Option<&str>) -> SimResponse {
+    state.graph_requests.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut log) = state.request_log.lock() {
+        log.push(match raw_query {
+            Some(q) => format!("{}?{q}", path.trim_matches('/')),
+            None => path.trim_matches('/').to_owned(),
+        });
+    }
+    let query = Query::parse(raw_query);
+    let path = path.trim_matches('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    let tenant = &state.tenant;
+    let result = match segments.as_slice() {
+        ["servicePrincipals"] => denied(state, SERVICE_PRINCIPAL).and_then(|()| {
+            collection(
+                state,
+                path,
+                &query,
+                SERVICE_PRINCIPAL,
+                tenant.service_principals.iter().collect(),
+            )
+        }),
+        [one] if one.starts_with("servicePrincipals(appId=") => {
+            let app_id = one
+                .trim_start_matches("servicePrincipals(appId=")
+                .trim_end_matches(')')
+                .trim_matches('\'');
+            single(
+                state,
+                &query,
+                SERVICE_PRINCIPAL,
+                tenant.service_principal_by_app_id(app_id),
+                app_id,
+            )
+        }
+        ["servicePrincipals", id] => valid_object_id(id).and_then(|()| {
+            single(
+                state,
+                &query,
+                SERVICE_PRINCIPAL,
+                tenant.service_principal(id),
+                id,
+            )
+        }),
+        ["servicePrincipals", id, "appRoleAssignments"] => valid_object_id(id)
+            .and_then(|()| denied(state, APP_ROLE_ASSIGNMENT))
+            .and_then(|()| {
+                tenant.service_principal(id).ok_or_else(|| not_found(id))?;
+                let items = tenant
+                    .app_role_assignments
+                    .iter()
+                    .filter(|a| {
+                        str_field(a, "principalId").is_some_and(|p| p.eq_ignore_ascii_case(id))
+                    })
+                    .collect();
+                collection(state, path, &query, APP_ROLE_ASSIGNMENT, items)
+            }),
+        ["servicePrincipals", id, "transitiveMemberOf"] => valid_object_id(id)
+            .and_then(|()| denied(state, DIRECTORY_OBJECT))
+            .and_then(|()| {
+                tenant.service_principal(id).ok_or_else(|| not_found(id))?;
+                let owned = tenant.transitive_member_of(id);
+                collection(
+                    state,
+                    path,
+                    &query,
+                    DIRECTORY_OBJECT,
+                    owned.iter().collect(),
+                )
+            }),
+        ["applications"] => denied(state, APPLICATION).and_then(|()| {
+            collection(
+                state,
+                path,
+                &query,
+                APPLICATION,
+                tenant.applications.iter().collect(),
+            )
+        }),
+        ["roleManagement", "directory", "roleDefinitions"] => denied(state, ROLE_DEFINITION)
+            .and_then(|()| {
+                collection(
+                    state,
+                    path,
+                    &query,
+                    ROLE_DEFINITION,
+                    tenant.role_definitions.iter().collect(),
+                )
+            }),
+        ["roleManagement", "directory", "roleAssignments"] => denied(state, ROLE_ASSIGNMENT)
+            .and_then(|()| {
+                collection(
+                    state,
+                    path,
+                    &query,
+                    ROLE_ASSIGNMENT,
+                    tenant.role_assignments.iter().collect(),
+                )
+            }),
+        ["roleManagement", "directory", "roleEligibilitySchedules"] => {
+            denied(state, ELIGIBILITY_SCHEDULE).and_then(|()| {
+                collection(
+                    state,
+                    path,
+                    &query,
+                    ELIGIBILITY_SCHEDULE,
+                    tenant.role_eligibility_schedules.iter().collect(),
+                )
+            })
+        }
+        ["roleManagement", "directory", "roleAssignmentSchedules"] => {
+            denied(state, ASSIGNMENT_SCHEDULE).and_then(|()| {
+                collection(
+                    state,
+                    path,
+                    &query,
+                    ASSIGNMENT_SCHEDULE,
+                    tenant.role_assignment_schedules.iter().collect(),
+                )
+            })
+        }
+        ["oauth2PermissionGrants"] => denied(state, OAUTH2_GRANT).and_then(|()| {
+            collection(
+                state,
+                path,
+                &query,
+                OAUTH2_GRANT,
+                tenant.oauth2_permission_grants.iter().collect(),
+            )
+        }),
+        _ => Err(SimResponse::error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "Resource not found for the segment '{}'.",
+                segments.last().unwrap_or(&"")
+            ),
+        )),
+    };
+    match result {
+        Ok(response) | Err(response) => response.charged(state),
+    }
+}
+
+fn not_found(id: &str) -> SimResponse {
+    SimResponse::error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        ),
+    )
+}
+
+/// `GET /v1.0/{*path}`.
+pub(super) async fn graph_get(
+    State(state): State<Arc<SimState>>,
+    Path(path): Path<String>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(denied) = authorise(&state, &headers) {
+        return denied.into_response();
+    }
+    route_get(&state, &path, raw_query.as_deref()).into_response()
+}
+
+/// `POST /v1.0/$batch`: up to 20 GETs, answered in a different order than asked.
+pub(super) async fn graph_batch(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(denied) = authorise(&state, &headers) {
+        return denied.into_response();
+    }
+    let bad = |message: &str| {
+        SimResponse::error(StatusCode::BAD_REQUEST, "BadRequest", message).into_response()
+    };
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return bad("Invalid batch payload format.");
+    };
+    let Some(requests) = request.get("requests").and_then(Value::as_array) else {
+        return bad("Invalid batch payload format.");
+    };
+    if requests.is_empty() || requests.len() > MAX_BATCH {
+        return bad(&format!(
+            "Invalid batch payload: the number of requests must be between 1 and {MAX_BATCH}."
+        ));
+    }
+    let mut ids = BTreeSet::new();
+    for r in requests {
+        let Some(id) = r.get("id").and_then(Value::as_str) else {
+            return bad("Every batch request needs an id.");
+        };
+        if !ids.insert(id.to_owned()) {
+            return bad(&format!(
+                "Batch request ids must be unique: '{id}' repeats."
+            ));
+        }
+    }
+    let mut responses: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
+            let method = r.get("method").and_then(Value::as_str).unwrap_or_default();
+            let url = r.get("url").and_then(Value::as_str).unwrap_or_default();
+            if !method.eq_ignore_ascii_case("GET") {
+                return SimResponse::error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "BadRequest",
+                    "The simulator batches GETs only.",
+                )
+                .batch_entry(id);
+            }
+            let relative = url.trim_start_matches('/');
+            let (path, query) = match relative.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (relative, None),
+            };
+            route_get(&state, path, query).batch_entry(id)
+        })
+        .collect();
+    // "Responses may come back in any order."
+    responses.reverse();
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        json!({ "responses": responses }).to_string(),
+    )
+        .into_response()
 }
 
 /// Anything outside `/v1.0/` and `/msi/token`.
 pub(super) async fn unknown_segment() -> Response {
-    graph_error(StatusCode::NOT_FOUND, "BadRequest", "Invalid version.")
+    SimResponse::error(StatusCode::NOT_FOUND, "BadRequest", "Invalid version.").into_response()
 }
 
 /// The App Service managed-identity endpoint (`IDENTITY_ENDPOINT`, api-version 2019-08-01).

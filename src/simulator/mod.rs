@@ -57,6 +57,7 @@ pub(crate) struct SimState {
     pub(crate) resource_units: AtomicU64,
     pub(crate) token_requests: Mutex<Vec<TokenRequest>>,
     pub(crate) issued_tokens: Mutex<Vec<String>>,
+    pub(crate) request_log: Mutex<Vec<String>>,
 }
 
 impl SimState {
@@ -100,9 +101,11 @@ impl RunningSimulator {
             resource_units: AtomicU64::new(0),
             token_requests: Mutex::new(Vec::new()),
             issued_tokens: Mutex::new(Vec::new()),
+            request_log: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/msi/token", get(graph_api::msi_token))
+            .route("/v1.0/$batch", axum::routing::post(graph_api::graph_batch))
             .route("/v1.0/{*path}", get(graph_api::graph_get))
             .fallback(graph_api::unknown_segment)
             .with_state(state.clone());
@@ -163,6 +166,15 @@ impl RunningSimulator {
     pub fn token_requests(&self) -> Vec<TokenRequest> {
         self.state
             .token_requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every Graph request served, as `path?query` relative to `/v1.0/` (batched ones included).
+    pub fn request_log(&self) -> Vec<String> {
+        self.state
+            .request_log
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()

@@ -5,6 +5,8 @@
 //! tenant (`demo_tenant.json`, hand-written to look like a real estate) and a deterministic
 //! generator for scale tests.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -20,6 +22,37 @@ pub struct SimTenant {
     pub scanner: TokenSubject,
     /// Every service principal, managed identities included, as Graph JSON objects.
     pub service_principals: Vec<Value>,
+    /// Application registrations (with their credentials).
+    #[serde(default)]
+    pub applications: Vec<Value>,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<Value>,
+    /// Direct members of each group (service principals or groups), by group id.
+    #[serde(default)]
+    pub group_members: BTreeMap<String, Vec<String>>,
+    /// App role assignments (application permissions) of every principal.
+    #[serde(default)]
+    pub app_role_assignments: Vec<Value>,
+    /// Directory role definitions.
+    #[serde(default)]
+    pub role_definitions: Vec<Value>,
+    /// Active directory role assignments.
+    #[serde(default)]
+    pub role_assignments: Vec<Value>,
+    /// PIM eligibility schedules.
+    #[serde(default)]
+    pub role_eligibility_schedules: Vec<Value>,
+    /// PIM active assignment schedules.
+    #[serde(default)]
+    pub role_assignment_schedules: Vec<Value>,
+    /// Delegated permission grants.
+    #[serde(default)]
+    pub oauth2_permission_grants: Vec<Value>,
+    /// Data sets the scanner is not allowed to read (answered with 403), e.g.
+    /// `delegatedGrants` or `roleEligibilitySchedules`.
+    #[serde(default)]
+    pub denied: Vec<String>,
 }
 
 /// The embedded demo tenant.
@@ -98,7 +131,76 @@ impl SimTenant {
             tenant_id,
             scanner,
             service_principals,
+            applications: Vec::new(),
+            groups: Vec::new(),
+            group_members: BTreeMap::new(),
+            app_role_assignments: Vec::new(),
+            role_definitions: Vec::new(),
+            role_assignments: Vec::new(),
+            role_eligibility_schedules: Vec::new(),
+            role_assignment_schedules: Vec::new(),
+            oauth2_permission_grants: Vec::new(),
+            denied: Vec::new(),
         }
+    }
+
+    /// What `GET /servicePrincipals/{id}/transitiveMemberOf` returns: every group that contains
+    /// the principal directly or through nested groups, plus the activated directory roles it
+    /// holds directly at tenant scope.
+    pub fn transitive_member_of(&self, principal_id: &str) -> Vec<Value> {
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut frontier = vec![principal_id.to_ascii_lowercase()];
+        while let Some(member) = frontier.pop() {
+            for (group, members) in &self.group_members {
+                if members.iter().any(|m| m.eq_ignore_ascii_case(&member))
+                    && found.insert(group.to_ascii_lowercase())
+                {
+                    frontier.push(group.to_ascii_lowercase());
+                }
+            }
+        }
+        let mut out: Vec<Value> = self
+            .groups
+            .iter()
+            .filter(|g| {
+                g.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| found.contains(&id.to_ascii_lowercase()))
+            })
+            .map(|g| {
+                let mut g = g.clone();
+                g["@odata.type"] = Value::from("#microsoft.graph.group");
+                g
+            })
+            .collect();
+        for assignment in &self.role_assignments {
+            let mine = assignment
+                .get("principalId")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.eq_ignore_ascii_case(principal_id));
+            let tenant_scope =
+                assignment.get("directoryScopeId").and_then(Value::as_str) == Some("/");
+            if !(mine && tenant_scope) {
+                continue;
+            }
+            let template = assignment
+                .get("roleDefinitionId")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let name = self
+                .role_definitions
+                .iter()
+                .find(|d| d.get("id") == Some(&template))
+                .and_then(|d| d.get("displayName").cloned())
+                .unwrap_or(Value::Null);
+            out.push(json!({
+                "@odata.type": "#microsoft.graph.directoryRole",
+                "id": format!("{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, template.to_string().as_bytes())),
+                "displayName": name,
+                "roleTemplateId": template,
+            }));
+        }
+        out
     }
 
     /// Finds a service principal by object id (case-insensitive).

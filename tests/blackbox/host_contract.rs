@@ -8,6 +8,7 @@ use crate::support::*;
 
 const DEMO_USER_ASSIGNED: &str = "1c2f7a8b-3d4e-4f6a-9b0c-2d3e4f5a6b01";
 const DEMO_GRAPH_APP_SP: &str = "5f7c0bd6-0d67-4b8d-9a53-000000000003";
+const DEMO_BUILD_AGENT: &str = "0b1e6f7a-2c3d-4e5f-8a9b-1c2d3e4f5a02";
 
 #[tokio::test]
 async fn readiness_probe_is_answered_and_unknown_routes_get_json_errors() {
@@ -243,6 +244,24 @@ async fn single_identity_endpoint_answers_200_404_and_400() {
     assert_eq!(code, 200);
     assert_eq!(record["id"], DEMO_USER_ASSIGNED);
     assert_eq!(record["kind"], "userAssigned");
+    // Assessed with the same rules as a full run: Directory Readers is an info finding.
+    assert_eq!(record["directoryRoles"][0]["roleName"], "Directory Readers");
+    assert_eq!(record["findings"][0]["ruleId"], "MI-ROLE-001");
+    assert_eq!(record["findings"][0]["severity"], "info");
+    assert_eq!(record["skipped"], json!([]));
+
+    // A privileged identity, whose role comes through a nested role-assignable group.
+    let (_, reply) = handler.invoke("identity", &get(DEMO_BUILD_AGENT)).await;
+    let (code, record) = http_output(&reply);
+    assert_eq!(code, 200);
+    assert_eq!(record["tier"], "controlPlane");
+    let rules: Vec<&str> = record["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["ruleId"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, vec!["MI-ROLE-001", "MI-GROUP-001", "MI-GROUP-002"]);
     assert_eq!(
         reply["Outputs"]["res"]["headers"]["Content-Type"],
         "application/json; charset=utf-8"

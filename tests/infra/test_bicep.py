@@ -25,7 +25,7 @@ ROLE = {
     "metricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
-GRAPH_ROLES = ["Application.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory"]
+GRAPH_ROLES = ["Application.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory", "Directory.Read.All"]
 
 
 def code(rel: str) -> str:

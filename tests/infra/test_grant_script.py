@@ -22,6 +22,7 @@ ROLE_IDS = {  # Microsoft Graph app role ids (the real ones)
     "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
     "GroupMember.Read.All": "98830695-27a2-44f7-8c18-0c3ebc9698f6",
     "RoleManagement.Read.Directory": "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
+    "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
     "Directory.ReadWrite.All": "19dbc75e-c2e2-444c-a770-ec69d8559fc7",
 }
 
@@ -102,17 +103,17 @@ class GrantScript(unittest.TestCase):
     def test_grants_then_reports_existing(self):
         first = self.run_script("--principal-id", MI)
         self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
-        for role in ["Application.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory"]:
+        for role in ["Application.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory", "Directory.Read.All"]:
             self.assertRegex(first.stdout, rf"(?m)^granted:\s+{role} \({ROLE_IDS[role]}\) assignment assignment-\d$")
-        self.assertIn("summary: 3 granted, 0 already assigned, 0 failed", first.stdout)
-        wanted = sorted(ROLE_IDS[r] for r in ["Application.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory"])
+        self.assertIn("summary: 4 granted, 0 already assigned, 0 failed", first.stdout)
+        wanted = sorted(ROLE_IDS[r] for r in ["Application.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory", "Directory.Read.All"])
         self.assertEqual(self.granted_ids(), wanted)
         for a in self.read_state()["assignments"]:
             self.assertEqual((a["principalId"], a["resourceId"]), (MI, GRAPH_SP))
 
         second = self.run_script("--principal-id", MI)
         self.assertEqual(second.returncode, 0, second.stdout + second.stderr)
-        self.assertIn("summary: 0 granted, 3 already assigned, 0 failed", second.stdout)
+        self.assertIn("summary: 0 granted, 4 already assigned, 0 failed", second.stdout)
         self.assertEqual(second.stdout.count("existing:"), 3)
         self.assertEqual(self.granted_ids(), wanted, "a re-run must not add anything")
 

@@ -1,0 +1,213 @@
+//! Rules on service principals that still authenticate with secrets or certificates: the
+//! "move to managed identities" candidates. Never applied to managed identities, which cannot
+//! hold customer-managed credentials or owners.
+
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Finding, Rule, Severity, az_rest};
+use crate::assess::{CredentialHome, PrincipalView, ResolvedCredential, TenantView};
+use crate::classification::Tier;
+
+/// Validity above which a credential counts as long-lived.
+const LONG_LIVED_DAYS: i64 = 365;
+
+/// SP-CRED-001.
+pub(super) const MOVE_TO_MANAGED_IDENTITY: Rule = Rule {
+    id: "SP-CRED-001",
+    title: "Service principal authenticates with a secret or certificate; move it to a managed identity",
+    applies_to: "application service principals owned by this tenant",
+    severity: "critical when it holds ControlPlane permissions or roles; medium otherwise",
+    rationale: "A secret or certificate can be copied and used from anywhere until it expires, and secrets leak through code, pipelines and config. Managed identities and workload identity federation remove the secret entirely. The guidance asks to move such service principals to managed identities.",
+    remediation: "Pick the replacement: a system-assigned managed identity when the workload runs on one Azure resource; a user-assigned managed identity when several resources share it or its permissions must exist before the resource; workload identity federation when it runs outside Azure (GitHub Actions, other clouds, on-premises Kubernetes). Grant the replacement the same (or fewer) permissions, switch the workload, then delete the credential.",
+    references: &[
+        "Securing managed identities in Microsoft Entra ID: move to managed identities",
+        "Prowler entra_service_principal_no_secrets_for_permanent_tier0_roles; Maester MT.1027",
+        "Workload identity federation (learn.microsoft.com/entra/workload-id/workload-identity-federation)",
+    ],
+    check: move_to_managed_identity,
+};
+
+fn credential_summary(c: &ResolvedCredential) -> serde_json::Value {
+    json!({"kind": c.kind, "home": c.home, "keyId": c.key_id, "displayName": c.display_name, "start": c.start, "end": c.end})
+}
+
+fn delete_credential(
+    view: &TenantView<'_>,
+    subject: &PrincipalView,
+    c: &ResolvedCredential,
+) -> String {
+    let app_id = subject.app_id.as_deref().unwrap_or("<appId>");
+    let key_id = c.key_id.as_deref().unwrap_or("<keyId>");
+    match (c.home, c.kind.as_str()) {
+        (CredentialHome::Application, _) => {
+            format!("az ad app credential delete --id {app_id} --key-id {key_id}")
+        }
+        (CredentialHome::ServicePrincipal, "password") => format!(
+            "{} --body '{{\"keyId\":\"{key_id}\"}}'",
+            az_rest(
+                "POST",
+                view.graph(),
+                &format!("/servicePrincipals/{}/removePassword", subject.id)
+            )
+        ),
+        (CredentialHome::ServicePrincipal, _) => {
+            format!("az ad sp credential delete --id {app_id} --key-id {key_id} --cert")
+        }
+    }
+}
+
+fn move_to_managed_identity(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &MOVE_TO_MANAGED_IDENTITY;
+    let mut out = Vec::new();
+    for subject in view
+        .service_principals
+        .iter()
+        .filter(|s| !s.is_managed_identity())
+    {
+        if subject.credentials.is_empty() {
+            continue;
+        }
+        let tier = subject.tier();
+        let severity = if tier == Some(Tier::ControlPlane) {
+            Severity::Critical
+        } else {
+            Severity::Medium
+        };
+        let permissions: Vec<serde_json::Value> = subject
+            .app_roles
+            .iter()
+            .flatten()
+            .map(|r| json!({"permission": r.permission, "resourceName": r.resource_name, "tier": r.tier, "appRoleId": r.app_role_id, "resourceId": r.resource_id}))
+            .collect();
+        let roles: Vec<serde_json::Value> = subject
+            .directory_roles
+            .iter()
+            .flatten()
+            .map(|r| json!({"role": r.role_name, "state": r.state, "scope": r.directory_scope_id, "tier": r.tier}))
+            .collect();
+        let grants: Vec<String> = subject
+            .app_roles
+            .iter()
+            .flatten()
+            .map(|r| {
+                format!(
+                    "{} --body '{{\"principalId\":\"<new identity object id>\",\"resourceId\":\"{}\",\"appRoleId\":\"{}\"}}'",
+                    az_rest("POST", view.graph(), "/servicePrincipals/<new identity object id>/appRoleAssignments"),
+                    r.resource_id,
+                    r.app_role_id
+                )
+            })
+            .collect();
+        let deletes: Vec<String> = subject
+            .credentials
+            .iter()
+            .map(|c| delete_credential(view, subject, c))
+            .collect();
+        let app_id = subject.app_id.as_deref().unwrap_or("<appId>");
+        let remediation = format!(
+            "1. Choose the replacement. Runs on one Azure resource: enable its system-assigned identity (e.g. az webapp identity assign / az vm identity assign). Shared by several resources: az identity create -g <rg> -n <name> and attach it. Runs outside Azure: az ad app federated-credential create --id {app_id} --parameters '{{\"name\":\"<name>\",\"issuer\":\"<issuer, e.g. https://token.actions.githubusercontent.com>\",\"subject\":\"<subject, e.g. repo:org/repo:environment:prod>\",\"audiences\":[\"api://AzureADTokenExchange\"]}}'. \
+             2. Re-grant only the permissions the workload uses{}. \
+             3. Switch the workload, then delete the credential(s): {}.",
+            if grants.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", grants.join("; "))
+            },
+            deletes.join("; ")
+        );
+        out.push(rule.finding(
+            severity,
+            subject,
+            "credentials",
+            format!(
+                "{} authenticates with {} credential(s){}",
+                subject.display_name,
+                subject.credentials.len(),
+                if severity == Severity::Critical { " and holds ControlPlane privileges" } else { "" }
+            ),
+            json!({
+                "appId": subject.app_id,
+                "credentials": subject.credentials.iter().map(credential_summary).collect::<Vec<_>>(),
+                "permissions": permissions,
+                "directoryRoles": roles,
+                "tier": tier,
+            }),
+            remediation,
+        ));
+    }
+    out
+}
+
+/// SP-CRED-002.
+pub(super) const CREDENTIAL_HYGIENE: Rule = Rule {
+    id: "SP-CRED-002",
+    title: "Service principal credential is expired or long-lived",
+    applies_to: "application service principals owned by this tenant",
+    severity: "medium for a credential valid for more than one year; low for an expired credential still present",
+    rationale: "A long-lived secret stays usable long after it leaks; ScubaGear and Entra recommendations cap secret lifetimes. An expired credential is dead weight that hides which credentials are really in use.",
+    remediation: "Delete the credential; if the workload still needs one, move it to a managed identity or federation (SP-CRED-001), or at least issue a credential that lives no longer than 180 days.",
+    references: &[
+        "ScubaGear MS.AAD.5.6/5.7; Entra recommendations staleAppCreds; Prowler entra_app_registration_client_secret_unused",
+    ],
+    check: credential_hygiene,
+};
+
+fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text?, &Rfc3339).ok()
+}
+
+fn credential_hygiene(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &CREDENTIAL_HYGIENE;
+    let now = view.snapshot.collected_at;
+    let mut out = Vec::new();
+    for subject in view
+        .service_principals
+        .iter()
+        .filter(|s| !s.is_managed_identity())
+    {
+        for credential in &subject.credentials {
+            let start = parse_time(credential.start.as_deref());
+            let end = parse_time(credential.end.as_deref());
+            let expired = end.is_some_and(|e| e < now);
+            let lifetime_days = match (start, end) {
+                (Some(s), Some(e)) => Some((e - s).whole_days()),
+                _ => None,
+            };
+            let long_lived = lifetime_days.is_some_and(|d| d > LONG_LIVED_DAYS);
+            let (severity, problem) = match (expired, long_lived) {
+                (true, _) => (Severity::Low, "an expired".to_owned()),
+                (false, true) => (
+                    Severity::Medium,
+                    format!("a {}-day", lifetime_days.unwrap_or_default()),
+                ),
+                (false, false) => continue,
+            };
+            let mut evidence = credential_summary(credential);
+            evidence["expired"] = json!(expired);
+            evidence["lifetimeDays"] = json!(lifetime_days);
+            out.push(rule.finding(
+                severity,
+                subject,
+                credential.key_id.as_deref().unwrap_or("unknown-key"),
+                format!(
+                    "{} holds {} {}",
+                    subject.display_name,
+                    problem,
+                    if credential.kind == "password" {
+                        "client secret"
+                    } else {
+                        "certificate"
+                    }
+                ),
+                evidence,
+                format!(
+                    "Delete it: {}",
+                    delete_credential(view, subject, credential)
+                ),
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,232 @@
+//! The rule catalogue: stable ids, severities, rationale, remediation, and the pure checks.
+//!
+//! A rule is a declared unit ([`Rule`]) whose `check` reads a resolved [`TenantView`] and
+//! returns findings. Rule ids are an API: never renumber or reuse one. Each finding has a
+//! `findingId` that is stable across runs: a UUIDv5 of the rule id, the subject and an
+//! evidence key (for example the permission or role it is about).
+
+mod credentials;
+mod privileges;
+mod scanner;
+
+use serde::{Deserialize, Serialize};
+
+use crate::assess::{PrincipalView, SubjectKind, TenantView};
+use crate::classification::Tier;
+
+/// Version of the finding record format.
+pub const FINDING_SCHEMA_VERSION: &str = "1.0.0";
+
+/// Namespace of finding ids (UUIDv5).
+const FINDING_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6d69_2d61_7373_6573_735f_6669_6e64_696e);
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; no action required.
+    Info,
+    /// Hygiene.
+    Low,
+    /// Fix in the normal course of work.
+    Medium,
+    /// Fix soon: a significant privilege or exposure.
+    High,
+    /// Fix now: a path to tenant takeover.
+    Critical,
+}
+
+impl Severity {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// One finding: a rule that fired for one subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// Format version of this record.
+    pub schema_version: String,
+    /// Stable across runs for the same rule, subject and evidence key.
+    pub finding_id: String,
+    /// The rule that fired.
+    pub rule_id: String,
+    /// Severity of this occurrence.
+    pub severity: Severity,
+    /// One line naming the subject and the problem.
+    pub title: String,
+    /// Object id of the subject (managed identity or service principal).
+    pub identity_id: String,
+    /// Display name of the subject.
+    pub identity_name: String,
+    /// `systemAssigned`, `userAssigned` or `servicePrincipal`.
+    pub identity_kind: SubjectKind,
+    /// The subject's overall tier, if it holds any privilege.
+    pub tier: Option<Tier>,
+    /// Structured evidence; its shape is per rule (see docs/rules.md).
+    pub evidence: serde_json::Value,
+    /// What to do, with the exact call.
+    pub remediation: String,
+}
+
+/// A rule in the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Stable id, e.g. `MI-GRAPH-001`.
+    pub id: &'static str,
+    /// One-line summary.
+    pub title: &'static str,
+    /// What it applies to.
+    pub applies_to: &'static str,
+    /// The severities it can emit, and when.
+    pub severity: &'static str,
+    /// Why it matters.
+    pub rationale: &'static str,
+    /// How to fix it (each finding carries the exact call).
+    pub remediation: &'static str,
+    /// Sources.
+    pub references: &'static [&'static str],
+    /// The check.
+    pub check: fn(&TenantView<'_>) -> Vec<Finding>,
+}
+
+impl Rule {
+    /// Builds a finding of this rule about `subject`. `key` distinguishes several findings of
+    /// the same rule on the same subject (e.g. the permission id) and feeds the finding id.
+    pub fn finding(
+        &self,
+        severity: Severity,
+        subject: &PrincipalView,
+        key: &str,
+        title: String,
+        evidence: serde_json::Value,
+        remediation: String,
+    ) -> Finding {
+        let id_source = format!(
+            "{}|{}|{}",
+            self.id,
+            subject.id.to_ascii_lowercase(),
+            key.to_ascii_lowercase()
+        );
+        Finding {
+            schema_version: FINDING_SCHEMA_VERSION.to_owned(),
+            finding_id: uuid::Uuid::new_v5(&FINDING_NAMESPACE, id_source.as_bytes()).to_string(),
+            rule_id: self.id.to_owned(),
+            severity,
+            title,
+            identity_id: subject.id.clone(),
+            identity_name: subject.display_name.clone(),
+            identity_kind: subject.kind,
+            tier: subject.tier(),
+            evidence,
+            remediation,
+        }
+    }
+}
+
+/// Every rule, in catalogue order.
+pub const RULES: &[Rule] = &[
+    privileges::CONTROL_PLANE_PERMISSION,
+    privileges::TENANT_WIDE_DATA,
+    privileges::DIRECTORY_ROLE,
+    privileges::PRIVILEGED_GROUP,
+    privileges::PRIVILEGE_THROUGH_GROUP,
+    privileges::DELEGATED_GRANTS,
+    privileges::DISABLED_BUT_PRIVILEGED,
+    credentials::MOVE_TO_MANAGED_IDENTITY,
+    credentials::CREDENTIAL_HYGIENE,
+    scanner::SCANNER_SELF_CHECK,
+];
+
+/// Looks a rule up by id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// Runs every rule and sorts the findings: severity (highest first), rule id, subject, id.
+pub fn evaluate(view: &TenantView<'_>) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = RULES.iter().flat_map(|rule| (rule.check)(view)).collect();
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
+            .then_with(|| a.identity_name.cmp(&b.identity_name))
+            .then_with(|| a.finding_id.cmp(&b.finding_id))
+    });
+    findings
+}
+
+/// The catalogue as Markdown (docs/rules.md is generated from this).
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from(
+        "# mi-assess rule catalogue\n\n\
+         Generated by `mi-assess rules --markdown` from `src/rules/`; do not edit by hand.\n\
+         Rule ids are stable: a rule is never renumbered, and a retired id is never reused.\n\
+         Every finding carries a `findingId` that stays the same across runs for the same rule, subject\n\
+         and evidence, plus the exact call that fixes it.\n\n\
+         | Id | Title | Applies to | Severity |\n|---|---|---|---|\n",
+    );
+    for rule in RULES {
+        out.push_str(&format!(
+            "| [{id}](#{anchor}) | {title} | {applies} | {severity} |\n",
+            id = rule.id,
+            anchor = rule.id.to_ascii_lowercase(),
+            title = rule.title,
+            applies = rule.applies_to,
+            severity = rule.severity,
+        ));
+    }
+    for rule in RULES {
+        out.push_str(&format!(
+            "\n## {id}\n\n**{title}**\n\n- Applies to: {applies}\n- Severity: {severity}\n\n\
+             **Why it matters.** {rationale}\n\n**How to fix it.** {remediation}\n",
+            id = rule.id,
+            title = rule.title,
+            applies = rule.applies_to,
+            severity = rule.severity,
+            rationale = rule.rationale,
+            remediation = rule.remediation,
+        ));
+        if !rule.references.is_empty() {
+            out.push_str("\n**Sources.**\n\n");
+            for reference in rule.references {
+                out.push_str(&format!("- {reference}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// The catalogue as plain text for the terminal.
+pub fn catalogue_text() -> String {
+    let mut out = String::new();
+    for rule in RULES {
+        out.push_str(&format!(
+            "{id}  {title}\n    applies to: {applies}\n    severity:   {severity}\n    why:        {rationale}\n    fix:        {remediation}\n\n",
+            id = rule.id,
+            title = rule.title,
+            applies = rule.applies_to,
+            severity = rule.severity,
+            rationale = rule.rationale,
+            remediation = rule.remediation,
+        ));
+    }
+    out
+}
+
+/// `az rest` prefix for a Graph call.
+pub(crate) fn az_rest(method: &str, graph: &str, path: &str) -> String {
+    format!("az rest --method {method} --url \"{graph}/v1.0{path}\"")
+}
+
+#[cfg(test)]
+mod tests;

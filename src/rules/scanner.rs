@@ -1,0 +1,153 @@
+//! The scanner checks itself: it should hold its documented read permissions and nothing more.
+
+use serde_json::json;
+
+use super::{Finding, Rule, Severity, az_rest};
+use crate::assess::{PrincipalView, SubjectKind, TenantView};
+use crate::classification::{Tier, tier_by_name};
+
+/// The Graph application permissions mi-assess is documented to need.
+pub const DOCUMENTED_READ_SET: &[&str] = &[
+    "Application.Read.All",
+    "GroupMember.Read.All",
+    "RoleManagement.Read.Directory",
+    "Directory.Read.All",
+];
+
+/// SELF-001.
+pub(super) const SCANNER_SELF_CHECK: Rule = Rule {
+    id: "SELF-001",
+    title: "The scanner's own identity holds more than its documented read permissions",
+    applies_to: "the identity mi-assess runs as (the oid of its own token)",
+    severity: "critical when the excess is ControlPlane; high otherwise",
+    rationale: "A security scanner is a high-value target: it runs unattended and reads the whole directory. It needs Application.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory and Directory.Read.All; anything more is standing privilege an attacker inherits by compromising the Function App.",
+    remediation: "Remove every app role assignment and directory role beyond the documented read set from the scanner's identity.",
+    references: &["Maester #1287 (run with least privileges); the mi-assess README, Permissions"],
+    check: scanner_self_check,
+};
+
+fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &SCANNER_SELF_CHECK;
+    let scanner = &view.snapshot.scanner;
+    let Some(object_id) = scanner.object_id.as_deref() else {
+        return Vec::new();
+    };
+    let subject_view = view
+        .identities
+        .iter()
+        .chain(view.service_principals.iter())
+        .find(|v| v.id.eq_ignore_ascii_case(object_id));
+    let allowed = |name: &str| {
+        DOCUMENTED_READ_SET
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(name))
+    };
+
+    // Graph permissions from the token itself; others from the collected assignments.
+    let mut excess: Vec<(String, Tier, Option<String>)> = Vec::new();
+    for role in scanner.roles.iter().filter(|r| !allowed(r)) {
+        let resolved = subject_view
+            .and_then(|v| v.app_roles.as_ref())
+            .and_then(|roles| {
+                roles
+                    .iter()
+                    .find(|r| r.permission.as_deref() == Some(role.as_str()))
+            });
+        let tier = resolved
+            .map(|r| r.tier)
+            .unwrap_or_else(|| tier_by_name(role));
+        let call = match (subject_view, resolved) {
+            (Some(v), Some(r)) => Some(az_rest(
+                "DELETE",
+                view.graph(),
+                &format!(
+                    "/servicePrincipals/{}/appRoleAssignments/{}",
+                    v.id, r.assignment_id
+                ),
+            )),
+            _ => None,
+        };
+        excess.push((format!("{role} (Microsoft Graph)"), tier, call));
+    }
+    if let Some(v) = subject_view {
+        for role in v.app_roles.iter().flatten() {
+            let graph = role
+                .resource_app_id
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(super::privileges::MICROSOFT_GRAPH_APP_ID));
+            if graph {
+                continue; // judged from the token above
+            }
+            let call = az_rest(
+                "DELETE",
+                view.graph(),
+                &format!(
+                    "/servicePrincipals/{}/appRoleAssignments/{}",
+                    v.id, role.assignment_id
+                ),
+            );
+            excess.push((
+                format!(
+                    "{} ({})",
+                    role.permission.as_deref().unwrap_or(&role.app_role_id),
+                    role.resource_name.as_deref().unwrap_or(&role.resource_id)
+                ),
+                role.tier,
+                Some(call),
+            ));
+        }
+        for role in v.directory_roles.iter().flatten() {
+            excess.push((
+                format!("directory role {}", role.role_name),
+                role.tier,
+                None,
+            ));
+        }
+    }
+    if excess.is_empty() {
+        return Vec::new();
+    }
+    excess.sort();
+    let control_plane = excess
+        .iter()
+        .any(|(_, tier, _)| *tier == Tier::ControlPlane);
+    let severity = if control_plane {
+        Severity::Critical
+    } else {
+        Severity::High
+    };
+    let fallback = PrincipalView {
+        id: object_id.to_owned(),
+        app_id: scanner.app_id.clone(),
+        display_name: "mi-assess scanner".to_owned(),
+        kind: SubjectKind::ServicePrincipal,
+        account_enabled: None,
+        app_roles: None,
+        groups: None,
+        directory_roles: None,
+        delegated_grants: None,
+        credentials: Vec::new(),
+        unknown: Vec::new(),
+    };
+    let subject = subject_view.unwrap_or(&fallback);
+    let names: Vec<&str> = excess.iter().map(|(n, _, _)| n.as_str()).collect();
+    let calls: Vec<String> = excess
+        .iter()
+        .map(|(name, _, call)| {
+            call.clone()
+                .unwrap_or_else(|| format!("remove {name} in the Entra admin center"))
+        })
+        .collect();
+    vec![rule.finding(
+        severity,
+        subject,
+        "self",
+        format!("The scanner's identity {} holds more than it needs: {}", subject.display_name, names.join(", ")),
+        json!({
+            "documentedReadSet": DOCUMENTED_READ_SET,
+            "excess": excess.iter().map(|(n, t, _)| json!({"grant": n, "tier": t})).collect::<Vec<_>>(),
+            "tokenRoles": scanner.roles,
+        }),
+        format!("Remove the excess grants: {}", calls.join("; ")),
+    )]
+}
