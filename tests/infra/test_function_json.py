@@ -18,7 +18,7 @@ KNOWN_BINDINGS = {
     "blob": {"in", "out"},
 }
 TRIGGERS = {"httpTrigger", "timerTrigger", "queueTrigger"}
-# The public API documented in infra/README-deploy.md.
+# The public API documented in README.md (Deploy).
 EXPECTED_ROUTES = {"scans": "scans/{runId?}", "identity": "identities/{objectId}"}
 
 

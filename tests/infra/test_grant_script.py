@@ -114,7 +114,7 @@ class GrantScript(unittest.TestCase):
         second = self.run_script("--principal-id", MI)
         self.assertEqual(second.returncode, 0, second.stdout + second.stderr)
         self.assertIn("summary: 0 granted, 4 already assigned, 0 failed", second.stdout)
-        self.assertEqual(second.stdout.count("existing:"), 3)
+        self.assertEqual(second.stdout.count("existing:"), 4)
         self.assertEqual(self.granted_ids(), wanted, "a re-run must not add anything")
 
     def test_partial_then_complete(self):
@@ -127,12 +127,12 @@ class GrantScript(unittest.TestCase):
         r = self.run_script("--principal-id", MI)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("existing:  GroupMember.Read.All", r.stdout)
-        self.assertIn("summary: 2 granted, 1 already assigned, 0 failed", r.stdout)
+        self.assertIn("summary: 3 granted, 1 already assigned, 0 failed", r.stdout)
 
     def test_dry_run_changes_nothing(self):
         r = self.run_script("--principal-id", MI, "--dry-run")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(r.stdout.count("would grant:"), 3)
+        self.assertEqual(r.stdout.count("would grant:"), 4)
         self.assertEqual(self.granted_ids(), [])
         self.assertFalse(any("POST" in c for c in self.read_state()["calls"]))
 
@@ -151,7 +151,7 @@ class GrantScript(unittest.TestCase):
         self.write_state(s)
         r = self.run_script("--principal-id", MI)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("summary: 0 granted, 0 already assigned, 3 failed", r.stdout)
+        self.assertIn("summary: 0 granted, 0 already assigned, 4 failed", r.stdout)
         self.assertIn("Privileged Role Administrator", r.stderr)
 
     def test_already_exists_race_counts_as_existing(self):
@@ -163,7 +163,7 @@ class GrantScript(unittest.TestCase):
         self.write_state(s)
         r = self.run_script("--principal-id", MI)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("summary: 2 granted, 1 already assigned, 0 failed", r.stdout)
+        self.assertIn("summary: 3 granted, 1 already assigned, 0 failed", r.stdout)
 
     def test_rejects_a_non_guid_principal(self):
         r = self.run_script("--principal-id", "x'); import os #")
