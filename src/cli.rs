@@ -127,6 +127,7 @@ pub fn run(cli: Cli) -> ExitCode {
 fn assessment_settings(settings: &Settings) -> AssessmentSettings {
     AssessmentSettings {
         privileged_group_ids: settings.privileged_groups.clone(),
+        suppressions: Vec::new(),
     }
 }
 

@@ -166,10 +166,15 @@ pub fn classify(alternative_names: &[String]) -> Classification {
     }
 }
 
+/// Version of the identity record format.
+pub const IDENTITY_SCHEMA_VERSION: &str = "1.0.0";
+
 /// One line of `identities.ndjson`: a managed identity and the resource behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityRecord {
+    /// Format version of this record.
+    pub schema_version: String,
     /// Object id of the service principal.
     pub id: String,
     /// Application (client) id.
@@ -228,6 +233,7 @@ impl IdentityRecord {
         let c = classify(&sp.alternative_names);
         let resource = c.resource.as_ref();
         Self {
+            schema_version: IDENTITY_SCHEMA_VERSION.to_owned(),
             id: sp.id.clone(),
             app_id: sp.app_id.clone(),
             display_name: sp.display_name.clone(),

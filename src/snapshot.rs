@@ -82,6 +82,9 @@ pub struct AssessmentSettings {
     /// Group object ids the customer declares privileged (`MI_ASSESS_PRIVILEGED_GROUPS`).
     #[serde(default)]
     pub privileged_group_ids: Vec<String>,
+    /// Accepted risks read from `suppressions.json` at the start of the run.
+    #[serde(default)]
+    pub suppressions: Vec<crate::suppressions::Suppression>,
 }
 
 /// Per-principal data (managed identities and credential-bearing service principals).

@@ -8,6 +8,7 @@
 mod credentials;
 mod privileges;
 mod scanner;
+mod suppression;
 
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,12 @@ pub struct Finding {
     pub evidence: serde_json::Value,
     /// What to do, with the exact call.
     pub remediation: String,
+    /// True when an active entry of suppressions.json accepts this risk.
+    #[serde(default)]
+    pub suppressed: bool,
+    /// The accepted-risk entry, when suppressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<crate::suppressions::AppliedSuppression>,
 }
 
 /// A rule in the catalogue.
@@ -129,6 +136,8 @@ impl Rule {
             tier: subject.tier(),
             evidence,
             remediation,
+            suppressed: false,
+            suppression: None,
         }
     }
 }
@@ -145,6 +154,7 @@ pub const RULES: &[Rule] = &[
     credentials::MOVE_TO_MANAGED_IDENTITY,
     credentials::CREDENTIAL_HYGIENE,
     scanner::SCANNER_SELF_CHECK,
+    suppression::EXPIRED_SUPPRESSION,
 ];
 
 /// Looks a rule up by id.
@@ -152,9 +162,11 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-/// Runs every rule and sorts the findings: severity (highest first), rule id, subject, id.
+/// Runs every rule, applies active suppressions, and sorts the findings: severity (highest
+/// first), rule id, subject, id.
 pub fn evaluate(view: &TenantView<'_>) -> Vec<Finding> {
     let mut findings: Vec<Finding> = RULES.iter().flat_map(|rule| (rule.check)(view)).collect();
+    crate::suppressions::mark(&mut findings, &view.snapshot.settings.suppressions, view.snapshot.collected_at);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

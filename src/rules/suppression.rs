@@ -1,0 +1,66 @@
+//! SUPP-001: an accepted risk whose acceptance has run out.
+
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Finding, Rule, Severity};
+use crate::assess::{PrincipalView, SubjectKind, TenantView};
+
+/// SUPP-001.
+pub(super) const EXPIRED_SUPPRESSION: Rule = Rule {
+    id: "SUPP-001",
+    title: "A suppression in suppressions.json has expired",
+    applies_to: "entries of suppressions.json in the results container",
+    severity: "info",
+    rationale: "An accepted risk is accepted for a time. Once the expiry passes the suppression stops applying, so the underlying finding is reported again; this finding says why it came back so the owner can renew the acceptance or fix the risk.",
+    remediation: "Fix the underlying finding, or renew the entry in suppressions.json with a new expiry and a current reason.",
+    references: &["mi-assess README, Suppressions"],
+    check: expired_suppressions,
+};
+
+fn expired_suppressions(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &EXPIRED_SUPPRESSION;
+    let now = view.snapshot.collected_at;
+    let mut out = Vec::new();
+    for entry in view.snapshot.settings.suppressions.iter().filter(|s| s.expires <= now) {
+        let known = view
+            .identities
+            .iter()
+            .chain(view.service_principals.iter())
+            .find(|v| v.id.eq_ignore_ascii_case(&entry.identity_id));
+        let fallback = PrincipalView {
+            id: entry.identity_id.clone(),
+            app_id: None,
+            display_name: entry.identity_id.clone(),
+            kind: SubjectKind::ServicePrincipal,
+            account_enabled: None,
+            app_roles: None,
+            groups: None,
+            directory_roles: None,
+            delegated_grants: None,
+            credentials: Vec::new(),
+            unknown: Vec::new(),
+        };
+        let subject = known.unwrap_or(&fallback);
+        let expires = entry.expires.format(&Rfc3339).unwrap_or_default();
+        out.push(rule.finding(
+            Severity::Info,
+            subject,
+            &format!("{}:{}", entry.rule_id, expires),
+            format!("The suppression of {} for {} expired on {}", entry.rule_id, subject.display_name, expires),
+            json!({
+                "suppressedRuleId": entry.rule_id,
+                "identityId": entry.identity_id,
+                "reason": entry.reason,
+                "expires": expires,
+                "approvedBy": entry.approved_by,
+                "identityFound": known.is_some(),
+            }),
+            format!(
+                "Fix the {} finding for {}, or renew its entry in suppressions.json (ruleId {}, identityId {}) with a new expiry.",
+                entry.rule_id, subject.display_name, entry.rule_id, entry.identity_id
+            ),
+        ));
+    }
+    out
+}
