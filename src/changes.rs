@@ -106,38 +106,52 @@ pub struct CurrentRun<'a> {
 
 /// Compares this run's findings with the baseline (`None` on a tenant's first run: everything is
 /// new). Sorted by change type, then finding id.
-pub fn diff(current: &[Finding], baseline: Option<Baseline<'_>>, run: CurrentRun<'_>) -> Vec<Change> {
+pub fn diff(
+    current: &[Finding],
+    baseline: Option<Baseline<'_>>,
+    run: CurrentRun<'_>,
+) -> Vec<Change> {
     let before: BTreeMap<&str, &Finding> = baseline
-        .map(|b| b.findings.iter().map(|f| (f.finding_id.as_str(), f)).collect())
+        .map(|b| {
+            b.findings
+                .iter()
+                .map(|f| (f.finding_id.as_str(), f))
+                .collect()
+        })
         .unwrap_or_default();
-    let after: BTreeMap<&str, &Finding> = current.iter().map(|f| (f.finding_id.as_str(), f)).collect();
+    let after: BTreeMap<&str, &Finding> =
+        current.iter().map(|f| (f.finding_id.as_str(), f)).collect();
     let state = |f: &Finding| FindingState {
         severity: f.severity,
         suppressed: f.suppressed,
     };
-    let make = |change_type, newer: &Finding, before: Option<&Finding>, after: Option<&Finding>| Change {
-        schema_version: CHANGE_SCHEMA_VERSION.to_owned(),
-        change_type,
-        finding_id: newer.finding_id.clone(),
-        rule_id: newer.rule_id.clone(),
-        identity_id: newer.identity_id.clone(),
-        identity_name: newer.identity_name.clone(),
-        title: newer.title.clone(),
-        before: before.map(state),
-        after: after.map(state),
-        tenant_id: run.tenant_id.to_owned(),
-        run_id: run.run_id,
-        detected_at: run.detected_at,
-        previous_run_id: baseline.map(|b| b.run_id),
-        previous_run_at: baseline.map(|b| b.finished_at),
-    };
+    let make =
+        |change_type, newer: &Finding, before: Option<&Finding>, after: Option<&Finding>| Change {
+            schema_version: CHANGE_SCHEMA_VERSION.to_owned(),
+            change_type,
+            finding_id: newer.finding_id.clone(),
+            rule_id: newer.rule_id.clone(),
+            identity_id: newer.identity_id.clone(),
+            identity_name: newer.identity_name.clone(),
+            title: newer.title.clone(),
+            before: before.map(state),
+            after: after.map(state),
+            tenant_id: run.tenant_id.to_owned(),
+            run_id: run.run_id,
+            detected_at: run.detected_at,
+            previous_run_id: baseline.map(|b| b.run_id),
+            previous_run_at: baseline.map(|b| b.finished_at),
+        };
     let mut changes = Vec::new();
     for (id, now) in &after {
         match before.get(id) {
             None => changes.push(make(ChangeType::New, now, None, Some(now))),
-            Some(then) if then.severity != now.severity => {
-                changes.push(make(ChangeType::SeverityChanged, now, Some(then), Some(now)))
-            }
+            Some(then) if then.severity != now.severity => changes.push(make(
+                ChangeType::SeverityChanged,
+                now,
+                Some(then),
+                Some(now),
+            )),
             Some(_) => {}
         }
     }
@@ -146,7 +160,11 @@ pub fn diff(current: &[Finding], baseline: Option<Baseline<'_>>, run: CurrentRun
             changes.push(make(ChangeType::Resolved, then, Some(then), None));
         }
     }
-    changes.sort_by(|a, b| a.change_type.cmp(&b.change_type).then_with(|| a.finding_id.cmp(&b.finding_id)));
+    changes.sort_by(|a, b| {
+        a.change_type
+            .cmp(&b.change_type)
+            .then_with(|| a.finding_id.cmp(&b.finding_id))
+    });
     changes
 }
 

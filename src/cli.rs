@@ -18,8 +18,10 @@ use crate::host::{Application, HandlerState};
 use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
 use crate::results::records::Trigger;
 use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunState, ScanStatus};
+use crate::simulator::tenant::DEMO_SUPPRESSIONS;
 use crate::simulator::{RunningSimulator, SimTenant};
 use crate::snapshot::{AssessmentSettings, TenantSnapshot};
+use crate::suppressions::SUPPRESSIONS_FILE;
 use crate::{assess, rules};
 use crate::{summary, telemetry};
 
@@ -218,6 +220,9 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR)),
         )),
     };
+    if args.demo {
+        seed_demo_suppressions(store.as_ref()).await?;
+    }
     let scanner = Scanner::new(
         graph_client(&settings, credential)?,
         store.clone(),
@@ -232,8 +237,27 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         },
         invocation_id: None,
     };
-    let outcome = scanner.run(&request).await;
-    Ok(report(&outcome, store.as_ref()))
+    match scanner.run(&request).await {
+        Ok(outcome) => Ok(report(&outcome, store.as_ref())),
+        Err(busy) => anyhow::bail!("{busy}; try again when it has finished"),
+    }
+}
+
+/// Gives a fresh demo output folder the example `suppressions.json`, so the demo shows accepted
+/// risk (and an expired acceptance); an existing file is left alone.
+async fn seed_demo_suppressions(store: &dyn ResultStore) -> anyhow::Result<()> {
+    if store.get(SUPPRESSIONS_FILE).await?.is_none() {
+        store
+            .put(
+                SUPPRESSIONS_FILE,
+                bytes::Bytes::from_static(DEMO_SUPPRESSIONS.as_bytes()),
+                results::JSON,
+                &[],
+            )
+            .await?;
+        eprintln!("demo: wrote an example {SUPPRESSIONS_FILE} into the output folder");
+    }
+    Ok(())
 }
 
 /// Prints the summary and maps the run state to the exit status.

@@ -7,15 +7,16 @@
 
 pub mod assess;
 pub mod auth;
+pub mod changes;
 pub mod classification;
 pub mod cli;
-pub mod changes;
 pub mod collect;
 pub mod config;
 pub mod graph;
 pub mod host;
 pub mod inventory;
 pub mod pipeline;
+pub mod report;
 pub mod results;
 pub mod rules;
 pub mod simulator;

@@ -16,17 +16,21 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::assess::{Assessment, assess};
+use crate::changes::{self, Baseline, CurrentRun};
 use crate::collect::{self, CollectError};
 use crate::graph::GraphClient;
 use crate::inventory::{IdentityKind, IdentityRecord};
 use crate::results::records::{
     FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, SeverityCounts, Trigger,
 };
+use crate::results::store::LOCK_TTL_SECONDS;
 use crate::results::{
-    self, GZIP, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus,
+    self, GZIP, HTML, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus,
     StoreError, files,
 };
-use crate::snapshot::{AssessmentSettings, TenantSnapshot};
+use crate::results::{Lock, LockAttempt};
+use crate::rules::Finding;
+use crate::snapshot::{AssessmentSettings, ScannerIdentity, TenantSnapshot};
 
 /// Asks for one run.
 #[derive(Debug, Clone)]
@@ -149,9 +153,23 @@ impl Scanner {
         }))
     }
 
+    /// The tenant the scanner's identity belongs to (from its token).
+    pub async fn tenant_id(&self) -> Result<String, CollectError> {
+        collect::whoami(&self.graph).await.map(|(tenant, _)| tenant)
+    }
+
+    /// The run currently holding the tenant's lock, if any.
+    pub async fn running_run(&self, tenant_id: &str) -> Result<Option<String>, StoreError> {
+        self.publisher
+            .store
+            .lock_holder(&results::lock_path(tenant_id))
+            .await
+    }
+
     /// Runs a full assessment. Failures become a `failed` run, not an `Err`; only the outcome's
-    /// manifest says how it went.
-    pub async fn run(&self, request: &RunRequest) -> RunOutcome {
+    /// manifest says how it went. `Err(Busy)` when another run of the tenant holds its lock (only
+    /// one run per tenant at a time); nothing is written then.
+    pub async fn run(&self, request: &RunRequest) -> Result<RunOutcome, Busy> {
         let span = tracing::info_span!(
             "run",
             run_id = %request.run_id,
@@ -160,7 +178,7 @@ impl Scanner {
         self.run_in_span(request).instrument(span).await
     }
 
-    async fn run_in_span(&self, request: &RunRequest) -> RunOutcome {
+    async fn run_in_span(&self, request: &RunRequest) -> Result<RunOutcome, Busy> {
         let started_at = OffsetDateTime::now_utc();
         let mut status = match self.status(request.run_id).await {
             Ok(Some(existing)) => existing,
@@ -172,9 +190,6 @@ impl Scanner {
             request.invocation_id.clone(),
             started_at,
         );
-        status.state = RunState::Running;
-        status.error = None;
-        self.publisher.write_status_logged(&mut status).await;
 
         // 1. Who and where: the tenant comes from the scanner's own token.
         let (tenant_id, scanner_identity) = match collect::whoami(&self.graph).await {
@@ -185,28 +200,82 @@ impl Scanner {
                     stage: "auth".into(),
                     message: e.to_string(),
                 });
-                return self
+                return Ok(self
                     .publisher
                     .finish_failed(manifest, None, &mut status)
-                    .await;
+                    .await);
             }
         };
-        let prefix = results::run_prefix(&tenant_id, started_at, request.run_id);
+
+        // 2. One run per tenant at a time.
+        let run_id = request.run_id.to_string();
+        let lock_path = results::lock_path(&tenant_id);
+        let lock = match self.publisher.store.try_lock(&lock_path, &run_id).await {
+            Ok(LockAttempt::Acquired(lock)) => lock,
+            Ok(LockAttempt::Held { holder }) => {
+                tracing::warn!(
+                    running = holder.as_deref().unwrap_or("unknown"),
+                    "another run of this tenant is in progress"
+                );
+                return Err(Busy {
+                    running_run_id: holder,
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not take the tenant lock");
+                manifest.tenant_id = tenant_id;
+                manifest.errors.push(RunError {
+                    stage: "lock".into(),
+                    message: e.to_string(),
+                });
+                return Ok(self
+                    .publisher
+                    .finish_failed(manifest, None, &mut status)
+                    .await);
+            }
+        };
+        let renewal = self.publisher.keep_alive(lock.clone());
+        let outcome = self
+            .run_locked(tenant_id, scanner_identity, manifest, &mut status)
+            .await;
+        renewal.abort();
+        if let Err(e) = self.publisher.store.release_lock(&lock).await {
+            tracing::warn!(error = %e, "could not release the tenant lock; it expires by itself");
+        }
+        Ok(outcome)
+    }
+
+    async fn run_locked(
+        &self,
+        tenant_id: String,
+        scanner_identity: ScannerIdentity,
+        mut manifest: Manifest,
+        status: &mut ScanStatus,
+    ) -> RunOutcome {
+        let prefix = results::run_prefix(&tenant_id, manifest.started_at, manifest.run_id);
         manifest.tenant_id = tenant_id.clone();
+        status.state = RunState::Running;
+        status.error = None;
         status.tenant_id = Some(tenant_id.clone());
         status.results_prefix = Some(prefix.clone());
-        self.publisher.write_status_logged(&mut status).await;
+        self.publisher.write_status_logged(status).await;
         tracing::info!(tenant_id = %tenant_id, prefix = %prefix, "run started");
 
-        // 2. Collect.
-        let snapshot = match collect::collect_tenant_as(
-            &self.graph,
-            tenant_id,
-            scanner_identity,
-            self.settings.clone(),
-        )
-        .await
-        {
+        // 3. Inputs besides Graph: accepted risks.
+        let mut settings = self.settings.clone();
+        match self.publisher.read_suppressions().await {
+            Ok(found) => settings.suppressions = found,
+            Err(warning) => {
+                tracing::error!("{warning}");
+                manifest.warnings.push(warning);
+            }
+        }
+
+        // 4. Collect.
+        let collected =
+            collect::collect_tenant_as(&self.graph, tenant_id, scanner_identity, settings).await;
+        manifest.graph = self.graph.stats().snapshot();
+        let snapshot = match collected {
             Ok(snapshot) => snapshot,
             Err(e) => {
                 tracing::error!(error = %e, "collection failed");
@@ -214,21 +283,27 @@ impl Scanner {
                     stage: "collect".into(),
                     message: e.to_string(),
                 });
-                manifest.graph = self.graph.stats().snapshot();
                 return self
                     .publisher
-                    .finish_failed(manifest, Some(prefix), &mut status)
+                    .finish_failed(manifest, Some(prefix), status)
                     .await;
             }
         };
-        manifest.graph = self.graph.stats().snapshot();
 
-        // 3. Assess (pure) and publish.
+        // 5. Assess (pure) and publish.
         let assessment = assess(&snapshot);
         self.publisher
-            .publish(manifest, prefix, &snapshot, assessment, &mut status)
+            .publish(manifest, prefix, &snapshot, assessment, status)
             .await
     }
+}
+
+/// Another run of the same tenant holds the lock.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("another run of this tenant is in progress ({})", running_run_id.as_deref().unwrap_or("run id unknown"))]
+pub struct Busy {
+    /// The run holding the lock, when recorded.
+    pub running_run_id: Option<String>,
 }
 
 /// Writes a run's files in order and keeps `latest/` and `scans/` consistent.
@@ -241,6 +316,113 @@ impl Publisher {
     /// A publisher writing to `store`.
     pub fn new(store: Arc<dyn ResultStore>) -> Self {
         Self { store }
+    }
+
+    /// Renews a held lock in the background until the returned task is aborted.
+    fn keep_alive(&self, lock: Lock) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let every =
+                std::time::Duration::from_secs(u64::from(LOCK_TTL_SECONDS.unsigned_abs()) / 3);
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = store.renew_lock(&lock).await {
+                    tracing::warn!(error = %e, "could not renew the tenant lock");
+                }
+            }
+        })
+    }
+
+    /// Reads `suppressions.json` from the store root; a malformed file is a warning (the run
+    /// goes on without suppressions), a missing one is no suppressions.
+    pub async fn read_suppressions(&self) -> Result<Vec<crate::suppressions::Suppression>, String> {
+        match self.store.get(crate::suppressions::SUPPRESSIONS_FILE).await {
+            Ok(None) => Ok(Vec::new()),
+            Ok(Some(bytes)) => crate::suppressions::parse(&bytes).map_err(|e| e.to_string()),
+            Err(e) => Err(format!(
+                "suppressions.json could not be read, so no suppression was applied: {e}"
+            )),
+        }
+    }
+
+    /// The newest complete run of the tenant and its findings, if there is one.
+    async fn read_baseline(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<(LatestPointer, Vec<Finding>)>, String> {
+        let unreadable = |what: &str, e: &dyn std::fmt::Display| {
+            format!(
+                "the previous run's {what} could not be read, so every finding is reported as new: {e}"
+            )
+        };
+        let Some(bytes) = self
+            .store
+            .get(&results::latest_path(tenant_id))
+            .await
+            .map_err(|e| unreadable("latest pointer", &e))?
+        else {
+            return Ok(None);
+        };
+        let pointer: LatestPointer =
+            serde_json::from_slice(&bytes).map_err(|e| unreadable("latest pointer", &e))?;
+        let path = format!("{}/{}", pointer.prefix, files::FINDINGS);
+        let body = self
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| unreadable("findings", &e))?
+            .ok_or_else(|| unreadable("findings", &"the file is missing"))?;
+        let findings = body
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(serde_json::from_slice::<Finding>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unreadable("findings", &e))?;
+        Ok(Some((pointer, findings)))
+    }
+
+    /// Writes one file and describes it for the manifest.
+    async fn write_body(
+        &self,
+        path: &str,
+        name: &str,
+        content_type: &str,
+        body: Body<'_>,
+        metadata: &[(&str, &str)],
+    ) -> Result<FileEntry, StoreError> {
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (records, result) = match body {
+            Body::Whole(serialised) => {
+                let bytes = serialised?;
+                counter.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                (
+                    None,
+                    self.store.put(path, bytes, content_type, metadata).await,
+                )
+            }
+            Body::Ndjson(chunks) => {
+                let records = chunks.records;
+                let counted = counter.clone();
+                let iter = chunks.inspect(move |chunk| {
+                    if let Ok(bytes) = chunk {
+                        counted.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+                (
+                    Some(records),
+                    self.store
+                        .put_chunks(path, Box::new(iter), content_type, metadata)
+                        .await,
+                )
+            }
+        };
+        result?;
+        Ok(FileEntry {
+            name: name.to_owned(),
+            content_type: content_type.to_owned(),
+            bytes: counter.load(std::sync::atomic::Ordering::Relaxed),
+            records,
+        })
     }
 
     /// Writes the data files, the manifest (last) and, for a complete run, `latest/`.
@@ -262,36 +444,65 @@ impl Publisher {
                 .map(Vec::len),
             findings: assessment.findings.len(),
             findings_by_severity: SeverityCounts::of(&assessment.findings),
+            suppressed: assessment.findings.iter().filter(|f| f.suppressed).count(),
+            changes: Default::default(),
         };
         manifest.skipped = snapshot.gaps.clone();
+
+        // Changes since the previous complete run of this tenant.
+        let baseline = match self.read_baseline(&snapshot.tenant_id).await {
+            Ok(found) => found,
+            Err(warning) => {
+                tracing::error!("{warning}");
+                manifest.warnings.push(warning);
+                None
+            }
+        };
+        let changes = changes::diff(
+            &assessment.findings,
+            baseline.as_ref().map(|(pointer, findings)| Baseline {
+                run_id: pointer.run_id,
+                finished_at: pointer.finished_at,
+                findings,
+            }),
+            CurrentRun {
+                tenant_id: &snapshot.tenant_id,
+                run_id: manifest.run_id,
+                detected_at: snapshot.collected_at,
+            },
+        );
+        manifest.counts.changes = changes::count(&changes);
+        manifest.previous_run_id = baseline.as_ref().map(|(pointer, _)| pointer.run_id);
+
         let run_id = manifest.run_id.to_string();
         let metadata = [
             ("runId", run_id.as_str()),
             ("schemaVersion", RESULTS_SCHEMA_VERSION),
         ];
-        let writes = [
-            (files::IDENTITIES, NDJSON, ndjson(&assessment.identities)),
-            (files::FINDINGS, NDJSON, ndjson(&assessment.findings)),
-            (files::SNAPSHOT, GZIP, gzip_json(snapshot)),
+        let writes: [(&str, &str, Body<'_>); 4] = [
+            (
+                files::IDENTITIES,
+                NDJSON,
+                Body::Ndjson(ndjson_chunks(&assessment.identities)),
+            ),
+            (
+                files::FINDINGS,
+                NDJSON,
+                Body::Ndjson(ndjson_chunks(&assessment.findings)),
+            ),
+            (
+                files::CHANGES,
+                NDJSON,
+                Body::Ndjson(ndjson_chunks(&changes)),
+            ),
+            (files::SNAPSHOT, GZIP, Body::Whole(gzip_json(snapshot))),
         ];
-        for (name, content_type, serialised) in writes {
+        for (name, content_type, body) in writes {
             let path = format!("{prefix}/{name}");
-            let written = match serialised {
-                Ok((body, records)) => {
-                    let entry = FileEntry {
-                        name: name.to_owned(),
-                        content_type: content_type.to_owned(),
-                        bytes: body.len() as u64,
-                        records,
-                    };
-                    self.store
-                        .put(&path, body, content_type, &metadata)
-                        .await
-                        .map(|()| entry)
-                }
-                Err(e) => Err(e),
-            };
-            match written {
+            match self
+                .write_body(&path, name, content_type, body, &metadata)
+                .await
+            {
                 Ok(entry) => manifest.files.push(entry),
                 Err(e) => {
                     tracing::error!(error = %e, "writing results failed");
@@ -309,6 +520,36 @@ impl Publisher {
         } else {
             RunState::Partial
         };
+        manifest.finished_at = OffsetDateTime::now_utc();
+
+        // The human-readable report, rendered from exactly what was written above.
+        let html = crate::report::render(&crate::report::ReportInput {
+            manifest: &manifest,
+            identities: &assessment.identities,
+            findings: &assessment.findings,
+            changes: &changes,
+        });
+        let report_path = format!("{prefix}/{}", files::REPORT);
+        match self
+            .write_body(
+                &report_path,
+                files::REPORT,
+                HTML,
+                Body::Whole(Ok(Bytes::from(html))),
+                &metadata,
+            )
+            .await
+        {
+            Ok(entry) => manifest.files.push(entry),
+            Err(e) => {
+                tracing::error!(error = %e, "writing the report failed");
+                manifest.errors.push(RunError {
+                    stage: "write".into(),
+                    message: e.to_string(),
+                });
+                return self.finish_failed(manifest, Some(prefix), status).await;
+            }
+        }
         manifest.finished_at = OffsetDateTime::now_utc();
         let manifest_path = format!("{prefix}/{}", files::MANIFEST);
         if let Err(e) = self.put_json(&manifest_path, &manifest, &metadata).await {
@@ -450,18 +691,58 @@ pub enum StatusReadError {
     },
 }
 
-/// Serialises records as NDJSON: one compact JSON document per line.
-pub fn ndjson<T: Serialize>(records: &[T]) -> Result<(Bytes, Option<u64>), StoreError> {
-    let mut out = Vec::with_capacity(records.len() * 256);
-    for record in records {
-        serde_json::to_writer(&mut out, record).map_err(serialise_error)?;
-        out.push(b'\n');
+/// A file body: produced whole, or streamed as NDJSON chunks.
+enum Body<'a> {
+    Whole(Result<Bytes, StoreError>),
+    Ndjson(NdjsonChunks<'a>),
+}
+
+/// Records per NDJSON chunk.
+const RECORDS_PER_CHUNK: usize = 500;
+
+/// NDJSON serialised lazily, a few hundred lines at a time.
+pub struct NdjsonChunks<'a> {
+    remaining: Box<dyn Iterator<Item = Result<Vec<u8>, serde_json::Error>> + Send + 'a>,
+    /// How many records the file holds.
+    pub records: u64,
+}
+
+impl std::fmt::Debug for NdjsonChunks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NdjsonChunks")
+            .field("records", &self.records)
+            .finish_non_exhaustive()
     }
-    Ok((Bytes::from(out), Some(records.len() as u64)))
+}
+
+impl Iterator for NdjsonChunks<'_> {
+    type Item = Result<Bytes, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.remaining
+            .next()
+            .map(|chunk| chunk.map(Bytes::from).map_err(serialise_error))
+    }
+}
+
+/// Serialises records as NDJSON (one compact JSON document per line), lazily.
+pub fn ndjson_chunks<T: Serialize + Sync>(records: &[T]) -> NdjsonChunks<'_> {
+    let chunks = records.chunks(RECORDS_PER_CHUNK).map(|chunk| {
+        let mut out = Vec::with_capacity(chunk.len() * 512);
+        for record in chunk {
+            serde_json::to_writer(&mut out, record)?;
+            out.push(b'\n');
+        }
+        Ok(out)
+    });
+    NdjsonChunks {
+        remaining: Box::new(chunks),
+        records: records.len() as u64,
+    }
 }
 
 /// Serialises a value as gzip-compressed JSON.
-pub fn gzip_json<T: Serialize>(value: &T) -> Result<(Bytes, Option<u64>), StoreError> {
+pub fn gzip_json<T: Serialize>(value: &T) -> Result<Bytes, StoreError> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     serde_json::to_writer(&mut encoder, value).map_err(serialise_error)?;
     encoder
@@ -470,7 +751,7 @@ pub fn gzip_json<T: Serialize>(value: &T) -> Result<(Bytes, Option<u64>), StoreE
     let bytes = encoder
         .finish()
         .map_err(|e| serialise_error(serde_json::Error::io(e)))?;
-    Ok((Bytes::from(bytes), None))
+    Ok(Bytes::from(bytes))
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> Result<Bytes, StoreError> {

@@ -23,6 +23,19 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
     );
     let _ = writeln!(out, "  status   {}", m.status.as_str());
     let _ = writeln!(out, "  results  {location}");
+    if m.files
+        .iter()
+        .any(|f| f.name == crate::results::files::REPORT)
+    {
+        let _ = writeln!(
+            out,
+            "  report   {location}/{}",
+            crate::results::files::REPORT
+        );
+    }
+    for warning in &m.warnings {
+        let _ = writeln!(out, "  warning  {warning}");
+    }
     let _ = writeln!(
         out,
         "  graph    {} requests, {} resource units, {} throttled",
@@ -131,8 +144,17 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
         );
         let _ = writeln!(
             out,
-            "{} findings: {} critical, {} high, {} medium, {} low, {} info",
-            m.counts.findings, by.critical, by.high, by.medium, by.low, by.info
+            "{} findings: {} critical, {} high, {} medium, {} low, {} info ({} suppressed); changes: {} new, {} resolved, {} severity changed",
+            m.counts.findings,
+            by.critical,
+            by.high,
+            by.medium,
+            by.low,
+            by.info,
+            m.counts.suppressed,
+            m.counts.changes.new,
+            m.counts.changes.resolved,
+            m.counts.changes.severity_changed
         );
     }
     out

@@ -46,16 +46,24 @@ pub struct MalformedSuppressions(pub String);
 
 /// Parses and validates the file. Entries must name a known rule and a non-empty reason.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Suppression>, MalformedSuppressions> {
-    let file: SuppressionFile = serde_json::from_slice(bytes).map_err(|e| MalformedSuppressions(e.to_string()))?;
+    let file: SuppressionFile =
+        serde_json::from_slice(bytes).map_err(|e| MalformedSuppressions(e.to_string()))?;
     for (i, s) in file.suppressions.iter().enumerate() {
         if crate::rules::rule(&s.rule_id).is_none() {
-            return Err(MalformedSuppressions(format!("entry {i}: unknown rule id {:?}", s.rule_id)));
+            return Err(MalformedSuppressions(format!(
+                "entry {i}: unknown rule id {:?}",
+                s.rule_id
+            )));
         }
         if s.reason.trim().is_empty() {
-            return Err(MalformedSuppressions(format!("entry {i}: the reason is empty")));
+            return Err(MalformedSuppressions(format!(
+                "entry {i}: the reason is empty"
+            )));
         }
         if s.identity_id.trim().is_empty() {
-            return Err(MalformedSuppressions(format!("entry {i}: the identity id is empty")));
+            return Err(MalformedSuppressions(format!(
+                "entry {i}: the identity id is empty"
+            )));
         }
     }
     Ok(file.suppressions)

@@ -119,18 +119,59 @@ async fn nightly(state: &HandlerState, invocation: &Invocation) -> Result<Invoke
         retry = invocation.envelope.retry_count().unwrap_or(0),
         "nightly assessment triggered"
     );
+    // Retries of one timer occurrence carry the same ScheduleStatus, so they get the same run id:
+    // a retry re-runs a failed run in place and never duplicates a finished one.
+    let run_id = timer_run_id(&timer);
+    if let Ok(Some(existing)) = state.scanner.status(run_id).await
+        && matches!(existing.state, RunState::Complete | RunState::Partial)
+    {
+        let line = format!(
+            "run {run_id} for this timer occurrence already {}; nothing to do",
+            existing.state.as_str()
+        );
+        tracing::info!("{line}");
+        return Ok(InvokeResponse::default().log(line));
+    }
     let request = RunRequest {
-        run_id: Uuid::new_v4(),
+        run_id,
         trigger: Trigger::Timer,
         invocation_id: invocation.invocation_id.clone(),
     };
-    let outcome = state.scanner.run(&request).await;
-    let line = run_line(&outcome.manifest);
-    match outcome.manifest.status {
-        RunState::Failed => Err(Failure::Failed(line)),
-        _ => Ok(InvokeResponse::default().log(line)),
+    match state.scanner.run(&request).await {
+        Ok(outcome) => {
+            let line = run_line(&outcome.manifest);
+            match outcome.manifest.status {
+                RunState::Failed => Err(Failure::Failed(line)),
+                _ => Ok(InvokeResponse::default().log(line)),
+            }
+        }
+        Err(busy) => {
+            // The timer skips: the running scan covers this occurrence.
+            let line = format!("nightly assessment skipped: {busy}");
+            tracing::warn!("{line}");
+            Ok(InvokeResponse::default().log(line))
+        }
     }
 }
+
+/// The run id of a timer occurrence: a UUIDv5 of its schedule status when the host sends one
+/// (stable across the host's retries), a random id otherwise.
+fn timer_run_id(timer: &super::protocol::TimerInfo) -> Uuid {
+    let stamp = |t: Option<time::OffsetDateTime>| {
+        t.map(|t| t.unix_timestamp().to_string())
+            .unwrap_or_default()
+    };
+    match &timer.schedule_status {
+        Some(s) if s.last.is_some() || s.next.is_some() => {
+            let key = format!("timer|{}|{}", stamp(s.last), stamp(s.next));
+            Uuid::new_v5(&TIMER_NAMESPACE, key.as_bytes())
+        }
+        _ => Uuid::new_v4(),
+    }
+}
+
+/// Namespace of timer run ids.
+const TIMER_NAMESPACE: Uuid = Uuid::from_u128(0x6d69_2d61_7373_6573_735f_7469_6d65_7200);
 
 fn run_line(manifest: &crate::results::Manifest) -> String {
     let mut line = format!(
@@ -200,6 +241,31 @@ async fn start_scan(
     state: &HandlerState,
     req: &HttpRequestData,
 ) -> Result<InvokeResponse, Failure> {
+    // One run per tenant at a time: refuse while one is in progress.
+    match state.scanner.tenant_id().await {
+        Ok(tenant_id) => match state.scanner.running_run(&tenant_id).await {
+            Ok(Some(running)) => {
+                let body = json!({
+                    "error": {
+                        "code": "ScanInProgress",
+                        "message": format!("a scan of tenant {tenant_id} is already running"),
+                    },
+                    "runningRunId": running,
+                    "statusUrl": running.parse::<Uuid>().ok().map(|id| status_url(&req.url, id)),
+                });
+                return Ok(respond(HttpResponseOut::json(409, &body)));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the tenant lock; queuing anyway"),
+        },
+        Err(e) => {
+            return Ok(respond(HttpResponseOut::error(
+                503,
+                "IdentityUnavailable",
+                format!("the scanner could not get a Graph token, so no scan was queued: {e}"),
+            )));
+        }
+    }
     let run_id = Uuid::new_v4();
     let status = match state.scanner.mark_queued(run_id, Trigger::Http).await {
         Ok(status) => status,
@@ -348,11 +414,19 @@ async fn scan_worker(
         trigger: Trigger::Http,
         invocation_id: invocation.invocation_id.clone(),
     };
-    let outcome = state.scanner.run(&request).await;
-    let line = run_line(&outcome.manifest);
-    match outcome.manifest.status {
-        RunState::Failed => Err(Failure::Failed(line)),
-        _ => Ok(InvokeResponse::default().log(line)),
+    match state.scanner.run(&request).await {
+        Ok(outcome) => {
+            let line = run_line(&outcome.manifest);
+            match outcome.manifest.status {
+                RunState::Failed => Err(Failure::Failed(line)),
+                _ => Ok(InvokeResponse::default().log(line)),
+            }
+        }
+        // Fail the invocation so the queue redelivers the message after the visibility timeout.
+        Err(busy) => Err(Failure::Failed(format!(
+            "scan {} not started yet: {busy}",
+            message.run_id
+        ))),
     }
 }
 

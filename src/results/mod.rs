@@ -10,13 +10,15 @@
 //! runs/{tenantId}/{yyyy}/{mm}/{dd}/{runId}/manifest.json      (written last)
 //! latest/{tenantId}.json                                       (newest complete run)
 //! scans/{runId}.json                                           (state of a run, any trigger)
+//! locks/{tenantId}.lock                                        (leased while a run is in progress)
+//! suppressions.json                                            (accepted risks, maintained by people)
 //! ```
 
 pub mod records;
 pub mod store;
 
 pub use records::{LatestPointer, Manifest, RunState, ScanStatus};
-pub use store::{BlobStore, LocalStore, ResultStore, StoreError};
+pub use store::{BlobStore, Chunks, LocalStore, Lock, LockAttempt, ResultStore, StoreError};
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -25,6 +27,8 @@ use uuid::Uuid;
 pub const NDJSON: &str = "application/x-ndjson";
 /// Media type of JSON documents.
 pub const JSON: &str = "application/json";
+/// Media type of the HTML report.
+pub const HTML: &str = "text/html; charset=utf-8";
 /// Media type of gzip files.
 pub const GZIP: &str = "application/gzip";
 
@@ -34,6 +38,10 @@ pub mod files {
     pub const IDENTITIES: &str = "identities.ndjson";
     /// One finding per line.
     pub const FINDINGS: &str = "findings.ndjson";
+    /// Change events since the previous complete run.
+    pub const CHANGES: &str = "changes.ndjson";
+    /// The self-contained HTML report.
+    pub const REPORT: &str = "report.html";
     /// The tenant snapshot the run assessed (replay it with `--from-snapshot`).
     pub const SNAPSHOT: &str = "snapshot.json.gz";
     /// The run's manifest, written last.
@@ -53,6 +61,11 @@ pub fn run_prefix(tenant_id: &str, started_at: OffsetDateTime, run_id: Uuid) -> 
 /// `latest/{tenantId}.json`.
 pub fn latest_path(tenant_id: &str) -> String {
     format!("latest/{tenant_id}.json")
+}
+
+/// `locks/{tenantId}.lock`: leased while a run of that tenant is in progress.
+pub fn lock_path(tenant_id: &str) -> String {
+    format!("locks/{tenant_id}.lock")
 }
 
 /// `scans/{runId}.json`.

@@ -78,6 +78,12 @@ pub struct RunCounts {
     /// Findings per severity.
     #[serde(default)]
     pub findings_by_severity: SeverityCounts,
+    /// Findings marked suppressed (accepted risk).
+    #[serde(default)]
+    pub suppressed: usize,
+    /// Changes since the previous complete run.
+    #[serde(default)]
+    pub changes: crate::changes::ChangeCounts,
 }
 
 /// Findings per severity.
@@ -174,6 +180,12 @@ pub struct Manifest {
     /// Data that could not be collected (the reason the run is `partial`).
     #[serde(default)]
     pub skipped: Vec<crate::snapshot::CollectionGap>,
+    /// Problems that did not stop or degrade collection, e.g. a malformed suppressions.json.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The previous complete run the changes compare against.
+    #[serde(default)]
+    pub previous_run_id: Option<Uuid>,
     /// The mi-assess version that produced the run.
     pub tool_version: String,
 }
@@ -200,6 +212,8 @@ impl Manifest {
             files: Vec::new(),
             errors: Vec::new(),
             skipped: Vec::new(),
+            warnings: Vec::new(),
+            previous_run_id: None,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }

@@ -166,7 +166,11 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
 /// first), rule id, subject, id.
 pub fn evaluate(view: &TenantView<'_>) -> Vec<Finding> {
     let mut findings: Vec<Finding> = RULES.iter().flat_map(|rule| (rule.check)(view)).collect();
-    crate::suppressions::mark(&mut findings, &view.snapshot.settings.suppressions, view.snapshot.collected_at);
+    crate::suppressions::mark(
+        &mut findings,
+        &view.snapshot.settings.suppressions,
+        view.snapshot.collected_at,
+    );
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

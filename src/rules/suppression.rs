@@ -22,7 +22,13 @@ fn expired_suppressions(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &EXPIRED_SUPPRESSION;
     let now = view.snapshot.collected_at;
     let mut out = Vec::new();
-    for entry in view.snapshot.settings.suppressions.iter().filter(|s| s.expires <= now) {
+    for entry in view
+        .snapshot
+        .settings
+        .suppressions
+        .iter()
+        .filter(|s| s.expires <= now)
+    {
         let known = view
             .identities
             .iter()

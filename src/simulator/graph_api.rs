@@ -587,7 +587,7 @@ fn single(
 
 fn denied(state: &SimState, entity: Entity) -> SimResult<()> {
     if state
-        .tenant
+        .tenant()
         .denied
         .iter()
         .any(|d| d.eq_ignore_ascii_case(entity.dataset))
@@ -623,7 +623,8 @@ pub(super) fn route_get(state: &SimState, path: &str, raw_query: Option<&str>) -
     let query = Query::parse(raw_query);
     let path = path.trim_matches('/');
     let segments: Vec<&str> = path.split('/').collect();
-    let tenant = &state.tenant;
+    let tenant = state.tenant();
+    let tenant = tenant.as_ref();
     let result = match segments.as_slice() {
         ["servicePrincipals"] => denied(state, SERVICE_PRINCIPAL).and_then(|()| {
             collection(
@@ -883,7 +884,7 @@ pub(super) async fn msi_token(
             .into_response();
     };
     let client_id = query.get("client_id").map(str::to_owned);
-    let (token, expires_on) = mint(&state.tenant.scanner, resource, &state.graph_resource());
+    let (token, expires_on) = mint(&state.tenant().scanner, resource, &state.graph_resource());
     if let Ok(mut log) = state.token_requests.lock() {
         log.push(TokenRequest {
             resource: resource.to_owned(),
@@ -898,7 +899,7 @@ pub(super) async fn msi_token(
         "expires_on": expires_on.to_string(),
         "resource": resource,
         "token_type": "Bearer",
-        "client_id": client_id.unwrap_or_else(|| state.tenant.scanner.app_id.clone()),
+        "client_id": client_id.unwrap_or_else(|| state.tenant().scanner.app_id.clone()),
     }))
     .into_response()
 }

@@ -13,7 +13,7 @@ pub mod token;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
 use axum::routing::get;
@@ -49,7 +49,7 @@ pub struct TokenRequest {
 /// Shared state of a running simulator.
 #[derive(Debug)]
 pub(crate) struct SimState {
-    pub(crate) tenant: SimTenant,
+    pub(crate) tenant: RwLock<Arc<SimTenant>>,
     pub(crate) base_url: Url,
     pub(crate) identity_header: String,
     pub(crate) faults: Mutex<FaultPlan>,
@@ -61,6 +61,14 @@ pub(crate) struct SimState {
 }
 
 impl SimState {
+    /// The tenant as it is now (tests may change it between requests).
+    pub(crate) fn tenant(&self) -> Arc<SimTenant> {
+        match self.tenant.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// The Graph resource (token audience) of this simulator: its base URL without a slash.
     pub(crate) fn graph_resource(&self) -> String {
         self.base_url.as_str().trim_end_matches('/').to_owned()
@@ -93,7 +101,7 @@ impl RunningSimulator {
         let base_url = Url::parse(&format!("http://{local}"))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let state = Arc::new(SimState {
-            tenant,
+            tenant: RwLock::new(Arc::new(tenant)),
             base_url,
             identity_header: uuid::Uuid::new_v4().to_string(),
             faults: Mutex::new(FaultPlan::default()),
@@ -133,14 +141,23 @@ impl RunningSimulator {
     }
 
     /// The tenant being served.
-    pub fn tenant(&self) -> &SimTenant {
-        &self.state.tenant
+    pub fn tenant(&self) -> Arc<SimTenant> {
+        self.state.tenant()
+    }
+
+    /// Changes the tenant, e.g. to grant or revoke something between two runs.
+    pub fn update_tenant(&self, change: impl FnOnce(&mut SimTenant)) {
+        let mut next = (*self.state.tenant()).clone();
+        change(&mut next);
+        if let Ok(mut guard) = self.state.tenant.write() {
+            *guard = Arc::new(next);
+        }
     }
 
     /// A credential that mints this simulator's tokens in-process.
     pub fn credential(&self) -> SimulatorCredential {
         SimulatorCredential::new(
-            self.state.tenant.scanner.clone(),
+            self.state.tenant().scanner.clone(),
             self.state.graph_resource(),
         )
     }

@@ -58,6 +58,9 @@ pub struct SimTenant {
 /// The embedded demo tenant.
 const DEMO_TENANT: &str = include_str!("demo_tenant.json");
 
+/// The demo's example `suppressions.json`: one accepted risk and one whose acceptance expired.
+pub const DEMO_SUPPRESSIONS: &str = include_str!("demo_suppressions.json");
+
 impl SimTenant {
     /// The demo tenant shipped with mi-assess.
     pub fn demo() -> Result<Self, serde_json::Error> {

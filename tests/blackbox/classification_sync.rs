@@ -34,10 +34,22 @@ use serde_json::{Value, json};
 const REGENERATE: &str =
     "MI_ASSESS_UPDATE_CLASSIFICATION=1 cargo test --test blackbox classification_sync";
 
+/// `../shared/data/classification` beside the crate, the upstream folder.
+fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/classification")
+}
+
+/// The gzipped copy of the source files kept in the repository, so the check also runs where
+/// `../shared` is absent (`tests/fixtures/classification-source/*.json.gz`).
+fn repo_copy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/classification-source")
+}
+
 fn source_dir() -> PathBuf {
     match std::env::var_os("MI_ASSESS_CLASSIFICATION_SOURCE") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/classification"),
+        None if shared_dir().is_dir() => shared_dir(),
+        None => repo_copy_dir(),
     }
 }
 
@@ -47,7 +59,17 @@ fn shipped_dir() -> PathBuf {
 
 fn read_source_text(dir: &Path, name: &str) -> String {
     let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    let gzipped = dir.join(format!("{name}.gz"));
+    let text = if !path.exists() && gzipped.exists() {
+        let raw = std::fs::read(&gzipped).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(raw.as_slice()), &mut text)
+            .unwrap_or_else(|e| panic!("{} is not valid gzip: {e}", gzipped.display()));
+        Ok(text)
+    } else {
+        std::fs::read_to_string(&path)
+    };
+    let text = text.unwrap_or_else(|e| {
         panic!(
             "cannot read classification source {}: {e}. Point MI_ASSESS_CLASSIFICATION_SOURCE at \
              the folder holding the AzurePrivilegedIAM Classification_*.json files \
@@ -285,5 +307,28 @@ fn classification_sync_shipped_data_matches_the_source_files() {
                 source.join("SOURCES.md").display()
             );
         }
+    }
+}
+
+#[test]
+fn classification_sync_repository_copy_matches_the_shared_source() {
+    let shared = shared_dir();
+    if !shared.is_dir() {
+        // Only checkable where ../shared exists; the copy itself is then the source.
+        eprintln!("../shared/data/classification is absent: the repository copy is the source");
+        return;
+    }
+    for name in [
+        "Classification_AppRoles.json",
+        "Classification_MsGraphAppRoles.json",
+        "Classification_EntraIdDirectoryRoles.json",
+        "Classification_AzureResources.json",
+        "LICENSE-MIT",
+    ] {
+        assert!(
+            read_source_text(&shared, name) == read_source_text(&repo_copy_dir(), name),
+            "tests/fixtures/classification-source/{name}(.gz) differs from ../shared/data/classification/{name}; \
+             refresh it with: gzip -9 -c ../shared/data/classification/{name} > tests/fixtures/classification-source/{name}.gz"
+        );
     }
 }

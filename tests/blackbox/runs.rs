@@ -227,3 +227,334 @@ async fn a_missing_permission_makes_the_run_partial_and_the_data_unknown() {
         "what could be read is still reported"
     );
 }
+
+fn change_types(body: &[u8]) -> Vec<(String, String, String)> {
+    std::str::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["changeType"].as_str().unwrap().to_owned(),
+                v["ruleId"].as_str().unwrap().to_owned(),
+                v["identityName"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn consecutive_runs_report_changes_and_apply_suppressions() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let store = reader(&sim, &container);
+    let tenant = sim.tenant().tenant_id.clone();
+    // Run 1: the tenant's first run reports everything as new.
+    let (status, _) = handler
+        .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+        .await;
+    assert_eq!(status, 200);
+    let first_run = last_started_run(&handler.output());
+    let latest = read_json(&store, &format!("latest/{tenant}.json"))
+        .await
+        .unwrap();
+    let prefix = latest["prefix"].as_str().unwrap().to_owned();
+    let changes = store
+        .get(&format!("{prefix}/changes.ndjson"))
+        .await
+        .unwrap()
+        .unwrap();
+    let first = change_types(&changes);
+    assert_eq!(first.len(), 20);
+    assert!(first.iter().all(|(t, _, _)| t == "new"));
+    let manifest = read_json(&store, &format!("{prefix}/manifest.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest["counts"]["changes"],
+        json!({"new": 20, "resolved": 0, "severityChanged": 0})
+    );
+    assert!(manifest["previousRunId"].is_null());
+    save_contract_samples(&store, "changes-run-1", &prefix, &tenant, &first_run).await;
+
+    // Between runs: one grant revoked, one credential-bearing app gains a ControlPlane permission,
+    // and two accepted risks are recorded (one still valid, one expired).
+    sim.update_tenant(|t| {
+        t.app_role_assignments
+            .retain(|a| a["id"] != "ara02-demo-assignment-0b1e6f7a");
+        t.app_role_assignments.push(json!({
+            "id": "ara99-demo-hr-escalation",
+            "appRoleId": "19dbc75e-c2e2-444c-a770-ec69d8559fc7",
+            "principalId": "3a4b5c6d-7e8f-4a0b-8c1d-2e3f4a5b6c01",
+            "principalType": "ServicePrincipal",
+            "resourceId": "5f7c0bd6-0d67-4b8d-9a53-000000000003",
+            "resourceDisplayName": "Microsoft Graph",
+            "createdDateTime": "2026-11-20T08:00:00Z"
+        }));
+    });
+    let suppressions = json!({"suppressions": [
+        {"ruleId": "MI-GRAPH-002", "identityId": "1c2f7a8b-3d4e-4f6a-9b0c-2d3e4f5a6b03",
+         "reason": "mailbox archiving approved by the CISO", "expires": "2099-01-01T00:00:00Z", "approvedBy": "ciso@contoso.example"},
+        {"ruleId": "MI-HYG-001", "identityId": "0b1e6f7a-2c3d-4e5f-8a9b-1c2d3e4f5a08",
+         "reason": "reporting app retired in Q3", "expires": "2025-01-01T00:00:00Z"}
+    ]});
+    store
+        .put(
+            "suppressions.json",
+            bytes::Bytes::from(suppressions.to_string()),
+            "application/json",
+            &[],
+        )
+        .await
+        .unwrap();
+
+    // Run 2: exactly those differences.
+    let (status, _) = handler
+        .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+        .await;
+    assert_eq!(status, 200);
+    let second_run = last_started_run(&handler.output());
+    let latest = read_json(&store, &format!("latest/{tenant}.json"))
+        .await
+        .unwrap();
+    let prefix = latest["prefix"].as_str().unwrap().to_owned();
+    assert_eq!(latest["runId"], second_run.as_str());
+    let body = store
+        .get(&format!("{prefix}/changes.ndjson"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut second = change_types(&body);
+    second.sort();
+    assert_eq!(
+        second,
+        vec![
+            (
+                "new".into(),
+                "SUPP-001".into(),
+                "func-retired-reporting".into()
+            ),
+            (
+                "resolved".into(),
+                "MI-GRAPH-001".into(),
+                "aa-identity-automation".into()
+            ),
+            (
+                "severityChanged".into(),
+                "SP-CRED-001".into(),
+                "hr-export-connector".into()
+            ),
+        ]
+    );
+    let changed: Value = std::str::from_utf8(&body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|c| c["changeType"] == "severityChanged")
+        .unwrap();
+    assert_eq!(changed["before"]["severity"], "medium");
+    assert_eq!(changed["after"]["severity"], "critical");
+    assert_eq!(changed["previousRunId"], first_run.as_str());
+    assert!(changed["detectedAt"].is_string() && changed["previousRunAt"].is_string());
+
+    let manifest = read_json(&store, &format!("{prefix}/manifest.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest["counts"]["changes"],
+        json!({"new": 1, "resolved": 1, "severityChanged": 1})
+    );
+    assert_eq!(manifest["counts"]["suppressed"], 2);
+    let findings = store
+        .get(&format!("{prefix}/findings.ndjson"))
+        .await
+        .unwrap()
+        .unwrap();
+    let findings: Vec<Value> = std::str::from_utf8(&findings)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let suppressed: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["suppressed"] == true)
+        .collect();
+    assert_eq!(
+        suppressed.len(),
+        2,
+        "both MI-GRAPH-002 findings of id-mail-archiver are still written, marked"
+    );
+    assert!(
+        suppressed
+            .iter()
+            .all(|f| f["suppression"]["reason"] == "mailbox archiving approved by the CISO")
+    );
+    let expired = findings
+        .iter()
+        .find(|f| f["ruleId"] == "MI-HYG-001")
+        .unwrap();
+    assert_eq!(
+        expired["suppressed"], false,
+        "an expired suppression no longer applies"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["ruleId"] == "SUPP-001" && f["severity"] == "info")
+    );
+    let report = store
+        .get(&format!("{prefix}/report.html"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(std::str::from_utf8(&report).unwrap().contains(&tenant));
+    save_contract_samples(&store, "changes-run-2", &prefix, &tenant, &second_run).await;
+
+    // Run 3: a malformed suppressions.json is reported and ignored, never fatal.
+    store
+        .put(
+            "suppressions.json",
+            bytes::Bytes::from_static(b"{\"suppressions\": [ oops"),
+            "application/json",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (status, _) = handler
+        .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+        .await;
+    assert_eq!(status, 200);
+    let latest = read_json(&store, &format!("latest/{tenant}.json"))
+        .await
+        .unwrap();
+    let manifest = read_json(&store, latest["manifest"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(manifest["status"], "complete");
+    assert!(
+        manifest["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("suppressions.json is malformed"),
+        "{manifest}"
+    );
+    assert_eq!(manifest["counts"]["suppressed"], 0);
+    assert!(handler.output().contains("suppressions.json is malformed"));
+}
+
+#[tokio::test]
+async fn one_run_per_tenant_at_a_time() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let store = reader(&sim, &container);
+    let tenant = sim.tenant().tenant_id.clone();
+    let running = uuid::Uuid::new_v4().to_string();
+    let lock = match store
+        .try_lock(&format!("locks/{tenant}.lock"), &running)
+        .await
+        .unwrap()
+    {
+        mi_assess::results::LockAttempt::Acquired(lock) => lock,
+        other => panic!("the lock should be free: {other:?}"),
+    };
+    assert_eq!(
+        store
+            .lock_holder(&format!("locks/{tenant}.lock"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(running.as_str())
+    );
+
+    // While a run holds the lease: HTTP answers 409 with the running run's id ...
+    let (status, reply) = handler
+        .invoke(
+            "scans",
+            &http_envelope("POST", "/api/scans", json!({}), "scans"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (code, body) = http_output(&reply);
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["runningRunId"], running.as_str());
+    assert!(
+        reply["Outputs"].get("scanRequest").is_none(),
+        "nothing is queued"
+    );
+    // ... and the timer logs it and skips.
+    let (status, reply) = handler
+        .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        reply["Logs"][0].as_str().unwrap().contains("skipped"),
+        "{reply}"
+    );
+    assert!(
+        read_json(&store, &format!("latest/{tenant}.json"))
+            .await
+            .is_none()
+    );
+
+    // Released: scans run again, and a finished run releases the lease itself.
+    store.release_lock(&lock).await.unwrap();
+    let (_, reply) = handler
+        .invoke(
+            "scans",
+            &http_envelope("POST", "/api/scans", json!({}), "scans"),
+        )
+        .await;
+    assert_eq!(http_output(&reply).0, 202);
+    let (status, _) = handler
+        .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        read_json(&store, &format!("latest/{tenant}.json"))
+            .await
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .lock_holder(&format!("locks/{tenant}.lock"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_retried_timer_invocation_does_not_create_a_second_run() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let schedule = json!({"Last": "2026-11-26T02:00:00+00:00", "Next": "2026-11-27T02:00:00+00:00", "LastUpdated": "2026-11-26T02:00:00.0047+00:00"});
+    let (status, _) = handler
+        .invoke(
+            "nightly-assessment",
+            &timer_envelope(schedule.clone(), false),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let requests = sim.graph_requests();
+    let mut retry = timer_envelope(schedule, false);
+    retry["Metadata"]["RetryContext"] =
+        json!({"RetryCount": 1, "MaxRetryCount": 3, "Exception": null});
+    let (status, reply) = handler.invoke("nightly-assessment", &retry).await;
+    assert_eq!(status, 200);
+    assert!(
+        reply["Logs"][0]
+            .as_str()
+            .unwrap()
+            .contains("already complete"),
+        "{reply}"
+    );
+    assert_eq!(
+        sim.graph_requests(),
+        requests,
+        "the retry read nothing from Graph"
+    );
+    assert_eq!(handler.output().matches("run started").count(), 1);
+}

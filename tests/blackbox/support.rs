@@ -310,3 +310,61 @@ pub fn assert_envelope(reply: &Value) {
         "ReturnValue must be present: {reply}"
     );
 }
+
+/// Copies a run's records (and the container's `latest/` and `scans/` documents) into
+/// `target/contract-samples/{label}/`, where scripts/validate-contract.sh validates them against
+/// the JSON Schemas.
+pub async fn save_contract_samples(
+    store: &BlobStore,
+    label: &str,
+    prefix: &str,
+    tenant_id: &str,
+    run_id: &str,
+) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/contract-samples")
+        .join(label);
+    let files = [
+        (
+            format!("{prefix}/identities.ndjson"),
+            "identities.ndjson".to_owned(),
+        ),
+        (
+            format!("{prefix}/findings.ndjson"),
+            "findings.ndjson".to_owned(),
+        ),
+        (
+            format!("{prefix}/changes.ndjson"),
+            "changes.ndjson".to_owned(),
+        ),
+        (
+            format!("{prefix}/manifest.json"),
+            "manifest.json".to_owned(),
+        ),
+        (
+            format!("latest/{tenant_id}.json"),
+            format!("latest/{tenant_id}.json"),
+        ),
+        (
+            format!("scans/{run_id}.json"),
+            format!("scans/{run_id}.json"),
+        ),
+    ];
+    for (source, target) in files {
+        if let Some(bytes) = store.get(&source).await.unwrap() {
+            let path = root.join(target);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, &bytes).unwrap();
+        }
+    }
+}
+
+/// The run id the handler logged for its most recent `run started` line.
+pub fn last_started_run(output: &str) -> String {
+    output
+        .lines()
+        .filter(|l| l.contains("run started"))
+        .filter_map(|l| l.split("run{run_id=").nth(1).map(|r| r[..36].to_owned()))
+        .last()
+        .expect("a run started")
+}
