@@ -8,7 +8,10 @@
 #   4. lint      cargo fmt --check, cargo clippy --all-targets -D warnings
 #   5. cargo     cargo test: unit tests and the black-box tests, which spawn the real binary the
 #                way the Functions host does, against the Graph simulator and Azurite
-#   6. infra     scripts/validate-infra.sh (Bicep parse, checkov, function.json, drift, zip layout)
+#   6. contract  scripts/validate-contract.sh: every record the tests and the demo produced validates
+#                against schemas/, and the ingestion recipes in docs/ingestion.md match real output
+#   7. report    scripts/test-report-browser.sh: the demo's report.html in headless Chromium
+#   8. infra     scripts/validate-infra.sh (Bicep parse, checkov, function.json, drift, zip layout)
 # Azurite is stopped on exit. Exit status is non-zero if any step fails.
 set -euo pipefail
 
@@ -72,7 +75,19 @@ cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
 log "cargo test"
+# The black-box tests copy every record they produce here for the contract check.
+rm -rf "$ROOT/target/contract-samples"
 cargo test --locked
+
+log "contract (JSON Schemas, ingestion recipes)"
+# The demo's own output too: two runs, so the second has a previous run to compare with.
+for _ in 1 2; do
+  "$ROOT/target/debug/mi-assess" assess --demo --out "$ROOT/target/contract-samples/demo" >/dev/null 2>&1
+done
+env -u SSL_CERT_FILE MI_ASSESS_CONTRACT_SAMPLES="$ROOT/target/contract-samples" "$ROOT/scripts/validate-contract.sh"
+
+log "report in a real browser"
+env -u SSL_CERT_FILE "$ROOT/scripts/test-report-browser.sh"
 
 log "infra validation"
 # pip must see the machine's CA bundle, not the test CA.

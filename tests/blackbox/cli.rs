@@ -28,7 +28,10 @@ fn demo_runs_the_whole_pipeline_and_prints_a_summary() {
         stdout.contains("21 findings: 4 critical, 8 high, 4 medium, 2 low, 3 info (2 suppressed)"),
         "{stdout}"
     );
-    assert!(stdout.contains("report   "), "the summary names the HTML report: {stdout}");
+    assert!(
+        stdout.contains("report   "),
+        "the summary names the HTML report: {stdout}"
+    );
 
     let latest = std::fs::read_dir(out.path().join("latest"))
         .unwrap()
