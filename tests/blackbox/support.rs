@@ -363,8 +363,8 @@ pub async fn save_contract_samples(
 pub fn last_started_run(output: &str) -> String {
     output
         .lines()
+        .rev()
         .filter(|l| l.contains("run started"))
-        .filter_map(|l| l.split("run{run_id=").nth(1).map(|r| r[..36].to_owned()))
-        .last()
+        .find_map(|l| l.split("run{run_id=").nth(1).map(|r| r[..36].to_owned()))
         .expect("a run started")
 }
