@@ -19,7 +19,7 @@ use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
 use crate::results::records::Trigger;
 use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunState, ScanStatus};
 use crate::simulator::tenant::DEMO_SUPPRESSIONS;
-use crate::simulator::{RunningSimulator, SimTenant};
+use crate::simulator::{FaultRates, RunningSimulator, SimOptions, SimTenant, TenantSize};
 use crate::snapshot::{AssessmentSettings, TenantSnapshot};
 use crate::suppressions::SUPPRESSIONS_FILE;
 use crate::{assess, rules};
@@ -53,6 +53,12 @@ pub enum Command {
     /// Uses the managed identity when IDENTITY_ENDPOINT/IDENTITY_HEADER are set, otherwise
     /// your Azure CLI or azd login. Exit status: 0 complete, 1 failed, 2 partial.
     Assess(AssessArgs),
+    /// Serve a simulated tenant (Graph and the managed-identity token endpoint) on loopback.
+    ///
+    /// Prints one JSON line with the endpoints to point `serve` or `assess` at
+    /// (MI_ASSESS_GRAPH_ENDPOINT, IDENTITY_ENDPOINT, IDENTITY_HEADER), then serves until stopped.
+    /// The benchmark and local experiments use it.
+    Simulate(SimulateArgs),
     /// Print the rule catalogue.
     Rules {
         /// Print it as Markdown (this is how docs/rules.md is generated).
@@ -79,6 +85,53 @@ pub struct AssessArgs {
     /// instead of reading Graph. The findings are identical to the original run's.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["demo", "results_url"])]
     pub from_snapshot: Option<PathBuf>,
+    /// Write run statistics (wall time, Graph requests, resource units, 429s, peak memory) to
+    /// this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+}
+
+/// Arguments of `mi-assess simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Serve a generated tenant of this many managed identities instead of the demo tenant.
+    #[arg(long, value_name = "N")]
+    pub identities: Option<usize>,
+    /// Seed of the generated tenant and of the fault generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// Enforce Graph's throttling budget: small (3,500 RU/10 s), medium (5,000), large (8,000).
+    #[arg(long, value_enum)]
+    pub budget: Option<BudgetArg>,
+    /// Latency added to every response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction of requests answered 429 at random (inside $batch too).
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// Fraction of requests answered 503 at random (inside $batch too).
+    #[arg(long, default_value_t = 0.0)]
+    pub unavailable_rate: f64,
+    /// Fraction of responses whose connection drops mid-body.
+    #[arg(long, default_value_t = 0.0)]
+    pub reset_rate: f64,
+    /// Fraction of responses whose JSON body is cut short.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_rate: f64,
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
+/// Tenant sizes for `--budget`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BudgetArg {
+    /// 3,500 RU per 10 s.
+    Small,
+    /// 5,000 RU per 10 s.
+    Medium,
+    /// 8,000 RU per 10 s.
+    Large,
 }
 
 /// Runs the parsed command line.
@@ -96,7 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
-        Command::Assess(_) => telemetry::LogTarget::Terminal,
+        Command::Assess(_) | Command::Simulate(_) => telemetry::LogTarget::Terminal,
     };
     telemetry::init(target);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -113,6 +166,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve => serve().await.map(|()| ExitCode::SUCCESS),
             Command::Assess(args) => assess(args).await,
+            Command::Simulate(args) => simulate(args).await.map(|()| ExitCode::SUCCESS),
             Command::Rules { .. } => Ok(ExitCode::SUCCESS),
         }
     });
@@ -237,10 +291,72 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         },
         invocation_id: None,
     };
+    let started = std::time::Instant::now();
     match scanner.run(&request).await {
-        Ok(outcome) => Ok(report(&outcome, store.as_ref())),
+        Ok(outcome) => {
+            if let Some(path) = &args.stats_json {
+                let stats = serde_json::json!({
+                    "status": outcome.manifest.status,
+                    "wallSeconds": started.elapsed().as_secs_f64(),
+                    "identities": outcome.manifest.counts.identities,
+                    "credentialServicePrincipals": outcome.manifest.counts.credential_service_principals,
+                    "findings": outcome.manifest.counts.findings,
+                    "graph": outcome.manifest.graph,
+                    "peakRssBytes": peak_rss_bytes(),
+                    "prefix": outcome.prefix,
+                });
+                std::fs::write(path, serde_json::to_vec_pretty(&stats)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(report(&outcome, store.as_ref()))
+        }
         Err(busy) => anyhow::bail!("{busy}; try again when it has finished"),
     }
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let tenant = match args.identities {
+        Some(n) => SimTenant::generated(n, args.seed),
+        None => SimTenant::demo().context("loading the embedded demo tenant")?,
+    };
+    let options = SimOptions {
+        budget: args.budget.map(|b| match b {
+            BudgetArg::Small => TenantSize::Small,
+            BudgetArg::Medium => TenantSize::Medium,
+            BudgetArg::Large => TenantSize::Large,
+        }),
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        faults: FaultRates {
+            throttle: args.throttle_rate,
+            unavailable: args.unavailable_rate,
+            reset: args.reset_rate,
+            malformed: args.malformed_rate,
+        },
+        seed: u64::from(args.seed),
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let simulator = RunningSimulator::start_on(tenant, addr, options)
+        .await
+        .context("starting the simulator")?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "graphEndpoint": simulator.graph_endpoint().as_str().trim_end_matches('/'),
+            "identityEndpoint": simulator.identity_endpoint(),
+            "identityHeader": simulator.identity_header(),
+            "tenantId": simulator.tenant().tenant_id,
+        })
+    );
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Gives a fresh demo output folder the example `suppressions.json`, so the demo shows accepted

@@ -173,6 +173,7 @@ pub struct GraphClient {
     tokens: TokenSource,
     retry: RetryPolicy,
     stats: Arc<GraphStats>,
+    pacer: Arc<Pacer>,
 }
 
 impl GraphClient {
@@ -190,6 +191,7 @@ impl GraphClient {
             tokens,
             retry,
             stats: Arc::new(GraphStats::default()),
+            pacer: Arc::new(Pacer::new(MAX_BATCHES_IN_FLIGHT)),
         })
     }
 
@@ -225,6 +227,17 @@ impl GraphClient {
     pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, GraphError> {
         let url = self.url(path_and_query)?;
         self.get_url(&url).await
+    }
+
+    /// POSTs a JSON body to a read-only action (e.g. `directoryObjects/getByIds`) and decodes
+    /// the answer, with the same retries as a GET.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, GraphError> {
+        let url = self.url(path_and_query)?;
+        self.send_with_retries(&url, Some(body)).await
     }
 
     /// GETs a whole collection, following `@odata.nextLink` to the end.
@@ -330,21 +343,34 @@ impl GraphClient {
                     .collect();
             }
         };
-        while !pending.is_empty() {
-            let wave_size = (concurrency.max(1) * BATCH_LIMIT).min(pending.len());
-            let wave: Vec<BatchItem> = pending.split_off(pending.len() - wave_size);
-            let chunks: Vec<Vec<BatchItem>> = wave
-                .chunks(BATCH_LIMIT)
-                .map(<[BatchItem]>::to_vec)
-                .collect();
-            let sent = futures::future::join_all(
-                chunks
-                    .into_iter()
-                    .map(|chunk| self.send_batch(&batch_url, chunk)),
-            )
-            .await;
-            let mut wait = Duration::ZERO;
-            for outcome in sent.into_iter().flatten() {
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        // Items waiting out a backoff (5xx or a malformed response), with the time they are due.
+        let mut delayed: Vec<(tokio::time::Instant, BatchItem)> = Vec::new();
+        loop {
+            let now = tokio::time::Instant::now();
+            let (due, later): (Vec<_>, Vec<_>) = delayed.drain(..).partition(|(at, _)| *at <= now);
+            delayed = later;
+            pending.extend(due.into_iter().map(|(_, item)| item));
+            while in_flight.len() < self.pacer.limit().min(concurrency.max(1)) && !pending.is_empty() {
+                let take = BATCH_LIMIT.min(pending.len());
+                let chunk = pending.split_off(pending.len() - take);
+                in_flight.push(self.send_batch(&batch_url, chunk));
+            }
+            let outcomes = if in_flight.is_empty() {
+                match delayed.iter().map(|(at, _)| *at).min() {
+                    Some(at) => {
+                        tokio::time::sleep_until(at).await;
+                        continue;
+                    }
+                    None => break,
+                }
+            } else {
+                match futures::StreamExt::next(&mut in_flight).await {
+                    Some(outcomes) => outcomes,
+                    None => continue,
+                }
+            };
+            for outcome in outcomes {
                 match outcome {
                     BatchOutcome::Page {
                         key,
@@ -370,11 +396,13 @@ impl GraphClient {
                                     Some(Err(e)) => results[key] = Some(Err(e)),
                                 }
                             }
+                            // A page without `value` is malformed: an error, never a short list.
                             Err(e) => {
-                                results[key] = Some(Err(GraphError::Malformed {
-                                    url: next.path,
+                                let error = GraphError::Malformed {
+                                    url: next.path.clone(),
                                     message: e.to_string(),
-                                }))
+                                };
+                                self.retry_later(next, None, error, &mut delayed, &mut pending, &mut results);
                             }
                         }
                     }
@@ -382,30 +410,9 @@ impl GraphClient {
                         item,
                         retry_after,
                         error,
-                    } => {
-                        if item.attempt >= self.retry.max_retries {
-                            results[item.key] = Some(Err(error));
-                        } else {
-                            let delay = retry_after
-                                .unwrap_or_else(|| backoff(self.retry.base_delay, item.attempt))
-                                .min(self.retry.max_delay);
-                            wait = wait.max(delay);
-                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                            pending.push(BatchItem {
-                                attempt: item.attempt + 1,
-                                ..item
-                            });
-                        }
-                    }
+                    } => self.retry_later(item, retry_after, error, &mut delayed, &mut pending, &mut results),
                     BatchOutcome::Failed { key, error } => results[key] = Some(Err(error)),
                 }
-            }
-            if !wait.is_zero() {
-                tracing::debug!(
-                    wait_ms = wait.as_millis() as u64,
-                    "waiting before retrying batched requests"
-                );
-                tokio::time::sleep(wait).await;
             }
         }
         results
@@ -420,6 +427,39 @@ impl GraphClient {
                 })
             })
             .collect()
+    }
+
+    /// Schedules one batched request again: throttled ones as soon as the pacer allows (the
+    /// pacer already paused every sender for the `Retry-After`), others after a backoff; gives up
+    /// after the retry budget.
+    #[allow(clippy::type_complexity)]
+    fn retry_later(
+        &self,
+        item: BatchItem,
+        retry_after: Option<Duration>,
+        error: GraphError,
+        delayed: &mut Vec<(tokio::time::Instant, BatchItem)>,
+        pending: &mut Vec<BatchItem>,
+        results: &mut [Option<Result<Vec<serde_json::Value>, GraphError>>],
+    ) {
+        if item.attempt >= self.retry.max_retries {
+            results[item.key] = Some(Err(error));
+            return;
+        }
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        let next = BatchItem {
+            attempt: item.attempt + 1,
+            ..item
+        };
+        if error.status() == Some(429) {
+            // The pacer already paused every sender for the Retry-After.
+            pending.push(next);
+        } else {
+            let delay = retry_after
+                .unwrap_or_else(|| backoff(self.retry.base_delay, next.attempt - 1))
+                .min(self.retry.max_delay);
+            delayed.push((tokio::time::Instant::now() + delay, next));
+        }
     }
 
     /// Sends one `$batch` of at most 20 GETs and sorts the inner responses.
@@ -477,6 +517,11 @@ impl GraphClient {
             }
             let status = inner.status;
             if (200..300).contains(&status) {
+                self.pacer.observe(
+                    inner
+                        .header("x-ms-throttle-limit-percentage")
+                        .and_then(|v| v.parse::<f64>().ok()),
+                );
                 outcomes.push(BatchOutcome::Page {
                     key: item.key,
                     value: inner.body,
@@ -499,6 +544,13 @@ impl GraphClient {
             };
             if status == 429 {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                let wait = inner
+                    .header("retry-after")
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(Duration::from_secs_f64)
+                    .unwrap_or_else(|| backoff(self.retry.base_delay, 0));
+                self.pacer.throttled(wait);
             }
             let retryable = StatusCode::from_u16(status)
                 .map(is_retryable)
@@ -565,9 +617,21 @@ impl GraphClient {
     ) -> Result<T, GraphError> {
         let mut attempt = 0u32;
         loop {
-            let outcome = self.send_once(url, body).await;
+            let outcome = match self.send_once(url, body).await {
+                // A 200 whose body is truncated or not JSON is a failed attempt, never data.
+                Attempt::Done(Ok(bytes)) => match decode::<T>(url, &bytes) {
+                    Ok(value) => return Ok(value),
+                    Err(error) => Attempt::Retryable {
+                        error,
+                        retry_after: None,
+                    },
+                },
+                other => other,
+            };
             let delay = match &outcome {
                 Attempt::Done(_) => None,
+                // Throttled: the pacer has paused every sender for the Retry-After.
+                Attempt::Retryable { error, .. } if error.status() == Some(429) => Some(Duration::ZERO),
                 Attempt::Retryable { retry_after, .. } => Some(
                     retry_after
                         .unwrap_or_else(|| backoff(self.retry.base_delay, attempt))
@@ -575,7 +639,9 @@ impl GraphClient {
                 ),
             };
             match (outcome, delay) {
-                (Attempt::Done(result), _) => return result.and_then(|bytes| decode(url, &bytes)),
+                (Attempt::Done(result), _) => {
+                    return result.and_then(|bytes| decode(url, &bytes));
+                }
                 (Attempt::Retryable { error, .. }, Some(delay)) => {
                     if attempt >= self.retry.max_retries {
                         return Err(error);
@@ -595,6 +661,7 @@ impl GraphClient {
             Ok(token) => token,
             Err(e) => return Attempt::Done(Err(e.into())),
         };
+        self.pacer.wait().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let request = match body {
             None => self.http.get(url.clone()),
@@ -627,6 +694,13 @@ impl GraphClient {
         let retry_after = header_f64(&response, "retry-after")
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.pacer
+                .throttled(retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0)));
+        } else {
+            self.pacer
+                .observe(header_f64(&response, "x-ms-throttle-limit-percentage"));
+        }
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
@@ -670,6 +744,91 @@ impl GraphClient {
 enum BatchMode {
     Collection,
     Object,
+}
+
+/// Upper bound on `$batch` requests in flight; the pacer adapts below it.
+pub const MAX_BATCHES_IN_FLIGHT: usize = 16;
+
+/// Keeps the client under Graph's resource-unit budget, which is shared by every request of
+/// this app in this tenant. A 429 pauses *every* sender until its `Retry-After` (the bucket
+/// refills meanwhile) and halves the number of batches in flight; `x-ms-throttle-limit-percentage`
+/// (sent from 80% of the budget upwards) stops growth near the limit; otherwise the concurrency
+/// grows by one every few successes (additive increase, multiplicative decrease).
+#[derive(Debug)]
+struct Pacer {
+    state: std::sync::Mutex<PacerState>,
+}
+
+#[derive(Debug)]
+struct PacerState {
+    paused_until: Option<tokio::time::Instant>,
+    limit: usize,
+    max: usize,
+    successes: u32,
+}
+
+impl Pacer {
+    fn new(max: usize) -> Self {
+        Self {
+            state: std::sync::Mutex::new(PacerState {
+                paused_until: None,
+                limit: 4.min(max),
+                max,
+                successes: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Batches allowed in flight now.
+    fn limit(&self) -> usize {
+        self.lock().limit
+    }
+
+    /// Waits out a pause caused by throttling.
+    async fn wait(&self) {
+        loop {
+            let until = self.lock().paused_until;
+            match until {
+                Some(at) if at > tokio::time::Instant::now() => tokio::time::sleep_until(at).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// Graph throttled a request: pause everyone and back off.
+    fn throttled(&self, retry_after: Duration) {
+        let mut state = self.lock();
+        let until = tokio::time::Instant::now() + retry_after;
+        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+        state.limit = (state.limit / 2).max(1);
+        state.successes = 0;
+    }
+
+    /// A request succeeded; `pressure` is `x-ms-throttle-limit-percentage` when Graph sent it.
+    fn observe(&self, pressure: Option<f64>) {
+        let mut state = self.lock();
+        match pressure {
+            Some(p) if p >= 0.95 => {
+                state.limit = state.limit.saturating_sub(1).max(1);
+                state.successes = 0;
+            }
+            Some(p) if p >= 0.8 => state.successes = 0,
+            _ => {
+                state.successes += 1;
+                if state.successes >= 4 && state.limit < state.max {
+                    state.limit += 1;
+                    state.successes = 0;
+                }
+            }
+        }
+    }
 }
 
 /// Graph's limit on requests per JSON batch.
@@ -760,8 +919,7 @@ fn header_f64(response: &reqwest::Response, name: &str) -> Option<f64> {
 /// Exponential backoff with full jitter: a random wait in `[base·2^attempt / 2, base·2^attempt]`.
 fn backoff(base: Duration, attempt: u32) -> Duration {
     let ceiling = base.saturating_mul(1u32 << attempt.min(16));
-    // uuid's v4 generator is already in the tree and is a fine source of jitter.
-    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    let random = fastrand::u32(0..1000);
     ceiling / 2 + ceiling / 2 * random / 1000
 }
 

@@ -527,8 +527,8 @@ fn collection(
     body.insert("@odata.context".to_owned(), Value::from(context));
     if offset + top < matching.len() {
         let mut next = state.base_url.clone();
-        if let Some(host) = &faults.next_link_host {
-            let _ = next.set_host(Some(host));
+        if let Some(origin) = &faults.next_link_origin {
+            next = origin.clone();
         }
         next.set_path(&format!("/v1.0/{path}"));
         {
@@ -623,8 +623,8 @@ pub(super) fn route_get(state: &SimState, path: &str, raw_query: Option<&str>) -
     let query = Query::parse(raw_query);
     let path = path.trim_matches('/');
     let segments: Vec<&str> = path.split('/').collect();
-    let tenant = state.tenant();
-    let tenant = tenant.as_ref();
+    let data = state.tenant();
+    let tenant = data.tenant();
     let result = match segments.as_slice() {
         ["servicePrincipals"] => denied(state, SERVICE_PRINCIPAL).and_then(|()| {
             collection(
@@ -644,7 +644,7 @@ pub(super) fn route_get(state: &SimState, path: &str, raw_query: Option<&str>) -
                 state,
                 &query,
                 SERVICE_PRINCIPAL,
-                tenant.service_principal_by_app_id(app_id),
+                data.service_principal_by_app_id(app_id),
                 app_id,
             )
         }
@@ -653,28 +653,22 @@ pub(super) fn route_get(state: &SimState, path: &str, raw_query: Option<&str>) -
                 state,
                 &query,
                 SERVICE_PRINCIPAL,
-                tenant.service_principal(id),
+                data.service_principal(id),
                 id,
             )
         }),
         ["servicePrincipals", id, "appRoleAssignments"] => valid_object_id(id)
             .and_then(|()| denied(state, APP_ROLE_ASSIGNMENT))
             .and_then(|()| {
-                tenant.service_principal(id).ok_or_else(|| not_found(id))?;
-                let items = tenant
-                    .app_role_assignments
-                    .iter()
-                    .filter(|a| {
-                        str_field(a, "principalId").is_some_and(|p| p.eq_ignore_ascii_case(id))
-                    })
-                    .collect();
+                data.service_principal(id).ok_or_else(|| not_found(id))?;
+                let items = data.app_role_assignments_of(id);
                 collection(state, path, &query, APP_ROLE_ASSIGNMENT, items)
             }),
         ["servicePrincipals", id, "transitiveMemberOf"] => valid_object_id(id)
             .and_then(|()| denied(state, DIRECTORY_OBJECT))
             .and_then(|()| {
-                tenant.service_principal(id).ok_or_else(|| not_found(id))?;
-                let owned = tenant.transitive_member_of(id);
+                data.service_principal(id).ok_or_else(|| not_found(id))?;
+                let owned = data.transitive_member_of(id);
                 collection(
                     state,
                     path,
@@ -752,9 +746,79 @@ pub(super) fn route_get(state: &SimState, path: &str, raw_query: Option<&str>) -
             ),
         )),
     };
-    match result {
-        Ok(response) | Err(response) => response.charged(state),
+    let response = match result {
+        Ok(response) | Err(response) => response,
+    };
+    throttle(state, response).charged(state)
+}
+
+/// Applies random faults and Graph's token bucket to one (possibly batched) request.
+fn throttle(state: &SimState, response: SimResponse) -> SimResponse {
+    if state.roll(state.options.faults.throttle) {
+        return SimResponse::injected(429);
     }
+    if state.roll(state.options.faults.unavailable) {
+        return SimResponse::injected(503);
+    }
+    if response.status != StatusCode::OK {
+        return response;
+    }
+    let Some(bucket) = &state.bucket else { return response };
+    let cost: f64 = response
+        .headers
+        .iter()
+        .find(|(k, _)| *k == "x-ms-resource-unit")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1.0);
+    let taken = match bucket.lock() {
+        Ok(mut bucket) => bucket.take(cost),
+        Err(_) => Ok(0.0),
+    };
+    match taken {
+        Ok(usage) => {
+            let mut response = response;
+            if usage >= 0.8 {
+                response.headers.push(("x-ms-throttle-limit-percentage", format!("{usage:.2}")));
+            }
+            response
+        }
+        Err(wait) => {
+            state.throttled.fetch_add(1, Ordering::Relaxed);
+            let mut response = SimResponse::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests; resource unit limit exceeded.",
+            );
+            response.headers.push(("retry-after", format!("{:.3}", wait.max(0.001))));
+            response.headers.push(("x-ms-throttle-scope", "Tenant_Application/ReadWrite/sim/sim".to_owned()));
+            response.headers.push(("x-ms-throttle-information", "ResourceUnitLimitExceeded".to_owned()));
+            response
+        }
+    }
+}
+
+/// Latency, then the HTTP-level faults: a dropped connection or a truncated body.
+async fn deliver(state: &SimState, response: Response) -> Response {
+    if !state.options.latency.is_zero() {
+        tokio::time::sleep(state.options.latency).await;
+    }
+    if state.roll(state.options.faults.reset) {
+        let (parts, _) = response.into_parts();
+        let broken = futures::stream::iter(vec![
+            Ok(axum::body::Bytes::from_static(b"{\"value\":[")),
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset")),
+        ]);
+        return Response::from_parts(parts, axum::body::Body::from_stream(broken));
+    }
+    if state.roll(state.options.faults.malformed) {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let cut = bytes.slice(..bytes.len() / 2);
+        let mut parts = parts;
+        parts.headers.remove("content-length");
+        return Response::from_parts(parts, axum::body::Body::from(cut));
+    }
+    response
 }
 
 fn not_found(id: &str) -> SimResponse {
@@ -777,7 +841,8 @@ pub(super) async fn graph_get(
     if let Err(denied) = authorise(&state, &headers) {
         return denied.into_response();
     }
-    route_get(&state, &path, raw_query.as_deref()).into_response()
+    let response = route_get(&state, &path, raw_query.as_deref()).into_response();
+    deliver(&state, response).await
 }
 
 /// `POST /v1.0/$batch`: up to 20 GETs, answered in a different order than asked.
@@ -838,12 +903,13 @@ pub(super) async fn graph_batch(
         .collect();
     // "Responses may come back in any order."
     responses.reverse();
-    (
+    let response = (
         StatusCode::OK,
         [("content-type", "application/json")],
         json!({ "responses": responses }).to_string(),
     )
-        .into_response()
+        .into_response();
+    deliver(&state, response).await
 }
 
 /// Anything outside `/v1.0/` and `/msi/token`.

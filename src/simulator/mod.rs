@@ -8,6 +8,7 @@
 //! pointed at it. `--demo`, the tests and the benchmark all use it.
 
 mod graph_api;
+mod index;
 pub mod tenant;
 pub mod token;
 
@@ -20,6 +21,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use url::Url;
 
+pub use index::SimData;
 pub use tenant::SimTenant;
 pub use token::{SimulatorCredential, TokenSubject};
 
@@ -33,8 +35,89 @@ pub struct FaultPlan {
     pub fail_object_reads: bool,
     /// HTTP status used for injected failures.
     pub status: u16,
-    /// A `@odata.nextLink` host to hand out instead of the simulator's own (a hostile link).
-    pub next_link_host: Option<String>,
+    /// An origin (scheme, host, port) to put in `@odata.nextLink` instead of the simulator's
+    /// own: a hostile link that must never receive a token.
+    pub next_link_origin: Option<url::Url>,
+}
+
+/// Graph's resource-unit budget per app and tenant, by tenant size (RU per 10 seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantSize {
+    /// Under 50 users: 3,500 RU per 10 s.
+    Small,
+    /// 50–500 users: 5,000 RU per 10 s.
+    Medium,
+    /// Over 500 users: 8,000 RU per 10 s.
+    Large,
+}
+
+impl TenantSize {
+    /// The budget in resource units per 10 seconds.
+    pub fn ru_per_10s(self) -> f64 {
+        match self {
+            Self::Small => 3_500.0,
+            Self::Medium => 5_000.0,
+            Self::Large => 8_000.0,
+        }
+    }
+}
+
+/// Random faults, as fractions of requests (0.0–1.0).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaultRates {
+    /// 429 with a `Retry-After` (per request, inside `$batch` too).
+    pub throttle: f64,
+    /// 503 (per request, inside `$batch` too).
+    pub unavailable: f64,
+    /// The connection drops in the middle of the response body.
+    pub reset: f64,
+    /// A 200 whose JSON body is cut short.
+    pub malformed: f64,
+}
+
+/// How realistic the simulator is.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Enforce Graph's token-bucket throttling at this tenant size (`None`: unlimited).
+    pub budget: Option<TenantSize>,
+    /// Added to every HTTP response (a `$batch` counts once).
+    pub latency: std::time::Duration,
+    /// Random faults.
+    pub faults: FaultRates,
+    /// Seed of the fault generator, so fault runs are repeatable.
+    pub seed: u64,
+}
+
+/// Graph's token bucket: `capacity` RU, refilled continuously at `capacity / 10 s`.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    capacity: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    fn new(size: TenantSize) -> Self {
+        Self {
+            capacity: size.ru_per_10s(),
+            tokens: size.ru_per_10s(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes `cost` RU: `Ok(usage)` (0.0–1.0 of the budget in use) or `Err(seconds to wait)`.
+    pub(crate) fn take(&mut self, cost: f64) -> Result<f64, f64> {
+        let rate = self.capacity / 10.0;
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(self.capacity);
+        self.last = now;
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            Ok(1.0 - self.tokens / self.capacity)
+        } else {
+            Err((cost - self.tokens) / rate)
+        }
+    }
 }
 
 /// One request the token endpoint served.
@@ -49,7 +132,7 @@ pub struct TokenRequest {
 /// Shared state of a running simulator.
 #[derive(Debug)]
 pub(crate) struct SimState {
-    pub(crate) tenant: RwLock<Arc<SimTenant>>,
+    pub(crate) tenant: RwLock<Arc<SimData>>,
     pub(crate) base_url: Url,
     pub(crate) identity_header: String,
     pub(crate) faults: Mutex<FaultPlan>,
@@ -58,11 +141,30 @@ pub(crate) struct SimState {
     pub(crate) token_requests: Mutex<Vec<TokenRequest>>,
     pub(crate) issued_tokens: Mutex<Vec<String>>,
     pub(crate) request_log: Mutex<Vec<String>>,
+    pub(crate) options: SimOptions,
+    pub(crate) bucket: Option<Mutex<Bucket>>,
+    pub(crate) rng: Mutex<fastrand::Rng>,
+    pub(crate) throttled: AtomicU64,
+    pub(crate) faults_injected: AtomicU64,
 }
 
 impl SimState {
-    /// The tenant as it is now (tests may change it between requests).
-    pub(crate) fn tenant(&self) -> Arc<SimTenant> {
+    /// Rolls the dice for one fault kind.
+    pub(crate) fn roll(&self, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        let hit = self.rng.lock().map(|mut r| r.f64() < rate).unwrap_or(false);
+        if hit {
+            self.faults_injected.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+}
+
+impl SimState {
+    /// The tenant as it is now, indexed (tests may change it between requests).
+    pub(crate) fn tenant(&self) -> Arc<SimData> {
         match self.tenant.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -91,17 +193,22 @@ impl Drop for RunningSimulator {
 impl RunningSimulator {
     /// Starts serving `tenant` on `127.0.0.1` on an ephemeral port.
     pub async fn start(tenant: SimTenant) -> std::io::Result<Self> {
-        Self::start_on(tenant, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::start_on(tenant, SocketAddr::from(([127, 0, 0, 1], 0)), SimOptions::default()).await
+    }
+
+    /// Starts serving `tenant` on `127.0.0.1` with throttling, latency and faults.
+    pub async fn start_with(tenant: SimTenant, options: SimOptions) -> std::io::Result<Self> {
+        Self::start_on(tenant, SocketAddr::from(([127, 0, 0, 1], 0)), options).await
     }
 
     /// Starts serving `tenant` on `addr`.
-    pub async fn start_on(tenant: SimTenant, addr: SocketAddr) -> std::io::Result<Self> {
+    pub async fn start_on(tenant: SimTenant, addr: SocketAddr, options: SimOptions) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let base_url = Url::parse(&format!("http://{local}"))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let state = Arc::new(SimState {
-            tenant: RwLock::new(Arc::new(tenant)),
+            tenant: RwLock::new(Arc::new(SimData::new(tenant))),
             base_url,
             identity_header: uuid::Uuid::new_v4().to_string(),
             faults: Mutex::new(FaultPlan::default()),
@@ -110,6 +217,11 @@ impl RunningSimulator {
             token_requests: Mutex::new(Vec::new()),
             issued_tokens: Mutex::new(Vec::new()),
             request_log: Mutex::new(Vec::new()),
+            bucket: options.budget.map(|size| Mutex::new(Bucket::new(size))),
+            rng: Mutex::new(fastrand::Rng::with_seed(options.seed)),
+            options,
+            throttled: AtomicU64::new(0),
+            faults_injected: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/msi/token", get(graph_api::msi_token))
@@ -141,16 +253,16 @@ impl RunningSimulator {
     }
 
     /// The tenant being served.
-    pub fn tenant(&self) -> Arc<SimTenant> {
+    pub fn tenant(&self) -> Arc<SimData> {
         self.state.tenant()
     }
 
     /// Changes the tenant, e.g. to grant or revoke something between two runs.
     pub fn update_tenant(&self, change: impl FnOnce(&mut SimTenant)) {
-        let mut next = (*self.state.tenant()).clone();
+        let mut next = self.state.tenant().tenant().clone();
         change(&mut next);
         if let Ok(mut guard) = self.state.tenant.write() {
-            *guard = Arc::new(next);
+            *guard = Arc::new(SimData::new(next));
         }
     }
 
@@ -177,6 +289,16 @@ impl RunningSimulator {
     /// Resource units charged so far.
     pub fn resource_units(&self) -> u64 {
         self.state.resource_units.load(Ordering::Relaxed)
+    }
+
+    /// 429 responses sent because the token bucket was empty.
+    pub fn throttled(&self) -> u64 {
+        self.state.throttled.load(Ordering::Relaxed)
+    }
+
+    /// Random faults injected so far.
+    pub fn faults_injected(&self) -> u64 {
+        self.state.faults_injected.load(Ordering::Relaxed)
     }
 
     /// Requests the token endpoint served.

@@ -5,7 +5,7 @@
 //! tenant (`demo_tenant.json`, hand-written to look like a real estate) and a deterministic
 //! generator for scale tests.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::token::TokenSubject;
 
 /// A simulated tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SimTenant {
     /// Tenant id.
@@ -130,98 +130,146 @@ impl SimTenant {
                 "keyCredentials": [],
             }));
         }
-        Self {
+        let mut tenant = Self {
             tenant_id,
             scanner,
             service_principals,
-            applications: Vec::new(),
-            groups: Vec::new(),
-            group_members: BTreeMap::new(),
-            app_role_assignments: Vec::new(),
-            role_definitions: Vec::new(),
-            role_assignments: Vec::new(),
-            role_eligibility_schedules: Vec::new(),
-            role_assignment_schedules: Vec::new(),
-            oauth2_permission_grants: Vec::new(),
-            denied: Vec::new(),
-        }
+            ..Self::default()
+        };
+        tenant.add_realistic_privileges(identities, seed);
+        tenant
     }
 
-    /// What `GET /servicePrincipals/{id}/transitiveMemberOf` returns: every group that contains
-    /// the principal directly or through nested groups, plus the activated directory roles it
-    /// holds directly at tenant scope.
-    pub fn transitive_member_of(&self, principal_id: &str) -> Vec<Value> {
-        let mut found: BTreeSet<String> = BTreeSet::new();
-        let mut frontier = vec![principal_id.to_ascii_lowercase()];
-        while let Some(member) = frontier.pop() {
-            for (group, members) in &self.group_members {
-                if members.iter().any(|m| m.eq_ignore_ascii_case(&member))
-                    && found.insert(group.to_ascii_lowercase())
-                {
-                    frontier.push(group.to_ascii_lowercase());
-                }
-            }
+
+}
+
+/// Graph application permissions the generated tenant hands out: (name, app role id).
+const GENERATED_GRAPH_ROLES: &[(&str, &str)] = &[
+    ("User.Read.All", "df021288-bdef-4463-88db-98f22de89214"),
+    ("Directory.Read.All", "7ab1d382-f21e-4acd-a863-ba3e13f7da61"),
+    ("Application.Read.All", "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"),
+    ("Sites.Read.All", "332a536c-c7ef-4017-ab91-336970924f0d"),
+    ("Mail.Read", "810c84a8-4a9e-49e6-bf7d-12d183f40d01"),
+    ("Files.Read.All", "01d4889c-1287-42c6-ac1f-5d1e02578ef6"),
+    ("Sites.ReadWrite.All", "9492366f-7969-46a4-8d15-ed1a20078fff"),
+    ("Group.ReadWrite.All", "62a82d76-70ea-41e2-9197-370581804d09"),
+    ("RoleManagement.ReadWrite.Directory", "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8"),
+    ("GroupMember.Read.All", "98830695-27a2-44f7-8c18-0c3ebc9698f6"),
+    ("RoleManagement.Read.Directory", "483bed4a-2ad3-4361-a73b-c83ccdbdc53c"),
+];
+
+/// Built-in directory roles the generated tenant assigns: (template id, name).
+const GENERATED_DIRECTORY_ROLES: &[(&str, &str)] = &[
+    ("88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "Directory Readers"),
+    ("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "Application Administrator"),
+    ("e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"),
+    ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
+];
+
+impl SimTenant {
+    /// Gives a generated tenant the privileges a real estate has, deterministically for `seed`:
+    /// about 60% of identities hold application permissions (mostly reads, a few tenant-wide or
+    /// ControlPlane ones), about 20% belong to groups (some of them role-assignable and holding
+    /// directory roles), a few hold directory roles directly or through PIM, a few have delegated
+    /// grants, and one application in twenty authenticates with a secret.
+    fn add_realistic_privileges(&mut self, identities: usize, seed: u32) {
+        let mut rng = fastrand::Rng::with_seed(u64::from(seed));
+        let graph_sp = "5f7c0bd6-0d67-4b8d-9a53-000000000003";
+        if let Some(graph) = self.service_principals.first_mut() {
+            graph["appRoles"] = Value::Array(
+                GENERATED_GRAPH_ROLES
+                    .iter()
+                    .map(|(name, id)| json!({"id": id, "value": name, "displayName": name, "allowedMemberTypes": ["Application"], "isEnabled": true}))
+                    .collect(),
+            );
         }
-        let mut out: Vec<Value> = self
-            .groups
+        self.role_definitions = GENERATED_DIRECTORY_ROLES
             .iter()
-            .filter(|g| {
-                g.get("id")
-                    .and_then(Value::as_str)
-                    .is_some_and(|id| found.contains(&id.to_ascii_lowercase()))
-            })
-            .map(|g| {
-                let mut g = g.clone();
-                g["@odata.type"] = Value::from("#microsoft.graph.group");
-                g
-            })
+            .map(|(id, name)| json!({"id": id, "templateId": id, "displayName": name, "isBuiltIn": true, "isEnabled": true}))
             .collect();
-        for assignment in &self.role_assignments {
-            let mine = assignment
-                .get("principalId")
-                .and_then(Value::as_str)
-                .is_some_and(|p| p.eq_ignore_ascii_case(principal_id));
-            let tenant_scope =
-                assignment.get("directoryScopeId").and_then(Value::as_str) == Some("/");
-            if !(mine && tenant_scope) {
-                continue;
-            }
-            let template = assignment
-                .get("roleDefinitionId")
-                .cloned()
-                .unwrap_or(Value::Null);
-            let name = self
-                .role_definitions
-                .iter()
-                .find(|d| d.get("id") == Some(&template))
-                .and_then(|d| d.get("displayName").cloned())
-                .unwrap_or(Value::Null);
-            out.push(json!({
-                "@odata.type": "#microsoft.graph.directoryRole",
-                "id": format!("{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, template.to_string().as_bytes())),
-                "displayName": name,
-                "roleTemplateId": template,
+        let identity_ids: Vec<String> = self
+            .service_principals
+            .iter()
+            .filter(|sp| sp["servicePrincipalType"] == "ManagedIdentity")
+            .filter_map(|sp| sp["id"].as_str().map(str::to_owned))
+            .collect();
+        let group_count = (identities / 100).max(4);
+        for g in 0..group_count {
+            self.groups.push(json!({
+                "id": format!("{seed:08x}-6000-4000-8000-{g:012x}"),
+                "displayName": format!("sg-generated-{g:04}"),
+                "securityEnabled": true,
+                "isAssignableToRole": g < 2,
+                "mailEnabled": false,
+                "groupTypes": [],
             }));
         }
-        out
-    }
-
-    /// Finds a service principal by object id (case-insensitive).
-    pub fn service_principal(&self, id: &str) -> Option<&Value> {
-        self.service_principals.iter().find(|sp| {
-            sp.get("id")
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.eq_ignore_ascii_case(id))
-        })
-    }
-
-    /// Finds a service principal by application id (case-insensitive).
-    pub fn service_principal_by_app_id(&self, app_id: &str) -> Option<&Value> {
-        self.service_principals.iter().find(|sp| {
-            sp.get("appId")
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.eq_ignore_ascii_case(app_id))
-        })
+        let group_id = |g: usize| format!("{seed:08x}-6000-4000-8000-{g:012x}");
+        self.role_assignments.push(json!({"id": format!("ra-gen-group-0"), "principalId": group_id(0), "roleDefinitionId": GENERATED_DIRECTORY_ROLES[1].0, "directoryScopeId": "/"}));
+        self.role_eligibility_schedules.push(json!({"id": "res-gen-group-1", "principalId": group_id(1), "roleDefinitionId": GENERATED_DIRECTORY_ROLES[2].0, "directoryScopeId": "/", "memberType": "Direct", "status": "Provisioned"}));
+        let mut assignment = 0usize;
+        let mut assign = |tenant: &mut Self, principal: &str, role: usize| {
+            assignment += 1;
+            let (_, role_id) = GENERATED_GRAPH_ROLES[role];
+            tenant.app_role_assignments.push(json!({
+                "id": format!("gen-{assignment:08}"),
+                "appRoleId": role_id,
+                "principalId": principal,
+                "principalType": "ServicePrincipal",
+                "resourceId": graph_sp,
+                "resourceDisplayName": "Microsoft Graph",
+                "createdDateTime": "2025-06-01T00:00:00Z",
+            }));
+        };
+        for (i, id) in identity_ids.iter().enumerate() {
+            let draw = rng.u32(0..1000);
+            match draw {
+                0..400 => {}
+                400..750 => assign(self, id, rng.usize(0..4)),
+                750..950 => {
+                    assign(self, id, rng.usize(0..3));
+                    assign(self, id, 4 + rng.usize(0..2));
+                }
+                950..995 => assign(self, id, 6 + rng.usize(0..2)),
+                _ => assign(self, id, 8),
+            }
+            if rng.u32(0..100) < 20 {
+                // Role-assignable groups are rare; most memberships are ordinary groups.
+                let g = if rng.u32(0..100) < 5 { rng.usize(0..2) } else { 2 + rng.usize(0..group_count - 2) };
+                self.group_members.entry(group_id(g)).or_default().push(id.clone());
+            }
+            if rng.u32(0..1000) < 5 {
+                let (role, _) = GENERATED_DIRECTORY_ROLES[rng.usize(0..GENERATED_DIRECTORY_ROLES.len())];
+                self.role_assignments.push(json!({"id": format!("ra-gen-{i}"), "principalId": id, "roleDefinitionId": role, "directoryScopeId": "/"}));
+            }
+            if rng.u32(0..1000) < 2 {
+                self.oauth2_permission_grants.push(json!({"id": format!("grant-gen-{i}"), "clientId": id, "consentType": "AllPrincipals", "principalId": null, "resourceId": graph_sp, "scope": "User.Read Mail.Send"}));
+            }
+        }
+        // Applications owned by the tenant, one in twenty with a secret.
+        for a in 0..(identities / 20).max(1) {
+            let sp_id = format!("{seed:08x}-7000-4000-8000-{a:012x}");
+            let app_id = format!("{seed:08x}-7a00-4000-8000-{a:012x}");
+            self.service_principals.push(json!({
+                "id": sp_id, "appId": app_id, "displayName": format!("app-generated-{a:05}"),
+                "servicePrincipalType": "Application", "alternativeNames": [], "accountEnabled": true,
+                "appOwnerOrganizationId": self.tenant_id, "servicePrincipalNames": [app_id], "tags": [],
+                "passwordCredentials": [], "keyCredentials": [],
+            }));
+            self.applications.push(json!({
+                "id": format!("{seed:08x}-7b00-4000-8000-{a:012x}"), "appId": app_id, "displayName": format!("app-generated-{a:05}"),
+                "passwordCredentials": [{"keyId": format!("{seed:08x}-7c00-4000-8000-{a:012x}"), "displayName": "ci", "startDateTime": "2025-01-01T00:00:00Z", "endDateTime": "2027-01-01T00:00:00Z"}],
+                "keyCredentials": [],
+            }));
+            let role = if rng.u32(0..10) == 0 { 8 } else { rng.usize(0..4) };
+            assign(self, &sp_id, role);
+        }
+        // The scanner holds exactly its read set.
+        let scanner_id = self.scanner.object_id.clone();
+        for role in [2, 9, 10, 1] {
+            assign(self, &scanner_id, role);
+        }
+        self.scanner.graph_roles.push("Directory.Read.All".into());
     }
 }
 

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 /// The identity tokens are minted for.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenSubject {
     /// Tenant id (`tid`).

@@ -11,4 +11,5 @@ mod cli;
 mod graph_payloads;
 mod host_contract;
 mod runs;
+mod scale;
 mod support;

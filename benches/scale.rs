@@ -1,0 +1,319 @@
+//! Scale benchmark: mi-assess against the Graph simulator at Graph's throttling limit.
+//!
+//! `cargo bench --bench scale` (options after `--`):
+//!   --sizes 1000,10000,50000   tenants to assess (managed identities), 50 ms latency, L budget
+//!   --faults 10000             also assess this size with 10% 429, 2% 503, 1% connection resets,
+//!                              and compare its findings with the clean run's, byte for byte
+//!   --baseline 1000,10000      the plain per-identity approach a user would script (list, then
+//!                              one appRoleAssignments and one transitiveMemberOf call per
+//!                              identity, sequentially)
+//!   --latency-ms 50
+//!
+//! The simulator runs as its own process (`mi-assess simulate`), and so does each assessment
+//! (`mi-assess assess --stats-json`), so peak RSS is the scanner's alone. Each row prints Graph
+//! requests, resource units, wall time, the RU-bound lower bound (RU ÷ 800 RU/s) and the ratio
+//! of wall time to it, 429s, and peak RSS; then the cold start of `mi-assess serve` (time from
+//! process start to the first answer on `GET /`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mi-assess");
+/// The L budget: 8,000 RU per 10 s.
+const RU_PER_SECOND: f64 = 800.0;
+
+struct Simulator {
+    child: Child,
+    graph: String,
+    identity_endpoint: String,
+    identity_header: String,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn simulator(identities: usize, latency_ms: u64, faults: bool) -> Simulator {
+    let mut command = Command::new(BIN);
+    command.args([
+        "simulate",
+        "--identities",
+        &identities.to_string(),
+        "--seed",
+        "7",
+        "--budget",
+        "large",
+        "--latency-ms",
+        &latency_ms.to_string(),
+    ]);
+    if faults {
+        command.args(["--throttle-rate", "0.10", "--unavailable-rate", "0.02", "--reset-rate", "0.01"]);
+    }
+    let mut child = command
+        .env("MI_ASSESS_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoints: Value = serde_json::from_str(&line).expect("the simulator prints its endpoints");
+    Simulator {
+        child,
+        graph: endpoints["graphEndpoint"].as_str().unwrap().to_owned(),
+        identity_endpoint: endpoints["identityEndpoint"].as_str().unwrap().to_owned(),
+        identity_header: endpoints["identityHeader"].as_str().unwrap().to_owned(),
+    }
+}
+
+struct Row {
+    label: String,
+    principals: u64,
+    requests: u64,
+    ru: u64,
+    wall: f64,
+    throttled: u64,
+    peak_rss_mb: Option<f64>,
+}
+
+impl Row {
+    fn print(&self) {
+        let bound = self.ru as f64 / RU_PER_SECOND;
+        println!(
+            "{:<28} {:>9} {:>9} {:>9} {:>8.1}s {:>8.1}s {:>6.2}x {:>7} {:>9} {:>6.2}",
+            self.label,
+            self.principals,
+            self.requests,
+            self.ru,
+            self.wall,
+            bound,
+            self.wall / bound,
+            self.throttled,
+            self.peak_rss_mb.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "n/a".into()),
+            self.ru as f64 / self.principals.max(1) as f64,
+        );
+    }
+}
+
+fn header() {
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>6}",
+        "run", "principals", "requests", "RU", "wall", "RU-bound", "ratio", "429s", "peak RSS", "RU/pr"
+    );
+}
+
+/// One full assessment; returns its row and its sorted, endpoint-normalised findings.
+fn assess(label: &str, sim: &Simulator, out: &Path) -> (Row, Vec<String>) {
+    let stats_path = out.join("stats.json");
+    let status = Command::new(BIN)
+        .args(["assess", "--out"])
+        .arg(out)
+        .arg("--stats-json")
+        .arg(&stats_path)
+        .env("IDENTITY_ENDPOINT", &sim.identity_endpoint)
+        .env("IDENTITY_HEADER", &sim.identity_header)
+        .env("MI_ASSESS_GRAPH_ENDPOINT", &sim.graph)
+        .env("MI_ASSESS_LOG", "error")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    let stats: Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
+    assert!(status.code().is_some(), "assess was killed");
+    let findings = std::fs::read_to_string(out.join(stats["prefix"].as_str().unwrap()).join("findings.ndjson")).unwrap();
+    let mut lines: Vec<String> = findings.lines().map(|l| l.replace(&sim.graph, "{graph}")).collect();
+    lines.sort();
+    let row = Row {
+        label: format!("{label} ({})", stats["status"].as_str().unwrap_or("?")),
+        principals: stats["identities"].as_u64().unwrap() + stats["credentialServicePrincipals"].as_u64().unwrap_or(0),
+        requests: stats["graph"]["requests"].as_u64().unwrap(),
+        ru: stats["graph"]["resourceUnits"].as_u64().unwrap(),
+        wall: stats["wallSeconds"].as_f64().unwrap(),
+        throttled: stats["graph"]["throttled"].as_u64().unwrap(),
+        peak_rss_mb: stats["peakRssBytes"].as_f64().map(|b| b / 1_048_576.0),
+    };
+    (row, lines)
+}
+
+/// The plain sequential approach: list, then two calls per identity, one at a time.
+async fn baseline(label: &str, sim: &Simulator) -> Row {
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .get(format!("{}?api-version=2019-08-01&resource={}", sim.identity_endpoint, sim.graph))
+        .header("X-IDENTITY-HEADER", &sim.identity_header)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let (mut requests, mut ru, mut throttled) = (0u64, 0u64, 0u64);
+    let started = Instant::now();
+    let mut get = async |url: String| -> Value {
+        loop {
+            requests += 1;
+            let response = http.get(&url).bearer_auth(&token).send().await.unwrap();
+            ru += response
+                .headers()
+                .get("x-ms-resource-unit")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(0);
+            if response.status() == 429 {
+                throttled += 1;
+                let wait: f64 = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(1.0);
+                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                continue;
+            }
+            return response.json().await.unwrap();
+        }
+    };
+    let mut ids = Vec::new();
+    let mut next = Some(format!(
+        "{}/v1.0/servicePrincipals?$filter=servicePrincipalType eq 'ManagedIdentity'&$top=999",
+        sim.graph
+    ));
+    while let Some(url) = next.take() {
+        let page = get(url).await;
+        ids.extend(page["value"].as_array().unwrap().iter().map(|sp| sp["id"].as_str().unwrap().to_owned()));
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    for id in &ids {
+        get(format!("{}/v1.0/servicePrincipals/{id}/appRoleAssignments", sim.graph)).await;
+        get(format!("{}/v1.0/servicePrincipals/{id}/transitiveMemberOf", sim.graph)).await;
+    }
+    Row {
+        label: label.to_owned(),
+        principals: ids.len() as u64,
+        requests,
+        ru,
+        wall: started.elapsed().as_secs_f64(),
+        throttled,
+        peak_rss_mb: None,
+    }
+}
+
+/// Time from process start to the first answer on `GET /`, in milliseconds.
+async fn cold_start(sim: &Simulator) -> f64 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("IDENTITY_ENDPOINT", &sim.identity_endpoint)
+        .env("IDENTITY_HEADER", &sim.identity_header)
+        .env("MI_ASSESS_GRAPH_ENDPOINT", &sim.graph)
+        .env("MI_ASSESS_RESULTS_URL", "https://127.0.0.1:9/results")
+        .env("MI_ASSESS_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let elapsed = loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            use std::io::{Read, Write};
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+            let mut buf = [0u8; 12];
+            if stream.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1") {
+                break started.elapsed();
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "serve never answered");
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    elapsed.as_secs_f64() * 1000.0
+}
+
+fn list(args: &[String], name: &str, default: &[usize]) -> Vec<usize> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .map(|v| v.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect())
+            .unwrap_or_default(),
+        None => default.to_vec(),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let sizes = list(&args, "--sizes", &[1_000, 10_000, 50_000]);
+    let faults = list(&args, "--faults", &[10_000]);
+    let baselines = list(&args, "--baseline", &[1_000, 10_000]);
+    let latency = list(&args, "--latency-ms", &[50])[0] as u64;
+    println!("mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n");
+    header();
+    let mut clean_findings = std::collections::HashMap::new();
+    let mut rows = Vec::new();
+    for &n in &sizes {
+        let sim = simulator(n, latency, false);
+        let out = tempfile::tempdir().unwrap();
+        let (row, findings) = assess(&format!("mi-assess {n}"), &sim, out.path());
+        row.print();
+        clean_findings.insert(n, findings);
+        rows.push((n, row));
+    }
+    for &n in &faults {
+        let sim = simulator(n, latency, true);
+        let out = tempfile::tempdir().unwrap();
+        let (row, findings) = assess(&format!("mi-assess {n} + faults"), &sim, out.path());
+        row.print();
+        match clean_findings.get(&n) {
+            Some(clean) => println!(
+                "    findings with faults (10% 429, 2% 503, 1% resets) vs without: {} ({} findings)",
+                if *clean == findings { "identical" } else { "DIFFERENT" },
+                findings.len()
+            ),
+            None => println!("    (no clean run of {n} to compare with)"),
+        }
+    }
+    let mut baseline_walls = std::collections::HashMap::new();
+    for &n in &baselines {
+        let sim = simulator(n, latency, false);
+        let row = baseline(&format!("sequential baseline {n}"), &sim).await;
+        row.print();
+        baseline_walls.insert(n, row.wall);
+    }
+    println!();
+    for (n, row) in &rows {
+        let bound = row.ru as f64 / RU_PER_SECOND;
+        let mut notes = vec![
+            format!("wall/RU-bound {:.2} (target <= 1.25)", row.wall / bound),
+            format!("RU/principal {:.2} (target <= 2.5)", row.ru as f64 / row.principals as f64),
+        ];
+        if let Some(rss) = row.peak_rss_mb {
+            notes.push(format!("peak RSS {rss:.0} MB (target <= 150 MB at 50k)"));
+        }
+        if let Some(base) = baseline_walls.get(n) {
+            notes.push(format!("{:.1}x faster than the sequential baseline (target >= 20x at 10k)", base / row.wall));
+        }
+        println!("{n:>6}: {}", notes.join("; "));
+    }
+    let sim = simulator(10, 0, false);
+    let mut samples = Vec::new();
+    for _ in 0..7 {
+        samples.push(cold_start(&sim).await);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "\ncold start of `mi-assess serve` (process start to first GET / answer): median {:.1} ms, max {:.1} ms over {} starts (target <= 50 ms)",
+        samples[samples.len() / 2],
+        samples[samples.len() - 1],
+        samples.len()
+    );
+}

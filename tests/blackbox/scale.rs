@@ -1,0 +1,145 @@
+//! Scale and fault handling: a 2,000-identity tenant under Graph's throttling budget, with and
+//! without injected faults, must give identical findings; hostile `@odata.nextLink`s never get a
+//! token. (The full benchmark is `cargo bench --bench scale`.)
+
+use std::path::Path;
+use std::process::Command;
+
+use mi_assess::simulator::{FaultPlan, FaultRates, RunningSimulator, SimOptions, SimTenant, TenantSize};
+use serde_json::Value;
+
+/// Runs `mi-assess assess` against a simulator the way a workstation would, through the real
+/// managed-identity credential; returns its stats and its sorted, endpoint-normalised findings.
+fn assess(sim_endpoint: &str, identity_endpoint: &str, identity_header: &str, out: &Path) -> (Value, Vec<String>) {
+    let stats_path = out.join("stats.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["assess", "--out"])
+        .arg(out)
+        .arg("--stats-json")
+        .arg(&stats_path)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("IDENTITY_ENDPOINT", identity_endpoint)
+        .env("IDENTITY_HEADER", identity_header)
+        .env("MI_ASSESS_GRAPH_ENDPOINT", sim_endpoint)
+        .env("MI_ASSESS_LOG", "warn")
+        .output()
+        .unwrap();
+    let stats: Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "no stats: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let prefix = stats["prefix"].as_str().unwrap();
+    let findings = std::fs::read_to_string(out.join(prefix).join("findings.ndjson")).unwrap();
+    let base = sim_endpoint.trim_end_matches('/');
+    let mut lines: Vec<String> = findings.lines().map(|l| l.replace(base, "{graph}")).collect();
+    lines.sort();
+    (stats, lines)
+}
+
+async fn run(sim: &RunningSimulator) -> (Value, Vec<String>) {
+    let endpoint = sim.graph_endpoint().to_string();
+    let identity = sim.identity_endpoint();
+    let header = sim.identity_header().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = tempfile::tempdir().unwrap();
+        assess(&endpoint, &identity, &header, out.path())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_throttling_do_not_change_the_findings() {
+    let tenant = SimTenant::generated(2_000, 5);
+    let clean = RunningSimulator::start_with(
+        tenant.clone(),
+        SimOptions {
+            budget: Some(TenantSize::Large),
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let faulty = RunningSimulator::start_with(
+        tenant,
+        SimOptions {
+            budget: Some(TenantSize::Large),
+            faults: FaultRates {
+                throttle: 0.10,
+                unavailable: 0.02,
+                reset: 0.01,
+                malformed: 0.0,
+            },
+            seed: 42,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let (clean_stats, clean_findings) = run(&clean).await;
+    let (faulty_stats, faulty_findings) = run(&faulty).await;
+
+    assert_eq!(clean_stats["status"], "complete", "{clean_stats}");
+    assert_eq!(faulty_stats["status"], "complete", "faults are retried, never dropped: {faulty_stats}");
+    assert!(faulty.faults_injected() > 50, "faults were injected: {}", faulty.faults_injected());
+    assert!(faulty_stats["graph"]["throttled"].as_u64().unwrap() > 0);
+    assert!(faulty_stats["graph"]["retries"].as_u64().unwrap() > 0);
+    assert!(!clean_findings.is_empty());
+    assert!(clean_findings == faulty_findings, "findings differ with faults injected");
+
+    // At most 2.5 resource units per assessed principal (identity or credential-bearing SP).
+    let principals = clean_stats["identities"].as_u64().unwrap()
+        + clean_stats["credentialServicePrincipals"].as_u64().unwrap();
+    let ru = clean_stats["graph"]["resourceUnits"].as_u64().unwrap();
+    assert_eq!(ru, clean.resource_units(), "the client counts what the simulator charged");
+    let per_principal = ru as f64 / principals as f64;
+    assert!(per_principal <= 2.5, "{per_principal:.2} RU per principal");
+    println!("scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), faults injected {}", faulty.faults_injected());
+}
+
+#[tokio::test]
+async fn a_foreign_next_link_is_refused_and_never_gets_a_token() {
+    let evil = RunningSimulator::start(SimTenant::generated(10, 9)).await.unwrap();
+    let sim = RunningSimulator::start(SimTenant::generated(1_500, 9)).await.unwrap();
+    sim.set_faults(FaultPlan {
+        next_link_origin: Some(evil.graph_endpoint().clone()),
+        ..FaultPlan::default()
+    });
+    let (stats, _) = {
+        let endpoint = sim.graph_endpoint().to_string();
+        let identity = sim.identity_endpoint();
+        let header = sim.identity_header().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let out = tempfile::tempdir().unwrap();
+            let stats_path = out.path().join("stats.json");
+            let output = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+                .args(["assess", "--out"])
+                .arg(out.path())
+                .arg("--stats-json")
+                .arg(&stats_path)
+                .env("IDENTITY_ENDPOINT", identity)
+                .env("IDENTITY_HEADER", header)
+                .env("MI_ASSESS_GRAPH_ENDPOINT", endpoint)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(!output.status.success(), "the run must fail: {stdout}");
+            assert!(
+                stdout.contains("refusing to follow @odata.nextLink"),
+                "the refusal is explained: {stdout}\n{stderr}"
+            );
+            (Value::Null, Vec::<String>::new())
+        })
+        .await
+        .unwrap()
+    };
+    let _ = stats;
+    assert!(evil.request_log().is_empty(), "the hostile origin received requests: {:?}", evil.request_log());
+    assert_eq!(evil.graph_requests(), 0);
+}
