@@ -56,7 +56,14 @@ fn simulator(identities: usize, latency_ms: u64, faults: bool) -> Simulator {
         &latency_ms.to_string(),
     ]);
     if faults {
-        command.args(["--throttle-rate", "0.10", "--unavailable-rate", "0.02", "--reset-rate", "0.01"]);
+        command.args([
+            "--throttle-rate",
+            "0.10",
+            "--unavailable-rate",
+            "0.02",
+            "--reset-rate",
+            "0.01",
+        ]);
     }
     let mut child = command
         .env("MI_ASSESS_LOG", "error")
@@ -65,7 +72,9 @@ fn simulator(identities: usize, latency_ms: u64, faults: bool) -> Simulator {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let endpoints: Value = serde_json::from_str(&line).expect("the simulator prints its endpoints");
     Simulator {
         child,
@@ -98,7 +107,9 @@ impl Row {
             bound,
             self.wall / bound,
             self.throttled,
-            self.peak_rss_mb.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "n/a".into()),
+            self.peak_rss_mb
+                .map(|m| format!("{m:.0} MB"))
+                .unwrap_or_else(|| "n/a".into()),
             self.ru as f64 / self.principals.max(1) as f64,
         );
     }
@@ -107,7 +118,16 @@ impl Row {
 fn header() {
     println!(
         "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>6}",
-        "run", "principals", "requests", "RU", "wall", "RU-bound", "ratio", "429s", "peak RSS", "RU/pr"
+        "run",
+        "principals",
+        "requests",
+        "RU",
+        "wall",
+        "RU-bound",
+        "ratio",
+        "429s",
+        "peak RSS",
+        "RU/pr"
     );
 }
 
@@ -128,12 +148,20 @@ fn assess(label: &str, sim: &Simulator, out: &Path) -> (Row, Vec<String>) {
         .unwrap();
     let stats: Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
     assert!(status.code().is_some(), "assess was killed");
-    let findings = std::fs::read_to_string(out.join(stats["prefix"].as_str().unwrap()).join("findings.ndjson")).unwrap();
-    let mut lines: Vec<String> = findings.lines().map(|l| l.replace(&sim.graph, "{graph}")).collect();
+    let findings = std::fs::read_to_string(
+        out.join(stats["prefix"].as_str().unwrap())
+            .join("findings.ndjson"),
+    )
+    .unwrap();
+    let mut lines: Vec<String> = findings
+        .lines()
+        .map(|l| l.replace(&sim.graph, "{graph}"))
+        .collect();
     lines.sort();
     let row = Row {
         label: format!("{label} ({})", stats["status"].as_str().unwrap_or("?")),
-        principals: stats["identities"].as_u64().unwrap() + stats["credentialServicePrincipals"].as_u64().unwrap_or(0),
+        principals: stats["identities"].as_u64().unwrap()
+            + stats["credentialServicePrincipals"].as_u64().unwrap_or(0),
         requests: stats["graph"]["requests"].as_u64().unwrap(),
         ru: stats["graph"]["resourceUnits"].as_u64().unwrap(),
         wall: stats["wallSeconds"].as_f64().unwrap(),
@@ -147,7 +175,10 @@ fn assess(label: &str, sim: &Simulator, out: &Path) -> (Row, Vec<String>) {
 async fn baseline(label: &str, sim: &Simulator) -> Row {
     let http = reqwest::Client::new();
     let token: Value = http
-        .get(format!("{}?api-version=2019-08-01&resource={}", sim.identity_endpoint, sim.graph))
+        .get(format!(
+            "{}?api-version=2019-08-01&resource={}",
+            sim.identity_endpoint, sim.graph
+        ))
         .header("X-IDENTITY-HEADER", &sim.identity_header)
         .send()
         .await
@@ -187,12 +218,26 @@ async fn baseline(label: &str, sim: &Simulator) -> Row {
     ));
     while let Some(url) = next.take() {
         let page = get(url).await;
-        ids.extend(page["value"].as_array().unwrap().iter().map(|sp| sp["id"].as_str().unwrap().to_owned()));
+        ids.extend(
+            page["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|sp| sp["id"].as_str().unwrap().to_owned()),
+        );
         next = page["@odata.nextLink"].as_str().map(str::to_owned);
     }
     for id in &ids {
-        get(format!("{}/v1.0/servicePrincipals/{id}/appRoleAssignments", sim.graph)).await;
-        get(format!("{}/v1.0/servicePrincipals/{id}/transitiveMemberOf", sim.graph)).await;
+        get(format!(
+            "{}/v1.0/servicePrincipals/{id}/appRoleAssignments",
+            sim.graph
+        ))
+        .await;
+        get(format!(
+            "{}/v1.0/servicePrincipals/{id}/transitiveMemberOf",
+            sim.graph
+        ))
+        .await;
     }
     Row {
         label: label.to_owned(),
@@ -207,7 +252,11 @@ async fn baseline(label: &str, sim: &Simulator) -> Row {
 
 /// Time from process start to the first answer on `GET /`, in milliseconds.
 async fn cold_start(sim: &Simulator) -> f64 {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let started = Instant::now();
     let mut child = Command::new(BIN)
         .arg("serve")
@@ -225,13 +274,18 @@ async fn cold_start(sim: &Simulator) -> f64 {
     let elapsed = loop {
         if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
             use std::io::{Read, Write};
-            stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .unwrap();
             let mut buf = [0u8; 12];
             if stream.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1") {
                 break started.elapsed();
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "serve never answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve never answered"
+        );
         std::thread::sleep(Duration::from_micros(200));
     };
     let _ = child.kill();
@@ -243,7 +297,12 @@ fn list(args: &[String], name: &str, default: &[usize]) -> Vec<usize> {
     match args.iter().position(|a| a == name) {
         Some(i) => args
             .get(i + 1)
-            .map(|v| v.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect())
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().unwrap())
+                    .collect()
+            })
             .unwrap_or_default(),
         None => default.to_vec(),
     }
@@ -256,7 +315,9 @@ async fn main() {
     let faults = list(&args, "--faults", &[10_000]);
     let baselines = list(&args, "--baseline", &[1_000, 10_000]);
     let latency = list(&args, "--latency-ms", &[50])[0] as u64;
-    println!("mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n");
+    println!(
+        "mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n"
+    );
     header();
     let mut clean_findings = std::collections::HashMap::new();
     let mut rows = Vec::new();
@@ -276,7 +337,11 @@ async fn main() {
         match clean_findings.get(&n) {
             Some(clean) => println!(
                 "    findings with faults (10% 429, 2% 503, 1% resets) vs without: {} ({} findings)",
-                if *clean == findings { "identical" } else { "DIFFERENT" },
+                if *clean == findings {
+                    "identical"
+                } else {
+                    "DIFFERENT"
+                },
                 findings.len()
             ),
             None => println!("    (no clean run of {n} to compare with)"),
@@ -294,13 +359,19 @@ async fn main() {
         let bound = row.ru as f64 / RU_PER_SECOND;
         let mut notes = vec![
             format!("wall/RU-bound {:.2} (target <= 1.25)", row.wall / bound),
-            format!("RU/principal {:.2} (target <= 2.5)", row.ru as f64 / row.principals as f64),
+            format!(
+                "RU/principal {:.2} (target <= 2.5)",
+                row.ru as f64 / row.principals as f64
+            ),
         ];
         if let Some(rss) = row.peak_rss_mb {
             notes.push(format!("peak RSS {rss:.0} MB (target <= 150 MB at 50k)"));
         }
         if let Some(base) = baseline_walls.get(n) {
-            notes.push(format!("{:.1}x faster than the sequential baseline (target >= 20x at 10k)", base / row.wall));
+            notes.push(format!(
+                "{:.1}x faster than the sequential baseline (target >= 20x at 10k)",
+                base / row.wall
+            ));
         }
         println!("{n:>6}: {}", notes.join("; "));
     }

@@ -347,7 +347,9 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             "tenantId": simulator.tenant().tenant_id,
         })
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }
 

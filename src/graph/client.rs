@@ -351,7 +351,9 @@ impl GraphClient {
             let (due, later): (Vec<_>, Vec<_>) = delayed.drain(..).partition(|(at, _)| *at <= now);
             delayed = later;
             pending.extend(due.into_iter().map(|(_, item)| item));
-            while in_flight.len() < self.pacer.limit().min(concurrency.max(1)) && !pending.is_empty() {
+            while in_flight.len() < self.pacer.limit().min(concurrency.max(1))
+                && !pending.is_empty()
+            {
                 let take = BATCH_LIMIT.min(pending.len());
                 let chunk = pending.split_off(pending.len() - take);
                 in_flight.push(self.send_batch(&batch_url, chunk));
@@ -402,7 +404,14 @@ impl GraphClient {
                                     url: next.path.clone(),
                                     message: e.to_string(),
                                 };
-                                self.retry_later(next, None, error, &mut delayed, &mut pending, &mut results);
+                                self.retry_later(
+                                    next,
+                                    None,
+                                    error,
+                                    &mut delayed,
+                                    &mut pending,
+                                    &mut results,
+                                );
                             }
                         }
                     }
@@ -410,7 +419,14 @@ impl GraphClient {
                         item,
                         retry_after,
                         error,
-                    } => self.retry_later(item, retry_after, error, &mut delayed, &mut pending, &mut results),
+                    } => self.retry_later(
+                        item,
+                        retry_after,
+                        error,
+                        &mut delayed,
+                        &mut pending,
+                        &mut results,
+                    ),
                     BatchOutcome::Failed { key, error } => results[key] = Some(Err(error)),
                 }
             }
@@ -631,7 +647,9 @@ impl GraphClient {
             let delay = match &outcome {
                 Attempt::Done(_) => None,
                 // Throttled: the pacer has paused every sender for the Retry-After.
-                Attempt::Retryable { error, .. } if error.status() == Some(429) => Some(Duration::ZERO),
+                Attempt::Retryable { error, .. } if error.status() == Some(429) => {
+                    Some(Duration::ZERO)
+                }
                 Attempt::Retryable { retry_after, .. } => Some(
                     retry_after
                         .unwrap_or_else(|| backoff(self.retry.base_delay, attempt))

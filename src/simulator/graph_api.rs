@@ -763,7 +763,9 @@ fn throttle(state: &SimState, response: SimResponse) -> SimResponse {
     if response.status != StatusCode::OK {
         return response;
     }
-    let Some(bucket) = &state.bucket else { return response };
+    let Some(bucket) = &state.bucket else {
+        return response;
+    };
     let cost: f64 = response
         .headers
         .iter()
@@ -778,7 +780,9 @@ fn throttle(state: &SimState, response: SimResponse) -> SimResponse {
         Ok(usage) => {
             let mut response = response;
             if usage >= 0.8 {
-                response.headers.push(("x-ms-throttle-limit-percentage", format!("{usage:.2}")));
+                response
+                    .headers
+                    .push(("x-ms-throttle-limit-percentage", format!("{usage:.2}")));
             }
             response
         }
@@ -789,9 +793,17 @@ fn throttle(state: &SimState, response: SimResponse) -> SimResponse {
                 "TooManyRequests",
                 "Too many requests; resource unit limit exceeded.",
             );
-            response.headers.push(("retry-after", format!("{:.3}", wait.max(0.001))));
-            response.headers.push(("x-ms-throttle-scope", "Tenant_Application/ReadWrite/sim/sim".to_owned()));
-            response.headers.push(("x-ms-throttle-information", "ResourceUnitLimitExceeded".to_owned()));
+            response
+                .headers
+                .push(("retry-after", format!("{:.3}", wait.max(0.001))));
+            response.headers.push((
+                "x-ms-throttle-scope",
+                "Tenant_Application/ReadWrite/sim/sim".to_owned(),
+            ));
+            response.headers.push((
+                "x-ms-throttle-information",
+                "ResourceUnitLimitExceeded".to_owned(),
+            ));
             response
         }
     }
@@ -806,13 +818,18 @@ async fn deliver(state: &SimState, response: Response) -> Response {
         let (parts, _) = response.into_parts();
         let broken = futures::stream::iter(vec![
             Ok(axum::body::Bytes::from_static(b"{\"value\":[")),
-            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset")),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected reset",
+            )),
         ]);
         return Response::from_parts(parts, axum::body::Body::from_stream(broken));
     }
     if state.roll(state.options.faults.malformed) {
         let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
         let cut = bytes.slice(..bytes.len() / 2);
         let mut parts = parts;
         parts.headers.remove("content-length");

@@ -28,7 +28,10 @@ impl Deref for SimData {
 }
 
 fn key(value: &Value, field: &str) -> Option<String> {
-    value.get(field).and_then(Value::as_str).map(str::to_ascii_lowercase)
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
 }
 
 impl SimData {
@@ -135,11 +138,15 @@ impl SimData {
                 .get("principalId")
                 .and_then(Value::as_str)
                 .is_some_and(|p| p.eq_ignore_ascii_case(principal_id));
-            let tenant_scope = assignment.get("directoryScopeId").and_then(Value::as_str) == Some("/");
+            let tenant_scope =
+                assignment.get("directoryScopeId").and_then(Value::as_str) == Some("/");
             if !(mine && tenant_scope) {
                 continue;
             }
-            let template = assignment.get("roleDefinitionId").cloned().unwrap_or(Value::Null);
+            let template = assignment
+                .get("roleDefinitionId")
+                .cloned()
+                .unwrap_or(Value::Null);
             let name = self
                 .tenant
                 .role_definitions

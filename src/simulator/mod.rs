@@ -109,7 +109,8 @@ impl Bucket {
     pub(crate) fn take(&mut self, cost: f64) -> Result<f64, f64> {
         let rate = self.capacity / 10.0;
         let now = std::time::Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(self.capacity);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(self.capacity);
         self.last = now;
         if self.tokens >= cost {
             self.tokens -= cost;
@@ -193,7 +194,12 @@ impl Drop for RunningSimulator {
 impl RunningSimulator {
     /// Starts serving `tenant` on `127.0.0.1` on an ephemeral port.
     pub async fn start(tenant: SimTenant) -> std::io::Result<Self> {
-        Self::start_on(tenant, SocketAddr::from(([127, 0, 0, 1], 0)), SimOptions::default()).await
+        Self::start_on(
+            tenant,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            SimOptions::default(),
+        )
+        .await
     }
 
     /// Starts serving `tenant` on `127.0.0.1` with throttling, latency and faults.
@@ -202,7 +208,11 @@ impl RunningSimulator {
     }
 
     /// Starts serving `tenant` on `addr`.
-    pub async fn start_on(tenant: SimTenant, addr: SocketAddr, options: SimOptions) -> std::io::Result<Self> {
+    pub async fn start_on(
+        tenant: SimTenant,
+        addr: SocketAddr,
+        options: SimOptions,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let base_url = Url::parse(&format!("http://{local}"))

@@ -139,30 +139,52 @@ impl SimTenant {
         tenant.add_realistic_privileges(identities, seed);
         tenant
     }
-
-
 }
 
 /// Graph application permissions the generated tenant hands out: (name, app role id).
 const GENERATED_GRAPH_ROLES: &[(&str, &str)] = &[
     ("User.Read.All", "df021288-bdef-4463-88db-98f22de89214"),
     ("Directory.Read.All", "7ab1d382-f21e-4acd-a863-ba3e13f7da61"),
-    ("Application.Read.All", "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"),
+    (
+        "Application.Read.All",
+        "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
+    ),
     ("Sites.Read.All", "332a536c-c7ef-4017-ab91-336970924f0d"),
     ("Mail.Read", "810c84a8-4a9e-49e6-bf7d-12d183f40d01"),
     ("Files.Read.All", "01d4889c-1287-42c6-ac1f-5d1e02578ef6"),
-    ("Sites.ReadWrite.All", "9492366f-7969-46a4-8d15-ed1a20078fff"),
-    ("Group.ReadWrite.All", "62a82d76-70ea-41e2-9197-370581804d09"),
-    ("RoleManagement.ReadWrite.Directory", "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8"),
-    ("GroupMember.Read.All", "98830695-27a2-44f7-8c18-0c3ebc9698f6"),
-    ("RoleManagement.Read.Directory", "483bed4a-2ad3-4361-a73b-c83ccdbdc53c"),
+    (
+        "Sites.ReadWrite.All",
+        "9492366f-7969-46a4-8d15-ed1a20078fff",
+    ),
+    (
+        "Group.ReadWrite.All",
+        "62a82d76-70ea-41e2-9197-370581804d09",
+    ),
+    (
+        "RoleManagement.ReadWrite.Directory",
+        "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",
+    ),
+    (
+        "GroupMember.Read.All",
+        "98830695-27a2-44f7-8c18-0c3ebc9698f6",
+    ),
+    (
+        "RoleManagement.Read.Directory",
+        "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
+    ),
 ];
 
 /// Built-in directory roles the generated tenant assigns: (template id, name).
 const GENERATED_DIRECTORY_ROLES: &[(&str, &str)] = &[
     ("88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "Directory Readers"),
-    ("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "Application Administrator"),
-    ("e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"),
+    (
+        "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+        "Application Administrator",
+    ),
+    (
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+        "Privileged Role Administrator",
+    ),
     ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
 ];
 
@@ -235,11 +257,19 @@ impl SimTenant {
             }
             if rng.u32(0..100) < 20 {
                 // Role-assignable groups are rare; most memberships are ordinary groups.
-                let g = if rng.u32(0..100) < 5 { rng.usize(0..2) } else { 2 + rng.usize(0..group_count - 2) };
-                self.group_members.entry(group_id(g)).or_default().push(id.clone());
+                let g = if rng.u32(0..100) < 5 {
+                    rng.usize(0..2)
+                } else {
+                    2 + rng.usize(0..group_count - 2)
+                };
+                self.group_members
+                    .entry(group_id(g))
+                    .or_default()
+                    .push(id.clone());
             }
             if rng.u32(0..1000) < 5 {
-                let (role, _) = GENERATED_DIRECTORY_ROLES[rng.usize(0..GENERATED_DIRECTORY_ROLES.len())];
+                let (role, _) =
+                    GENERATED_DIRECTORY_ROLES[rng.usize(0..GENERATED_DIRECTORY_ROLES.len())];
                 self.role_assignments.push(json!({"id": format!("ra-gen-{i}"), "principalId": id, "roleDefinitionId": role, "directoryScopeId": "/"}));
             }
             if rng.u32(0..1000) < 2 {
@@ -261,7 +291,11 @@ impl SimTenant {
                 "passwordCredentials": [{"keyId": format!("{seed:08x}-7c00-4000-8000-{a:012x}"), "displayName": "ci", "startDateTime": "2025-01-01T00:00:00Z", "endDateTime": "2027-01-01T00:00:00Z"}],
                 "keyCredentials": [],
             }));
-            let role = if rng.u32(0..10) == 0 { 8 } else { rng.usize(0..4) };
+            let role = if rng.u32(0..10) == 0 {
+                8
+            } else {
+                rng.usize(0..4)
+            };
             assign(self, &sp_id, role);
         }
         // The scanner holds exactly its read set.

@@ -5,12 +5,19 @@
 use std::path::Path;
 use std::process::Command;
 
-use mi_assess::simulator::{FaultPlan, FaultRates, RunningSimulator, SimOptions, SimTenant, TenantSize};
+use mi_assess::simulator::{
+    FaultPlan, FaultRates, RunningSimulator, SimOptions, SimTenant, TenantSize,
+};
 use serde_json::Value;
 
 /// Runs `mi-assess assess` against a simulator the way a workstation would, through the real
 /// managed-identity credential; returns its stats and its sorted, endpoint-normalised findings.
-fn assess(sim_endpoint: &str, identity_endpoint: &str, identity_header: &str, out: &Path) -> (Value, Vec<String>) {
+fn assess(
+    sim_endpoint: &str,
+    identity_endpoint: &str,
+    identity_header: &str,
+    out: &Path,
+) -> (Value, Vec<String>) {
     let stats_path = out.join("stats.json");
     let output = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
         .args(["assess", "--out"])
@@ -25,17 +32,21 @@ fn assess(sim_endpoint: &str, identity_endpoint: &str, identity_header: &str, ou
         .env("MI_ASSESS_LOG", "warn")
         .output()
         .unwrap();
-    let stats: Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap_or_default()).unwrap_or_else(|_| {
-        panic!(
-            "no stats: {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let stats: Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap_or_default())
+        .unwrap_or_else(|_| {
+            panic!(
+                "no stats: {}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
     let prefix = stats["prefix"].as_str().unwrap();
     let findings = std::fs::read_to_string(out.join(prefix).join("findings.ndjson")).unwrap();
     let base = sim_endpoint.trim_end_matches('/');
-    let mut lines: Vec<String> = findings.lines().map(|l| l.replace(base, "{graph}")).collect();
+    let mut lines: Vec<String> = findings
+        .lines()
+        .map(|l| l.replace(base, "{graph}"))
+        .collect();
     lines.sort();
     (stats, lines)
 }
@@ -85,27 +96,48 @@ async fn faults_and_throttling_do_not_change_the_findings() {
     let (faulty_stats, faulty_findings) = run(&faulty).await;
 
     assert_eq!(clean_stats["status"], "complete", "{clean_stats}");
-    assert_eq!(faulty_stats["status"], "complete", "faults are retried, never dropped: {faulty_stats}");
-    assert!(faulty.faults_injected() > 50, "faults were injected: {}", faulty.faults_injected());
+    assert_eq!(
+        faulty_stats["status"], "complete",
+        "faults are retried, never dropped: {faulty_stats}"
+    );
+    assert!(
+        faulty.faults_injected() > 50,
+        "faults were injected: {}",
+        faulty.faults_injected()
+    );
     assert!(faulty_stats["graph"]["throttled"].as_u64().unwrap() > 0);
     assert!(faulty_stats["graph"]["retries"].as_u64().unwrap() > 0);
     assert!(!clean_findings.is_empty());
-    assert!(clean_findings == faulty_findings, "findings differ with faults injected");
+    assert!(
+        clean_findings == faulty_findings,
+        "findings differ with faults injected"
+    );
 
     // At most 2.5 resource units per assessed principal (identity or credential-bearing SP).
     let principals = clean_stats["identities"].as_u64().unwrap()
         + clean_stats["credentialServicePrincipals"].as_u64().unwrap();
     let ru = clean_stats["graph"]["resourceUnits"].as_u64().unwrap();
-    assert_eq!(ru, clean.resource_units(), "the client counts what the simulator charged");
+    assert_eq!(
+        ru,
+        clean.resource_units(),
+        "the client counts what the simulator charged"
+    );
     let per_principal = ru as f64 / principals as f64;
     assert!(per_principal <= 2.5, "{per_principal:.2} RU per principal");
-    println!("scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), faults injected {}", faulty.faults_injected());
+    println!(
+        "scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), faults injected {}",
+        faulty.faults_injected()
+    );
 }
 
 #[tokio::test]
 async fn a_foreign_next_link_is_refused_and_never_gets_a_token() {
-    let evil = RunningSimulator::start(SimTenant::generated(10, 9)).await.unwrap();
-    let sim = RunningSimulator::start(SimTenant::generated(1_500, 9)).await.unwrap();
+    let evil = RunningSimulator::start(SimTenant::generated(10, 9))
+        .await
+        .unwrap();
+    let sim = RunningSimulator::start(SimTenant::generated(1_500, 9))
+        .await
+        .unwrap();
     sim.set_faults(FaultPlan {
         next_link_origin: Some(evil.graph_endpoint().clone()),
         ..FaultPlan::default()
@@ -140,6 +172,10 @@ async fn a_foreign_next_link_is_refused_and_never_gets_a_token() {
         .unwrap()
     };
     let _ = stats;
-    assert!(evil.request_log().is_empty(), "the hostile origin received requests: {:?}", evil.request_log());
+    assert!(
+        evil.request_log().is_empty(),
+        "the hostile origin received requests: {:?}",
+        evil.request_log()
+    );
     assert_eq!(evil.graph_requests(), 0);
 }
