@@ -354,6 +354,10 @@ mod tests {
     #[test]
     fn generated_tenants_are_deterministic() {
         assert_eq!(SimTenant::generated(50, 7), SimTenant::generated(50, 7));
-        assert_eq!(SimTenant::generated(50, 7).service_principals.len(), 51);
+        assert_eq!(
+            SimTenant::generated(50, 7).service_principals.len(),
+            53,
+            "50 identities, Microsoft Graph, 2 applications"
+        );
     }
 }
