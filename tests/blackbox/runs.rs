@@ -46,9 +46,10 @@ async fn paging_collects_every_identity_across_pages() {
         .unwrap();
     assert_eq!(manifest["counts"]["identities"], 2_500);
     assert_eq!(manifest["counts"]["systemAssigned"], 1_250);
-    // 2,500 identities × 2 per-identity reads in $batches of 20 = 250 batches, plus the lists.
+    // (2,500 identities + 125 credential-bearing apps) × 2 per-principal reads in $batches of
+    // 20 = 263 batches, plus about a dozen list pages and the resource lookups.
     let requests = manifest["graph"]["requests"].as_u64().unwrap();
-    assert!((250..=270).contains(&requests), "{requests} requests");
+    assert!((263..=290).contains(&requests), "{requests} requests");
     assert_eq!(
         manifest["graph"]["resourceUnits"].as_u64().unwrap(),
         sim.resource_units()
@@ -266,14 +267,14 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .unwrap()
         .unwrap();
     let first = change_types(&changes);
-    assert_eq!(first.len(), 20);
+    assert_eq!(first.len(), 36);
     assert!(first.iter().all(|(t, _, _)| t == "new"));
     let manifest = read_json(&store, &format!("{prefix}/manifest.json"))
         .await
         .unwrap();
     assert_eq!(
         manifest["counts"]["changes"],
-        json!({"new": 20, "resolved": 0, "severityChanged": 0})
+        json!({"new": 36, "resolved": 0, "severityChanged": 0})
     );
     assert!(manifest["previousRunId"].is_null());
     save_contract_samples(&store, "changes-run-1", &prefix, &tenant, &first_run).await;
