@@ -33,8 +33,18 @@ param schedule string = '0 0 2 * * *'
 @description('MI_ASSESS_GRAPH_ENDPOINT: Microsoft Graph root. US Gov: https://graph.microsoft.us, DoD: https://dod-graph.microsoft.us, China (21Vianet): https://microsoftgraph.chinacloudapi.cn.')
 param graphEndpoint string = 'https://graph.microsoft.com'
 
+@description('MI_ASSESS_ARM_ENDPOINT: Azure Resource Manager root for the Azure-plane assessment (token scope {endpoint}/.default). US Gov: https://management.usgovcloudapi.net, China (21Vianet): https://management.chinacloudapi.cn.')
+param armEndpoint string = 'https://management.azure.com'
+
+@description('MI_ASSESS_AZURE_PLANE: required (ARM access is expected: without it runs are partial), optional (read Azure when the scanner has Reader; without it runs stay complete and the manifest lists the Azure plane as skipped) or off (never call ARM). Set required once infra/mg/mg-reader.bicep is deployed.')
+@allowed(['required', 'optional', 'off'])
+param azurePlane string = 'optional'
+
 @description('MI_ASSESS_PRIVILEGED_GROUPS: comma-separated object ids of groups whose members count as privileged (empty: none).')
 param privilegedGroupIds string = ''
+
+@description('MI_ASSESS_FIC_ALLOWED_ISSUERS: comma-separated federated-credential issuer URLs treated as trusted (empty: GitHub Actions and Terraform Cloud). The OIDC issuers of AKS clusters in the tenant are always trusted.')
+param ficAllowedIssuers string = ''
 
 @description('MI_ASSESS_LOG: tracing filter, e.g. info, debug, mi_assess=debug,info.')
 param logFilter string = 'info'
@@ -151,9 +161,12 @@ var resultsUrl = '${dataStorage.outputs.blobEndpoint}${resultsContainerName}'
 var miAssessSettings = {
   MI_ASSESS_SCHEDULE: schedule
   MI_ASSESS_GRAPH_ENDPOINT: graphEndpoint
+  MI_ASSESS_ARM_ENDPOINT: armEndpoint
+  MI_ASSESS_AZURE_PLANE: azurePlane
   MI_ASSESS_RESULTS_URL: resultsUrl
   MI_ASSESS_IDENTITY_CLIENT_ID: useUserAssignedIdentity ? reference(userAssignedIdentityResourceId, '2023-01-31').clientId : ''
   MI_ASSESS_PRIVILEGED_GROUPS: privilegedGroupIds
+  MI_ASSESS_FIC_ALLOWED_ISSUERS: ficAllowedIssuers
   MI_ASSESS_LOG: logFilter
 }
 

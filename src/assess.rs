@@ -4,13 +4,15 @@
 //! First every principal (managed identity or credential-bearing service principal) is
 //! *resolved*: its app role assignments are named and tiered through the resource's `appRoles`
 //! and the classification data, its transitive groups are marked privileged or not, and its
-//! directory roles (direct or through a group, active or eligible, tenant or AU scope) are
-//! gathered. Rules then read only these resolved views.
+//! directory roles (direct or through a group, active or eligible, tenant or AU scope) and its
+//! Azure RBAC roles (direct or through a group, any scope) are gathered. Rules then read only
+//! these resolved views.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::azure::{AzureIndex, ResolvedAzureRole};
 use crate::classification::{Classifier, Tier};
 use crate::graph::model::{
     Credential, DirectoryObject, ResourceServicePrincipal, RoleAssignment, ServicePrincipal,
@@ -215,6 +217,8 @@ pub struct PrincipalView {
     pub directory_roles: Option<Vec<ResolvedDirectoryRole>>,
     /// Delegated grants as client; `None` when unknown.
     pub delegated_grants: Option<Vec<ResolvedGrant>>,
+    /// Azure RBAC roles, direct or through a group; `None` when the Azure plane is unknown.
+    pub azure_roles: Option<Vec<ResolvedAzureRole>>,
     /// Credentials (service principals only).
     pub credentials: Vec<ResolvedCredential>,
     /// Data sets that could not be read for this principal.
@@ -222,11 +226,13 @@ pub struct PrincipalView {
 }
 
 impl PrincipalView {
-    /// The highest tier across permissions and directory roles, if it holds any.
+    /// The highest tier across Graph permissions, directory roles and Azure roles, if it holds
+    /// any.
     pub fn tier(&self) -> Option<Tier> {
         let app = self.app_roles.iter().flatten().map(|r| r.tier);
         let roles = self.directory_roles.iter().flatten().map(|r| r.tier);
-        app.chain(roles).max()
+        let azure = self.azure_roles.iter().flatten().map(|r| r.tier);
+        app.chain(roles).chain(azure).max()
     }
 
     /// True when it is a managed identity.
@@ -252,6 +258,8 @@ pub struct TenantView<'a> {
     pub identities: Vec<PrincipalView>,
     /// Credential-bearing service principals.
     pub service_principals: Vec<PrincipalView>,
+    /// The Azure plane, indexed; `None` when it is unknown.
+    pub azure: Option<AzureIndex<'a>>,
 }
 
 impl TenantView<'_> {
@@ -313,6 +321,10 @@ pub fn resolve<'a>(snapshot: &'a TenantSnapshot, classifier: &Classifier) -> Ten
         .iter()
         .map(|g| g.to_ascii_lowercase())
         .collect();
+    let azure = snapshot
+        .azure
+        .known()
+        .map(|azure| AzureIndex::new(azure, &snapshot.tenant_id));
     let context = ResolveContext {
         snapshot,
         classifier,
@@ -320,6 +332,7 @@ pub fn resolve<'a>(snapshot: &'a TenantSnapshot, classifier: &Classifier) -> Ten
         role_names,
         roles,
         configured,
+        azure: azure.as_ref(),
     };
     let identities = snapshot
         .managed_identities
@@ -348,6 +361,7 @@ pub fn resolve<'a>(snapshot: &'a TenantSnapshot, classifier: &Classifier) -> Ten
         snapshot,
         identities,
         service_principals,
+        azure,
     }
 }
 
@@ -434,6 +448,7 @@ struct ResolveContext<'a> {
     role_names: HashMap<String, String>,
     roles: RoleIndex<'a>,
     configured: BTreeSet<String>,
+    azure: Option<&'a AzureIndex<'a>>,
 }
 
 impl ResolveContext<'_> {
@@ -535,6 +550,13 @@ impl ResolveContext<'_> {
                 None
             }
         };
+        let azure_roles = match self.azure {
+            Some(index) => Some(index.roles_of(self.classifier, &sp.id, groups.as_deref())),
+            None => {
+                unknown.push("azureRoleAssignments".to_owned());
+                None
+            }
+        };
         PrincipalView {
             id: sp.id.clone(),
             app_id: sp.app_id.clone(),
@@ -545,6 +567,7 @@ impl ResolveContext<'_> {
             groups,
             directory_roles,
             delegated_grants,
+            azure_roles,
             credentials,
             unknown,
         }
@@ -661,6 +684,7 @@ impl IdentityRecord {
         self.groups = view.groups.clone();
         self.directory_roles = view.directory_roles.clone();
         self.delegated_grants = view.delegated_grants.clone();
+        self.azure_role_assignments = view.azure_roles.clone();
         self.unknown = view.unknown.clone();
         let mine: Vec<&Finding> = findings
             .iter()

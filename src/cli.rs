@@ -11,8 +11,9 @@ use azure_core::credentials::TokenCredential;
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
+use crate::arm::{ArmClient, AzurePlane};
 use crate::auth::{self, TokenSource};
-use crate::config::{self, Settings};
+use crate::config::{self, AzurePlaneMode, Settings};
 use crate::graph::{GraphClient, RetryPolicy};
 use crate::host::{Application, HandlerState};
 use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
@@ -184,7 +185,25 @@ fn assessment_settings(settings: &Settings) -> AssessmentSettings {
     AssessmentSettings {
         privileged_group_ids: settings.privileged_groups.clone(),
         suppressions: Vec::new(),
+        fic_allowed_issuers: settings.fic_allowed_issuers.clone(),
     }
+}
+
+/// The Azure plane as configured: off, or an ARM client for `{arm}/.default`.
+fn azure_plane(
+    settings: &Settings,
+    credential: Arc<dyn TokenCredential>,
+) -> anyhow::Result<AzurePlane> {
+    if settings.azure_plane == AzurePlaneMode::Off {
+        return Ok(AzurePlane::off());
+    }
+    let tokens = TokenSource::new(credential, settings.arm_scope());
+    let client = ArmClient::new(
+        settings.arm_endpoint.clone(),
+        tokens,
+        RetryPolicy::default(),
+    )?;
+    Ok(AzurePlane::new(settings.azure_plane, client))
 }
 
 fn graph_client(
@@ -211,10 +230,11 @@ async fn serve() -> anyhow::Result<()> {
     let store: Arc<dyn ResultStore> =
         Arc::new(BlobStore::new(results_url.clone(), credential.clone())?);
     let scanner = Scanner::new(
-        graph_client(&settings, credential)?,
+        graph_client(&settings, credential.clone())?,
         store,
         assessment_settings(&settings),
-    );
+    )
+    .with_azure(azure_plane(&settings, credential)?);
     let app = Application::bind(port, HandlerState { scanner })
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -222,6 +242,8 @@ async fn serve() -> anyhow::Result<()> {
         port,
         credential = ?kind,
         graph = %settings.graph_endpoint,
+        arm = %settings.arm_endpoint,
+        azure_plane = settings.azure_plane.as_str(),
         results = %results_url,
         "mi-assess handler ready"
     );
@@ -241,11 +263,18 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         let simulator = RunningSimulator::start(tenant)
             .await
             .context("starting the Graph simulator")?;
+        // The simulator serves Graph and ARM on one origin; ARM access is part of the demo, so
+        // the Azure plane is required there.
         let settings = Settings {
             graph_endpoint: simulator.graph_endpoint().clone(),
             results_url: None,
             identity_client_id: None,
             privileged_groups: Vec::new(),
+            arm_endpoint: simulator.arm_endpoint().clone(),
+            azure_plane: AzurePlaneMode::Required,
+            fic_allowed_issuers: config::DEFAULT_FIC_ALLOWED_ISSUERS
+                .map(str::to_owned)
+                .to_vec(),
         };
         let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());
         eprintln!(
@@ -257,7 +286,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     } else {
         let settings = Settings::from_env().context("reading configuration")?;
         let (credential, kind) = auth::credential_from_env(settings.identity_client_id.as_deref())?;
-        tracing::info!(credential = ?kind, graph = %settings.graph_endpoint, "authenticating");
+        tracing::info!(credential = ?kind, graph = %settings.graph_endpoint, arm = %settings.arm_endpoint, azure_plane = settings.azure_plane.as_str(), "authenticating");
         (settings, credential)
     };
 
@@ -278,10 +307,11 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         seed_demo_suppressions(store.as_ref()).await?;
     }
     let scanner = Scanner::new(
-        graph_client(&settings, credential)?,
+        graph_client(&settings, credential.clone())?,
         store.clone(),
         assessment_settings(&settings),
-    );
+    )
+    .with_azure(azure_plane(&settings, credential)?);
     let request = RunRequest {
         run_id: Uuid::new_v4(),
         trigger: if args.demo {
@@ -342,6 +372,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "graphEndpoint": simulator.graph_endpoint().as_str().trim_end_matches('/'),
+            "armEndpoint": simulator.graph_endpoint().as_str().trim_end_matches('/'),
             "identityEndpoint": simulator.identity_endpoint(),
             "identityHeader": simulator.identity_header(),
             "tenantId": simulator.tenant().tenant_id,

@@ -7,16 +7,19 @@
 //!    definitions, active role assignments, PIM eligibility and assignment schedules, delegated
 //!    grants (filtered to collected clients);
 //! 2. per principal, in JSON `$batch`es of 20: `appRoleAssignments`, `transitiveMemberOf`;
-//! 3. once per referenced resource, in `$batch`: the resource's `appRoles`.
+//! 3. once per referenced resource, in `$batch`: the resource's `appRoles`;
+//! 4. the Azure plane through Azure Resource Manager (`crate::arm::collect`).
 //!
 //! The managed-identity list is required; anything else that fails becomes a
-//! [`Dataset::Unknown`] plus a [`CollectionGap`], and the run is `partial`.
+//! [`Dataset::Unknown`] plus a [`CollectionGap`], and the run is `partial` (except Azure-plane
+//! gaps the configuration allows, see `crate::arm::collect`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::arm::AzurePlane;
 use crate::graph::model::{
     APP_ROLE_ASSIGNMENT_SELECT, APPLICATION_SELECT, AppRoleAssignment, Application,
     DirectoryObject, MANAGED_IDENTITY_TYPE, OAUTH2_GRANT_SELECT, OAuth2PermissionGrant,
@@ -84,10 +87,11 @@ pub fn managed_identity_list_query() -> String {
 /// Reads the whole tenant into a snapshot.
 pub async fn collect_tenant(
     graph: &GraphClient,
+    azure: &AzurePlane,
     settings: AssessmentSettings,
 ) -> Result<TenantSnapshot, CollectError> {
     let (tenant_id, scanner) = whoami(graph).await?;
-    collect_tenant_as(graph, tenant_id, scanner, settings).await
+    collect_tenant_as(graph, azure, tenant_id, scanner, settings).await
 }
 
 /// The permission whose absence explains a 403 on a data set.
@@ -112,6 +116,7 @@ fn gap(dataset: &str, principals: usize, error: &GraphError) -> CollectionGap {
         reason: error.to_string(),
         needs_permission: matches!(status, Some(401 | 403))
             .then(|| permission_for(dataset).to_owned()),
+        affects_status: true,
     }
 }
 
@@ -138,8 +143,10 @@ async fn list_dataset<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads the whole tenant into a snapshot, for a scanner whose tenant and identity are known.
+/// The Azure plane is read last ([`crate::arm::collect::collect_azure`]), as `azure` allows.
 pub async fn collect_tenant_as(
     graph: &GraphClient,
+    azure: &AzurePlane,
     tenant_id: String,
     scanner: ScannerIdentity,
     settings: AssessmentSettings,
@@ -230,6 +237,15 @@ pub async fn collect_tenant_as(
         unknown => unknown,
     };
 
+    // 7. The Azure plane: RBAC, user-assigned identities, federated credentials. The principals
+    // read above (managed identities, credential-bearing service principals) surely exist.
+    let known_principals: BTreeSet<String> = principal_ids
+        .iter()
+        .map(|id| id.to_ascii_lowercase())
+        .collect();
+    let azure =
+        crate::arm::collect::collect_azure(azure, graph, &known_principals, &mut gaps).await;
+
     Ok(TenantSnapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION.to_owned(),
         tenant_id,
@@ -246,6 +262,7 @@ pub async fn collect_tenant_as(
         role_eligibility_schedules,
         role_assignment_schedules,
         delegated_grants,
+        azure,
         gaps,
     })
 }
@@ -505,6 +522,10 @@ pub async fn collect_identity(
         role_eligibility_schedules,
         role_assignment_schedules,
         delegated_grants,
+        // The single-identity answer reads Graph only; its Azure roles are unknown, not none.
+        azure: crate::azure::not_collected(
+            "the single-identity assessment reads Graph only; Azure roles are assessed in full runs",
+        ),
         gaps,
     }))
 }

@@ -1,8 +1,8 @@
 //! Runtime configuration: every endpoint and knob, read once from the environment.
 //!
-//! The Function App's app settings arrive as environment variables. Every endpoint (Graph,
-//! results container) comes from here with a production default, so sovereign clouds and tests
-//! need no special code paths. The token endpoint is read by `azure_identity` itself from
+//! The Function App's app settings arrive as environment variables. Every endpoint (Graph, Azure
+//! Resource Manager, results container) comes from here with a production default, so sovereign
+//! clouds and tests need no special code paths. The token endpoint is read by `azure_identity` itself from
 //! `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`.
 
 use url::Url;
@@ -17,10 +17,69 @@ pub const IDENTITY_CLIENT_ID_VAR: &str = "MI_ASSESS_IDENTITY_CLIENT_ID";
 pub const PRIVILEGED_GROUPS_VAR: &str = "MI_ASSESS_PRIVILEGED_GROUPS";
 /// App setting: `tracing` filter directives (default `info`).
 pub const LOG_VAR: &str = "MI_ASSESS_LOG";
+/// App setting: Azure Resource Manager base URL (default `https://management.azure.com`).
+pub const ARM_ENDPOINT_VAR: &str = "MI_ASSESS_ARM_ENDPOINT";
+/// App setting: whether the Azure plane is read, and whether missing access makes a run partial:
+/// `required`, `optional` (default) or `off`.
+pub const AZURE_PLANE_VAR: &str = "MI_ASSESS_AZURE_PLANE";
+/// App setting: federated-credential issuers to trust, comma-separated (empty: GitHub Actions
+/// and Terraform Cloud). The OIDC issuers of AKS clusters in the tenant are always trusted.
+pub const FIC_ALLOWED_ISSUERS_VAR: &str = "MI_ASSESS_FIC_ALLOWED_ISSUERS";
 /// Set by the Functions host: the loopback port to listen on.
 pub const HANDLER_PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
 /// Production Graph endpoint.
 pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+/// Production Azure Resource Manager endpoint.
+pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
+/// GitHub Actions' OIDC issuer.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// Terraform Cloud's (HCP Terraform) OIDC issuer.
+pub const TERRAFORM_CLOUD_ISSUER: &str = "https://app.terraform.io";
+/// Federated-credential issuers trusted when `MI_ASSESS_FIC_ALLOWED_ISSUERS` is empty.
+pub const DEFAULT_FIC_ALLOWED_ISSUERS: [&str; 2] = [GITHUB_ACTIONS_ISSUER, TERRAFORM_CLOUD_ISSUER];
+
+/// Whether the Azure plane (Azure RBAC, user-assigned identities, federated credentials) is read,
+/// and what missing access means for the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AzurePlaneMode {
+    /// Read it; ARM access is expected, so missing access makes the run `partial`.
+    Required,
+    /// Read it when the scanner has access; without access the run stays `complete` and the
+    /// manifest lists the Azure plane under `skipped` (the default: the management-group Reader
+    /// assignment is an optional deployment step).
+    #[default]
+    Optional,
+    /// Do not call ARM at all; the Azure data is unknown and the manifest says why.
+    Off,
+}
+
+impl AzurePlaneMode {
+    /// The setting's value: `required`, `optional` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Optional => "optional",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl std::str::FromStr for AzurePlaneMode {
+    type Err = ConfigError;
+
+    fn from_str(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "required" => Ok(Self::Required),
+            "optional" | "" => Ok(Self::Optional),
+            "off" => Ok(Self::Off),
+            _ => Err(ConfigError::InvalidChoice {
+                name: AZURE_PLANE_VAR,
+                value: value.to_owned(),
+                allowed: "required, optional or off",
+            }),
+        }
+    }
+}
 
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +118,24 @@ pub enum ConfigError {
     /// The port is not a number.
     #[error("{HANDLER_PORT_VAR} is not a TCP port: {0:?}")]
     InvalidPort(String),
+    /// A setting with a fixed set of values has another one.
+    #[error("{name} must be {allowed}, not {value:?}")]
+    InvalidChoice {
+        /// Setting name.
+        name: &'static str,
+        /// The offending value.
+        value: String,
+        /// The values it may take.
+        allowed: &'static str,
+    },
+    /// A list entry is not an https URL (or an http URL on loopback).
+    #[error("{name} must be a comma-separated list of issuer URLs; {value:?} is not one")]
+    InvalidIssuer {
+        /// Setting name.
+        name: &'static str,
+        /// The offending entry.
+        value: String,
+    },
 }
 
 /// Everything the scanner needs to know about its surroundings.
@@ -72,6 +149,12 @@ pub struct Settings {
     pub identity_client_id: Option<String>,
     /// Group object ids the organisation declares privileged.
     pub privileged_groups: Vec<String>,
+    /// Azure Resource Manager base URL, e.g. `https://management.usgovcloudapi.net`.
+    pub arm_endpoint: Url,
+    /// Whether and how the Azure plane is read.
+    pub azure_plane: AzurePlaneMode,
+    /// Trusted federated-credential issuers (the configured list, or the defaults).
+    pub fic_allowed_issuers: Vec<String>,
 }
 
 impl Settings {
@@ -98,11 +181,31 @@ impl Settings {
             .map(|raw| parse_guid_list(PRIVILEGED_GROUPS_VAR, &raw))
             .transpose()?
             .unwrap_or_default();
+        let arm_endpoint = parse_service_url(
+            ARM_ENDPOINT_VAR,
+            &non_empty(ARM_ENDPOINT_VAR).unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned()),
+        )?;
+        let azure_plane = non_empty(AZURE_PLANE_VAR)
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or_default();
+        let fic_allowed_issuers = match non_empty(FIC_ALLOWED_ISSUERS_VAR) {
+            Some(raw) => parse_issuer_list(FIC_ALLOWED_ISSUERS_VAR, &raw)?,
+            None => Vec::new(),
+        };
+        let fic_allowed_issuers = if fic_allowed_issuers.is_empty() {
+            DEFAULT_FIC_ALLOWED_ISSUERS.map(str::to_owned).to_vec()
+        } else {
+            fic_allowed_issuers
+        };
         Ok(Self {
             graph_endpoint,
             results_url,
             identity_client_id: non_empty(IDENTITY_CLIENT_ID_VAR),
             privileged_groups,
+            arm_endpoint,
+            azure_plane,
+            fic_allowed_issuers,
         })
     }
 
@@ -113,6 +216,35 @@ impl Settings {
             self.graph_endpoint.as_str().trim_end_matches('/')
         )
     }
+
+    /// The OAuth scope for Azure Resource Manager in this cloud: `{arm endpoint}/.default`.
+    pub fn arm_scope(&self) -> String {
+        format!(
+            "{}/.default",
+            self.arm_endpoint.as_str().trim_end_matches('/')
+        )
+    }
+}
+
+/// Parses `https://a, https://b/` into issuer URLs without a trailing slash. Each must be an
+/// https URL (http only on loopback, for tests).
+pub fn parse_issuer_list(name: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let invalid = || ConfigError::InvalidIssuer {
+                name,
+                value: s.to_owned(),
+            };
+            let url = Url::parse(s).map_err(|_| invalid())?;
+            let secure = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+            if !secure || url.host().is_none() {
+                return Err(invalid());
+            }
+            Ok(s.trim_end_matches('/').to_owned())
+        })
+        .collect()
 }
 
 /// Parses `a, b,c` into lower-case GUID strings.
@@ -216,6 +348,73 @@ mod tests {
         assert_eq!(s.graph_scope(), "https://graph.microsoft.com/.default");
         assert!(s.results_url.is_none());
         assert!(s.identity_client_id.is_none());
+        assert_eq!(s.arm_endpoint.as_str(), "https://management.azure.com/");
+        assert_eq!(s.arm_scope(), "https://management.azure.com/.default");
+        assert_eq!(s.azure_plane, AzurePlaneMode::Optional);
+        assert_eq!(
+            s.fic_allowed_issuers,
+            vec![
+                "https://token.actions.githubusercontent.com".to_owned(),
+                "https://app.terraform.io".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn sovereign_arm_endpoint_changes_the_arm_scope() {
+        let s = settings(&[(ARM_ENDPOINT_VAR, "https://management.usgovcloudapi.net/")])
+            .expect("valid");
+        assert_eq!(
+            s.arm_scope(),
+            "https://management.usgovcloudapi.net/.default"
+        );
+        assert!(settings(&[(ARM_ENDPOINT_VAR, "http://management.example.com")]).is_err());
+        assert!(settings(&[(ARM_ENDPOINT_VAR, "http://127.0.0.1:9000")]).is_ok());
+    }
+
+    #[test]
+    fn azure_plane_mode_is_one_of_three() {
+        for (raw, mode) in [
+            ("required", AzurePlaneMode::Required),
+            (" Optional ", AzurePlaneMode::Optional),
+            ("OFF", AzurePlaneMode::Off),
+        ] {
+            assert_eq!(
+                settings(&[(AZURE_PLANE_VAR, raw)])
+                    .expect("valid")
+                    .azure_plane,
+                mode
+            );
+        }
+        let err = settings(&[(AZURE_PLANE_VAR, "sometimes")]).expect_err("invalid");
+        assert!(
+            err.to_string().contains("required, optional or off"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fic_allowed_issuers_replace_the_defaults_and_are_urls() {
+        let s = settings(&[(
+            FIC_ALLOWED_ISSUERS_VAR,
+            " https://gitlab.example.com/ ,, https://token.actions.githubusercontent.com",
+        )])
+        .expect("valid");
+        assert_eq!(
+            s.fic_allowed_issuers,
+            vec![
+                "https://gitlab.example.com".to_owned(),
+                "https://token.actions.githubusercontent.com".to_owned()
+            ]
+        );
+        assert!(settings(&[(FIC_ALLOWED_ISSUERS_VAR, "gitlab.example.com")]).is_err());
+        assert!(settings(&[(FIC_ALLOWED_ISSUERS_VAR, "http://gitlab.example.com")]).is_err());
+        let blank = settings(&[(FIC_ALLOWED_ISSUERS_VAR, " , ")]).expect("valid");
+        assert_eq!(
+            blank.fic_allowed_issuers.len(),
+            2,
+            "blank means the defaults"
+        );
     }
 
     #[test]

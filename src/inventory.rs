@@ -167,7 +167,7 @@ pub fn classify(alternative_names: &[String]) -> Classification {
 }
 
 /// Version of the identity record format.
-pub const IDENTITY_SCHEMA_VERSION: &str = "1.0.0";
+pub const IDENTITY_SCHEMA_VERSION: &str = "1.1.0";
 
 /// One line of `identities.ndjson`: a managed identity and the resource behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +201,8 @@ pub struct IdentityRecord {
     /// Anything odd about the classification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification_note: Option<String>,
-    /// Highest tier across its permissions and directory roles (absent: it holds none).
+    /// Highest tier across its Graph permissions, directory roles and Azure roles (absent: it
+    /// holds none).
     #[serde(default)]
     pub tier: Option<Tier>,
     /// Application permissions, resolved and tiered (null: could not be read).
@@ -216,6 +217,10 @@ pub struct IdentityRecord {
     /// Delegated permission grants as client (null: could not be read).
     #[serde(default)]
     pub delegated_grants: Option<Vec<ResolvedGrant>>,
+    /// Azure RBAC role assignments, direct or through a group, with scope and tier (null: the
+    /// Azure plane could not be read).
+    #[serde(default)]
+    pub azure_role_assignments: Option<Vec<crate::azure::ResolvedAzureRole>>,
     /// Data sets that could not be read for this identity.
     #[serde(default)]
     pub unknown: Vec<String>,
@@ -251,6 +256,7 @@ impl IdentityRecord {
             groups: None,
             directory_roles: None,
             delegated_grants: None,
+            azure_role_assignments: None,
             unknown: Vec::new(),
             finding_count: 0,
             highest_severity: None,

@@ -1,12 +1,15 @@
 //! mi-assess: finds every managed identity in a Microsoft Entra ID tenant and assesses it.
 //!
 //! The crate is laid out by responsibility: `host` speaks the Azure Functions custom-handler
-//! protocol, `graph` and `collect` read Microsoft Graph, `snapshot` holds what was read,
-//! `inventory` and `assess` turn it into records (pure), `results` stores them, `pipeline`
-//! orders one run end to end, and `simulator` serves a simulated tenant for the demo and tests.
+//! protocol, `graph` and `collect` read Microsoft Graph, `arm` reads Azure Resource Manager (the
+//! Azure plane), `snapshot` and `azure` hold what was read, `inventory` and `assess` turn it into
+//! records (pure), `results` stores them, `pipeline` orders one run end to end, and `simulator`
+//! serves a simulated tenant for the demo and tests.
 
+pub mod arm;
 pub mod assess;
 pub mod auth;
+pub mod azure;
 pub mod changes;
 pub mod classification;
 pub mod cli;
@@ -18,6 +21,7 @@ pub mod inventory;
 pub mod pipeline;
 pub mod report;
 pub mod results;
+pub mod retry;
 pub mod rules;
 pub mod simulator;
 pub mod snapshot;

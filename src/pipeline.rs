@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::arm::AzurePlane;
 use crate::assess::{Assessment, assess};
 use crate::changes::{self, Baseline, CurrentRun};
 use crate::collect::{self, CollectError};
@@ -71,6 +72,7 @@ pub struct IdentityAssessment {
 #[derive(Debug, Clone)]
 pub struct Scanner {
     graph: GraphClient,
+    azure: AzurePlane,
     publisher: Publisher,
     settings: AssessmentSettings,
 }
@@ -84,9 +86,21 @@ impl Scanner {
     ) -> Self {
         Self {
             graph,
+            azure: AzurePlane::off(),
             publisher: Publisher { store },
             settings,
         }
+    }
+
+    /// Reads the Azure plane as `azure` says (a new scanner has it off).
+    pub fn with_azure(mut self, azure: AzurePlane) -> Self {
+        self.azure = azure;
+        self
+    }
+
+    /// The Azure plane configuration.
+    pub fn azure(&self) -> &AzurePlane {
+        &self.azure
     }
 
     /// The result store.
@@ -272,8 +286,14 @@ impl Scanner {
         }
 
         // 4. Collect.
-        let collected =
-            collect::collect_tenant_as(&self.graph, tenant_id, scanner_identity, settings).await;
+        let collected = collect::collect_tenant_as(
+            &self.graph,
+            &self.azure,
+            tenant_id,
+            scanner_identity,
+            settings,
+        )
+        .await;
         manifest.graph = self.graph.stats().snapshot();
         let snapshot = match collected {
             Ok(snapshot) => snapshot,
@@ -515,10 +535,12 @@ impl Publisher {
             }
         }
 
-        manifest.status = if snapshot.gaps.is_empty() {
-            RunState::Complete
-        } else {
+        // Gaps the configuration allows (an optional Azure plane without access) stay listed
+        // in `skipped` but do not make the run partial.
+        manifest.status = if snapshot.gaps.iter().any(|g| g.affects_status) {
             RunState::Partial
+        } else {
+            RunState::Complete
         };
         manifest.finished_at = OffsetDateTime::now_utc();
 
@@ -594,7 +616,7 @@ impl Publisher {
                 ));
             }
         } else {
-            for gap in &manifest.skipped {
+            for gap in manifest.skipped.iter().filter(|g| g.affects_status) {
                 tracing::warn!(dataset = %gap.dataset, reason = %gap.reason, "run is partial");
             }
         }
@@ -855,6 +877,7 @@ mod tests {
             role_eligibility_schedules: Default::default(),
             role_assignment_schedules: Default::default(),
             delegated_grants: Default::default(),
+            azure: crate::azure::not_collected("not read in this test"),
             gaps: Vec::new(),
         }
     }

@@ -286,7 +286,14 @@ fn render_problems(out: &mut String, m: &Manifest) {
                 gap.status
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "—".to_owned()),
-                esc(&gap.reason),
+                esc(&if gap.affects_status {
+                    gap.reason.clone()
+                } else {
+                    format!(
+                        "{} (allowed by configuration: the run is not partial)",
+                        gap.reason
+                    )
+                }),
                 esc(gap.needs_permission.as_deref().unwrap_or("—"))
             ));
         }
@@ -649,9 +656,12 @@ fn render_identities(out: &mut String, subjects: &[Subject<'_>]) {
 /// Credential-bearing service principals, and any other subject without an identity record.
 fn render_other_subjects(out: &mut String, m: &Manifest, subjects: &[Subject<'_>]) {
     let others: Vec<&Subject<'_>> = subjects.iter().filter(|s| s.record.is_none()).collect();
-    let all_service_principals = others
-        .iter()
-        .all(|s| s.kind == SubjectKind::ServicePrincipal);
+    // Deleted principals of Azure role assignments (MI-ORPH-003) are service principals too, but
+    // not credential-bearing ones.
+    let all_service_principals = others.iter().all(|s| {
+        s.kind == SubjectKind::ServicePrincipal
+            && !s.findings.iter().all(|f| f.rule_id == "MI-ORPH-003")
+    });
     let title = if all_service_principals {
         "Credential-bearing service principals"
     } else {
@@ -671,6 +681,14 @@ fn render_other_subjects(out: &mut String, m: &Manifest, subjects: &[Subject<'_>
             "Application service principals that authenticate with secrets or certificates ({n} in the \
              tenant). They are not managed identities; the findings below say which could move to one."
         ),
+    };
+    let note = if all_service_principals {
+        note
+    } else {
+        format!(
+            "{note} Principals that no longer exist in Entra but still hold Azure role assignments \
+             (MI-ORPH-003) are listed here too."
+        )
     };
     out.push_str(&format!("<p class=\"muted\">{}</p>\n", esc(&note)));
     if others.is_empty() {
@@ -879,6 +897,27 @@ fn render_record_facts(out: &mut String, r: &IdentityRecord) {
                     esc(&role.directory_scope_id)
                 ));
             }
+            if let Some(group) = &role.via_group {
+                html.push_str(&format!(
+                    " <span class=\"muted\">via group {}</span>",
+                    esc(group.display_name.as_deref().unwrap_or(&group.id))
+                ));
+            }
+            html.push_str(&format!(" {}</li>", tier_badge(Some(role.tier))));
+            html
+        },
+    );
+    priv_block(
+        out,
+        "Azure roles",
+        r.azure_role_assignments.as_deref(),
+        |role| {
+            let mut html = format!(
+                "<li>{} <span class=\"muted\">{} <span class=\"mono\">{}</span></span>",
+                esc(&role.role_name),
+                esc(role.scope_kind.as_str()),
+                esc(&role.scope)
+            );
             if let Some(group) = &role.via_group {
                 html.push_str(&format!(
                     " <span class=\"muted\">via group {}</span>",
@@ -1516,6 +1555,7 @@ mod tests {
             groups: None,
             directory_roles: Some(Vec::new()),
             delegated_grants: Some(Vec::new()),
+            azure_role_assignments: Some(Vec::new()),
             unknown: Vec::new(),
             finding_count: 1,
             highest_severity: Some(Severity::Critical),
@@ -1725,6 +1765,7 @@ mod tests {
             status: Some(403),
             reason: "<b>forbidden</b>".to_owned(),
             needs_permission: Some("RoleManagement.Read.Directory".to_owned()),
+            affects_status: true,
         });
         m.errors.push(RunError {
             stage: "collect".to_owned(),

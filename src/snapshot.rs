@@ -2,8 +2,9 @@
 //!
 //! Assessment is a pure function of this snapshot (plus the settings recorded in it), so any
 //! run can be replayed offline from the `snapshot.json.gz` it wrote. The snapshot holds raw
-//! Graph objects, not conclusions. Data that could not be read is [`Dataset::Unknown`], never
-//! an empty list, and every such gap is listed in `gaps`.
+//! Graph objects and Azure Resource Graph rows (`azure`, see [`crate::azure`]), not
+//! conclusions. Data that could not be read is [`Dataset::Unknown`], never an empty list, and
+//! every such gap is listed in `gaps`.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +74,15 @@ pub struct CollectionGap {
     /// The permission that would close the gap, when it is a permission problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_permission: Option<String>,
+    /// Whether the gap makes the run `partial`. False only for data the configuration says may
+    /// be missing: the Azure plane when `MI_ASSESS_AZURE_PLANE` is `optional` (no ARM access) or
+    /// `off`.
+    #[serde(default = "affects_status_default")]
+    pub affects_status: bool,
+}
+
+fn affects_status_default() -> bool {
+    true
 }
 
 /// Inputs besides Graph data that change the assessment; recorded so replays match.
@@ -85,6 +95,10 @@ pub struct AssessmentSettings {
     /// Accepted risks read from `suppressions.json` at the start of the run.
     #[serde(default)]
     pub suppressions: Vec<crate::suppressions::Suppression>,
+    /// Trusted federated-credential issuers (`MI_ASSESS_FIC_ALLOWED_ISSUERS`, or its defaults;
+    /// empty: the defaults). The OIDC issuers of AKS clusters in the snapshot are added to it.
+    #[serde(default)]
+    pub fic_allowed_issuers: Vec<String>,
 }
 
 /// Per-principal data (managed identities and credential-bearing service principals).
@@ -142,6 +156,10 @@ pub struct TenantSnapshot {
     /// Delegated permission grants whose client is one of the collected principals.
     #[serde(default)]
     pub delegated_grants: Dataset<Vec<OAuth2PermissionGrant>>,
+    /// The Azure plane (Azure RBAC, user-assigned identities, federated credentials); unknown
+    /// when ARM was off or not readable, and in snapshots written before it existed.
+    #[serde(default = "crate::azure::not_recorded")]
+    pub azure: Dataset<crate::azure::AzureSnapshot>,
     /// What could not be collected.
     #[serde(default)]
     pub gaps: Vec<CollectionGap>,

@@ -5,6 +5,7 @@
 //! `findingId` that is stable across runs: a UUIDv5 of the rule id, the subject and an
 //! evidence key (for example the permission or role it is about).
 
+mod azure;
 mod credentials;
 mod privileges;
 mod scanner;
@@ -155,6 +156,16 @@ pub const RULES: &[Rule] = &[
     credentials::CREDENTIAL_HYGIENE,
     scanner::SCANNER_SELF_CHECK,
     suppression::EXPIRED_SUPPRESSION,
+    azure::PRIVILEGED_RBAC_AT_HIGH_SCOPE,
+    azure::CUSTOM_ROLE_GRANTS_ACCESS,
+    azure::CONTROL_OVER_PRIVILEGED_IDENTITY,
+    azure::UNUSED_USER_ASSIGNED_IDENTITY,
+    azure::STALE_MANAGED_IDENTITY,
+    azure::ORPHANED_ROLE_ASSIGNMENT,
+    azure::FEDERATED_CREDENTIAL_INVENTORY,
+    azure::UNTRUSTED_ISSUER,
+    azure::SELF_HOSTED_ISSUER,
+    azure::BROAD_GITHUB_SUBJECT,
 ];
 
 /// Looks a rule up by id.
@@ -244,5 +255,7 @@ pub(crate) fn az_rest(method: &str, graph: &str, path: &str) -> String {
     format!("az rest --method {method} --url \"{graph}/v1.0{path}\"")
 }
 
+#[cfg(test)]
+mod azure_tests;
 #[cfg(test)]
 mod tests;

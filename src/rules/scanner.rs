@@ -126,6 +126,7 @@ fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
         groups: None,
         directory_roles: None,
         delegated_grants: None,
+        azure_roles: None,
         credentials: Vec::new(),
         unknown: Vec::new(),
     };

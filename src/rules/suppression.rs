@@ -44,6 +44,7 @@ fn expired_suppressions(view: &TenantView<'_>) -> Vec<Finding> {
             groups: None,
             directory_roles: None,
             delegated_grants: None,
+            azure_roles: None,
             credentials: Vec::new(),
             unknown: Vec::new(),
         };

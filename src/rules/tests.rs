@@ -17,13 +17,13 @@ use crate::snapshot::{
     ScannerIdentity, TenantSnapshot,
 };
 
-const TENANT: &str = "11111111-0000-4000-8000-000000000000";
-const GRAPH_SP: &str = "22222222-0000-4000-8000-000000000000";
+pub(super) const TENANT: &str = "11111111-0000-4000-8000-000000000000";
+pub(super) const GRAPH_SP: &str = "22222222-0000-4000-8000-000000000000";
 const GRAPH_APP: &str = "00000003-0000-0000-c000-000000000000";
 const EXO_SP: &str = "22222222-0000-4000-8000-000000000001";
 const EXO_APP: &str = "00000002-0000-0ff1-ce00-000000000000";
-const MI: &str = "33333333-0000-4000-8000-000000000001";
-const GROUP: &str = "44444444-0000-4000-8000-000000000001";
+pub(super) const MI: &str = "33333333-0000-4000-8000-000000000001";
+pub(super) const GROUP: &str = "44444444-0000-4000-8000-000000000001";
 const SP: &str = "55555555-0000-4000-8000-000000000001";
 const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
 const DIRECTORY_READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
@@ -53,7 +53,7 @@ fn graph_roles() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn role_id(name: &str) -> &'static str {
+pub(super) fn role_id(name: &str) -> &'static str {
     graph_roles()
         .into_iter()
         .find(|(n, _)| *n == name)
@@ -61,7 +61,7 @@ fn role_id(name: &str) -> &'static str {
         .expect("known test role")
 }
 
-fn managed_identity(id: &str, name: &str, enabled: bool) -> ServicePrincipal {
+pub(super) fn managed_identity(id: &str, name: &str, enabled: bool) -> ServicePrincipal {
     ServicePrincipal {
         id: id.into(),
         app_id: Some(format!("app-{name}")),
@@ -78,7 +78,7 @@ fn managed_identity(id: &str, name: &str, enabled: bool) -> ServicePrincipal {
     }
 }
 
-fn empty() -> TenantSnapshot {
+pub(super) fn empty() -> TenantSnapshot {
     TenantSnapshot {
         schema_version: "1.0.0".into(),
         tenant_id: TENANT.into(),
@@ -126,6 +126,7 @@ fn empty() -> TenantSnapshot {
         role_eligibility_schedules: Dataset::Collected { items: Vec::new() },
         role_assignment_schedules: Dataset::Collected { items: Vec::new() },
         delegated_grants: Dataset::Collected { items: Vec::new() },
+        azure: crate::azure::not_collected("not read in this test"),
         gaps: Vec::new(),
     }
 }
@@ -162,7 +163,7 @@ fn with_identity(
     snapshot
 }
 
-fn group(id: &str, role_assignable: bool) -> DirectoryObject {
+pub(super) fn group(id: &str, role_assignable: bool) -> DirectoryObject {
     DirectoryObject {
         odata_type: Some("#microsoft.graph.group".into()),
         id: id.into(),
@@ -184,7 +185,7 @@ fn role(principal: &str, definition: &str, scope: &str) -> RoleAssignment {
 }
 
 /// (rule id, severity) pairs of a snapshot's findings.
-fn fired(snapshot: &TenantSnapshot, rule_id: &str) -> Vec<Severity> {
+pub(super) fn fired(snapshot: &TenantSnapshot, rule_id: &str) -> Vec<Severity> {
     assess(snapshot)
         .findings
         .iter()
@@ -630,6 +631,7 @@ fn unknown_data_is_not_treated_as_empty() {
         status: Some(403),
         reason: "403".into(),
         needs_permission: Some("RoleManagement.Read.Directory".into()),
+        affects_status: true,
     });
     let view = resolve(&s, Classifier::embedded());
     let identity = &view.identities[0];

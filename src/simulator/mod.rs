@@ -5,8 +5,11 @@
 //! `$top` limits and `@odata.nextLink` paging with opaque skip tokens, Graph's error bodies,
 //! `x-ms-resource-unit` accounting, and `Retry-After` on throttling. It also serves the App
 //! Service managed-identity token endpoint, so the real `ManagedIdentityCredential` can be
-//! pointed at it. `--demo`, the tests and the benchmark all use it.
+//! pointed at it, and the Azure Resource Manager endpoints of the Azure-plane assessment
+//! (`arm_api`, on the same origin). `--demo`, the tests and the benchmark all use it.
 
+pub mod arm;
+mod arm_api;
 mod graph_api;
 mod index;
 pub mod tenant;
@@ -147,6 +150,7 @@ pub(crate) struct SimState {
     pub(crate) rng: Mutex<fastrand::Rng>,
     pub(crate) throttled: AtomicU64,
     pub(crate) faults_injected: AtomicU64,
+    pub(crate) arm: arm_api::ArmSimState,
 }
 
 impl SimState {
@@ -232,10 +236,20 @@ impl RunningSimulator {
             options,
             throttled: AtomicU64::new(0),
             faults_injected: AtomicU64::new(0),
+            arm: arm_api::ArmSimState::default(),
         });
         let app = Router::new()
             .route("/msi/token", get(graph_api::msi_token))
             .route("/v1.0/$batch", axum::routing::post(graph_api::graph_batch))
+            .route(
+                "/v1.0/directoryObjects/getByIds",
+                axum::routing::post(arm_api::get_by_ids),
+            )
+            .route(
+                "/providers/Microsoft.ResourceGraph/resources",
+                axum::routing::post(arm_api::resource_graph),
+            )
+            .route("/subscriptions/{*path}", get(arm_api::arm_get))
             .route("/v1.0/{*path}", get(graph_api::graph_get))
             .fallback(graph_api::unknown_segment)
             .with_state(state.clone());

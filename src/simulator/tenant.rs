@@ -53,6 +53,9 @@ pub struct SimTenant {
     /// `delegatedGrants` or `roleEligibilitySchedules`.
     #[serde(default)]
     pub denied: Vec<String>,
+    /// The Azure plane (Azure Resource Manager and Resource Graph); empty when absent.
+    #[serde(default)]
+    pub arm: super::arm::SimArm,
 }
 
 /// The embedded demo tenant.

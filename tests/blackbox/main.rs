@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod azure;
 mod classification_sync;
 mod cli;
 mod graph_payloads;

@@ -29,6 +29,8 @@ fn assess(
         .env("IDENTITY_ENDPOINT", identity_endpoint)
         .env("IDENTITY_HEADER", identity_header)
         .env("MI_ASSESS_GRAPH_ENDPOINT", sim_endpoint)
+        // The simulator serves ARM on the same origin; never send its token to real Azure.
+        .env("MI_ASSESS_ARM_ENDPOINT", sim_endpoint)
         .env("MI_ASSESS_LOG", "warn")
         .output()
         .unwrap();
@@ -156,7 +158,8 @@ async fn a_foreign_next_link_is_refused_and_never_gets_a_token() {
                 .arg(&stats_path)
                 .env("IDENTITY_ENDPOINT", identity)
                 .env("IDENTITY_HEADER", header)
-                .env("MI_ASSESS_GRAPH_ENDPOINT", endpoint)
+                .env("MI_ASSESS_GRAPH_ENDPOINT", &endpoint)
+                .env("MI_ASSESS_ARM_ENDPOINT", &endpoint)
                 .output()
                 .unwrap();
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

@@ -104,6 +104,7 @@ impl Handler {
             .env("IDENTITY_ENDPOINT", sim.identity_endpoint())
             .env("IDENTITY_HEADER", sim.identity_header())
             .env("MI_ASSESS_GRAPH_ENDPOINT", sim.graph_endpoint().as_str())
+            .env("MI_ASSESS_ARM_ENDPOINT", sim.arm_endpoint().as_str())
             .env("MI_ASSESS_RESULTS_URL", container.as_str())
             .env("MI_ASSESS_LOG", "debug")
             .stdout(Stdio::piped())

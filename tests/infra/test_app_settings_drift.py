@@ -138,7 +138,10 @@ class RepositoryDrift(unittest.TestCase):
 
         self.assertEqual(default_of("MI_ASSESS_SCHEDULE"), "0 0 2 * * *")
         self.assertEqual(default_of("MI_ASSESS_GRAPH_ENDPOINT"), "https://graph.microsoft.com")
+        self.assertEqual(default_of("MI_ASSESS_ARM_ENDPOINT"), "https://management.azure.com")
+        self.assertEqual(default_of("MI_ASSESS_AZURE_PLANE"), "optional")
         self.assertEqual(default_of("MI_ASSESS_PRIVILEGED_GROUPS"), "")
+        self.assertEqual(default_of("MI_ASSESS_FIC_ALLOWED_ISSUERS"), "")
         self.assertEqual(default_of("MI_ASSESS_LOG"), "info")
         # Results URL = results account blob endpoint (ends with '/') + container: no trailing slash.
         self.assertEqual(block["MI_ASSESS_RESULTS_URL"], "resultsUrl")

@@ -1,0 +1,653 @@
+//! Azure Resource Manager: a small client for the two ARM APIs the Azure-plane assessment reads,
+//! the KQL queries it sends, and the collection that turns their answers into the snapshot's
+//! Azure data set (`collect`).
+//!
+//! - **Azure Resource Graph**: `POST {arm}/providers/Microsoft.ResourceGraph/resources`
+//!   (api-version [`RESOURCE_GRAPH_API_VERSION`]) with `{query, options: {$top, $skipToken,
+//!   resultFormat: "objectArray"}}`. No `subscriptions` or `managementGroups` are sent, so every
+//!   query covers every subscription the scanner can read (tenant scope). Pages are followed with
+//!   `$skipToken`; a result Resource Graph reports as truncated without a token is an error.
+//! - **Federated identity credentials**: `GET {arm}{identityId}/federatedIdentityCredentials`
+//!   (api-version [`FEDERATED_CREDENTIALS_API_VERSION`]), paced to
+//!   [`FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND`], `nextLink` paging. 404 (the identity is gone)
+//!   and 405 (federated credentials not supported for it) are an answer, not an error.
+//!
+//! Throttling: 429 and transient 5xx are retried with the same policy as Graph
+//! ([`crate::graph::RetryPolicy`], [`crate::retry`]), waiting `Retry-After`, else Resource Graph's
+//! `x-ms-user-quota-resets-after`, else exponential backoff. When a response says
+//! `x-ms-user-quota-remaining: 0`, the next request waits for the quota to reset.
+//!
+//! Security: the bearer token (scope `{arm}/.default`) is only sent to the configured ARM scheme,
+//! host and port; a `nextLink` anywhere else is refused before any request. Tokens stay in
+//! `SecretString` and never reach logs or errors.
+
+pub mod collect;
+pub mod model;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::auth::{TokenError, TokenSource};
+use crate::config::AzurePlaneMode;
+use crate::graph::RetryPolicy;
+use crate::inventory::ArmResourceId;
+use crate::retry;
+use model::{
+    ErrorBody, FederatedCredential, FederatedCredentialPage, QueryOptions, QueryRequest,
+    QueryResponse,
+};
+
+/// Resource Graph API version.
+pub const RESOURCE_GRAPH_API_VERSION: &str = "2022-10-01";
+/// Managed Identity API version for federated identity credentials (GA since 2023-01-31, and
+/// available in the sovereign clouds).
+pub const FEDERATED_CREDENTIALS_API_VERSION: &str = "2023-01-31";
+/// Rows per Resource Graph page (the service maximum).
+pub const RESOURCE_GRAPH_PAGE_SIZE: u32 = 1000;
+/// Federated-credential list calls per second, at most (ARM allows 25 reads per second per
+/// subscription and principal; this leaves room for everything else).
+pub const FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND: u32 = 10;
+/// Pages of one Resource Graph query, at most (a runaway-token guard: 5 million rows).
+const MAX_PAGES: usize = 5_000;
+
+/// The KQL queries of the Azure-plane collection, one per data set. Each projects `id` (Resource
+/// Graph pages only queries that return it) and exactly the columns of its row type in
+/// [`model`]. The simulator answers these strings by identity, so change them together with
+/// `src/simulator/arm_api.rs`.
+pub mod queries {
+    /// The subscriptions the scanner can read, with their management-group ancestry. Used to
+    /// probe access, to decide which management group contains what, and to know which
+    /// subscriptions were readable at all.
+    pub const SUBSCRIPTIONS: &str = "resourcecontainers\n\
+| where type =~ 'microsoft.resources/subscriptions'\n\
+| project id, subscriptionId, name, state = tostring(properties.state), managementGroupAncestorsChain = properties.managementGroupAncestorsChain";
+
+    /// Every Azure RBAC role assignment visible to the scanner (management group, subscription,
+    /// resource group and resource scope).
+    pub const ROLE_ASSIGNMENTS: &str = "authorizationresources\n\
+| where type =~ 'microsoft.authorization/roleassignments'\n\
+| project id, scope = tostring(properties.scope), principalId = tostring(properties.principalId), principalType = tostring(properties.principalType), roleDefinitionId = tostring(properties.roleDefinitionId), condition = tostring(properties.condition), createdOn = tostring(properties.createdOn)";
+
+    /// Every role definition (built-in and custom) with its permissions.
+    pub const ROLE_DEFINITIONS: &str = "authorizationresources\n\
+| where type =~ 'microsoft.authorization/roledefinitions'\n\
+| project id, roleName = tostring(properties.roleName), roleType = tostring(properties.type), permissions = properties.permissions, assignableScopes = properties.assignableScopes";
+
+    /// Every user-assigned managed identity resource.
+    pub const USER_ASSIGNED_IDENTITIES: &str = "resources\n\
+| where type =~ 'microsoft.managedidentity/userassignedidentities'\n\
+| project id, name, subscriptionId, resourceGroup, location, tags, principalId = tostring(properties.principalId), clientId = tostring(properties.clientId)";
+
+    /// Every resource with a managed identity (its `identity` block), plus every AKS cluster
+    /// (whose OIDC issuer URL feeds the federated-credential allowlist even without one).
+    pub const IDENTITY_RESOURCES: &str = "resources\n\
+| where (isnotnull(identity) and tostring(identity.type) !~ 'None') or type =~ 'microsoft.containerservice/managedclusters'\n\
+| project id, name, type, subscriptionId, resourceGroup, identityType = tostring(identity.type), principalId = tostring(identity.principalId), userAssignedIdentities = identity.userAssignedIdentities, oidcIssuerUrl = tostring(properties.oidcIssuerProfile.issuerURL)";
+
+    /// All queries, in the order collection sends them.
+    pub const ALL: [&str; 5] = [
+        SUBSCRIPTIONS,
+        ROLE_ASSIGNMENTS,
+        ROLE_DEFINITIONS,
+        USER_ASSIGNED_IDENTITIES,
+        IDENTITY_RESOURCES,
+    ];
+}
+
+/// Why an ARM call failed. Callers branch on [`ArmError::is_access_denied`].
+#[derive(Debug, thiserror::Error)]
+pub enum ArmError {
+    /// No token could be obtained for the ARM scope.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// ARM answered with an error status after any retries.
+    #[error("Azure Resource Manager returned {status} for {url}: {code}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// ARM error code, e.g. `AuthorizationFailed`.
+        code: String,
+        /// ARM error message.
+        message: String,
+        /// The request URL (never carries a token).
+        url: String,
+    },
+    /// The connection failed after any retries.
+    #[error("request to {url} failed: {message}")]
+    Transport {
+        /// The request URL.
+        url: String,
+        /// The transport error text.
+        message: String,
+    },
+    /// The response was not what ARM documents (malformed JSON, a truncated result, …).
+    #[error("unusable response from {url}: {message}")]
+    Malformed {
+        /// The request URL.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A `nextLink` pointed away from the configured ARM endpoint.
+    #[error(
+        "refusing to follow nextLink to {link}: it is not on the configured ARM endpoint {expected}"
+    )]
+    ForeignLink {
+        /// The link ARM (or something pretending to be ARM) returned.
+        link: String,
+        /// The configured endpoint.
+        expected: String,
+    },
+    /// The identity id handed to [`ArmClient::federated_credentials`] is not one.
+    #[error("{0} is not the resource id of a user-assigned identity")]
+    NotAnIdentity(String),
+}
+
+impl ArmError {
+    /// The HTTP status, for errors that carry one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True when the scanner has no access: 401, 403, or no token for the ARM scope at all.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, Self::Token(_)) || matches!(self.status(), Some(401 | 403))
+    }
+}
+
+/// Counters for one ARM client and its clones.
+#[derive(Debug, Default)]
+pub struct ArmStats {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// A copy of [`ArmStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArmStatsSnapshot {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// 429 responses received.
+    pub throttled: u64,
+    /// Retries made.
+    pub retries: u64,
+}
+
+impl ArmStats {
+    /// Reads the counters.
+    pub fn snapshot(&self) -> ArmStatsSnapshot {
+        ArmStatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What listing one identity's federated credentials gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FederatedCredentialListing {
+    /// The credentials (possibly none).
+    Listed(Vec<FederatedCredential>),
+    /// ARM answered 404 (the identity is gone) or 405 (federated credentials are not supported
+    /// for it): nothing to list, and not an error of the run.
+    Unavailable {
+        /// 404 or 405.
+        status: u16,
+        /// ARM's explanation.
+        reason: String,
+    },
+}
+
+/// Shared pacing and quota state of a client and its clones.
+#[derive(Debug)]
+struct Gates {
+    /// Earliest moment the next federated-credential call may start.
+    next_credential_call: Mutex<Instant>,
+    /// Set when Resource Graph said the quota is used up: no request before this moment.
+    quota_resets_at: Mutex<Option<Instant>>,
+}
+
+/// An Azure Resource Manager client bound to one endpoint and one identity.
+#[derive(Debug, Clone)]
+pub struct ArmClient {
+    http: reqwest::Client,
+    endpoint: Url,
+    tokens: TokenSource,
+    retry: RetryPolicy,
+    stats: Arc<ArmStats>,
+    gates: Arc<Gates>,
+    credential_interval: Duration,
+}
+
+enum Attempt {
+    Done(Result<Bytes, ArmError>),
+    Retryable {
+        error: ArmError,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl ArmClient {
+    /// A client for `endpoint` (e.g. `https://management.azure.com`), authenticating with
+    /// `tokens` (scope `{endpoint}/.default`).
+    pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            endpoint,
+            tokens,
+            retry,
+            stats: Arc::new(ArmStats::default()),
+            gates: Arc::new(Gates {
+                next_credential_call: Mutex::new(Instant::now()),
+                quota_resets_at: Mutex::new(None),
+            }),
+            credential_interval: Duration::from_secs(1) / FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND,
+        })
+    }
+
+    /// The configured endpoint.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// The same client (counters, pacing and quota shared) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Self {
+        Self {
+            retry,
+            ..self.clone()
+        }
+    }
+
+    /// Request counters for this client and its clones.
+    pub fn stats(&self) -> &ArmStats {
+        &self.stats
+    }
+
+    /// Runs one KQL query over every readable subscription and returns all rows, following
+    /// `$skipToken` to the last page.
+    pub async fn resource_graph(&self, query: &str) -> Result<Vec<serde_json::Value>, ArmError> {
+        let url = self.url(
+            &["providers", "Microsoft.ResourceGraph", "resources"],
+            RESOURCE_GRAPH_API_VERSION,
+        )?;
+        let mut rows = Vec::new();
+        let mut skip_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let body = serde_json::to_value(QueryRequest {
+                query,
+                options: QueryOptions {
+                    top: RESOURCE_GRAPH_PAGE_SIZE,
+                    skip_token: skip_token.as_deref(),
+                    result_format: "objectArray",
+                },
+            })
+            .map_err(|e| ArmError::Malformed {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+            let page: QueryResponse =
+                decode(&url, &self.send(Method::POST, &url, Some(&body)).await?)?;
+            let next = page.skip_token.clone().filter(|t| !t.is_empty());
+            if page.is_truncated() && next.is_none() {
+                return Err(ArmError::Malformed {
+                    url: url.to_string(),
+                    message: format!(
+                        "Resource Graph truncated the result ({} of {} rows) without a $skipToken",
+                        rows.len() + page.data.len(),
+                        page.total_records
+                    ),
+                });
+            }
+            rows.extend(page.data);
+            match next {
+                Some(token) => skip_token = Some(token),
+                None => return Ok(rows),
+            }
+        }
+        Err(ArmError::Malformed {
+            url: url.to_string(),
+            message: format!("more than {MAX_PAGES} pages; stopping"),
+        })
+    }
+
+    /// [`Self::resource_graph`], each row decoded as `T`.
+    pub async fn resource_graph_rows<T: DeserializeOwned>(
+        &self,
+        query: &str,
+    ) -> Result<Vec<T>, ArmError> {
+        self.resource_graph(query)
+            .await?
+            .into_iter()
+            .map(|row| {
+                serde_json::from_value(row).map_err(|e| ArmError::Malformed {
+                    url: format!(
+                        "{}providers/Microsoft.ResourceGraph/resources",
+                        self.endpoint
+                    ),
+                    message: format!("a row does not match the query's columns: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Lists the federated identity credentials of one user-assigned identity, paced to at most
+    /// [`FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND`] calls per second across clones.
+    pub async fn federated_credentials(
+        &self,
+        identity_id: &str,
+    ) -> Result<FederatedCredentialListing, ArmError> {
+        let parsed = ArmResourceId::parse(identity_id)
+            .filter(|r| {
+                r.is_user_assigned_identity()
+                    && r.subscription_id.is_some()
+                    && r.resource_group.is_some()
+            })
+            .ok_or_else(|| ArmError::NotAnIdentity(identity_id.to_owned()))?;
+        let mut segments: Vec<&str> = parsed.id.trim_matches('/').split('/').collect();
+        segments.push("federatedIdentityCredentials");
+        let mut next = Some(self.url(&segments, FEDERATED_CREDENTIALS_API_VERSION)?);
+        let mut credentials = Vec::new();
+        while let Some(url) = next.take() {
+            self.pace_credential_call().await;
+            let bytes = match self.send(Method::GET, &url, None).await {
+                Ok(bytes) => bytes,
+                Err(ArmError::Status {
+                    status: status @ (404 | 405),
+                    code,
+                    message,
+                    ..
+                }) => {
+                    return Ok(FederatedCredentialListing::Unavailable {
+                        status,
+                        reason: format!("{code}: {message}"),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            let page: FederatedCredentialPage = decode(&url, &bytes)?;
+            credentials.extend(page.value.into_iter().map(FederatedCredential::from));
+            if let Some(link) = page.next_link.filter(|l| !l.is_empty()) {
+                next = Some(self.checked_link(&link)?);
+            }
+        }
+        Ok(FederatedCredentialListing::Listed(credentials))
+    }
+
+    /// `{endpoint}/{segments…}?api-version={version}`, each segment percent-encoded.
+    fn url(&self, segments: &[&str], api_version: &str) -> Result<Url, ArmError> {
+        let mut url = self.endpoint.clone();
+        {
+            let mut path = url.path_segments_mut().map_err(|()| ArmError::Malformed {
+                url: self.endpoint.to_string(),
+                message: "the ARM endpoint cannot carry a path".into(),
+            })?;
+            path.pop_if_empty();
+            path.extend(segments.iter().filter(|s| !s.is_empty()));
+        }
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("api-version", api_version);
+        Ok(url)
+    }
+
+    /// Accepts a `nextLink` only on the configured scheme, host and port.
+    fn checked_link(&self, link: &str) -> Result<Url, ArmError> {
+        let foreign = || ArmError::ForeignLink {
+            link: link.to_owned(),
+            expected: self.endpoint.to_string(),
+        };
+        let url = Url::parse(link).map_err(|_| foreign())?;
+        if same_origin(&url, &self.endpoint) {
+            Ok(url)
+        } else {
+            Err(foreign())
+        }
+    }
+
+    async fn pace_credential_call(&self) {
+        let wait = {
+            let mut next = match self.gates.next_credential_call.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.credential_interval;
+            slot - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn wait_for_quota(&self) {
+        let until = match self.gates.quota_resets_at.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(until) = until {
+            let now = Instant::now();
+            if until > now {
+                let wait = (until - now).min(self.retry.max_delay);
+                tracing::debug!(
+                    wait_ms = wait.as_millis() as u64,
+                    "Resource Graph quota used up; waiting for it to reset"
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    /// Sends one request, retrying throttling and transient failures.
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Bytes, ArmError> {
+        let mut attempt = 0u32;
+        loop {
+            self.wait_for_quota().await;
+            match self.send_once(method.clone(), url, body).await {
+                Attempt::Done(result) => return result,
+                Attempt::Retryable { error, retry_after } => {
+                    if attempt >= self.retry.max_retries {
+                        return Err(error);
+                    }
+                    let delay = retry_after
+                        .unwrap_or_else(|| retry::backoff(self.retry.base_delay, attempt))
+                        .min(self.retry.max_delay);
+                    attempt += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying ARM request");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+    ) -> Attempt {
+        let token = match self.tokens.bearer().await {
+            Ok(token) => token,
+            Err(e) => return Attempt::Done(Err(e.into())),
+        };
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = self
+            .http
+            .request(method, url.clone())
+            .bearer_auth(token.expose_secret())
+            .header("Accept", "application/json");
+        if let Some(json) = body {
+            request = request.json(json);
+        }
+        let transport = |e: &reqwest::Error, what: &str| Attempt::Retryable {
+            error: ArmError::Transport {
+                url: url.to_string(),
+                message: format!("{what}{}", retry::error_chain(e)),
+            },
+            retry_after: None,
+        };
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return transport(&e, ""),
+        };
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let quota_reset = header("x-ms-user-quota-resets-after").and_then(|v| retry::parse_hms(&v));
+        let quota_left =
+            header("x-ms-user-quota-remaining").and_then(|v| v.trim().parse::<i64>().ok());
+        if let (Some(0), Some(reset)) = (quota_left, quota_reset)
+            && let Ok(mut gate) = self.gates.quota_resets_at.lock()
+        {
+            *gate = Some(Instant::now() + reset);
+        }
+        let retry_after = header("retry-after")
+            .and_then(|v| retry::parse_seconds(&v))
+            .or(quota_reset.filter(|_| status == 429));
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return transport(&e, "reading the body: "),
+        };
+        if (200..300).contains(&status) {
+            return Attempt::Done(Ok(body));
+        }
+        let detail = serde_json::from_slice::<ErrorBody>(&body)
+            .unwrap_or_default()
+            .error;
+        let error = ArmError::Status {
+            status,
+            code: if detail.code.is_empty() {
+                status.to_string()
+            } else {
+                detail.code
+            },
+            message: detail.message,
+            url: url.to_string(),
+        };
+        if status == 429 {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        if retry::is_retryable(status) {
+            Attempt::Retryable { error, retry_after }
+        } else {
+            Attempt::Done(Err(error))
+        }
+    }
+}
+
+/// True when `url` has the same scheme, host and port as `endpoint` and carries no credentials.
+pub fn same_origin(url: &Url, endpoint: &Url) -> bool {
+    url.scheme() == endpoint.scheme()
+        && url.host_str().map(str::to_ascii_lowercase)
+            == endpoint.host_str().map(str::to_ascii_lowercase)
+        && url.port_or_known_default() == endpoint.port_or_known_default()
+        && url.username().is_empty()
+        && url.password().is_none()
+}
+
+fn decode<T: DeserializeOwned>(url: &Url, bytes: &[u8]) -> Result<T, ArmError> {
+    serde_json::from_slice(bytes).map_err(|e| ArmError::Malformed {
+        url: url.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The Azure plane as configured for a run: whether to read it, whether missing access makes
+/// the run partial, and the client to read it with.
+#[derive(Debug, Clone)]
+pub struct AzurePlane {
+    mode: AzurePlaneMode,
+    client: Option<ArmClient>,
+}
+
+impl AzurePlane {
+    /// Not read at all: the Azure data is unknown and the manifest says it was turned off.
+    pub fn off() -> Self {
+        Self {
+            mode: AzurePlaneMode::Off,
+            client: None,
+        }
+    }
+
+    /// Read with `client`; `mode` decides whether missing access makes the run partial.
+    pub fn new(mode: AzurePlaneMode, client: ArmClient) -> Self {
+        match mode {
+            AzurePlaneMode::Off => Self::off(),
+            _ => Self {
+                mode,
+                client: Some(client),
+            },
+        }
+    }
+
+    /// The configured mode.
+    pub fn mode(&self) -> AzurePlaneMode {
+        self.mode
+    }
+
+    /// The client, unless the plane is off.
+    pub fn client(&self) -> Option<&ArmClient> {
+        self.client.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_must_stay_on_the_arm_origin() {
+        let arm = Url::parse("https://management.azure.com").expect("url");
+        for (link, ok) in [
+            ("https://management.azure.com/subscriptions/s?x=1", true),
+            ("https://MANAGEMENT.azure.com:443/a", true),
+            ("https://management.azure.com.evil.example/a", false),
+            ("http://management.azure.com/a", false),
+            ("https://user@management.azure.com/a", false),
+            ("https://management.azure.com:8443/a", false),
+        ] {
+            assert_eq!(
+                same_origin(&Url::parse(link).expect("url"), &arm),
+                ok,
+                "{link}"
+            );
+        }
+    }
+
+    #[test]
+    fn queries_project_an_id_column() {
+        for query in queries::ALL {
+            assert!(query.contains("| project id,"), "{query}");
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Wire types of the Azure Resource Manager calls mi-assess makes: the Resource Graph request
+//! and response, the rows its KQL queries project ([`super::queries`]), and the federated
+//! identity credential list. Every field has a serde default, so a missing column or property
+//! reads as empty rather than failing the whole page; unknown fields are ignored.
+//!
+//! The row types are also what the snapshot stores (`crate::azure::AzureSnapshot`): raw rows,
+//! not conclusions, so a run can be replayed offline.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Body of `POST {arm}/providers/Microsoft.ResourceGraph/resources`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryRequest<'a> {
+    /// The KQL query.
+    pub query: &'a str,
+    /// Paging and format options.
+    pub options: QueryOptions<'a>,
+}
+
+/// `QueryRequestOptions`: page size, continuation token and result shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryOptions<'a> {
+    /// Rows per page (Resource Graph allows at most 1000).
+    #[serde(rename = "$top")]
+    pub top: u32,
+    /// Continuation token from the previous page.
+    #[serde(rename = "$skipToken", skip_serializing_if = "Option::is_none")]
+    pub skip_token: Option<&'a str>,
+    /// `objectArray`: each row is a JSON object keyed by column name.
+    #[serde(rename = "resultFormat")]
+    pub result_format: &'a str,
+}
+
+/// One page of a Resource Graph answer. `data` is required: a page without it is malformed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryResponse {
+    /// Rows matching the query across every page.
+    #[serde(rename = "totalRecords", default)]
+    pub total_records: u64,
+    /// Rows in this page.
+    #[serde(default)]
+    pub count: u64,
+    /// The rows (`objectArray` format).
+    pub data: Vec<serde_json::Value>,
+    /// Continuation token; absent on the last page.
+    #[serde(rename = "$skipToken", default)]
+    pub skip_token: Option<String>,
+    /// `"true"` when Resource Graph cut the result short (it does without `$skipToken` when the
+    /// query projects no `id` column).
+    #[serde(rename = "resultTruncated", default)]
+    pub result_truncated: Option<serde_json::Value>,
+}
+
+impl QueryResponse {
+    /// True when Resource Graph says the result is truncated.
+    pub fn is_truncated(&self) -> bool {
+        match &self.result_truncated {
+            Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            Some(serde_json::Value::Bool(b)) => *b,
+            _ => false,
+        }
+    }
+}
+
+/// A management group in a subscription's ancestor chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ManagementGroupRef {
+    /// Management group name (its id segment).
+    pub name: String,
+    /// Display name.
+    pub display_name: Option<String>,
+}
+
+/// A row of [`super::queries::SUBSCRIPTIONS`]: a subscription the scanner can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionRow {
+    /// `/subscriptions/{id}`.
+    pub id: String,
+    /// Subscription GUID.
+    pub subscription_id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// `Enabled`, `Disabled`, `Warned`, …
+    pub state: Option<String>,
+    /// Management groups from the direct parent up to the tenant root group.
+    pub management_group_ancestors_chain: Vec<ManagementGroupRef>,
+}
+
+/// A row of [`super::queries::ROLE_ASSIGNMENTS`]: an Azure RBAC role assignment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleAssignmentRow {
+    /// Assignment resource id (what `az role assignment delete --ids` takes).
+    pub id: String,
+    /// Scope: `/`, a management group, a subscription, a resource group or a resource.
+    pub scope: String,
+    /// Object id of the principal.
+    pub principal_id: String,
+    /// `User`, `Group`, `ServicePrincipal`, `ForeignGroup`, `Device` or `Unknown`.
+    pub principal_type: Option<String>,
+    /// Full role definition id; its last segment is the GUID.
+    pub role_definition_id: String,
+    /// ABAC condition, when the assignment has one (empty strings read as none).
+    pub condition: Option<String>,
+    /// When it was created.
+    pub created_on: Option<String>,
+}
+
+/// One permission block of a role definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RolePermission {
+    /// Control-plane actions (wildcards allowed).
+    pub actions: Vec<String>,
+    /// Control-plane actions excluded from `actions`.
+    pub not_actions: Vec<String>,
+    /// Data-plane actions.
+    pub data_actions: Vec<String>,
+    /// Data-plane actions excluded from `dataActions`.
+    pub not_data_actions: Vec<String>,
+}
+
+/// A row of [`super::queries::ROLE_DEFINITIONS`]: an Azure role definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleDefinitionRow {
+    /// Definition resource id; its last segment is the GUID.
+    pub id: String,
+    /// Role name, e.g. `Owner`.
+    pub role_name: Option<String>,
+    /// `BuiltInRole` or `CustomRole`.
+    pub role_type: Option<String>,
+    /// What the role allows.
+    pub permissions: Vec<RolePermission>,
+    /// Where it can be assigned.
+    pub assignable_scopes: Vec<String>,
+}
+
+/// A row of [`super::queries::USER_ASSIGNED_IDENTITIES`]: a user-assigned identity resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UserAssignedIdentityRow {
+    /// Resource id.
+    pub id: String,
+    /// Resource name.
+    pub name: String,
+    /// Subscription GUID.
+    pub subscription_id: Option<String>,
+    /// Resource group.
+    pub resource_group: Option<String>,
+    /// Region.
+    pub location: Option<String>,
+    /// Resource tags.
+    pub tags: Option<BTreeMap<String, serde_json::Value>>,
+    /// Object id of its service principal.
+    pub principal_id: Option<String>,
+    /// Application (client) id of its service principal.
+    pub client_id: Option<String>,
+}
+
+/// A row of [`super::queries::IDENTITY_RESOURCES`]: a resource with an `identity` block (or an
+/// AKS cluster, whose OIDC issuer is needed even without one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IdentityResourceRow {
+    /// Resource id.
+    pub id: String,
+    /// Resource name.
+    pub name: Option<String>,
+    /// Resource type as Resource Graph reports it (lower case).
+    #[serde(rename = "type")]
+    pub resource_type: Option<String>,
+    /// Subscription GUID.
+    pub subscription_id: Option<String>,
+    /// Resource group.
+    pub resource_group: Option<String>,
+    /// `SystemAssigned`, `UserAssigned`, `SystemAssigned, UserAssigned` or `None`.
+    pub identity_type: Option<String>,
+    /// Object id of the system-assigned identity, when there is one.
+    pub principal_id: Option<String>,
+    /// `identity.userAssignedIdentities`: keyed by user-assigned identity resource id.
+    pub user_assigned_identities: Option<BTreeMap<String, serde_json::Value>>,
+    /// `properties.oidcIssuerProfile.issuerURL` of AKS clusters (empty otherwise).
+    pub oidc_issuer_url: Option<String>,
+}
+
+impl IdentityResourceRow {
+    /// The user-assigned identities attached to this resource.
+    pub fn attached_identities(&self) -> impl Iterator<Item = &str> {
+        self.user_assigned_identities
+            .iter()
+            .flat_map(|m| m.keys())
+            .map(String::as_str)
+    }
+}
+
+/// One page of `GET …/userAssignedIdentities/{name}/federatedIdentityCredentials`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FederatedCredentialPage {
+    /// The credentials.
+    pub value: Vec<FederatedCredentialResource>,
+    /// The next page, when there is one.
+    #[serde(rename = "nextLink", default)]
+    pub next_link: Option<String>,
+}
+
+/// A federated identity credential as ARM returns it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FederatedCredentialResource {
+    /// Resource id.
+    pub id: String,
+    /// Credential name.
+    pub name: String,
+    /// The trust.
+    pub properties: FederatedCredentialProperties,
+}
+
+/// `properties` of a federated identity credential.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FederatedCredentialProperties {
+    /// The external token issuer.
+    pub issuer: String,
+    /// The external subject (empty when a claims-matching expression is used instead).
+    pub subject: Option<String>,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// Flexible federated credential expression (newer API versions), when present.
+    pub claims_matching_expression: Option<serde_json::Value>,
+}
+
+/// A federated identity credential as the snapshot stores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FederatedCredential {
+    /// Resource id.
+    pub id: String,
+    /// Credential name (what `az identity federated-credential delete --name` takes).
+    pub name: String,
+    /// The external token issuer.
+    pub issuer: String,
+    /// The external subject.
+    pub subject: Option<String>,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// The flexible claims-matching expression, when the credential uses one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims_matching_expression: Option<serde_json::Value>,
+}
+
+impl From<FederatedCredentialResource> for FederatedCredential {
+    fn from(r: FederatedCredentialResource) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            issuer: r.properties.issuer,
+            subject: r.properties.subject.filter(|s| !s.is_empty()),
+            audiences: r.properties.audiences,
+            claims_matching_expression: r
+                .properties
+                .claims_matching_expression
+                .filter(|v| !v.is_null()),
+        }
+    }
+}
+
+/// ARM's error body: `{"error": {"code", "message"}}`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub(crate) error: ErrorDetail,
+}
+
+/// The inner error of [`ErrorBody`].
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ErrorDetail {
+    #[serde(default)]
+    pub(crate) code: String,
+    #[serde(default)]
+    pub(crate) message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_tolerate_missing_and_extra_columns() {
+        let row: RoleAssignmentRow = serde_json::from_value(serde_json::json!({
+            "id": "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/a",
+            "principalId": "p", "roleDefinitionId": "/providers/x/roleDefinitions/g",
+            "scope": "/subscriptions/s", "somethingNew": 1
+        }))
+        .expect("parses");
+        assert_eq!(row.principal_type, None);
+        let resource: IdentityResourceRow = serde_json::from_value(serde_json::json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/a",
+            "type": "microsoft.web/sites",
+            "userAssignedIdentities": {"/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u": {"principalId": "x"}}
+        }))
+        .expect("parses");
+        assert_eq!(resource.attached_identities().count(), 1);
+        let page: QueryResponse = serde_json::from_value(serde_json::json!({
+            "totalRecords": 3, "count": 1, "data": [{}], "$skipToken": "t", "resultTruncated": "false"
+        }))
+        .expect("parses");
+        assert!(!page.is_truncated());
+        assert!(serde_json::from_value::<QueryResponse>(serde_json::json!({"count": 0})).is_err());
+    }
+
+    #[test]
+    fn federated_credentials_flatten_their_properties() {
+        let page: FederatedCredentialPage = serde_json::from_value(serde_json::json!({
+            "value": [{"id": "/x/federatedIdentityCredentials/gh", "name": "gh",
+                "properties": {"issuer": "https://token.actions.githubusercontent.com",
+                    "subject": "repo:o/r:environment:prod", "audiences": ["api://AzureADTokenExchange"]}}]
+        }))
+        .expect("parses");
+        let fic: FederatedCredential = page.value.into_iter().next().expect("one").into();
+        assert_eq!(fic.name, "gh");
+        assert_eq!(fic.subject.as_deref(), Some("repo:o/r:environment:prod"));
+        assert_eq!(fic.audiences, vec!["api://AzureADTokenExchange".to_owned()]);
+    }
+}

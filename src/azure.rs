@@ -1,0 +1,796 @@
+//! The Azure plane of a tenant snapshot, and the pure helpers that read it.
+//!
+//! [`AzureSnapshot`] holds what the Azure-plane collection read (`crate::arm::collect`): the
+//! rows of the Resource Graph queries in `crate::arm::queries`, the federated identity
+//! credentials of every user-assigned identity (or why they could not be listed), and which
+//! role-assignment principals still exist in Entra. It is stored in the snapshot as
+//! `TenantSnapshot::azure`, a [`Dataset`]: unknown when ARM was off or not readable.
+//!
+//! [`AzureIndex`] resolves it for assessment: role assignments by principal, role definitions
+//! by GUID, scope containment (management groups through each subscription's ancestor chain),
+//! and the tier of each Azure role ([`crate::classification::Classifier::azure_role`] for
+//! built-in roles, the role's own actions for custom ones). No I/O here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::arm::model::{
+    FederatedCredential, IdentityResourceRow, RoleAssignmentRow, RoleDefinitionRow,
+    SubscriptionRow, UserAssignedIdentityRow,
+};
+use crate::assess::{GroupRef, ResolvedGroup};
+use crate::classification::{Classifier, Tier};
+use crate::graph::model::DirectoryObject;
+use crate::snapshot::Dataset;
+
+/// Owner.
+pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+/// Contributor.
+pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+/// User Access Administrator.
+pub const USER_ACCESS_ADMINISTRATOR: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
+/// Role Based Access Control Administrator.
+pub const RBAC_ADMINISTRATOR: &str = "f58310d9-a9f6-439a-9e8d-f62e7b41a168";
+/// Managed Identity Operator (can attach user-assigned identities to resources).
+pub const MANAGED_IDENTITY_OPERATOR: &str = "f1a07417-d97a-45cb-824c-7a7467783830";
+/// Managed Identity Contributor (can manage user-assigned identities and their credentials).
+pub const MANAGED_IDENTITY_CONTRIBUTOR: &str = "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59";
+
+/// The action that creates role assignments (grants access).
+pub const ROLE_ASSIGNMENT_WRITE: &str = "Microsoft.Authorization/roleAssignments/write";
+/// The action that adds a federated credential to a user-assigned identity.
+pub const FEDERATED_CREDENTIAL_WRITE: &str =
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write";
+/// The action that attaches a user-assigned identity to a resource.
+pub const IDENTITY_ASSIGN: &str = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
+
+/// Everything collected about the Azure plane in one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AzureSnapshot {
+    /// The ARM endpoint that was read (remediation commands target this cloud).
+    pub arm_endpoint: String,
+    /// Subscriptions the scanner could read.
+    pub subscriptions: Vec<SubscriptionRow>,
+    /// Azure RBAC role assignments.
+    pub role_assignments: Vec<RoleAssignmentRow>,
+    /// Role definitions, built-in and custom.
+    pub role_definitions: Vec<RoleDefinitionRow>,
+    /// User-assigned identity resources.
+    pub user_assigned_identities: Vec<UserAssignedIdentityRow>,
+    /// Resources with an `identity` block, and AKS clusters.
+    pub identity_resources: Vec<IdentityResourceRow>,
+    /// The federated credentials of each user-assigned identity.
+    pub federated_credentials: Vec<IdentityFederatedCredentials>,
+    /// Which role-assignment principals still exist in Entra (for orphaned assignments).
+    pub principal_lookup: Dataset<PrincipalLookup>,
+}
+
+/// The data set when the Azure plane was not read.
+pub fn not_collected(reason: impl Into<String>) -> Dataset<AzureSnapshot> {
+    Dataset::Unknown {
+        reason: reason.into(),
+    }
+}
+
+/// Serde default of `TenantSnapshot::azure`: snapshots written before the Azure plane existed.
+pub fn not_recorded() -> Dataset<AzureSnapshot> {
+    not_collected("this snapshot carries no Azure-plane data")
+}
+
+/// The federated credentials of one user-assigned identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IdentityFederatedCredentials {
+    /// Resource id of the user-assigned identity.
+    pub identity_id: String,
+    /// What listing them gave.
+    pub result: FederatedCredentialsResult,
+}
+
+/// What listing one identity's federated credentials gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "status",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum FederatedCredentialsResult {
+    /// Listed completely (possibly none).
+    Listed {
+        /// The credentials.
+        credentials: Vec<FederatedCredential>,
+    },
+    /// ARM answered 404 (the identity is gone) or 405 (federated credentials are not supported
+    /// for it): there are none to assess.
+    Unavailable {
+        /// 404 or 405.
+        http_status: u16,
+        /// ARM's explanation.
+        reason: String,
+    },
+    /// Could not be listed; unknown, never treated as none.
+    Failed {
+        /// The HTTP status, when there was one.
+        http_status: Option<u16>,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl Default for FederatedCredentialsResult {
+    fn default() -> Self {
+        Self::Listed {
+            credentials: Vec::new(),
+        }
+    }
+}
+
+impl FederatedCredentialsResult {
+    /// The credentials, when known (`Unavailable` means none).
+    pub fn known(&self) -> Option<&[FederatedCredential]> {
+        match self {
+            Self::Listed { credentials } => Some(credentials),
+            Self::Unavailable { .. } => Some(&[]),
+            Self::Failed { .. } => None,
+        }
+    }
+}
+
+/// Which principals of role assignments exist in Entra (`POST /directoryObjects/getByIds`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PrincipalLookup {
+    /// Principal ids that were looked up: those of role assignments to a service principal (or
+    /// an unknown principal type) that collection did not already know.
+    pub checked: Vec<String>,
+    /// The directory objects Graph returned for them; a checked id missing here is deleted.
+    pub found: Vec<DirectoryObject>,
+}
+
+impl PrincipalLookup {
+    /// True when `id` was looked up and Graph did not return it.
+    pub fn is_deleted(&self, id: &str) -> bool {
+        self.checked.iter().any(|c| c.eq_ignore_ascii_case(id))
+            && !self.found.iter().any(|f| f.id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// What an Azure RBAC scope is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScopeKind {
+    /// A single resource (or a child resource).
+    Resource,
+    /// A resource group.
+    ResourceGroup,
+    /// A subscription.
+    Subscription,
+    /// A management group (the tenant root group included).
+    ManagementGroup,
+    /// `/`: the whole tenant.
+    Root,
+}
+
+impl ScopeKind {
+    /// Classifies a role-assignment scope.
+    pub fn of(scope: &str) -> Self {
+        let segments: Vec<&str> = scope
+            .trim()
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let is = |i: usize, name: &str| {
+            segments
+                .get(i)
+                .is_some_and(|s| s.eq_ignore_ascii_case(name))
+        };
+        match segments.len() {
+            0 => Self::Root,
+            4 if is(0, "providers")
+                && is(1, "Microsoft.Management")
+                && is(2, "managementGroups") =>
+            {
+                Self::ManagementGroup
+            }
+            2 if is(0, "subscriptions") => Self::Subscription,
+            4 if is(0, "subscriptions") && is(2, "resourceGroups") => Self::ResourceGroup,
+            _ => Self::Resource,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resource => "resource",
+            Self::ResourceGroup => "resourceGroup",
+            Self::Subscription => "subscription",
+            Self::ManagementGroup => "managementGroup",
+            Self::Root => "root",
+        }
+    }
+}
+
+/// The management group a `/providers/Microsoft.Management/managementGroups/{name}` scope names.
+pub fn management_group_of(scope: &str) -> Option<&str> {
+    (ScopeKind::of(scope) == ScopeKind::ManagementGroup)
+        .then(|| scope.trim().trim_matches('/').rsplit('/').next())
+        .flatten()
+}
+
+/// The lower-case GUID at the end of a role definition id.
+pub fn role_guid(role_definition_id: &str) -> String {
+    role_definition_id
+        .trim()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// ARM action matching: case-insensitive, `*` matches any run of characters, and a `/*/`
+/// segment may also match no segment at all (so `…/userAssignedIdentities/*/assign/action`
+/// covers `…/userAssignedIdentities/assign/action`).
+pub fn action_matches(pattern: &str, action: &str) -> bool {
+    let pattern = pattern.trim().to_ascii_lowercase();
+    let action = action.trim().to_ascii_lowercase();
+    glob(pattern.as_bytes(), action.as_bytes())
+        || (pattern.contains("/*/")
+            && glob(pattern.replace("/*/", "/").as_bytes(), action.as_bytes()))
+}
+
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    // Iterative wildcard matching with backtracking to the last star.
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == b'*')
+}
+
+impl RoleDefinitionRow {
+    /// True when the role allows the control-plane `action`: some permission block lists it in
+    /// `actions` (wildcards included) and does not exclude it in `notActions`.
+    pub fn allows(&self, action: &str) -> bool {
+        self.permissions.iter().any(|p| {
+            p.actions.iter().any(|a| action_matches(a, action))
+                && !p.not_actions.iter().any(|n| action_matches(n, action))
+        })
+    }
+
+    /// The action patterns that allow `action` (for evidence).
+    pub fn granting_patterns(&self, action: &str) -> Vec<String> {
+        self.permissions
+            .iter()
+            .filter(|p| !p.not_actions.iter().any(|n| action_matches(n, action)))
+            .flat_map(|p| p.actions.iter())
+            .filter(|a| action_matches(a, action))
+            .cloned()
+            .collect()
+    }
+
+    /// True for a custom role.
+    pub fn is_custom(&self) -> bool {
+        self.role_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("CustomRole"))
+    }
+
+    /// The tier of a role judged by its own actions: ControlPlane when it can grant access or
+    /// take over identities, ManagementPlane when it can change anything, UserAccess when it
+    /// only reads.
+    pub fn tier_by_actions(&self) -> Tier {
+        let control = [
+            ROLE_ASSIGNMENT_WRITE,
+            "Microsoft.Authorization/roleDefinitions/write",
+            FEDERATED_CREDENTIAL_WRITE,
+            IDENTITY_ASSIGN,
+        ];
+        if control.iter().any(|a| self.allows(a)) {
+            return Tier::ControlPlane;
+        }
+        let changes = self.permissions.iter().any(|p| {
+            p.actions
+                .iter()
+                .chain(p.data_actions.iter())
+                .any(|a| !a.trim().to_ascii_lowercase().ends_with("/read"))
+        });
+        if changes {
+            Tier::ManagementPlane
+        } else {
+            Tier::UserAccess
+        }
+    }
+}
+
+/// An Azure role the principal holds, directly or through a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedAzureRole {
+    /// Role assignment id (what `az role assignment delete --ids` takes).
+    pub assignment_id: String,
+    /// Role definition id as the assignment names it.
+    pub role_definition_id: String,
+    /// Role name.
+    pub role_name: String,
+    /// `BuiltInRole` or `CustomRole`; null when the definition was not found.
+    pub role_type: Option<String>,
+    /// The assignment's scope.
+    pub scope: String,
+    /// What the scope is.
+    pub scope_kind: ScopeKind,
+    /// Enterprise Access Model tier.
+    pub tier: Tier,
+    /// False when the tier comes from the role's actions (custom roles) or a fallback, not from
+    /// the classification data.
+    pub classified: bool,
+    /// The classification's privileged label, or ControlPlane tier.
+    pub is_privileged: bool,
+    /// The ABAC condition that constrains the assignment, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// The group the role is held through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_group: Option<GroupRef>,
+}
+
+impl ResolvedAzureRole {
+    /// The lower-case GUID of the role definition.
+    pub fn role_guid(&self) -> String {
+        role_guid(&self.role_definition_id)
+    }
+}
+
+/// An AKS cluster and its OIDC issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AksCluster<'a> {
+    /// Resource id.
+    pub id: &'a str,
+    /// Issuer URL, as the cluster reports it.
+    pub issuer: &'a str,
+}
+
+/// The Azure snapshot, indexed for resolution and rules.
+#[derive(Debug, Clone)]
+pub struct AzureIndex<'a> {
+    /// The data behind the index.
+    pub snapshot: &'a AzureSnapshot,
+    /// The tenant id (its root management group has the same name).
+    tenant_id: String,
+    assignments_by_principal: HashMap<String, Vec<&'a RoleAssignmentRow>>,
+    definitions: HashMap<String, &'a RoleDefinitionRow>,
+    subscriptions: HashMap<String, &'a SubscriptionRow>,
+    attached: BTreeSet<String>,
+    resources: HashMap<String, &'a IdentityResourceRow>,
+    identities_by_id: HashMap<String, &'a UserAssignedIdentityRow>,
+    credentials: HashMap<String, &'a FederatedCredentialsResult>,
+}
+
+impl<'a> AzureIndex<'a> {
+    /// Indexes `snapshot` for the tenant `tenant_id`.
+    pub fn new(snapshot: &'a AzureSnapshot, tenant_id: &str) -> Self {
+        let mut assignments_by_principal: HashMap<String, Vec<&RoleAssignmentRow>> = HashMap::new();
+        for a in &snapshot.role_assignments {
+            assignments_by_principal
+                .entry(a.principal_id.to_ascii_lowercase())
+                .or_default()
+                .push(a);
+        }
+        let mut definitions = HashMap::new();
+        for d in &snapshot.role_definitions {
+            // A GUID can repeat (the same custom role listed per assignable scope); keep one.
+            definitions.entry(role_guid(&d.id)).or_insert(d);
+        }
+        Self {
+            snapshot,
+            tenant_id: tenant_id.to_ascii_lowercase(),
+            assignments_by_principal,
+            definitions,
+            subscriptions: snapshot
+                .subscriptions
+                .iter()
+                .map(|s| (s.subscription_id.to_ascii_lowercase(), s))
+                .collect(),
+            attached: snapshot
+                .identity_resources
+                .iter()
+                .flat_map(IdentityResourceRow::attached_identities)
+                .map(normalise_id)
+                .collect(),
+            resources: snapshot
+                .identity_resources
+                .iter()
+                .map(|r| (normalise_id(&r.id), r))
+                .collect(),
+            identities_by_id: snapshot
+                .user_assigned_identities
+                .iter()
+                .map(|u| (normalise_id(&u.id), u))
+                .collect(),
+            credentials: snapshot
+                .federated_credentials
+                .iter()
+                .map(|f| (normalise_id(&f.identity_id), &f.result))
+                .collect(),
+        }
+    }
+
+    /// A role definition by GUID or full id.
+    pub fn definition(&self, role_definition_id: &str) -> Option<&'a RoleDefinitionRow> {
+        self.definitions
+            .get(&role_guid(role_definition_id))
+            .copied()
+    }
+
+    /// Role assignments held directly by `principal_id`.
+    pub fn assignments_of(&self, principal_id: &str) -> &[&'a RoleAssignmentRow] {
+        self.assignments_by_principal
+            .get(&principal_id.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// True when the subscription was readable.
+    pub fn subscription_readable(&self, subscription_id: &str) -> bool {
+        self.subscriptions
+            .contains_key(&subscription_id.to_ascii_lowercase())
+    }
+
+    /// The display name of a readable subscription.
+    pub fn subscription_name(&self, subscription_id: &str) -> Option<&'a str> {
+        self.subscriptions
+            .get(&subscription_id.to_ascii_lowercase())
+            .and_then(|s| s.name.as_deref())
+    }
+
+    /// True when the management group is the tenant root group (named after the tenant id).
+    pub fn is_tenant_root_group(&self, management_group: &str) -> bool {
+        management_group.eq_ignore_ascii_case(&self.tenant_id)
+    }
+
+    /// True when some resource lists the user-assigned identity in its `identity` block.
+    pub fn is_attached(&self, identity_id: &str) -> bool {
+        self.attached.contains(&normalise_id(identity_id))
+    }
+
+    /// The resources that list the user-assigned identity in their `identity` block.
+    pub fn attached_to(&self, identity_id: &str) -> Vec<&'a str> {
+        let key = normalise_id(identity_id);
+        self.snapshot
+            .identity_resources
+            .iter()
+            .filter(|r| r.attached_identities().any(|a| normalise_id(a) == key))
+            .map(|r| r.id.as_str())
+            .collect()
+    }
+
+    /// A resource with an identity block, by id.
+    pub fn resource(&self, id: &str) -> Option<&'a IdentityResourceRow> {
+        self.resources.get(&normalise_id(id)).copied()
+    }
+
+    /// A user-assigned identity resource, by id.
+    pub fn user_assigned_identity(&self, id: &str) -> Option<&'a UserAssignedIdentityRow> {
+        self.identities_by_id.get(&normalise_id(id)).copied()
+    }
+
+    /// What listing the identity's federated credentials gave; `None` when it was not listed.
+    pub fn federated_credentials(
+        &self,
+        identity_id: &str,
+    ) -> Option<&'a FederatedCredentialsResult> {
+        self.credentials.get(&normalise_id(identity_id)).copied()
+    }
+
+    /// AKS clusters that publish an OIDC issuer.
+    pub fn aks_clusters(&self) -> Vec<AksCluster<'a>> {
+        self.snapshot
+            .identity_resources
+            .iter()
+            .filter(|r| {
+                r.resource_type.as_deref().is_some_and(|t| {
+                    t.eq_ignore_ascii_case("Microsoft.ContainerService/managedClusters")
+                })
+            })
+            .filter_map(|r| {
+                let issuer = r
+                    .oidc_issuer_url
+                    .as_deref()
+                    .filter(|i| !i.trim().is_empty())?;
+                Some(AksCluster { id: &r.id, issuer })
+            })
+            .collect()
+    }
+
+    /// True when `scope` covers the resource `resource_id` (or is that resource). Management
+    /// groups cover the subscriptions whose ancestor chain names them; the tenant root group
+    /// and `/` cover everything.
+    pub fn scope_contains(&self, scope: &str, resource_id: &str) -> bool {
+        match ScopeKind::of(scope) {
+            ScopeKind::Root => true,
+            ScopeKind::ManagementGroup => {
+                let Some(group) = management_group_of(scope) else {
+                    return false;
+                };
+                if group.eq_ignore_ascii_case(&self.tenant_id) {
+                    return true;
+                }
+                let Some(subscription) = crate::inventory::ArmResourceId::parse(resource_id)
+                    .and_then(|r| r.subscription_id)
+                else {
+                    return false;
+                };
+                self.subscriptions
+                    .get(&subscription.to_ascii_lowercase())
+                    .is_some_and(|s| {
+                        s.management_group_ancestors_chain
+                            .iter()
+                            .any(|mg| mg.name.eq_ignore_ascii_case(group))
+                    })
+            }
+            _ => {
+                let scope = normalise_id(scope);
+                let id = normalise_id(resource_id);
+                id == scope || id.starts_with(&format!("{scope}/"))
+            }
+        }
+    }
+
+    /// The Azure roles of a principal: its own assignments plus those of its groups.
+    pub fn roles_of(
+        &self,
+        classifier: &Classifier,
+        principal_id: &str,
+        groups: Option<&[ResolvedGroup]>,
+    ) -> Vec<ResolvedAzureRole> {
+        let mut out: Vec<ResolvedAzureRole> = self
+            .assignments_of(principal_id)
+            .iter()
+            .map(|a| self.resolve(classifier, a, None))
+            .collect();
+        for group in groups.unwrap_or_default() {
+            for a in self.assignments_of(&group.id) {
+                let via = GroupRef {
+                    id: group.id.clone(),
+                    display_name: group.display_name.clone(),
+                };
+                out.push(self.resolve(classifier, a, Some(via)));
+            }
+        }
+        // One entry per assignment and path.
+        let mut seen = BTreeMap::new();
+        for role in out {
+            let key = (
+                role.assignment_id.to_ascii_lowercase(),
+                role.via_group.as_ref().map(|g| g.id.to_ascii_lowercase()),
+            );
+            seen.entry(key).or_insert(role);
+        }
+        seen.into_values().collect()
+    }
+
+    /// Names and tiers one role assignment.
+    pub fn resolve(
+        &self,
+        classifier: &Classifier,
+        assignment: &RoleAssignmentRow,
+        via_group: Option<GroupRef>,
+    ) -> ResolvedAzureRole {
+        let definition = self.definition(&assignment.role_definition_id);
+        let class = classifier.azure_role(&assignment.role_definition_id);
+        let (tier, classified) = match (class, definition) {
+            (Some(c), _) => (c.tiering.tier, c.tiering.classified),
+            (None, Some(d)) => (d.tier_by_actions(), false),
+            // Neither classified nor defined: never assumed harmless.
+            (None, None) => (Tier::ManagementPlane, false),
+        };
+        let role_name = class
+            .map(|c| c.name.to_owned())
+            .or_else(|| definition.and_then(|d| d.role_name.clone()))
+            .unwrap_or_else(|| role_guid(&assignment.role_definition_id));
+        ResolvedAzureRole {
+            assignment_id: assignment.id.clone(),
+            role_definition_id: assignment.role_definition_id.clone(),
+            role_name,
+            role_type: definition
+                .and_then(|d| d.role_type.clone())
+                .or_else(|| class.map(|_| "BuiltInRole".to_owned())),
+            scope: assignment.scope.clone(),
+            scope_kind: ScopeKind::of(&assignment.scope),
+            tier,
+            classified,
+            is_privileged: class.is_some_and(|c| c.is_privileged) || tier == Tier::ControlPlane,
+            condition: assignment
+                .condition
+                .clone()
+                .filter(|c| !c.trim().is_empty()),
+            via_group,
+        }
+    }
+
+    /// True when the role lets its holder take over user-assigned identities in its scope: add a
+    /// federated credential to them, or attach them to a resource the holder controls. Managed
+    /// Identity Operator and Contributor always can; other roles by their actions; without a
+    /// definition, Owner and Contributor are assumed to (their `*` covers both actions).
+    pub fn controls_identities(&self, role_definition_id: &str) -> bool {
+        let guid = role_guid(role_definition_id);
+        if [MANAGED_IDENTITY_OPERATOR, MANAGED_IDENTITY_CONTRIBUTOR].contains(&guid.as_str()) {
+            return true;
+        }
+        match self.definition(role_definition_id) {
+            Some(d) if !d.permissions.is_empty() => {
+                d.allows(FEDERATED_CREDENTIAL_WRITE) || d.allows(IDENTITY_ASSIGN)
+            }
+            _ => [OWNER, CONTRIBUTOR].contains(&guid.as_str()),
+        }
+    }
+}
+
+/// Lower case, no trailing slash: ARM ids compare case-insensitively.
+pub fn normalise_id(id: &str) -> String {
+    id.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// An issuer URL normalised for comparison: scheme and host lower case, no trailing slash.
+pub fn normalise_issuer(issuer: &str) -> String {
+    let trimmed = issuer.trim().trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(url) => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{}{}",
+                url.scheme(),
+                url.host_str().unwrap_or_default().to_ascii_lowercase(),
+                port,
+                url.path().trim_end_matches('/')
+            )
+        }
+        Err(_) => trimmed.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::model::{ManagementGroupRef, RolePermission};
+
+    #[test]
+    fn scope_kinds() {
+        for (scope, kind) in [
+            ("/", ScopeKind::Root),
+            ("", ScopeKind::Root),
+            (
+                "/providers/Microsoft.Management/managementGroups/mg1",
+                ScopeKind::ManagementGroup,
+            ),
+            ("/subscriptions/s", ScopeKind::Subscription),
+            (
+                "/subscriptions/s/resourcegroups/rg",
+                ScopeKind::ResourceGroup,
+            ),
+            (
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a",
+                ScopeKind::Resource,
+            ),
+        ] {
+            assert_eq!(ScopeKind::of(scope), kind, "{scope}");
+        }
+        assert_eq!(
+            management_group_of("/providers/Microsoft.Management/managementGroups/mg1"),
+            Some("mg1")
+        );
+        assert_eq!(management_group_of("/subscriptions/s"), None);
+    }
+
+    #[test]
+    fn actions_match_with_wildcards_and_not_actions() {
+        assert!(action_matches("*", ROLE_ASSIGNMENT_WRITE));
+        assert!(action_matches("*/write", ROLE_ASSIGNMENT_WRITE));
+        assert!(action_matches(
+            "microsoft.authorization/*",
+            ROLE_ASSIGNMENT_WRITE
+        ));
+        assert!(!action_matches("*/read", ROLE_ASSIGNMENT_WRITE));
+        assert!(!action_matches(
+            "Microsoft.Authorization/*/read",
+            ROLE_ASSIGNMENT_WRITE
+        ));
+        assert!(action_matches(
+            "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+            IDENTITY_ASSIGN
+        ));
+        let role = |actions: &[&str], not: &[&str]| RoleDefinitionRow {
+            id: "x".into(),
+            role_type: Some("CustomRole".into()),
+            permissions: vec![RolePermission {
+                actions: actions.iter().map(|s| (*s).to_owned()).collect(),
+                not_actions: not.iter().map(|s| (*s).to_owned()).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(role(&["*"], &[]).allows(ROLE_ASSIGNMENT_WRITE));
+        assert!(!role(&["*"], &["Microsoft.Authorization/*/Write"]).allows(ROLE_ASSIGNMENT_WRITE));
+        assert_eq!(role(&["*"], &[]).tier_by_actions(), Tier::ControlPlane);
+        assert_eq!(
+            role(&["Microsoft.Web/sites/*"], &[]).tier_by_actions(),
+            Tier::ManagementPlane
+        );
+        assert_eq!(role(&["*/read"], &[]).tier_by_actions(), Tier::UserAccess);
+        assert_eq!(
+            role(&["*", "Microsoft.Authorization/*/write"], &[])
+                .granting_patterns(ROLE_ASSIGNMENT_WRITE),
+            vec!["*".to_owned(), "Microsoft.Authorization/*/write".to_owned()]
+        );
+    }
+
+    #[test]
+    fn management_groups_contain_their_subscriptions() {
+        let snapshot = AzureSnapshot {
+            subscriptions: vec![SubscriptionRow {
+                id: "/subscriptions/s1".into(),
+                subscription_id: "S1".into(),
+                management_group_ancestors_chain: vec![
+                    ManagementGroupRef {
+                        name: "mg-platform".into(),
+                        display_name: None,
+                    },
+                    ManagementGroupRef {
+                        name: "tenant".into(),
+                        display_name: None,
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let index = AzureIndex::new(&snapshot, "TENANT");
+        let uami = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u";
+        assert!(index.scope_contains("/", uami));
+        assert!(index.scope_contains(
+            "/providers/Microsoft.Management/managementGroups/MG-Platform",
+            uami
+        ));
+        assert!(index.scope_contains(
+            "/providers/Microsoft.Management/managementGroups/tenant",
+            uami
+        ));
+        assert!(!index.scope_contains(
+            "/providers/Microsoft.Management/managementGroups/other",
+            uami
+        ));
+        assert!(index.scope_contains("/subscriptions/S1/resourcegroups/RG", uami));
+        assert!(!index.scope_contains("/subscriptions/s1/resourceGroups/rg2", uami));
+        assert!(!index.scope_contains("/subscriptions/s1/resourceGroups/r", uami));
+        assert!(index.subscription_readable("s1"));
+        assert!(!index.subscription_readable("s2"));
+    }
+
+    #[test]
+    fn issuers_compare_without_case_or_trailing_slash() {
+        assert_eq!(
+            normalise_issuer("HTTPS://Token.Actions.GitHubUserContent.com/"),
+            "https://token.actions.githubusercontent.com"
+        );
+        assert_eq!(
+            normalise_issuer("https://westeurope.oic.prod-aks.azure.com/T/C/"),
+            "https://westeurope.oic.prod-aks.azure.com/T/C"
+        );
+    }
+}

@@ -1,0 +1,1105 @@
+//! Rules on the Azure plane: Azure RBAC held by managed identities, control over more privileged
+//! user-assigned identities, orphaned identities and role assignments, and the federated
+//! credentials of user-assigned identities. They read `TenantView::azure`; when the Azure plane
+//! is unknown they find nothing (unknown is never treated as empty).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::json;
+
+use super::{Finding, Rule, Severity, az_rest};
+use crate::arm::model::{FederatedCredential, UserAssignedIdentityRow};
+use crate::assess::{PrincipalView, SubjectKind, TenantView};
+use crate::azure::{
+    AzureIndex, FEDERATED_CREDENTIAL_WRITE, IDENTITY_ASSIGN, MANAGED_IDENTITY_CONTRIBUTOR,
+    MANAGED_IDENTITY_OPERATOR, OWNER, RBAC_ADMINISTRATOR, ROLE_ASSIGNMENT_WRITE, ResolvedAzureRole,
+    ScopeKind, USER_ACCESS_ADMINISTRATOR, management_group_of, normalise_issuer,
+};
+use crate::classification::Tier;
+use crate::config::{
+    DEFAULT_FIC_ALLOWED_ISSUERS, FIC_ALLOWED_ISSUERS_VAR, GITHUB_ACTIONS_ISSUER,
+    TERRAFORM_CLOUD_ISSUER,
+};
+use crate::inventory::ArmResourceId;
+
+/// Roles that can grant any role to anyone at their scope.
+const ACCESS_ADMIN_ROLES: [&str; 3] = [OWNER, USER_ACCESS_ADMINISTRATOR, RBAC_ADMINISTRATOR];
+
+/// Host suffixes anyone with a storage account or web app can publish an OIDC issuer on.
+const SELF_HOSTED_ISSUER_SUFFIXES: [(&str, &str); 3] = [
+    (".blob.core.windows.net", "Azure Blob Storage"),
+    (".web.core.windows.net", "Azure Storage static website"),
+    (".azurewebsites.net", "Azure App Service"),
+];
+
+fn quote(value: &str) -> String {
+    format!("\"{value}\"")
+}
+
+/// The view of a principal, or a minimal stand-in when Graph did not return it.
+fn subject_or_stub(
+    by_id: &HashMap<String, &PrincipalView>,
+    principal_id: &str,
+    name: &str,
+    kind: SubjectKind,
+) -> PrincipalView {
+    match by_id.get(&principal_id.to_ascii_lowercase()) {
+        Some(view) => (*view).clone(),
+        None => PrincipalView {
+            id: principal_id.to_owned(),
+            app_id: None,
+            display_name: name.to_owned(),
+            kind,
+            account_enabled: None,
+            app_roles: None,
+            groups: None,
+            directory_roles: None,
+            delegated_grants: None,
+            azure_roles: None,
+            credentials: Vec::new(),
+            unknown: Vec::new(),
+        },
+    }
+}
+
+fn identities_by_id<'v>(view: &'v TenantView<'_>) -> HashMap<String, &'v PrincipalView> {
+    view.identities
+        .iter()
+        .map(|v| (v.id.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// "management group mg-contoso-root", "subscription sub-platform (e8a2…)", …
+fn describe_scope(index: &AzureIndex<'_>, scope: &str) -> String {
+    match ScopeKind::of(scope) {
+        ScopeKind::Root => "the root scope (/)".to_owned(),
+        ScopeKind::ManagementGroup => {
+            let name = management_group_of(scope).unwrap_or(scope);
+            if index.is_tenant_root_group(name) {
+                format!("the tenant root management group ({name})")
+            } else {
+                format!("management group {name}")
+            }
+        }
+        ScopeKind::Subscription => {
+            let id = scope
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(scope);
+            match index.subscription_name(id) {
+                Some(name) => format!("subscription {name} ({id})"),
+                None => format!("subscription {id}"),
+            }
+        }
+        ScopeKind::ResourceGroup => format!(
+            "resource group {}",
+            scope
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(scope)
+        ),
+        ScopeKind::Resource => format!("resource {scope}"),
+    }
+}
+
+fn via_text(role: &ResolvedAzureRole) -> String {
+    role.via_group
+        .as_ref()
+        .map(|g| {
+            format!(
+                " through group {}",
+                g.display_name.as_deref().unwrap_or(&g.id)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The exact call that removes a role, direct or through a group.
+fn remove_azure_role(
+    view: &TenantView<'_>,
+    subject: &PrincipalView,
+    role: &ResolvedAzureRole,
+) -> String {
+    let delete = format!(
+        "az role assignment delete --ids {}",
+        quote(&role.assignment_id)
+    );
+    match &role.via_group {
+        None => format!("Delete the assignment: {delete}"),
+        Some(group) => format!(
+            "Remove the identity from the group {} (or from the nested group that makes it a member): {}; or, if no member needs it, delete the group's assignment: {delete}",
+            group.display_name.as_deref().unwrap_or(&group.id),
+            az_rest(
+                "DELETE",
+                view.graph(),
+                &format!("/groups/{}/members/{}/$ref", group.id, subject.id)
+            )
+        ),
+    }
+}
+
+fn role_evidence(index: &AzureIndex<'_>, role: &ResolvedAzureRole) -> serde_json::Value {
+    let mut evidence = serde_json::to_value(role).unwrap_or_default();
+    evidence["scopeDescription"] = json!(describe_scope(index, &role.scope));
+    evidence
+}
+
+/// MI-AZ-001.
+pub(super) const PRIVILEGED_RBAC_AT_HIGH_SCOPE: Rule = Rule {
+    id: "MI-AZ-001",
+    title: "Managed identity can grant Azure access at management-group, root or subscription scope",
+    applies_to: "managed identities with Azure RBAC role assignments (direct or through a group)",
+    severity: "critical for Owner, User Access Administrator or Role Based Access Control Administrator at management-group or root (/) scope; high for the same roles at subscription scope",
+    rationale: "These three roles can create role assignments, so the identity can give itself (or anyone) Owner over every subscription below the scope. Whoever can run code on the identity's resource, or attach the identity elsewhere, inherits that power, with no MFA or Conditional Access in the way. Management-group scope reaches every current and future subscription underneath.",
+    remediation: "Delete the assignment (az role assignment delete --ids <assignment id>) or remove the identity from the group that holds it, then grant the narrowest role the workload needs at the resource group it works in. If it must delegate access, use Role Based Access Control Administrator with a condition that limits the roles and principals it can assign.",
+    references: &[
+        "Azure built-in roles, privileged administrator roles (learn.microsoft.com/azure/role-based-access-control/built-in-roles)",
+        "EntraOps AzureHighPrivilegedRoles / AzureHighPrivilegedScopes (Control Plane)",
+        "Delegate Azure role assignment management with conditions (learn.microsoft.com/azure/role-based-access-control/delegate-role-assignments-overview)",
+    ],
+    check: privileged_rbac_at_high_scope,
+};
+
+fn privileged_rbac_at_high_scope(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &PRIVILEGED_RBAC_AT_HIGH_SCOPE;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for subject in &view.identities {
+        for role in subject.azure_roles.iter().flatten() {
+            if !ACCESS_ADMIN_ROLES.contains(&role.role_guid().as_str()) {
+                continue;
+            }
+            let severity = match role.scope_kind {
+                ScopeKind::Root | ScopeKind::ManagementGroup => Severity::Critical,
+                ScopeKind::Subscription => Severity::High,
+                ScopeKind::ResourceGroup | ScopeKind::Resource => continue,
+            };
+            let mut evidence = role_evidence(index, role);
+            evidence["constrainedByCondition"] = json!(role.condition.is_some());
+            out.push(rule.finding(
+                severity,
+                subject,
+                &format!(
+                    "{}:{}",
+                    role.assignment_id,
+                    role.via_group.as_ref().map(|g| g.id.as_str()).unwrap_or("direct")
+                ),
+                format!(
+                    "{} holds {} over {}{}",
+                    subject.display_name,
+                    role.role_name,
+                    describe_scope(index, &role.scope),
+                    via_text(role)
+                ),
+                evidence,
+                format!(
+                    "{}. Then grant only the role the workload needs at the resource group it works in.",
+                    remove_azure_role(view, subject, role)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// MI-AZ-002.
+pub(super) const CUSTOM_ROLE_GRANTS_ACCESS: Rule = Rule {
+    id: "MI-AZ-002",
+    title: "Managed identity holds a custom Azure role that can grant access",
+    applies_to: "managed identities with custom Azure role assignments (direct or through a group)",
+    severity: "high",
+    rationale: "A custom role whose actions allow Microsoft.Authorization/roleAssignments/write (directly, or through */write or *) lets its holder assign any role, Owner included, at the role's scope: it is an access administrator under another name, and reviews that look only for Owner and User Access Administrator miss it.",
+    remediation: "Remove Microsoft.Authorization/roleAssignments/write and the wildcards that imply it (*, */write, Microsoft.Authorization/*) from the role's actions, or add them to notActions (az role definition update --role-definition <file>), or delete the assignment (az role assignment delete --ids <assignment id>).",
+    references: &[
+        "AzADServicePrincipalInsights: \"can create role assignments\"",
+        "Azure custom roles (learn.microsoft.com/azure/role-based-access-control/custom-roles)",
+    ],
+    check: custom_role_grants_access,
+};
+
+fn custom_role_grants_access(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &CUSTOM_ROLE_GRANTS_ACCESS;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for subject in &view.identities {
+        for role in subject.azure_roles.iter().flatten() {
+            let Some(definition) = index.definition(&role.role_definition_id) else {
+                continue;
+            };
+            if !definition.is_custom() || !definition.allows(ROLE_ASSIGNMENT_WRITE) {
+                continue;
+            }
+            let mut evidence = role_evidence(index, role);
+            evidence["grantingActions"] =
+                json!(definition.granting_patterns(ROLE_ASSIGNMENT_WRITE));
+            evidence["notActions"] = json!(
+                definition
+                    .permissions
+                    .iter()
+                    .flat_map(|p| p.not_actions.iter())
+                    .collect::<Vec<_>>()
+            );
+            evidence["assignableScopes"] = json!(definition.assignable_scopes);
+            out.push(rule.finding(
+                Severity::High,
+                subject,
+                &format!(
+                    "{}:{}",
+                    role.assignment_id,
+                    role.via_group.as_ref().map(|g| g.id.as_str()).unwrap_or("direct")
+                ),
+                format!(
+                    "{} holds the custom role {} over {}{}, which can create role assignments",
+                    subject.display_name,
+                    role.role_name,
+                    describe_scope(index, &role.scope),
+                    via_text(role)
+                ),
+                evidence,
+                format!(
+                    "Take {ROLE_ASSIGNMENT_WRITE} out of the role {} ({}): remove {} from its actions or add {ROLE_ASSIGNMENT_WRITE} to its notActions, then az role definition update --role-definition <updated definition file>. If the identity needs none of it: {}.",
+                    role.role_name,
+                    definition.id,
+                    definition.granting_patterns(ROLE_ASSIGNMENT_WRITE).join(", "),
+                    remove_azure_role(view, subject, role)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// MI-AZ-003.
+pub(super) const CONTROL_OVER_PRIVILEGED_IDENTITY: Rule = Rule {
+    id: "MI-AZ-003",
+    title: "Managed identity can take over a more privileged user-assigned identity",
+    applies_to: "managed identities holding Managed Identity Operator, Managed Identity Contributor, or any role with federated-credential write or identity assign rights, over a scope that holds a user-assigned identity",
+    severity: "high",
+    rationale: "Federated-credential write lets the holder add a trust to an issuer it controls and mint tokens as the target identity; assign/action (Managed Identity Operator) lets it attach the identity to compute it controls and use its token. Either way the holder gets every right of the target. When the target is more privileged than the holder (by its Graph, Entra and Azure roles, not counting this control), that is privilege escalation.",
+    remediation: "Delete the controlling assignment (az role assignment delete --ids <assignment id>), or narrow it to a resource group that holds no identity more privileged than the holder; move privileged user-assigned identities to a resource group of their own.",
+    references: &[
+        "AzurePrivilegedIAM attack path uami-federated-credential-backdoor",
+        "emiliensocchi/azure-tiering: Managed Identity Operator and Contributor are Tier 0",
+    ],
+    check: control_over_privileged_identity,
+};
+
+fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &CONTROL_OVER_PRIVILEGED_IDENTITY;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let by_id = identities_by_id(view);
+    let mut out = Vec::new();
+    for holder in &view.identities {
+        let controlling: Vec<&ResolvedAzureRole> = holder
+            .azure_roles
+            .iter()
+            .flatten()
+            .filter(|r| index.controls_identities(&r.role_definition_id))
+            .collect();
+        if controlling.is_empty() {
+            continue;
+        }
+        let controlling_ids: BTreeSet<&str> = controlling
+            .iter()
+            .map(|r| r.assignment_id.as_str())
+            .collect();
+        // The holder's tier without the control itself.
+        let holder_tier = holder
+            .app_roles
+            .iter()
+            .flatten()
+            .map(|r| r.tier)
+            .chain(holder.directory_roles.iter().flatten().map(|r| r.tier))
+            .chain(
+                holder
+                    .azure_roles
+                    .iter()
+                    .flatten()
+                    .filter(|r| !controlling_ids.contains(r.assignment_id.as_str()))
+                    .map(|r| r.tier),
+            )
+            .max();
+        for role in controlling {
+            let definition = index.definition(&role.role_definition_id);
+            let guid = role.role_guid();
+            let can_add_credential = guid == MANAGED_IDENTITY_CONTRIBUTOR
+                || definition.is_some_and(|d| d.allows(FEDERATED_CREDENTIAL_WRITE))
+                || (definition.is_none() && guid != MANAGED_IDENTITY_OPERATOR);
+            let can_assign = guid == MANAGED_IDENTITY_OPERATOR
+                || definition.is_some_and(|d| d.allows(IDENTITY_ASSIGN))
+                || (definition.is_none() && guid != MANAGED_IDENTITY_CONTRIBUTOR);
+            for uami in &index.snapshot.user_assigned_identities {
+                if !index.scope_contains(&role.scope, &uami.id) {
+                    continue;
+                }
+                let Some(target) = uami
+                    .principal_id
+                    .as_deref()
+                    .and_then(|p| by_id.get(&p.to_ascii_lowercase()))
+                else {
+                    continue;
+                };
+                if target.id.eq_ignore_ascii_case(&holder.id) {
+                    continue;
+                }
+                let target_tier = target.tier();
+                if target_tier <= holder_tier {
+                    continue;
+                }
+                let how = match (can_add_credential, can_assign) {
+                    (true, true) => "add a federated credential to it or attach it to a resource",
+                    (true, false) => "add a federated credential to it",
+                    _ => "attach it to a resource it controls",
+                };
+                out.push(rule.finding(
+                    Severity::High,
+                    holder,
+                    &format!("{}:{}", role.assignment_id, uami.id),
+                    format!(
+                        "{} can take over the more privileged {} ({}) through {} over {}{}",
+                        holder.display_name,
+                        target.display_name,
+                        target_tier.map(Tier::as_str).unwrap_or("no tier"),
+                        role.role_name,
+                        describe_scope(index, &role.scope),
+                        via_text(role)
+                    ),
+                    json!({
+                        "holder": {
+                            "id": holder.id,
+                            "name": holder.display_name,
+                            "tierWithoutThisControl": holder_tier,
+                        },
+                        "target": {
+                            "id": target.id,
+                            "name": target.display_name,
+                            "identityResourceId": uami.id,
+                            "clientId": uami.client_id,
+                            "tier": target_tier,
+                        },
+                        "role": role_evidence(index, role),
+                        "canAddFederatedCredential": can_add_credential,
+                        "canAssignIdentity": can_assign,
+                        "how": how,
+                    }),
+                    format!(
+                        "{} (it lets {} {how}). If the workload needs the role, grant it on a resource group that holds no identity more privileged than {}, and keep {} in a resource group of its own.",
+                        remove_azure_role(view, holder, role),
+                        holder.display_name,
+                        holder.display_name,
+                        target.display_name
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// MI-ORPH-001.
+pub(super) const UNUSED_USER_ASSIGNED_IDENTITY: Rule = Rule {
+    id: "MI-ORPH-001",
+    title: "User-assigned identity is attached to no resource",
+    applies_to: "user-assigned identities (Azure Resource Graph) without federated credentials",
+    severity: "low when it holds no privilege (or only UserAccess), medium with ManagementPlane privileges, high with ControlPlane privileges",
+    rationale: "A user-assigned identity outlives the resources that used it: it is not deleted with them. An identity attached to nothing and used by no federated credential is an orphan whose permissions nobody reviews, and anyone who can attach it (Managed Identity Operator) or add a credential to it inherits them.",
+    remediation: "Confirm nothing uses it (sign-in logs of the service principal), delete its Azure role assignments (az role assignment delete --ids …) and app role assignments, then delete the identity: az identity delete --ids <identity resource id>.",
+    references: &[
+        "Securing managed identities in Microsoft Entra ID: user-assigned identities are not deleted automatically",
+        "EntraOps Get-EntraOpsManagedIdentityAssignments (Resource Graph join on identity.userAssignedIdentities)",
+    ],
+    check: unused_user_assigned_identity,
+};
+
+fn unused_user_assigned_identity(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &UNUSED_USER_ASSIGNED_IDENTITY;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let by_id = identities_by_id(view);
+    let mut out = Vec::new();
+    for uami in &index.snapshot.user_assigned_identities {
+        if index.is_attached(&uami.id) {
+            continue;
+        }
+        // Used through federation, or unknown: not an orphan we can prove.
+        let credentials = match index
+            .federated_credentials(&uami.id)
+            .map(|r| (r, r.known()))
+        {
+            Some((result, Some([]))) => result,
+            _ => continue,
+        };
+        let Some(subject) = uami_subject(&by_id, uami) else {
+            continue;
+        };
+        let tier = subject.tier();
+        let severity = match tier {
+            Some(Tier::ControlPlane) => Severity::High,
+            Some(Tier::ManagementPlane) => Severity::Medium,
+            _ => Severity::Low,
+        };
+        let azure_assignments: Vec<&str> = subject
+            .azure_roles
+            .iter()
+            .flatten()
+            .filter(|r| r.via_group.is_none())
+            .map(|r| r.assignment_id.as_str())
+            .collect();
+        let mut steps = Vec::new();
+        if !azure_assignments.is_empty() {
+            steps.push(format!(
+                "delete its Azure role assignments: az role assignment delete --ids {}",
+                azure_assignments
+                    .iter()
+                    .map(|a| quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        for app_role in subject.app_roles.iter().flatten() {
+            steps.push(format!(
+                "remove {}: {}",
+                app_role
+                    .permission
+                    .as_deref()
+                    .unwrap_or(&app_role.app_role_id),
+                az_rest(
+                    "DELETE",
+                    view.graph(),
+                    &format!(
+                        "/servicePrincipals/{}/appRoleAssignments/{}",
+                        subject.id, app_role.assignment_id
+                    )
+                )
+            ));
+        }
+        steps.push(format!(
+            "delete the identity: az identity delete --ids {}",
+            quote(&uami.id)
+        ));
+        out.push(rule.finding(
+            severity,
+            &subject,
+            &uami.id,
+            format!(
+                "{} is attached to no resource{}",
+                subject.display_name,
+                match tier {
+                    Some(Tier::ControlPlane | Tier::ManagementPlane) => " and still holds privileges",
+                    _ => "",
+                }
+            ),
+            json!({
+                "identityResourceId": uami.id,
+                "principalId": uami.principal_id,
+                "clientId": uami.client_id,
+                "subscriptionId": uami.subscription_id,
+                "resourceGroup": uami.resource_group,
+                "location": uami.location,
+                "tags": uami.tags,
+                "attachedResources": [],
+                "federatedCredentials": serde_json::to_value(credentials).unwrap_or_default(),
+                "tier": tier,
+                "appRoles": subject.app_roles.iter().flatten().filter_map(|r| r.permission.clone()).collect::<Vec<_>>(),
+                "directoryRoles": subject.directory_roles.iter().flatten().map(|r| r.role_name.clone()).collect::<Vec<_>>(),
+                "azureRoles": subject.azure_roles.iter().flatten().map(|r| json!({"role": r.role_name, "scope": r.scope})).collect::<Vec<_>>(),
+            }),
+            format!(
+                "Confirm nothing uses it any more (its service principal's sign-in logs), then {}.",
+                steps.join("; ")
+            ),
+        ));
+    }
+    out
+}
+
+/// The view of a user-assigned identity's service principal (a stand-in when Graph did not return
+/// it); `None` when the ARM row carries no usable principal id to attribute findings to.
+fn uami_subject(
+    by_id: &HashMap<String, &PrincipalView>,
+    uami: &UserAssignedIdentityRow,
+) -> Option<PrincipalView> {
+    let principal = uami
+        .principal_id
+        .as_deref()
+        .filter(|p| uuid::Uuid::parse_str(p).is_ok())?;
+    Some(subject_or_stub(
+        by_id,
+        principal,
+        &uami.name,
+        SubjectKind::UserAssigned,
+    ))
+}
+
+/// MI-ORPH-002.
+pub(super) const STALE_MANAGED_IDENTITY: Rule = Rule {
+    id: "MI-ORPH-002",
+    title: "Managed identity's Azure resource no longer exists",
+    applies_to: "managed identities whose resource is in a subscription the scanner can read (management-group and policy-assignment identities excluded)",
+    severity: "medium; high when the identity still holds ControlPlane privileges",
+    rationale: "A managed identity's service principal should disappear with its resource. One whose resource is gone (or now carries a different identity) is a relic: nothing legitimate authenticates as it, yet its role assignments and app roles stay valid and keep cluttering reviews.",
+    remediation: "Remove what the service principal still holds: its Azure role assignments (az role assignment delete --ids …, or find them with az role assignment list --assignee <object id> --all) and its app roles (DELETE /servicePrincipals/{id}/appRoleAssignments/{assignmentId}); if the service principal itself remains, open a support case: managed-identity service principals cannot be deleted directly.",
+    references: &[
+        "AzADServicePrincipalInsights \"relict\" managed identities",
+        "Managed identity best practice recommendations (learn.microsoft.com/entra/identity/managed-identities-azure-resources/managed-identity-best-practice-recommendations)",
+    ],
+    check: stale_managed_identity,
+};
+
+fn stale_managed_identity(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &STALE_MANAGED_IDENTITY;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for sp in &view.snapshot.managed_identities {
+        let Some(subject) = view.identities.iter().find(|v| v.id == sp.id) else {
+            continue;
+        };
+        let Some(resource) = crate::inventory::classify(&sp.alternative_names).resource else {
+            continue;
+        };
+        // Only resources Resource Graph's `resources` table lists, in readable subscriptions.
+        let Some(subscription) = resource.subscription_id.as_deref() else {
+            continue;
+        };
+        let namespace = resource.resource_type.split('/').next().unwrap_or_default();
+        if namespace.eq_ignore_ascii_case("Microsoft.Authorization")
+            || namespace.eq_ignore_ascii_case("Microsoft.Management")
+            || !index.subscription_readable(subscription)
+        {
+            continue;
+        }
+        let (reason, current) = if resource.is_user_assigned_identity() {
+            match index.user_assigned_identity(&resource.id) {
+                None => ("resourceNotFound", None),
+                Some(u) => match u.principal_id.as_deref().filter(|p| !p.is_empty()) {
+                    Some(p) if !p.eq_ignore_ascii_case(&subject.id) => {
+                        ("identityReplaced", Some(p))
+                    }
+                    _ => continue,
+                },
+            }
+        } else {
+            match index.resource(&resource.id) {
+                None => ("resourceNotFound", None),
+                Some(r) => match r.principal_id.as_deref().filter(|p| !p.is_empty()) {
+                    Some(p) if !p.eq_ignore_ascii_case(&subject.id) => {
+                        ("identityReplaced", Some(p))
+                    }
+                    _ => continue,
+                },
+            }
+        };
+        let tier = subject.tier();
+        let severity = if tier == Some(Tier::ControlPlane) {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let direct: Vec<String> = subject
+            .azure_roles
+            .iter()
+            .flatten()
+            .filter(|r| r.via_group.is_none())
+            .map(|r| quote(&r.assignment_id))
+            .collect();
+        let mut calls = Vec::new();
+        if !direct.is_empty() {
+            calls.push(format!(
+                "az role assignment delete --ids {}",
+                direct.join(" ")
+            ));
+        }
+        calls.push(format!(
+            "check for assignments in subscriptions the scanner cannot read: az role assignment list --assignee {} --all",
+            subject.id
+        ));
+        calls.extend(subject.app_roles.iter().flatten().map(|r| {
+            az_rest(
+                "DELETE",
+                view.graph(),
+                &format!(
+                    "/servicePrincipals/{}/appRoleAssignments/{}",
+                    subject.id, r.assignment_id
+                ),
+            )
+        }));
+        out.push(rule.finding(
+            severity,
+            subject,
+            &resource.id,
+            match reason {
+                "resourceNotFound" => format!(
+                    "{}'s resource {} no longer exists",
+                    subject.display_name, resource.name
+                ),
+                _ => format!(
+                    "{}'s resource {} now uses a different identity",
+                    subject.display_name, resource.name
+                ),
+            },
+            json!({
+                "resourceId": resource.id,
+                "resourceType": resource.resource_type,
+                "subscriptionId": resource.subscription_id,
+                "subscriptionName": index.subscription_name(subscription),
+                "reason": reason,
+                "currentPrincipalId": current,
+                "accountEnabled": subject.account_enabled,
+                "tier": tier,
+                "appRoles": subject.app_roles.iter().flatten().filter_map(|r| r.permission.clone()).collect::<Vec<_>>(),
+                "azureRoles": subject.azure_roles.iter().flatten().map(|r| json!({"role": r.role_name, "scope": r.scope, "assignmentId": r.assignment_id})).collect::<Vec<_>>(),
+            }),
+            format!(
+                "Remove what the leftover service principal still holds: {}. If it remains after that, open a support case (managed-identity service principals cannot be deleted directly).",
+                calls.join("; ")
+            ),
+        ));
+    }
+    out
+}
+
+/// MI-ORPH-003.
+pub(super) const ORPHANED_ROLE_ASSIGNMENT: Rule = Rule {
+    id: "MI-ORPH-003",
+    title: "Azure role assignment belongs to a principal that no longer exists",
+    applies_to: "Azure role assignments to service principals (or to principals of unknown type) not found in Entra",
+    severity: "medium",
+    rationale: "Azure does not remove role assignments when their principal is deleted: they show as \"Identity not found\". They grant nothing today, but they hide real assignments in reviews, count against the subscription's assignment limit, and are exactly what an attacker restoring a soft-deleted principal would reuse.",
+    remediation: "Delete the assignment: az role assignment delete --ids <assignment id>.",
+    references: &[
+        "Remove Azure role assignments: \"Identity not found\" (learn.microsoft.com/azure/role-based-access-control/troubleshoot-limits#remove-role-assignments-for-deleted-principals)",
+    ],
+    check: orphaned_role_assignment,
+};
+
+fn orphaned_role_assignment(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &ORPHANED_ROLE_ASSIGNMENT;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let Some(lookup) = index.snapshot.principal_lookup.known() else {
+        return Vec::new();
+    };
+    let classifier = crate::classification::Classifier::embedded();
+    let by_id = identities_by_id(view);
+    let mut out = Vec::new();
+    for assignment in &index.snapshot.role_assignments {
+        if !lookup.is_deleted(&assignment.principal_id) {
+            continue;
+        }
+        let subject = subject_or_stub(
+            &by_id,
+            &assignment.principal_id,
+            &format!("deleted principal {}", assignment.principal_id),
+            SubjectKind::ServicePrincipal,
+        );
+        let role = index.resolve(classifier, assignment, None);
+        let mut evidence = role_evidence(index, &role);
+        evidence["principalId"] = json!(assignment.principal_id);
+        evidence["principalType"] = json!(assignment.principal_type);
+        evidence["createdOn"] = json!(assignment.created_on);
+        evidence["foundInEntra"] = json!(false);
+        out.push(rule.finding(
+            Severity::Medium,
+            &subject,
+            &assignment.id,
+            format!(
+                "{} over {} is assigned to {}, which no longer exists in Entra",
+                role.role_name,
+                describe_scope(index, &assignment.scope),
+                assignment.principal_id
+            ),
+            evidence,
+            format!(
+                "Delete the assignment: az role assignment delete --ids {}",
+                quote(&assignment.id)
+            ),
+        ));
+    }
+    out
+}
+
+/// Where a federated credential's issuer is hosted, when anyone could host one there.
+fn self_hosted(issuer: &str) -> Option<(String, &'static str)> {
+    let url = url::Url::parse(issuer.trim()).ok()?;
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some((ip.to_string(), "a bare IP address")),
+        url::Host::Ipv6(ip) => Some((ip.to_string(), "a bare IP address")),
+        url::Host::Domain(domain) => {
+            let host = domain.to_ascii_lowercase();
+            SELF_HOSTED_ISSUER_SUFFIXES
+                .iter()
+                .find(|(suffix, _)| host.ends_with(suffix))
+                .map(|(_, kind)| (host.clone(), *kind))
+        }
+    }
+}
+
+/// The issuers the tenant trusts: the configured list (or its defaults) plus AKS OIDC issuers.
+fn allowlist(view: &TenantView<'_>, index: &AzureIndex<'_>) -> BTreeSet<String> {
+    let configured = &view.snapshot.settings.fic_allowed_issuers;
+    let mut out: BTreeSet<String> = if configured.is_empty() {
+        DEFAULT_FIC_ALLOWED_ISSUERS
+            .iter()
+            .map(|i| normalise_issuer(i))
+            .collect()
+    } else {
+        configured.iter().map(|i| normalise_issuer(i)).collect()
+    };
+    out.extend(
+        index
+            .aks_clusters()
+            .iter()
+            .map(|c| normalise_issuer(c.issuer)),
+    );
+    out
+}
+
+fn issuer_kind(index: &AzureIndex<'_>, issuer: &str) -> &'static str {
+    let normalised = normalise_issuer(issuer);
+    if normalised == normalise_issuer(GITHUB_ACTIONS_ISSUER) {
+        "githubActions"
+    } else if normalised == normalise_issuer(TERRAFORM_CLOUD_ISSUER) {
+        "terraformCloud"
+    } else if index
+        .aks_clusters()
+        .iter()
+        .any(|c| normalise_issuer(c.issuer) == normalised)
+    {
+        "aksCluster"
+    } else {
+        "other"
+    }
+}
+
+/// One federated credential with its identity.
+struct Trust<'a> {
+    uami: &'a UserAssignedIdentityRow,
+    identity_id: &'a str,
+    credential: &'a FederatedCredential,
+    subject: PrincipalView,
+}
+
+impl Trust<'_> {
+    fn identity_name(&self) -> String {
+        self.uami.name.clone()
+    }
+
+    fn delete_call(&self) -> String {
+        let parsed = ArmResourceId::parse(self.identity_id);
+        format!(
+            "az identity federated-credential delete --name {} --identity-name {} --resource-group {} --subscription {} --yes",
+            quote(&self.credential.name),
+            quote(&self.identity_name()),
+            quote(
+                parsed
+                    .as_ref()
+                    .and_then(|r| r.resource_group.as_deref())
+                    .unwrap_or("<resource group>")
+            ),
+            parsed
+                .as_ref()
+                .and_then(|r| r.subscription_id.clone())
+                .unwrap_or_else(|| "<subscription>".to_owned())
+        )
+    }
+
+    fn evidence(&self, index: &AzureIndex<'_>, allowed: &BTreeSet<String>) -> serde_json::Value {
+        json!({
+            "identityResourceId": self.identity_id,
+            "identityName": self.identity_name(),
+            "credentialId": self.credential.id,
+            "credentialName": self.credential.name,
+            "issuer": self.credential.issuer,
+            "issuerKind": issuer_kind(index, &self.credential.issuer),
+            "subject": self.credential.subject,
+            "audiences": self.credential.audiences,
+            "claimsMatchingExpression": self.credential.claims_matching_expression,
+            "issuerAllowlisted": allowed.contains(&normalise_issuer(&self.credential.issuer)),
+            "identityTier": self.subject.tier(),
+        })
+    }
+}
+
+fn trusts<'a>(view: &TenantView<'_>, index: &AzureIndex<'a>) -> Vec<Trust<'a>> {
+    let by_id = identities_by_id(view);
+    let mut out = Vec::new();
+    for entry in &index.snapshot.federated_credentials {
+        let Some(credentials) = entry.result.known() else {
+            continue;
+        };
+        // Findings are about the identity's service principal: no principal, no subject.
+        let Some(uami) = index.user_assigned_identity(&entry.identity_id) else {
+            continue;
+        };
+        let Some(subject) = uami_subject(&by_id, uami) else {
+            continue;
+        };
+        for credential in credentials {
+            out.push(Trust {
+                uami,
+                identity_id: &entry.identity_id,
+                credential,
+                subject: subject.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// MI-FIC-001.
+pub(super) const FEDERATED_CREDENTIAL_INVENTORY: Rule = Rule {
+    id: "MI-FIC-001",
+    title: "User-assigned identity trusts an external issuer (federated credential)",
+    applies_to: "federated identity credentials of user-assigned identities",
+    severity: "info",
+    rationale: "A federated credential lets tokens from another identity provider (GitHub Actions, Terraform Cloud, a Kubernetes cluster, …) sign in as the identity without any secret. The trust boundary moves to that issuer and to whoever controls the matching subject, so every credential belongs in the inventory with its issuer, subject and audiences.",
+    remediation: "Review each credential; delete the ones no workload uses: az identity federated-credential delete --name <credential> --identity-name <identity> --resource-group <rg>.",
+    references: &[
+        "Workload identity federation considerations (learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations)",
+        "Federated Identity Credentials - List (learn.microsoft.com/rest/api/managedidentity)",
+    ],
+    check: federated_credential_inventory,
+};
+
+fn federated_credential_inventory(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &FEDERATED_CREDENTIAL_INVENTORY;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let allowed = allowlist(view, index);
+    trusts(view, index)
+        .into_iter()
+        .map(|trust| {
+            rule.finding(
+                Severity::Info,
+                &trust.subject,
+                &trust.credential.id,
+                format!(
+                    "{} trusts {} for subject {}",
+                    trust.identity_name(),
+                    trust.credential.issuer,
+                    trust
+                        .credential
+                        .subject
+                        .as_deref()
+                        .unwrap_or("(claims-matching expression)")
+                ),
+                trust.evidence(index, &allowed),
+                format!(
+                    "Review the trust; if no workload uses it any more, delete it: {}",
+                    trust.delete_call()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// MI-FIC-002.
+pub(super) const UNTRUSTED_ISSUER: Rule = Rule {
+    id: "MI-FIC-002",
+    title: "Federated credential trusts an issuer outside the allowlist",
+    applies_to: "federated identity credentials of user-assigned identities (issuers not already flagged by MI-FIC-003)",
+    severity: "high",
+    rationale: "Only issuers the organisation vouches for should mint tokens for its identities. The allowlist is MI_ASSESS_FIC_ALLOWED_ISSUERS (default: GitHub Actions and Terraform Cloud) plus the OIDC issuers of the AKS clusters in this tenant, the same idea as Azure Policy's \"Managed Identity Federated Credentials should be from allowed issuer types\". Any other issuer is an unreviewed way in.",
+    remediation: "Delete the credential (az identity federated-credential delete …), or, if the issuer is trusted, add it to MI_ASSESS_FIC_ALLOWED_ISSUERS.",
+    references: &[
+        "Azure Policy: Managed Identity Federated Credentials should be from allowed issuer types",
+        "Workload identity federation: supported scenarios (learn.microsoft.com/entra/workload-id/workload-identity-federation)",
+    ],
+    check: untrusted_issuer,
+};
+
+fn untrusted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &UNTRUSTED_ISSUER;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let allowed = allowlist(view, index);
+    trusts(view, index)
+        .into_iter()
+        .filter(|t| {
+            !allowed.contains(&normalise_issuer(&t.credential.issuer))
+                && self_hosted(&t.credential.issuer).is_none()
+        })
+        .map(|trust| {
+            rule.finding(
+                Severity::High,
+                &trust.subject,
+                &trust.credential.id,
+                format!(
+                    "{} trusts {}, which is not an allowed issuer",
+                    trust.identity_name(),
+                    trust.credential.issuer
+                ),
+                {
+                    let mut e = trust.evidence(index, &allowed);
+                    e["allowedIssuers"] = json!(allowed);
+                    e
+                },
+                format!(
+                    "Delete the credential: {}. If the issuer is one you trust, add it to {FIC_ALLOWED_ISSUERS_VAR} instead.",
+                    trust.delete_call()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// MI-FIC-003.
+pub(super) const SELF_HOSTED_ISSUER: Rule = Rule {
+    id: "MI-FIC-003",
+    title: "Federated credential trusts an issuer hosted on Blob Storage, App Service or a bare IP",
+    applies_to: "federated identity credentials of user-assigned identities",
+    severity: "critical",
+    rationale: "An OIDC issuer is just two JSON documents and a key set. Hosted on a storage account (*.blob.core.windows.net, *.web.core.windows.net), a web app (*.azurewebsites.net) or a bare IP, whoever can write to that storage or app, or take over its name once it is deleted, can publish their own keys and mint tokens that sign in as the identity. This is the attacker-controlled issuer pattern (roadoidc).",
+    remediation: "Delete the credential (az identity federated-credential delete …) and federate only with an issuer on a domain your identity provider controls.",
+    references: &[
+        "dirkjanm/roadoidc: an OIDC issuer on App Service or Blob Storage",
+        "Workload identity federation considerations: issuer requirements",
+    ],
+    check: self_hosted_issuer,
+};
+
+fn self_hosted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &SELF_HOSTED_ISSUER;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let allowed = allowlist(view, index);
+    trusts(view, index)
+        .into_iter()
+        .filter_map(|trust| {
+            let (host, kind) = self_hosted(&trust.credential.issuer)?;
+            let mut evidence = trust.evidence(index, &allowed);
+            evidence["issuerHost"] = json!(host);
+            evidence["hostedOn"] = json!(kind);
+            Some(rule.finding(
+                Severity::Critical,
+                &trust.subject,
+                &trust.credential.id,
+                format!(
+                    "{} trusts an issuer hosted on {kind} ({})",
+                    trust.identity_name(),
+                    trust.credential.issuer
+                ),
+                evidence,
+                format!(
+                    "Delete the credential now: {}. Then federate only with an issuer on a domain your identity provider controls.",
+                    trust.delete_call()
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Why a GitHub Actions subject is broad; empty when it is not.
+fn broad_github_subject(credential: &FederatedCredential) -> Vec<&'static str> {
+    let mut reasons = Vec::new();
+    if credential.claims_matching_expression.is_some() {
+        reasons.push("uses a claims-matching expression (wildcards) instead of an exact subject");
+    }
+    let Some(subject) = credential.subject.as_deref() else {
+        return reasons;
+    };
+    let lower = subject.to_ascii_lowercase();
+    if lower.contains(":pull_request") {
+        reasons.push("trusts pull_request workflows, which run code from forks and branches");
+    }
+    if lower.contains('*') {
+        reasons.push("contains a wildcard");
+    }
+    if !lower.contains(":environment:") {
+        reasons.push("names no GitHub environment, so no environment protection rule guards it");
+    }
+    reasons
+}
+
+/// MI-FIC-004.
+pub(super) const BROAD_GITHUB_SUBJECT: Rule = Rule {
+    id: "MI-FIC-004",
+    title: "Privileged identity trusts a broad GitHub Actions subject",
+    applies_to: "GitHub Actions federated credentials of user-assigned identities at ManagementPlane or ControlPlane tier",
+    severity: "high",
+    rationale: "The subject decides which workflow runs may sign in. pull_request subjects admit code from any pull request; wildcards admit any matching repository or branch; a subject without environment: is not protected by GitHub environment rules (required reviewers, branch restrictions). On a privileged identity, anyone who can push a workflow to the repository gets its rights.",
+    remediation: "Replace the credential with one bound to a protected GitHub environment: delete it (az identity federated-credential delete …) and create repo:<org>/<repo>:environment:<environment> (az identity federated-credential create … --subject repo:<org>/<repo>:environment:<environment>), with required reviewers on that environment.",
+    references: &[
+        "GitHub: security hardening with OpenID Connect, example subject claims (docs.github.com/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect)",
+        "prowler #12747: broad federated credential subjects",
+    ],
+    check: broad_github_subject_rule,
+};
+
+fn broad_github_subject_rule(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &BROAD_GITHUB_SUBJECT;
+    let Some(index) = &view.azure else {
+        return Vec::new();
+    };
+    let allowed = allowlist(view, index);
+    let github = normalise_issuer(GITHUB_ACTIONS_ISSUER);
+    trusts(view, index)
+        .into_iter()
+        .filter(|t| normalise_issuer(&t.credential.issuer) == github)
+        .filter(|t| t.subject.tier() >= Some(Tier::ManagementPlane))
+        .filter_map(|trust| {
+            let reasons = broad_github_subject(trust.credential);
+            if reasons.is_empty() {
+                return None;
+            }
+            let repository = trust
+                .credential
+                .subject
+                .as_deref()
+                .and_then(|s| s.strip_prefix("repo:"))
+                .and_then(|s| s.split(':').next())
+                .filter(|r| !r.contains('*'))
+                .unwrap_or("<org>/<repo>")
+                .to_owned();
+            let parsed = ArmResourceId::parse(trust.identity_id);
+            let create = format!(
+                "az identity federated-credential create --name {} --identity-name {} --resource-group {} --subscription {} --issuer {GITHUB_ACTIONS_ISSUER} --subject {} --audiences api://AzureADTokenExchange",
+                quote(&format!("{}-environment", trust.credential.name)),
+                quote(&trust.identity_name()),
+                quote(parsed.as_ref().and_then(|r| r.resource_group.as_deref()).unwrap_or("<resource group>")),
+                parsed
+                    .as_ref()
+                    .and_then(|r| r.subscription_id.clone())
+                    .unwrap_or_else(|| "<subscription>".to_owned()),
+                quote(&format!("repo:{repository}:environment:<environment>"))
+            );
+            let mut evidence = trust.evidence(index, &allowed);
+            evidence["broadBecause"] = json!(reasons);
+            Some(rule.finding(
+                Severity::High,
+                &trust.subject,
+                &trust.credential.id,
+                format!(
+                    "{} ({}) trusts the broad GitHub subject {}",
+                    trust.identity_name(),
+                    trust.subject.tier().map(Tier::as_str).unwrap_or("no tier"),
+                    trust
+                        .credential
+                        .subject
+                        .as_deref()
+                        .unwrap_or("(claims-matching expression)")
+                ),
+                evidence,
+                format!(
+                    "Bind the trust to a protected GitHub environment: {create}; configure required reviewers on that environment, then delete the broad credential: {}",
+                    trust.delete_call()
+                ),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,450 @@
+//! Request handlers of the simulator's Azure Resource Manager endpoints, plus Graph's
+//! `POST /v1.0/directoryObjects/getByIds`, which the Azure-plane collection uses.
+//!
+//! ARM is served on the simulator's own origin, under `/providers/…` and `/subscriptions/…`, so
+//! one base URL is both `MI_ASSESS_GRAPH_ENDPOINT` and `MI_ASSESS_ARM_ENDPOINT`. Tokens carry
+//! `aud` = the requested resource, and the ARM handlers check that it equals the simulator's ARM
+//! resource, which is the same base URL as its Graph resource: a Graph token is therefore also
+//! accepted by ARM here, unlike in Azure. That is acceptable for a loopback simulator; the
+//! client side still asks for `{arm}/.default` separately.
+//!
+//! - `POST /providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01`: answers the
+//!   queries in `crate::arm::queries` by identity (no KQL is parsed), with `$top`/`$skipToken`
+//!   paging, quota headers, optional 429s, and 403 when the tenant model denies ARM.
+//! - `GET /subscriptions/…/userAssignedIdentities/{name}/federatedIdentityCredentials`: the
+//!   credential list with `nextLink` paging, 404 for unknown identities and the configured
+//!   404/405 answers.
+//! - `POST /v1.0/directoryObjects/getByIds`: the service principals and groups among `ids`.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::token::{audience_and_expiry, is_unexpired};
+use super::{RunningSimulator, SimState};
+use crate::arm::{
+    FEDERATED_CREDENTIALS_API_VERSION, RESOURCE_GRAPH_API_VERSION, RESOURCE_GRAPH_PAGE_SIZE,
+};
+use crate::simulator::tenant::SimTenant;
+
+/// ARM-side counters of a running simulator.
+#[derive(Debug, Default)]
+pub(crate) struct ArmSimState {
+    requests: AtomicU64,
+    graph_requests: AtomicU64,
+    log: Mutex<Vec<String>>,
+}
+
+impl ArmSimState {
+    fn record(&self, entry: String) -> u64 {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(entry);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl RunningSimulator {
+    /// Base URL to use as `MI_ASSESS_ARM_ENDPOINT` (the same origin as Graph).
+    pub fn arm_endpoint(&self) -> &url::Url {
+        &self.state.base_url
+    }
+
+    /// ARM requests served so far (Resource Graph and federated credentials).
+    pub fn arm_requests(&self) -> u64 {
+        self.state.arm.requests.load(Ordering::Relaxed)
+    }
+
+    /// Every ARM request served: `resourceGraph <first line of the query> <skipToken>` or the
+    /// credential list path.
+    pub fn arm_request_log(&self) -> Vec<String> {
+        self.state
+            .arm
+            .log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    /// `directoryObjects/getByIds` requests served so far.
+    pub fn get_by_ids_requests(&self) -> u64 {
+        self.state.arm.graph_requests.load(Ordering::Relaxed)
+    }
+}
+
+/// An ARM-shaped error response.
+fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut response = (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "x-ms-request-id",
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .unwrap_or(HeaderValue::from_static("0")),
+    );
+    response
+}
+
+/// Checks the bearer token: present, for this simulator's ARM resource, unexpired.
+fn authorise(
+    state: &SimState,
+    headers: &HeaderMap,
+) -> Result<(), (StatusCode, &'static str, &'static str)> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or((
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        ))?;
+    match audience_and_expiry(token) {
+        Some((aud, exp))
+            if aud.trim_end_matches('/') == state.graph_resource() && is_unexpired(exp) =>
+        {
+            Ok(())
+        }
+        Some((_, exp)) if !is_unexpired(exp) => Err((
+            StatusCode::UNAUTHORIZED,
+            "ExpiredAuthenticationToken",
+            "The access token expiry UTC time is earlier than current UTC time.",
+        )),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationTokenAudience",
+            "The access token has been obtained for wrong audience or resource.",
+        )),
+    }
+}
+
+fn query_param(raw: Option<&str>, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.into_owned())
+}
+
+fn encode_offset(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("arm-offset:{offset}"))
+}
+
+fn decode_offset(token: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix("arm-offset:")?
+        .parse()
+        .ok()
+}
+
+/// `POST /providers/Microsoft.ResourceGraph/resources`.
+pub(super) async fn resource_graph(
+    State(state): State<Arc<SimState>>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err((status, code, message)) = authorise(&state, &headers) {
+        return arm_error(status, code, message);
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let query = request
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let options = request.get("options").cloned().unwrap_or(Value::Null);
+    let skip_token = options
+        .get("$skipToken")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let served = state.arm.record(format!(
+        "resourceGraph {} {}",
+        query.lines().next().unwrap_or_default(),
+        skip_token.as_deref().unwrap_or("-")
+    ));
+    if query_param(raw_query.as_deref(), "api-version").as_deref()
+        != Some(RESOURCE_GRAPH_API_VERSION)
+    {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            &format!("The api-version must be {RESOURCE_GRAPH_API_VERSION}."),
+        );
+    }
+    let data = state.tenant();
+    let tenant: &SimTenant = &data;
+    if tenant.arm.denied {
+        return arm_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action 'Microsoft.ResourceGraph/resources/read'.",
+        );
+    }
+    if (served as usize) < tenant.arm.throttle_first {
+        let mut response = arm_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RateLimiting",
+            "Please provide below info when asking for support: timestamp, correlationId. Too many requests.",
+        );
+        let h = response.headers_mut();
+        h.insert("x-ms-user-quota-remaining", HeaderValue::from_static("0"));
+        h.insert(
+            "x-ms-user-quota-resets-after",
+            HeaderValue::from_static("00:00:00.05"),
+        );
+        return response;
+    }
+    if options.get("resultFormat").and_then(Value::as_str) != Some("objectArray") {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The simulator answers resultFormat objectArray only.",
+        );
+    }
+    let Some(rows) = tenant.arm.rows(query) else {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidQuery",
+            "The simulator answers only the Resource Graph queries mi-assess sends (crate::arm::queries).",
+        );
+    };
+    let offset = match skip_token.as_deref().map(decode_offset) {
+        None => 0,
+        Some(Some(offset)) => offset,
+        Some(None) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidSkipToken",
+                "The $skipToken is not valid.",
+            );
+        }
+    };
+    let top = options
+        .get("$top")
+        .and_then(Value::as_u64)
+        .map(|t| t as usize)
+        .unwrap_or(100)
+        .clamp(1, RESOURCE_GRAPH_PAGE_SIZE as usize)
+        .min(tenant.arm.page_size.unwrap_or(usize::MAX).max(1));
+    let page: Vec<Value> = rows.iter().skip(offset).take(top).cloned().collect();
+    let mut answer = json!({
+        "totalRecords": rows.len(),
+        "count": page.len(),
+        "data": page,
+        "facets": [],
+        "resultTruncated": "false",
+    });
+    if offset + top < rows.len() {
+        answer["$skipToken"] = Value::from(encode_offset(offset + top));
+    }
+    let mut response = (StatusCode::OK, axum::Json(answer)).into_response();
+    let h = response.headers_mut();
+    h.insert("x-ms-user-quota-remaining", HeaderValue::from_static("14"));
+    h.insert(
+        "x-ms-user-quota-resets-after",
+        HeaderValue::from_static("00:00:05"),
+    );
+    response
+}
+
+const CREDENTIALS_SUFFIX: &str = "/federatedIdentityCredentials";
+
+/// `GET /subscriptions/{*path}`: the federated credential list of a user-assigned identity.
+pub(super) async fn arm_get(
+    State(state): State<Arc<SimState>>,
+    Path(path): Path<String>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, code, message)) = authorise(&state, &headers) {
+        return arm_error(status, code, message);
+    }
+    let path = format!("/subscriptions/{}", path.trim_end_matches('/'));
+    state.arm.record(path.clone());
+    let Some(identity_id) = path.strip_suffix(CREDENTIALS_SUFFIX).filter(|id| {
+        id.to_ascii_lowercase()
+            .contains("/providers/microsoft.managedidentity/userassignedidentities/")
+    }) else {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceType",
+            "The simulator serves federated identity credential lists only.",
+        );
+    };
+    if query_param(raw_query.as_deref(), "api-version").as_deref()
+        != Some(FEDERATED_CREDENTIALS_API_VERSION)
+    {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            &format!("The api-version must be {FEDERATED_CREDENTIALS_API_VERSION}."),
+        );
+    }
+    let data = state.tenant();
+    let tenant: &SimTenant = &data;
+    if tenant.arm.denied {
+        return arm_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/read'.",
+        );
+    }
+    match tenant.arm.credential_status(identity_id) {
+        Some(405) => {
+            return arm_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "FederatedIdentityCredentialsNotSupported",
+                "Federated identity credentials are not supported for this identity's region.",
+            );
+        }
+        Some(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND);
+            return arm_error(status, "ResourceNotFound", "The Resource was not found.");
+        }
+        None => {}
+    }
+    if !tenant.arm.has_identity(identity_id) {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("The Resource '{identity_id}' was not found."),
+        );
+    }
+    let all = tenant.arm.credentials_of(identity_id);
+    let offset = match query_param(raw_query.as_deref(), "$skiptoken") {
+        None => 0,
+        Some(token) => match decode_offset(&token) {
+            Some(offset) => offset,
+            None => {
+                return arm_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidSkipToken",
+                    "Bad $skiptoken.",
+                );
+            }
+        },
+    };
+    let top = tenant.arm.page_size.unwrap_or(100).max(1);
+    let page: Vec<Value> = all.iter().skip(offset).take(top).cloned().collect();
+    let mut answer = json!({ "value": page });
+    if offset + top < all.len() {
+        // A hostile origin, when the fault plan asks for one (the link must never be followed).
+        let mut next = state
+            .faults
+            .lock()
+            .ok()
+            .and_then(|f| f.next_link_origin.clone())
+            .unwrap_or_else(|| state.base_url.clone());
+        next.set_path(&path);
+        next.query_pairs_mut()
+            .append_pair("api-version", FEDERATED_CREDENTIALS_API_VERSION)
+            .append_pair("$skiptoken", &encode_offset(offset + top));
+        answer["nextLink"] = Value::from(next.to_string());
+    }
+    (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+/// Graph's limit on ids per `getByIds` request.
+const GET_BY_IDS_LIMIT: usize = 1000;
+
+/// `POST /v1.0/directoryObjects/getByIds`: the directory objects among `ids` (service principals
+/// and groups; no `types` filter means every type).
+pub(super) async fn get_by_ids(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let graph_error = |status: StatusCode, code: &str, message: &str| {
+        (
+            status,
+            axum::Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
+    };
+    if authorise(&state, &headers).is_err() {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        );
+    }
+    state.graph_requests.fetch_add(1, Ordering::Relaxed);
+    state.arm.graph_requests.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut log) = state.request_log.lock() {
+        log.push("directoryObjects/getByIds".to_owned());
+    }
+    let data = state.tenant();
+    let tenant: &SimTenant = &data;
+    if tenant
+        .denied
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case("directoryObjects"))
+    {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        );
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(ids) = request.get("ids").and_then(Value::as_array) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "ids is required.",
+        );
+    };
+    if ids.len() > GET_BY_IDS_LIMIT {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Too many ids: at most 1000 per request.",
+        );
+    }
+    let matches = |object: &Value, id: &str| {
+        object
+            .get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case(id))
+    };
+    let found: Vec<Value> = ids
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(|id| {
+            if let Some(sp) = tenant.service_principals.iter().find(|o| matches(o, id)) {
+                let mut sp = sp.clone();
+                sp["@odata.type"] = Value::from("#microsoft.graph.servicePrincipal");
+                return Some(sp);
+            }
+            tenant.groups.iter().find(|o| matches(o, id)).map(|g| {
+                let mut g = g.clone();
+                g["@odata.type"] = Value::from("#microsoft.graph.group");
+                g
+            })
+        })
+        .collect();
+    // POST directoryObjects/getByIds costs 5 resource units (2 with $select).
+    state.resource_units.fetch_add(5, Ordering::Relaxed);
+    let mut response = (
+        StatusCode::OK,
+        axum::Json(json!({
+            "@odata.context": format!("{}v1.0/$metadata#directoryObjects", state.base_url),
+            "value": found,
+        })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-ms-resource-unit", HeaderValue::from_static("5"));
+    response
+}
