@@ -193,7 +193,11 @@ async fn baseline(label: &str, sim: &Simulator) -> Row {
     let mut get = async |url: String| -> Value {
         loop {
             requests += 1;
-            let response = http.get(&url).bearer_auth(&token).send().await.unwrap();
+            // A script retries a dropped keep-alive connection too.
+            let response = match http.get(&url).bearer_auth(&token).send().await {
+                Ok(response) => response,
+                Err(_) => continue,
+            };
             ru += response
                 .headers()
                 .get("x-ms-resource-unit")
