@@ -18,7 +18,7 @@ use crate::graph::model::{
     Credential, DirectoryObject, ResourceServicePrincipal, RoleAssignment, ServicePrincipal,
 };
 use crate::inventory::{IdentityKind, IdentityRecord};
-use crate::rules::{self, Finding};
+use crate::rules::{self, Finding, Severity};
 use crate::snapshot::{CredentialServicePrincipal, Dataset, TenantSnapshot};
 
 /// What one assessment produced.
@@ -273,15 +273,27 @@ impl TenantView<'_> {
 pub fn assess(snapshot: &TenantSnapshot) -> Assessment {
     let view = resolve(snapshot, Classifier::embedded());
     let findings = rules::evaluate(&view);
-    let by_identity: HashMap<&str, &PrincipalView> =
-        view.identities.iter().map(|v| (v.id.as_str(), v)).collect();
+    // Finding count and worst severity per subject, in one pass.
+    let mut per_subject: HashMap<&str, (usize, Option<Severity>)> = HashMap::new();
+    for finding in &findings {
+        let entry = per_subject.entry(finding.identity_id.as_str()).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(Some(finding.severity));
+    }
+    // The views move into the records: no second copy of every identity's privileges.
+    let mut views: HashMap<String, PrincipalView> = view
+        .identities
+        .into_iter()
+        .map(|v| (v.id.clone(), v))
+        .collect();
     let mut identities: Vec<IdentityRecord> = snapshot
         .managed_identities
         .iter()
         .map(|sp| {
             let mut record = IdentityRecord::from_service_principal(sp);
-            if let Some(view) = by_identity.get(sp.id.as_str()) {
-                record.attach(view, &findings);
+            if let Some(view) = views.remove(&sp.id) {
+                let (count, highest) = per_subject.get(sp.id.as_str()).copied().unwrap_or_default();
+                record.attach(view, count, highest);
             }
             record
         })
@@ -678,19 +690,15 @@ impl ResolveContext<'_> {
 
 impl IdentityRecord {
     /// Adds the resolved privileges and the finding count to a record.
-    pub fn attach(&mut self, view: &PrincipalView, findings: &[Finding]) {
+    pub fn attach(&mut self, view: PrincipalView, finding_count: usize, highest: Option<Severity>) {
         self.tier = view.tier();
-        self.app_roles = view.app_roles.clone();
-        self.groups = view.groups.clone();
-        self.directory_roles = view.directory_roles.clone();
-        self.delegated_grants = view.delegated_grants.clone();
-        self.azure_role_assignments = view.azure_roles.clone();
-        self.unknown = view.unknown.clone();
-        let mine: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| f.identity_id == view.id)
-            .collect();
-        self.finding_count = mine.len();
-        self.highest_severity = mine.iter().map(|f| f.severity).max();
+        self.app_roles = view.app_roles;
+        self.groups = view.groups;
+        self.directory_roles = view.directory_roles;
+        self.delegated_grants = view.delegated_grants;
+        self.azure_role_assignments = view.azure_roles;
+        self.unknown = view.unknown;
+        self.finding_count = finding_count;
+        self.highest_severity = highest;
     }
 }

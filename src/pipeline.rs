@@ -29,7 +29,7 @@ use crate::results::{
     self, GZIP, HTML, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus,
     StoreError, files,
 };
-use crate::results::{Lock, LockAttempt};
+use crate::results::{Chunks, Lock, LockAttempt};
 use crate::rules::Finding;
 use crate::snapshot::{AssessmentSettings, ScannerIdentity, TenantSnapshot};
 
@@ -420,6 +420,20 @@ impl Publisher {
                     self.store.put(path, bytes, content_type, metadata).await,
                 )
             }
+            Body::Stream(chunks) => {
+                let counted = counter.clone();
+                let iter = chunks.inspect(move |chunk| {
+                    if let Ok(bytes) = chunk {
+                        counted.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+                (
+                    None,
+                    self.store
+                        .put_chunks(path, Box::new(iter), content_type, metadata)
+                        .await,
+                )
+            }
             Body::Ndjson(chunks) => {
                 let records = chunks.records;
                 let counted = counter.clone();
@@ -545,19 +559,23 @@ impl Publisher {
         manifest.finished_at = OffsetDateTime::now_utc();
 
         // The human-readable report, rendered from exactly what was written above.
-        let html = crate::report::render(&crate::report::ReportInput {
-            manifest: &manifest,
+        // Streamed one identity at a time, so memory stays flat however large the tenant.
+        let report_input = crate::report::ReportInput {
+            manifest: &manifest.clone(),
             identities: &assessment.identities,
             findings: &assessment.findings,
             changes: &changes,
-        });
+        };
+        let html: Chunks<'_> = Box::new(
+            crate::report::render_chunks(&report_input).map(|fragment| Ok(Bytes::from(fragment))),
+        );
         let report_path = format!("{prefix}/{}", files::REPORT);
         match self
             .write_body(
                 &report_path,
                 files::REPORT,
                 HTML,
-                Body::Whole(Ok(Bytes::from(html))),
+                Body::Stream(html),
                 &metadata,
             )
             .await
@@ -717,6 +735,7 @@ pub enum StatusReadError {
 enum Body<'a> {
     Whole(Result<Bytes, StoreError>),
     Ndjson(NdjsonChunks<'a>),
+    Stream(Chunks<'a>),
 }
 
 /// Records per NDJSON chunk.

@@ -267,23 +267,18 @@ impl GraphClient {
         paths: &[String],
         concurrency: usize,
     ) -> Vec<Result<Vec<T>, GraphError>> {
-        self.batch_values(paths, concurrency, BatchMode::Collection)
-            .await
-            .into_iter()
-            .zip(paths)
-            .map(|(result, path)| {
-                result.and_then(|values| {
-                    values
-                        .into_iter()
-                        .map(serde_json::from_value)
-                        .collect::<Result<Vec<T>, _>>()
-                        .map_err(|e| GraphError::Malformed {
-                            url: path.clone(),
-                            message: e.to_string(),
-                        })
+        let convert = |values: Vec<serde_json::Value>, path: &str| {
+            values
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<Vec<T>, _>>()
+                .map_err(|e| GraphError::Malformed {
+                    url: path.to_owned(),
+                    message: e.to_string(),
                 })
-            })
-            .collect()
+        };
+        self.batch_values(paths, concurrency, BatchMode::Collection, &convert)
+            .await
     }
 
     /// Reads many single objects through JSON `$batch`; see [`Self::batch_list`].
@@ -292,31 +287,28 @@ impl GraphClient {
         paths: &[String],
         concurrency: usize,
     ) -> Vec<Result<T, GraphError>> {
-        self.batch_values(paths, concurrency, BatchMode::Object)
-            .await
-            .into_iter()
-            .zip(paths)
-            .map(|(result, path)| {
-                result.and_then(|mut values| {
-                    let value = values.pop().unwrap_or_default();
-                    serde_json::from_value(value).map_err(|e| GraphError::Malformed {
-                        url: path.clone(),
-                        message: e.to_string(),
-                    })
-                })
+        let convert = |mut values: Vec<serde_json::Value>, path: &str| {
+            let value = values.pop().unwrap_or_default();
+            serde_json::from_value(value).map_err(|e| GraphError::Malformed {
+                url: path.to_owned(),
+                message: e.to_string(),
             })
-            .collect()
+        };
+        self.batch_values(paths, concurrency, BatchMode::Object, &convert)
+            .await
     }
 
-    async fn batch_values(
+    /// The `$batch` engine. Each request's items are converted to their type (`convert`) as soon
+    /// as its last page arrives, so raw JSON never accumulates for the whole tenant.
+    async fn batch_values<R>(
         &self,
         paths: &[String],
         concurrency: usize,
         mode: BatchMode,
-    ) -> Vec<Result<Vec<serde_json::Value>, GraphError>> {
+        convert: &Converter<R>,
+    ) -> Vec<Result<R, GraphError>> {
         type T = serde_json::Value;
-        let mut results: Vec<Option<Result<Vec<T>, GraphError>>> =
-            paths.iter().map(|_| None).collect();
+        let mut results: Vec<Option<Result<R, GraphError>>> = paths.iter().map(|_| None).collect();
         let mut collected: Vec<Vec<T>> = paths.iter().map(|_| Vec::new()).collect();
         let mut pending: Vec<BatchItem> = paths
             .iter()
@@ -379,7 +371,7 @@ impl GraphClient {
                         value,
                         next: _,
                     } if mode == BatchMode::Object => {
-                        results[key] = Some(Ok(vec![value]));
+                        results[key] = Some(convert(vec![value], &paths[key]));
                     }
                     BatchOutcome::Page { key, value, next } => {
                         match serde_json::from_value::<Page<T>>(value) {
@@ -387,8 +379,10 @@ impl GraphClient {
                                 collected[key].extend(page.value);
                                 match page.next_link.map(|link| self.relative_next_link(&link)) {
                                     None => {
-                                        results[key] =
-                                            Some(Ok(std::mem::take(&mut collected[key])));
+                                        results[key] = Some(convert(
+                                            std::mem::take(&mut collected[key]),
+                                            &paths[key],
+                                        ));
                                     }
                                     Some(Ok(path)) => pending.push(BatchItem {
                                         key,
@@ -448,15 +442,14 @@ impl GraphClient {
     /// Schedules one batched request again: throttled ones as soon as the pacer allows (the
     /// pacer already paused every sender for the `Retry-After`), others after a backoff; gives up
     /// after the retry budget.
-    #[allow(clippy::type_complexity)]
-    fn retry_later(
+    fn retry_later<R>(
         &self,
         item: BatchItem,
         retry_after: Option<Duration>,
         error: GraphError,
         delayed: &mut Vec<(tokio::time::Instant, BatchItem)>,
         pending: &mut Vec<BatchItem>,
-        results: &mut [Option<Result<Vec<serde_json::Value>, GraphError>>],
+        results: &mut [Option<Result<R, GraphError>>],
     ) {
         if item.attempt >= self.retry.max_retries {
             results[item.key] = Some(Err(error));
@@ -763,6 +756,9 @@ enum BatchMode {
     Collection,
     Object,
 }
+
+/// Turns the items of one batched request into their final type.
+type Converter<R> = dyn Fn(Vec<serde_json::Value>, &str) -> Result<R, GraphError> + Sync;
 
 /// Upper bound on `$batch` requests in flight; the pacer adapts below it.
 pub const MAX_BATCHES_IN_FLIGHT: usize = 16;
