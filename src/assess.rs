@@ -226,6 +226,26 @@ pub struct PrincipalView {
 }
 
 impl PrincipalView {
+    /// A subject known only by its id (and a name to show): nothing collected about it, every
+    /// data set unknown. Findings about the scanner, an expired suppression's target or a
+    /// deleted principal use it.
+    pub fn known_only_by_id(id: &str, display_name: &str, kind: SubjectKind) -> Self {
+        Self {
+            id: id.to_owned(),
+            app_id: None,
+            display_name: display_name.to_owned(),
+            kind,
+            account_enabled: None,
+            app_roles: None,
+            groups: None,
+            directory_roles: None,
+            delegated_grants: None,
+            azure_roles: None,
+            credentials: Vec::new(),
+            unknown: Vec::new(),
+        }
+    }
+
     /// The highest tier across Graph permissions, directory roles and Azure roles, if it holds
     /// any.
     pub fn tier(&self) -> Option<Tier> {

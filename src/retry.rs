@@ -1,6 +1,6 @@
-//! Retry timing shared by mi-assess's HTTP clients (Azure Resource Manager now; Microsoft Graph
-//! can use the same helpers): which statuses are transient, how long to wait when the service
-//! gives no hint, and how to read the hints it does give (`Retry-After`, Resource Graph's
+//! Retry timing shared by mi-assess's HTTP clients (Microsoft Graph and Azure Resource
+//! Manager): which statuses are transient, how long to wait when the service gives no hint, and
+//! how to read the hints it does give (`Retry-After`, Resource Graph's
 //! `x-ms-user-quota-resets-after`). Pure functions only; no I/O.
 
 use std::time::Duration;
@@ -13,8 +13,7 @@ pub fn is_retryable(status: u16) -> bool {
 /// Exponential backoff with full jitter: a random wait in `[base·2^attempt / 2, base·2^attempt]`.
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let ceiling = base.saturating_mul(1u32 << attempt.min(16));
-    // uuid's v4 generator is already in the tree and is a fine source of jitter.
-    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    let random = fastrand::u32(0..1000);
     ceiling / 2 + ceiling / 2 * random / 1000
 }
 

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
+use crate::retry::{backoff, error_chain};
 
 /// The API version segment mi-assess uses.
 pub const API_VERSION: &str = "v1.0";
@@ -561,9 +562,7 @@ impl GraphClient {
                     .unwrap_or_else(|| backoff(self.retry.base_delay, 0));
                 self.pacer.throttled(wait);
             }
-            let retryable = StatusCode::from_u16(status)
-                .map(is_retryable)
-                .unwrap_or(false);
+            let retryable = crate::retry::is_retryable(status);
             if retryable {
                 let retry_after = inner
                     .header("retry-after")
@@ -743,7 +742,7 @@ impl GraphClient {
         if status == StatusCode::TOO_MANY_REQUESTS {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        if is_retryable(status) {
+        if crate::retry::is_retryable(status.as_u16()) {
             Attempt::Retryable { error, retry_after }
         } else {
             Attempt::Done(Err(error))
@@ -915,10 +914,6 @@ fn decode<T: DeserializeOwned>(url: &Url, bytes: &[u8]) -> Result<T, GraphError>
     })
 }
 
-fn is_retryable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
-}
-
 fn header_f64(response: &reqwest::Response, name: &str) -> Option<f64> {
     response
         .headers()
@@ -928,37 +923,4 @@ fn header_f64(response: &reqwest::Response, name: &str) -> Option<f64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// Exponential backoff with full jitter: a random wait in `[base·2^attempt / 2, base·2^attempt]`.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let ceiling = base.saturating_mul(1u32 << attempt.min(16));
-    let random = fastrand::u32(0..1000);
-    ceiling / 2 + ceiling / 2 * random / 1000
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_within_bounds() {
-        let base = Duration::from_millis(100);
-        for attempt in 0..5 {
-            let d = backoff(base, attempt);
-            let ceiling = base * (1 << attempt);
-            assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
-        }
-    }
 }

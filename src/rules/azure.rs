@@ -45,20 +45,7 @@ fn subject_or_stub(
 ) -> PrincipalView {
     match by_id.get(&principal_id.to_ascii_lowercase()) {
         Some(view) => (*view).clone(),
-        None => PrincipalView {
-            id: principal_id.to_owned(),
-            app_id: None,
-            display_name: name.to_owned(),
-            kind,
-            account_enabled: None,
-            app_roles: None,
-            groups: None,
-            directory_roles: None,
-            delegated_grants: None,
-            azure_roles: None,
-            credentials: Vec::new(),
-            unknown: Vec::new(),
-        },
+        None => PrincipalView::known_only_by_id(principal_id, name, kind),
     }
 }
 

@@ -116,20 +116,12 @@ fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
     } else {
         Severity::High
     };
-    let fallback = PrincipalView {
-        id: object_id.to_owned(),
-        app_id: scanner.app_id.clone(),
-        display_name: "mi-assess scanner".to_owned(),
-        kind: SubjectKind::ServicePrincipal,
-        account_enabled: None,
-        app_roles: None,
-        groups: None,
-        directory_roles: None,
-        delegated_grants: None,
-        azure_roles: None,
-        credentials: Vec::new(),
-        unknown: Vec::new(),
-    };
+    let mut fallback = PrincipalView::known_only_by_id(
+        object_id,
+        "mi-assess scanner",
+        SubjectKind::ServicePrincipal,
+    );
+    fallback.app_id = scanner.app_id.clone();
     let subject = subject_view.unwrap_or(&fallback);
     let names: Vec<&str> = excess.iter().map(|(n, _, _)| n.as_str()).collect();
     let calls: Vec<String> = excess

@@ -34,20 +34,11 @@ fn expired_suppressions(view: &TenantView<'_>) -> Vec<Finding> {
             .iter()
             .chain(view.service_principals.iter())
             .find(|v| v.id.eq_ignore_ascii_case(&entry.identity_id));
-        let fallback = PrincipalView {
-            id: entry.identity_id.clone(),
-            app_id: None,
-            display_name: entry.identity_id.clone(),
-            kind: SubjectKind::ServicePrincipal,
-            account_enabled: None,
-            app_roles: None,
-            groups: None,
-            directory_roles: None,
-            delegated_grants: None,
-            azure_roles: None,
-            credentials: Vec::new(),
-            unknown: Vec::new(),
-        };
+        let fallback = PrincipalView::known_only_by_id(
+            &entry.identity_id,
+            &entry.identity_id,
+            SubjectKind::ServicePrincipal,
+        );
         let subject = known.unwrap_or(&fallback);
         let expires = entry.expires.format(&Rfc3339).unwrap_or_default();
         out.push(rule.finding(
