@@ -1,9 +1,20 @@
-//! Retry timing shared by mi-assess's HTTP clients (Microsoft Graph and Azure Resource
-//! Manager): which statuses are transient, how long to wait when the service gives no hint, and
-//! how to read the hints it does give (`Retry-After`, Resource Graph's
-//! `x-ms-user-quota-resets-after`). Pure functions only; no I/O.
+//! What mi-assess's HTTP clients (Microsoft Graph and Azure Resource Manager) share: the
+//! `reqwest` client settings, and retry timing: which statuses are transient, how long to wait
+//! when the service gives no hint, and how to read the hints it does give (`Retry-After`,
+//! Resource Graph's `x-ms-user-quota-resets-after`). No I/O happens here.
 
 use std::time::Duration;
+
+/// The HTTP client both API clients use: bounded connect and request timeouts, no redirects
+/// (a token must never follow one), and mi-assess's user agent.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
 
 /// True for statuses worth retrying: throttling (429) and transient server errors.
 pub fn is_retryable(status: u16) -> bool {

@@ -180,12 +180,7 @@ pub struct GraphClient {
 impl GraphClient {
     /// A client for `endpoint` (e.g. `https://graph.microsoft.com`), authenticating with `tokens`.
     pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(120))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::retry::http_client()?;
         Ok(Self {
             http,
             endpoint,

@@ -152,22 +152,11 @@ impl ResultStore for LocalStore {
         &self,
         path: &str,
         body: Bytes,
-        _content_type: &str,
-        _metadata: &[(&str, &str)],
+        content_type: &str,
+        metadata: &[(&str, &str)],
     ) -> Result<(), StoreError> {
-        let full = self.resolve(path)?;
-        let io = |e: std::io::Error| StoreError::Io {
-            operation: "write",
-            path: path.to_owned(),
-            message: e.to_string(),
-        };
-        if let Some(parent) = full.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        // Write to a temporary name and rename, so readers never see half a file.
-        let temp = full.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&temp, &body).await.map_err(io)?;
-        tokio::fs::rename(&temp, &full).await.map_err(io)
+        let chunks: Chunks<'_> = Box::new(std::iter::once(Ok(body)));
+        self.put_chunks(path, chunks, content_type, metadata).await
     }
 
     async fn get(&self, path: &str) -> Result<Option<Bytes>, StoreError> {
@@ -204,6 +193,7 @@ impl ResultStore for LocalStore {
         if let Some(parent) = full.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
+        // Write to a temporary name and rename, so readers never see half a file.
         let temp = full.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         let mut file = tokio::fs::File::create(&temp).await.map_err(io)?;
         for chunk in chunks {
