@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::azure::{AzureIndex, ResolvedAzureRole};
 use crate::classification::{Classifier, Tier};
 use crate::graph::model::{
-    Credential, DirectoryObject, ResourceServicePrincipal, RoleAssignment, ServicePrincipal,
+    Credential, DirectoryObject, OAuth2PermissionGrant, ResourceServicePrincipal, RoleAssignment,
+    ServicePrincipal,
 };
 use crate::inventory::{IdentityKind, IdentityRecord};
 use crate::rules::{self, Finding, Severity};
@@ -269,132 +270,334 @@ impl PrincipalView {
     }
 }
 
-/// The resolved tenant the rules read.
+/// Subjects assessed together in one step of a streamed run. It bounds the memory a run needs
+/// beyond the snapshot: one chunk of resolved views, records and findings at a time.
+pub const CHUNK_SUBJECTS: usize = 1_000;
+
+/// What the rules read: a chunk of resolved subjects, with the whole tenant behind it.
+///
+/// Subject-scoped rules ([`rules::Scope::Subjects`]) report only about `identities` and
+/// `service_principals`; tenant-scoped ones see empty lists and look subjects up by id with
+/// [`TenantView::subject`].
 #[derive(Debug, Clone)]
 pub struct TenantView<'a> {
     /// The snapshot behind it.
     pub snapshot: &'a TenantSnapshot,
-    /// Managed identities, by object id.
+    /// Managed identities of this chunk, by object id.
     pub identities: Vec<PrincipalView>,
-    /// Credential-bearing service principals.
+    /// Credential-bearing service principals of this chunk, by object id.
     pub service_principals: Vec<PrincipalView>,
     /// The Azure plane, indexed; `None` when it is unknown.
-    pub azure: Option<AzureIndex<'a>>,
+    pub azure: Option<&'a AzureIndex<'a>>,
+    assessor: &'a Assessor<'a>,
+    tenant_pass: bool,
 }
 
-impl TenantView<'_> {
+impl<'a> TenantView<'a> {
     /// Graph base URL for remediation commands.
     pub fn graph(&self) -> &str {
         &self.snapshot.graph_endpoint
     }
+
+    /// True in the one pass per run that holds no chunk and runs the tenant-scoped rules.
+    pub fn is_tenant_pass(&self) -> bool {
+        self.tenant_pass
+    }
+
+    /// Any assessed subject (managed identity or credential-bearing service principal) by object
+    /// id, resolved on demand when it is not in this chunk.
+    pub fn subject(&self, id: &str) -> Option<PrincipalView> {
+        self.identities
+            .iter()
+            .chain(self.service_principals.iter())
+            .find(|v| v.id.eq_ignore_ascii_case(id))
+            .cloned()
+            .or_else(|| self.assessor.subject(id))
+    }
+
+    /// The tier of any assessed subject (`Some(None)`: it holds no privilege), computed once
+    /// per run; `None` when no subject has that id.
+    pub fn tier_of(&self, id: &str) -> Option<Option<Tier>> {
+        self.assessor.tier_of(id)
+    }
+
+    /// The managed identity's service principal object, by object id.
+    pub fn managed_identity(&self, id: &str) -> Option<&'a ServicePrincipal> {
+        match self.assessor.lookup(id)? {
+            Subject::Identity(sp) => Some(sp),
+            Subject::Credential(_) => None,
+        }
+    }
 }
 
-/// Assesses a snapshot.
+/// Assesses a snapshot in one piece (tests, the single-identity endpoint, small tenants).
 pub fn assess(snapshot: &TenantSnapshot) -> Assessment {
-    let view = resolve(snapshot, Classifier::embedded());
-    let findings = rules::evaluate(&view);
-    // Finding count and worst severity per subject, in one pass.
-    let mut per_subject: HashMap<&str, (usize, Option<Severity>)> = HashMap::new();
-    for finding in &findings {
-        let entry = per_subject.entry(finding.identity_id.as_str()).or_default();
-        entry.0 += 1;
-        entry.1 = entry.1.max(Some(finding.severity));
+    let assessor = Assessor::new(snapshot);
+    let mut out = Assessment::default();
+    for chunk in assessor.chunks(usize::MAX) {
+        out.identities.extend(chunk.identities);
+        out.findings.extend(chunk.findings);
     }
-    // The views move into the records: no second copy of every identity's privileges.
-    let mut views: HashMap<String, PrincipalView> = view
-        .identities
-        .into_iter()
-        .map(|v| (v.id.clone(), v))
-        .collect();
-    let mut identities: Vec<IdentityRecord> = snapshot
-        .managed_identities
-        .iter()
-        .map(|sp| {
-            let mut record = IdentityRecord::from_service_principal(sp);
-            if let Some(view) = views.remove(&sp.id) {
-                let (count, highest) = per_subject.get(sp.id.as_str()).copied().unwrap_or_default();
-                record.attach(view, count, highest);
-            }
-            record
-        })
-        .collect();
-    identities.sort_by(|a, b| a.id.cmp(&b.id));
-    Assessment {
-        identities,
-        findings,
+    out
+}
+
+/// What one chunk of subjects produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssessedChunk {
+    /// Records of the chunk's managed identities, by object id.
+    pub identities: Vec<IdentityRecord>,
+    /// Findings about the chunk's subjects, grouped by subject (in chunk order), most severe
+    /// first within a subject, then by rule id and finding id.
+    pub findings: Vec<Finding>,
+}
+
+/// One subject of assessment.
+#[derive(Debug, Clone, Copy)]
+enum Subject<'a> {
+    Identity(&'a ServicePrincipal),
+    Credential(&'a CredentialServicePrincipal),
+}
+
+impl Subject<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Self::Identity(sp) => &sp.id,
+            Self::Credential(c) => &c.service_principal.id,
+        }
     }
 }
 
-/// Builds the resolved view of a snapshot.
-pub fn resolve<'a>(snapshot: &'a TenantSnapshot, classifier: &Classifier) -> TenantView<'a> {
-    let resources: HashMap<&str, &ResourceServicePrincipal> = snapshot
-        .resources
-        .iter()
-        .map(|r| (r.id.as_str(), r))
-        .collect();
-    let role_names: HashMap<String, String> = snapshot
-        .role_definitions
-        .known()
-        .into_iter()
-        .flatten()
-        .flat_map(|d| {
-            let name = d.display_name.clone().unwrap_or_else(|| d.id.clone());
-            let mut keys = vec![(d.id.to_ascii_lowercase(), name.clone())];
-            if let Some(t) = &d.template_id {
-                keys.push((t.to_ascii_lowercase(), name));
+/// The assessment of one snapshot, produced a chunk of subjects at a time.
+///
+/// Building it indexes the snapshot, computes every subject's tier (some rules compare a subject
+/// with others) and runs the tenant-scoped rules once. [`Assessor::chunks`] then resolves and
+/// assesses the subjects in a fixed order (managed identities by object id, then
+/// credential-bearing service principals by object id), so a streamed run can walk the same
+/// assessment several times, one output file per walk, without holding it whole.
+pub struct Assessor<'a> {
+    snapshot: &'a TenantSnapshot,
+    context: ResolveContext<'a>,
+    subjects: Vec<Subject<'a>>,
+    by_id: HashMap<String, usize>,
+    tiers: Vec<Option<Tier>>,
+    /// Tenant-scoped findings about assessed subjects, by subject index.
+    tenant_findings: HashMap<usize, Vec<Finding>>,
+    /// Tenant-scoped findings about anything else (deleted principals, unknown ids).
+    leftover: Vec<Finding>,
+}
+
+impl std::fmt::Debug for Assessor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assessor")
+            .field("tenant_id", &self.snapshot.tenant_id)
+            .field("subjects", &self.subjects.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Assessor<'a> {
+    /// Indexes `snapshot` and runs the tenant-scoped rules.
+    pub fn new(snapshot: &'a TenantSnapshot) -> Self {
+        let context = ResolveContext::new(snapshot, Classifier::embedded());
+        let mut identities: Vec<&ServicePrincipal> = snapshot.managed_identities.iter().collect();
+        identities.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut credentials: Vec<&CredentialServicePrincipal> = snapshot
+            .credential_service_principals
+            .known()
+            .into_iter()
+            .flatten()
+            .collect();
+        credentials.sort_by(|a, b| a.service_principal.id.cmp(&b.service_principal.id));
+        let subjects: Vec<Subject<'a>> = identities
+            .into_iter()
+            .map(Subject::Identity)
+            .chain(credentials.into_iter().map(Subject::Credential))
+            .collect();
+        let mut by_id = HashMap::with_capacity(subjects.len());
+        for (index, subject) in subjects.iter().enumerate() {
+            by_id
+                .entry(subject.id().to_ascii_lowercase())
+                .or_insert(index);
+        }
+        let mut assessor = Self {
+            snapshot,
+            context,
+            subjects,
+            by_id,
+            tiers: Vec::new(),
+            tenant_findings: HashMap::new(),
+            leftover: Vec::new(),
+        };
+        assessor.tiers = assessor
+            .subjects
+            .iter()
+            .map(|s| assessor.resolve(*s).tier())
+            .collect();
+        let mut tenant = rules::evaluate(&assessor.view(None));
+        crate::suppressions::mark(
+            &mut tenant,
+            &snapshot.settings.suppressions,
+            snapshot.collected_at,
+        );
+        for finding in tenant {
+            match assessor
+                .by_id
+                .get(&finding.identity_id.to_ascii_lowercase())
+            {
+                Some(index) => assessor
+                    .tenant_findings
+                    .entry(*index)
+                    .or_default()
+                    .push(finding),
+                None => assessor.leftover.push(finding),
             }
-            keys
-        })
-        .collect();
-    let roles = RoleIndex::new(snapshot);
-    let configured: BTreeSet<String> = snapshot
-        .settings
-        .privileged_group_ids
-        .iter()
-        .map(|g| g.to_ascii_lowercase())
-        .collect();
-    let azure = snapshot
-        .azure
-        .known()
-        .map(|azure| AzureIndex::new(azure, &snapshot.tenant_id));
-    let context = ResolveContext {
-        snapshot,
-        classifier,
-        resources,
-        role_names,
-        roles,
-        configured,
-        azure: azure.as_ref(),
-    };
-    let identities = snapshot
-        .managed_identities
-        .iter()
-        .map(|sp| {
-            let kind = crate::inventory::classify(&sp.alternative_names)
-                .kind
-                .into();
-            context.view(sp, kind, Vec::new())
-        })
-        .collect();
-    let service_principals = snapshot
-        .credential_service_principals
-        .known()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            context.view(
+        }
+        sort_findings(&mut assessor.leftover);
+        assessor
+    }
+
+    /// Number of subjects (managed identities and credential-bearing service principals).
+    pub fn subject_count(&self) -> usize {
+        self.subjects.len()
+    }
+
+    /// The assessment, `size` subjects at a time; tenant-wide findings about no assessed subject
+    /// come last, in a chunk of their own. Every walk yields the same chunks.
+    pub fn chunks(&self, size: usize) -> impl Iterator<Item = AssessedChunk> + Send + '_ {
+        let size = size.max(1);
+        let starts = (0..self.subjects.len()).step_by(size);
+        let leftover = (!self.leftover.is_empty()).then(|| AssessedChunk {
+            identities: Vec::new(),
+            findings: self.leftover.clone(),
+        });
+        starts
+            .map(move |start| self.chunk(start, (start + size).min(self.subjects.len())))
+            .chain(leftover)
+    }
+
+    /// A subject resolved on demand.
+    pub fn subject(&self, id: &str) -> Option<PrincipalView> {
+        self.lookup(id).map(|s| self.resolve(s))
+    }
+
+    fn lookup(&self, id: &str) -> Option<Subject<'a>> {
+        let index = self.by_id.get(&id.to_ascii_lowercase())?;
+        self.subjects.get(*index).copied()
+    }
+
+    fn tier_of(&self, id: &str) -> Option<Option<Tier>> {
+        let index = self.by_id.get(&id.to_ascii_lowercase())?;
+        self.tiers.get(*index).copied()
+    }
+
+    fn resolve(&self, subject: Subject<'_>) -> PrincipalView {
+        match subject {
+            Subject::Identity(sp) => {
+                let kind = crate::inventory::classify(&sp.alternative_names)
+                    .kind
+                    .into();
+                self.context.view(sp, kind, Vec::new())
+            }
+            Subject::Credential(c) => self.context.view(
                 &c.service_principal,
                 SubjectKind::ServicePrincipal,
                 credentials_of(c),
-            )
-        })
-        .collect();
-    TenantView {
-        snapshot,
-        identities,
-        service_principals,
-        azure,
+            ),
+        }
     }
+
+    /// The view of a chunk (identities, service principals), or of the tenant pass (`None`).
+    fn view(&'a self, chunk: Option<(Vec<PrincipalView>, Vec<PrincipalView>)>) -> TenantView<'a> {
+        let tenant_pass = chunk.is_none();
+        let (identities, service_principals) = chunk.unwrap_or_default();
+        TenantView {
+            snapshot: self.snapshot,
+            identities,
+            service_principals,
+            azure: self.context.azure.as_ref(),
+            assessor: self,
+            tenant_pass,
+        }
+    }
+
+    fn chunk(&self, start: usize, end: usize) -> AssessedChunk {
+        let mut identities = Vec::new();
+        let mut service_principals = Vec::new();
+        for subject in &self.subjects[start..end] {
+            let view = self.resolve(*subject);
+            match subject {
+                Subject::Identity(_) => identities.push(view),
+                Subject::Credential(_) => service_principals.push(view),
+            }
+        }
+        let view = self.view(Some((identities, service_principals)));
+        let mut findings = rules::evaluate(&view);
+        crate::suppressions::mark(
+            &mut findings,
+            &self.snapshot.settings.suppressions,
+            self.snapshot.collected_at,
+        );
+        for index in start..end {
+            if let Some(tenant) = self.tenant_findings.get(&index) {
+                findings.extend(tenant.iter().cloned());
+            }
+        }
+        // Grouped by subject in chunk order: the order of `subjects`.
+        let position: HashMap<&str, usize> = self.subjects[start..end]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id(), i))
+            .collect();
+        findings.sort_by(|a, b| {
+            let pa = position.get(a.identity_id.as_str()).copied();
+            let pb = position.get(b.identity_id.as_str()).copied();
+            pa.cmp(&pb).then_with(|| finding_order(a, b))
+        });
+        // Finding count and worst severity per subject, in one pass.
+        let mut per_subject: HashMap<&str, (usize, Option<Severity>)> = HashMap::new();
+        for finding in &findings {
+            let entry = per_subject.entry(finding.identity_id.as_str()).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(Some(finding.severity));
+        }
+        let records = view
+            .identities
+            .into_iter()
+            .zip(self.subjects[start..end].iter())
+            .filter_map(|(view, subject)| match subject {
+                Subject::Identity(sp) => Some((view, sp)),
+                Subject::Credential(_) => None,
+            })
+            .map(|(view, sp)| {
+                let mut record = IdentityRecord::from_service_principal(sp);
+                let (count, highest) = per_subject.get(sp.id.as_str()).copied().unwrap_or_default();
+                record.attach(view, count, highest);
+                record
+            })
+            .collect();
+        drop(per_subject);
+        AssessedChunk {
+            identities: records,
+            findings,
+        }
+    }
+}
+
+/// Most severe first, then rule id, then finding id.
+fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.rule_id.cmp(&b.rule_id))
+        .then_with(|| a.finding_id.cmp(&b.finding_id))
+}
+
+/// Sorts findings by subject id, then [`finding_order`].
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        a.identity_id
+            .cmp(&b.identity_id)
+            .then_with(|| finding_order(a, b))
+    });
 }
 
 fn credentials_of(c: &CredentialServicePrincipal) -> Vec<ResolvedCredential> {
@@ -473,6 +676,7 @@ impl<'a> RoleIndex<'a> {
     }
 }
 
+/// The snapshot indexed for resolving principals.
 struct ResolveContext<'a> {
     snapshot: &'a TenantSnapshot,
     classifier: &'a Classifier,
@@ -480,10 +684,61 @@ struct ResolveContext<'a> {
     role_names: HashMap<String, String>,
     roles: RoleIndex<'a>,
     configured: BTreeSet<String>,
-    azure: Option<&'a AzureIndex<'a>>,
+    grants_by_client: Option<HashMap<String, Vec<&'a OAuth2PermissionGrant>>>,
+    azure: Option<AzureIndex<'a>>,
 }
 
-impl ResolveContext<'_> {
+impl<'a> ResolveContext<'a> {
+    fn new(snapshot: &'a TenantSnapshot, classifier: &'a Classifier) -> Self {
+        let resources: HashMap<&str, &ResourceServicePrincipal> = snapshot
+            .resources
+            .iter()
+            .map(|r| (r.id.as_str(), r))
+            .collect();
+        let role_names: HashMap<String, String> = snapshot
+            .role_definitions
+            .known()
+            .into_iter()
+            .flatten()
+            .flat_map(|d| {
+                let name = d.display_name.clone().unwrap_or_else(|| d.id.clone());
+                let mut keys = vec![(d.id.to_ascii_lowercase(), name.clone())];
+                if let Some(t) = &d.template_id {
+                    keys.push((t.to_ascii_lowercase(), name));
+                }
+                keys
+            })
+            .collect();
+        let configured: BTreeSet<String> = snapshot
+            .settings
+            .privileged_group_ids
+            .iter()
+            .map(|g| g.to_ascii_lowercase())
+            .collect();
+        let grants_by_client = snapshot.delegated_grants.known().map(|grants| {
+            let mut map: HashMap<String, Vec<&OAuth2PermissionGrant>> = HashMap::new();
+            for grant in grants {
+                map.entry(grant.client_id.to_ascii_lowercase())
+                    .or_default()
+                    .push(grant);
+            }
+            map
+        });
+        Self {
+            snapshot,
+            classifier,
+            resources,
+            role_names,
+            roles: RoleIndex::new(snapshot),
+            configured,
+            grants_by_client,
+            azure: snapshot
+                .azure
+                .known()
+                .map(|azure| AzureIndex::new(azure, &snapshot.tenant_id)),
+        }
+    }
+
     fn view(
         &self,
         sp: &ServicePrincipal,
@@ -554,11 +809,12 @@ impl ResolveContext<'_> {
         if directory_roles.is_none() {
             unknown.push("directoryRoles".to_owned());
         }
-        let delegated_grants = match &self.snapshot.delegated_grants {
-            Dataset::Collected { items } => Some(
-                items
-                    .iter()
-                    .filter(|g| g.client_id.eq_ignore_ascii_case(&sp.id))
+        let delegated_grants = match &self.grants_by_client {
+            Some(by_client) => Some(
+                by_client
+                    .get(&sp.id.to_ascii_lowercase())
+                    .into_iter()
+                    .flatten()
                     .map(|g| ResolvedGrant {
                         id: g.id.clone(),
                         resource_id: g.resource_id.clone(),
@@ -577,12 +833,12 @@ impl ResolveContext<'_> {
                     })
                     .collect(),
             ),
-            Dataset::Unknown { .. } => {
+            None => {
                 unknown.push("delegatedGrants".to_owned());
                 None
             }
         };
-        let azure_roles = match self.azure {
+        let azure_roles = match &self.azure {
             Some(index) => Some(index.roles_of(self.classifier, &sp.id, groups.as_deref())),
             None => {
                 unknown.push("azureRoleAssignments".to_owned());

@@ -332,7 +332,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                     "credentialServicePrincipals": outcome.manifest.counts.credential_service_principals,
                     "findings": outcome.manifest.counts.findings,
                     "graph": outcome.manifest.graph,
-                    "peakRssBytes": peak_rss_bytes(),
+                    "peakRssBytes": crate::telemetry::memory_bytes().map(|(_, peak)| peak),
                     "prefix": outcome.prefix,
                 });
                 std::fs::write(path, serde_json::to_vec_pretty(&stats)?)
@@ -384,14 +384,6 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 /// Gives a fresh demo output folder the example `suppressions.json`, so the demo shows accepted
 /// risk (and an expired acceptance); an existing file is left alone.
 async fn seed_demo_suppressions(store: &dyn ResultStore) -> anyhow::Result<()> {
@@ -438,7 +430,9 @@ async fn replay(path: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<
     let mut status = ScanStatus::queued(run_id, Trigger::Replay, started_at);
     status.tenant_id = Some(snapshot.tenant_id.clone());
     status.results_prefix = Some(prefix.clone());
+    crate::telemetry::memory_mark("loaded");
     let assessment = assess::assess(&snapshot);
+    crate::telemetry::memory_mark("assessed");
     let outcome = Publisher::new(store.clone())
         .publish(manifest, prefix, &snapshot, assessment, &mut status)
         .await;

@@ -152,6 +152,7 @@ impl Scanner {
             return Ok(None);
         };
         let assessment = assess(&snapshot);
+        crate::telemetry::memory_mark("assessed");
         let Some(identity) = assessment.identities.into_iter().next() else {
             return Ok(None);
         };
@@ -295,6 +296,7 @@ impl Scanner {
         )
         .await;
         manifest.graph = self.graph.stats().snapshot();
+        crate::telemetry::memory_mark("collected");
         let snapshot = match collected {
             Ok(snapshot) => snapshot,
             Err(e) => {
@@ -312,6 +314,7 @@ impl Scanner {
 
         // 5. Assess (pure) and publish.
         let assessment = assess(&snapshot);
+        crate::telemetry::memory_mark("assessed");
         self.publisher
             .publish(manifest, prefix, &snapshot, assessment, status)
             .await
@@ -506,6 +509,7 @@ impl Publisher {
             },
         );
         manifest.counts.changes = changes::count(&changes);
+        crate::telemetry::memory_mark("diffed");
         manifest.previous_run_id = baseline.as_ref().map(|(pointer, _)| pointer.run_id);
 
         let run_id = manifest.run_id.to_string();
@@ -537,7 +541,10 @@ impl Publisher {
                 .write_body(&path, name, content_type, body, &metadata)
                 .await
             {
-                Ok(entry) => manifest.files.push(entry),
+                Ok(entry) => {
+                    crate::telemetry::memory_mark(name);
+                    manifest.files.push(entry);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "writing results failed");
                     manifest.errors.push(RunError {
@@ -909,6 +916,7 @@ mod tests {
         let mut status = ScanStatus::queued(run_id, Trigger::Cli, started);
         let snapshot = snapshot();
         let assessment = assess(&snapshot);
+        crate::telemetry::memory_mark("assessed");
         Publisher::new(store)
             .publish(manifest, prefix, &snapshot, assessment, &mut status)
             .await

@@ -43,3 +43,28 @@ pub fn init(target: LogTarget) {
     // A second initialisation (tests) is harmless.
     drop(result);
 }
+
+/// Resident memory of this process now and at its peak (Linux `VmRSS`/`VmHWM`), in bytes;
+/// `None` where `/proc` is not available.
+pub fn memory_bytes() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Logs the process's memory at the end of a run phase (debug level), so a run's memory profile
+/// can be read from its own log.
+pub fn memory_mark(phase: &str) {
+    if let Some((rss, peak)) = memory_bytes() {
+        tracing::debug!(
+            phase,
+            rss_mb = rss / (1024 * 1024),
+            peak_mb = peak / (1024 * 1024),
+            "memory"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
-use super::{Finding, Rule, Severity, az_rest};
+use super::{Finding, Rule, Scope, Severity, az_rest};
 use crate::arm::model::{FederatedCredential, UserAssignedIdentityRow};
 use crate::assess::{PrincipalView, SubjectKind, TenantView};
 use crate::azure::{
@@ -37,18 +37,6 @@ fn quote(value: &str) -> String {
 }
 
 /// The view of a principal, or a minimal stand-in when Graph did not return it.
-fn subject_or_stub(
-    by_id: &HashMap<String, &PrincipalView>,
-    principal_id: &str,
-    name: &str,
-    kind: SubjectKind,
-) -> PrincipalView {
-    match by_id.get(&principal_id.to_ascii_lowercase()) {
-        Some(view) => (*view).clone(),
-        None => PrincipalView::known_only_by_id(principal_id, name, kind),
-    }
-}
-
 fn identities_by_id<'v>(view: &'v TenantView<'_>) -> HashMap<String, &'v PrincipalView> {
     view.identities
         .iter()
@@ -146,6 +134,7 @@ pub(super) const PRIVILEGED_RBAC_AT_HIGH_SCOPE: Rule = Rule {
         "EntraOps AzureHighPrivilegedRoles / AzureHighPrivilegedScopes (Control Plane)",
         "Delegate Azure role assignment management with conditions (learn.microsoft.com/azure/role-based-access-control/delegate-role-assignments-overview)",
     ],
+    scope: Scope::Subjects,
     check: privileged_rbac_at_high_scope,
 };
 
@@ -205,6 +194,7 @@ pub(super) const CUSTOM_ROLE_GRANTS_ACCESS: Rule = Rule {
         "AzADServicePrincipalInsights: \"can create role assignments\"",
         "Azure custom roles (learn.microsoft.com/azure/role-based-access-control/custom-roles)",
     ],
+    scope: Scope::Subjects,
     check: custom_role_grants_access,
 };
 
@@ -274,6 +264,7 @@ pub(super) const CONTROL_OVER_PRIVILEGED_IDENTITY: Rule = Rule {
         "AzurePrivilegedIAM attack path uami-federated-credential-backdoor",
         "emiliensocchi/azure-tiering: Managed Identity Operator and Contributor are Tier 0",
     ],
+    scope: Scope::Subjects,
     check: control_over_privileged_identity,
 };
 
@@ -282,7 +273,6 @@ fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
     let Some(index) = &view.azure else {
         return Vec::new();
     };
-    let by_id = identities_by_id(view);
     let mut out = Vec::new();
     for holder in &view.identities {
         let controlling: Vec<&ResolvedAzureRole> = holder
@@ -327,20 +317,26 @@ fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
                 if !index.scope_contains(&role.scope, &uami.id) {
                     continue;
                 }
-                let Some(target) = uami
-                    .principal_id
-                    .as_deref()
-                    .and_then(|p| by_id.get(&p.to_ascii_lowercase()))
-                else {
+                let Some(target_id) = uami.principal_id.as_deref() else {
                     continue;
                 };
-                if target.id.eq_ignore_ascii_case(&holder.id) {
+                if target_id.eq_ignore_ascii_case(&holder.id) {
                     continue;
                 }
-                let target_tier = target.tier();
+                // Tiers of every identity are known up front; the target itself is resolved
+                // only when it outranks the holder.
+                let Some(target_tier) = view.tier_of(target_id) else {
+                    continue;
+                };
                 if target_tier <= holder_tier {
                     continue;
                 }
+                let Some(target) = view
+                    .subject(target_id)
+                    .filter(PrincipalView::is_managed_identity)
+                else {
+                    continue;
+                };
                 let how = match (can_add_credential, can_assign) {
                     (true, true) => "add a federated credential to it or attach it to a resource",
                     (true, false) => "add a federated credential to it",
@@ -403,6 +399,7 @@ pub(super) const UNUSED_USER_ASSIGNED_IDENTITY: Rule = Rule {
         "Securing managed identities in Microsoft Entra ID: user-assigned identities are not deleted automatically",
         "EntraOps Get-EntraOpsManagedIdentityAssignments (Resource Graph join on identity.userAssignedIdentities)",
     ],
+    scope: Scope::Subjects,
     check: unused_user_assigned_identity,
 };
 
@@ -425,7 +422,7 @@ fn unused_user_assigned_identity(view: &TenantView<'_>) -> Vec<Finding> {
             Some((result, Some([]))) => result,
             _ => continue,
         };
-        let Some(subject) = uami_subject(&by_id, uami) else {
+        let Some(subject) = uami_subject(view, &by_id, uami) else {
             continue;
         };
         let tier = subject.tier();
@@ -509,9 +506,11 @@ fn unused_user_assigned_identity(view: &TenantView<'_>) -> Vec<Finding> {
     out
 }
 
-/// The view of a user-assigned identity's service principal (a stand-in when Graph did not return
-/// it); `None` when the ARM row carries no usable principal id to attribute findings to.
+/// The view of a user-assigned identity's service principal when it is in this chunk, or a
+/// stand-in in the tenant pass when Graph did not return it; `None` when another chunk holds it
+/// or the ARM row carries no usable principal id to attribute findings to.
 fn uami_subject(
+    view: &TenantView<'_>,
     by_id: &HashMap<String, &PrincipalView>,
     uami: &UserAssignedIdentityRow,
 ) -> Option<PrincipalView> {
@@ -519,12 +518,13 @@ fn uami_subject(
         .principal_id
         .as_deref()
         .filter(|p| uuid::Uuid::parse_str(p).is_ok())?;
-    Some(subject_or_stub(
-        by_id,
-        principal,
-        &uami.name,
-        SubjectKind::UserAssigned,
-    ))
+    match by_id.get(&principal.to_ascii_lowercase()) {
+        Some(found) => Some((*found).clone()),
+        None if view.is_tenant_pass() && view.tier_of(principal).is_none() => Some(
+            PrincipalView::known_only_by_id(principal, &uami.name, SubjectKind::UserAssigned),
+        ),
+        None => None,
+    }
 }
 
 /// MI-ORPH-002.
@@ -539,6 +539,7 @@ pub(super) const STALE_MANAGED_IDENTITY: Rule = Rule {
         "AzADServicePrincipalInsights \"relict\" managed identities",
         "Managed identity best practice recommendations (learn.microsoft.com/entra/identity/managed-identities-azure-resources/managed-identity-best-practice-recommendations)",
     ],
+    scope: Scope::Subjects,
     check: stale_managed_identity,
 };
 
@@ -548,8 +549,8 @@ fn stale_managed_identity(view: &TenantView<'_>) -> Vec<Finding> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for sp in &view.snapshot.managed_identities {
-        let Some(subject) = view.identities.iter().find(|v| v.id == sp.id) else {
+    for subject in &view.identities {
+        let Some(sp) = view.managed_identity(&subject.id) else {
             continue;
         };
         let Some(resource) = crate::inventory::classify(&sp.alternative_names).resource else {
@@ -667,6 +668,7 @@ pub(super) const ORPHANED_ROLE_ASSIGNMENT: Rule = Rule {
     references: &[
         "Remove Azure role assignments: \"Identity not found\" (learn.microsoft.com/azure/role-based-access-control/troubleshoot-limits#remove-role-assignments-for-deleted-principals)",
     ],
+    scope: Scope::Tenant,
     check: orphaned_role_assignment,
 };
 
@@ -679,18 +681,18 @@ fn orphaned_role_assignment(view: &TenantView<'_>) -> Vec<Finding> {
         return Vec::new();
     };
     let classifier = crate::classification::Classifier::embedded();
-    let by_id = identities_by_id(view);
     let mut out = Vec::new();
     for assignment in &index.snapshot.role_assignments {
         if !lookup.is_deleted(&assignment.principal_id) {
             continue;
         }
-        let subject = subject_or_stub(
-            &by_id,
-            &assignment.principal_id,
-            &format!("deleted principal {}", assignment.principal_id),
-            SubjectKind::ServicePrincipal,
-        );
+        let subject = view.subject(&assignment.principal_id).unwrap_or_else(|| {
+            PrincipalView::known_only_by_id(
+                &assignment.principal_id,
+                &format!("deleted principal {}", assignment.principal_id),
+                SubjectKind::ServicePrincipal,
+            )
+        });
         let role = index.resolve(classifier, assignment, None);
         let mut evidence = role_evidence(index, &role);
         evidence["principalId"] = json!(assignment.principal_id);
@@ -830,7 +832,7 @@ fn trusts<'a>(view: &TenantView<'_>, index: &AzureIndex<'a>) -> Vec<Trust<'a>> {
         let Some(uami) = index.user_assigned_identity(&entry.identity_id) else {
             continue;
         };
-        let Some(subject) = uami_subject(&by_id, uami) else {
+        let Some(subject) = uami_subject(view, &by_id, uami) else {
             continue;
         };
         for credential in credentials {
@@ -857,6 +859,7 @@ pub(super) const FEDERATED_CREDENTIAL_INVENTORY: Rule = Rule {
         "Workload identity federation considerations (learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations)",
         "Federated Identity Credentials - List (learn.microsoft.com/rest/api/managedidentity)",
     ],
+    scope: Scope::Subjects,
     check: federated_credential_inventory,
 };
 
@@ -905,6 +908,7 @@ pub(super) const UNTRUSTED_ISSUER: Rule = Rule {
         "Azure Policy: Managed Identity Federated Credentials should be from allowed issuer types",
         "Workload identity federation: supported scenarios (learn.microsoft.com/entra/workload-id/workload-identity-federation)",
     ],
+    scope: Scope::Subjects,
     check: untrusted_issuer,
 };
 
@@ -956,6 +960,7 @@ pub(super) const SELF_HOSTED_ISSUER: Rule = Rule {
         "dirkjanm/roadoidc: an OIDC issuer on App Service or Blob Storage",
         "Workload identity federation considerations: issuer requirements",
     ],
+    scope: Scope::Subjects,
     check: self_hosted_issuer,
 };
 
@@ -1025,6 +1030,7 @@ pub(super) const BROAD_GITHUB_SUBJECT: Rule = Rule {
         "GitHub: security hardening with OpenID Connect, example subject claims (docs.github.com/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect)",
         "prowler #12747: broad federated credential subjects",
     ],
+    scope: Scope::Subjects,
     check: broad_github_subject_rule,
 };
 

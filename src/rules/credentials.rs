@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Finding, Rule, Severity, az_rest};
+use super::{Finding, Rule, Scope, Severity, az_rest};
 use crate::assess::{CredentialHome, PrincipalView, ResolvedCredential, TenantView};
 use crate::classification::Tier;
 
@@ -26,6 +26,7 @@ pub(super) const MOVE_TO_MANAGED_IDENTITY: Rule = Rule {
         "Prowler entra_service_principal_no_secrets_for_permanent_tier0_roles; Maester MT.1027",
         "Workload identity federation (learn.microsoft.com/entra/workload-id/workload-identity-federation)",
     ],
+    scope: Scope::Subjects,
     check: move_to_managed_identity,
 };
 
@@ -151,6 +152,7 @@ pub(super) const CREDENTIAL_HYGIENE: Rule = Rule {
     references: &[
         "ScubaGear MS.AAD.5.6/5.7; Entra recommendations staleAppCreds; Prowler entra_app_registration_client_secret_unused",
     ],
+    scope: Scope::Subjects,
     check: credential_hygiene,
 };
 

@@ -86,6 +86,20 @@ pub struct Finding {
     pub suppression: Option<crate::suppressions::AppliedSuppression>,
 }
 
+/// What a rule reports about, which decides when a run calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The subjects in the view's `identities` and `service_principals`: the rule runs once per
+    /// chunk of subjects, and once more in the tenant pass, whose view holds no subject; there it
+    /// reports only about stand-ins no chunk holds (a user-assigned identity whose service
+    /// principal Graph did not return). Together the calls cover every subject once.
+    Subjects,
+    /// The tenant as a whole (the scanner, suppressions.json, Azure role assignments of deleted
+    /// principals): the rule runs only in the tenant pass and looks subjects up with
+    /// [`TenantView::subject`].
+    Tenant,
+}
+
 /// A rule in the catalogue.
 #[derive(Debug, Clone, Copy)]
 pub struct Rule {
@@ -103,6 +117,8 @@ pub struct Rule {
     pub remediation: &'static str,
     /// Sources.
     pub references: &'static [&'static str],
+    /// What the check reports about, which decides how a run calls it.
+    pub scope: Scope,
     /// The check.
     pub check: fn(&TenantView<'_>) -> Vec<Finding>,
 }
@@ -173,23 +189,15 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-/// Runs every rule, applies active suppressions, and sorts the findings: severity (highest
-/// first), rule id, subject, id.
+/// Runs the rules a view calls for, in catalogue order: every rule in the tenant pass, the
+/// subject-scoped ones for a chunk (suppressions are applied by the caller,
+/// [`crate::assess::Assessor`]).
 pub fn evaluate(view: &TenantView<'_>) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = RULES.iter().flat_map(|rule| (rule.check)(view)).collect();
-    crate::suppressions::mark(
-        &mut findings,
-        &view.snapshot.settings.suppressions,
-        view.snapshot.collected_at,
-    );
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.rule_id.cmp(&b.rule_id))
-            .then_with(|| a.identity_name.cmp(&b.identity_name))
-            .then_with(|| a.finding_id.cmp(&b.finding_id))
-    });
-    findings
+    RULES
+        .iter()
+        .filter(|rule| rule.scope == Scope::Subjects || view.is_tenant_pass())
+        .flat_map(|rule| (rule.check)(view))
+        .collect()
 }
 
 /// The catalogue as Markdown (docs/rules.md is generated from this).

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Finding, Rule, Severity, az_rest};
+use super::{Finding, Rule, Scope, Severity, az_rest};
 use crate::assess::{PrincipalView, ResolvedAppRole, ResolvedDirectoryRole, RoleState, TenantView};
 use crate::classification::Tier;
 
@@ -93,6 +93,7 @@ pub(super) const CONTROL_PLANE_PERMISSION: Rule = Rule {
         "AzurePrivilegedIAM EAM classification (ControlPlane), emiliensocchi/azure-tiering Tier-0 \"Direct\" paths",
         "Maester MT.1050",
     ],
+    scope: Scope::Subjects,
     check: control_plane_permission,
 };
 
@@ -207,6 +208,7 @@ pub(super) const TENANT_WIDE_DATA: Rule = Rule {
         "AzurePrivilegedIAM attack paths exchange-full-access-as-app, sharepoint-sites-fullcontrol-app",
         "Role Based Access Control for Applications in Exchange Online (learn.microsoft.com/exchange/permissions-exo/application-rbac)",
     ],
+    scope: Scope::Subjects,
     check: tenant_wide_data_check,
 };
 
@@ -296,6 +298,7 @@ pub(super) const DIRECTORY_ROLE: Rule = Rule {
         "Microsoft Entra built-in roles, privileged role labels (learn.microsoft.com/entra/identity/role-based-access-control/privileged-roles-permissions)",
         "Zero Trust Assessment 21836; Prowler TIER_0_ROLE_TEMPLATE_IDS",
     ],
+    scope: Scope::Subjects,
     check: directory_role,
 };
 
@@ -363,6 +366,7 @@ pub(super) const PRIVILEGED_GROUP: Rule = Rule {
         "Securing managed identities in Microsoft Entra ID: \"make sure the managed identity isn't part of a privileged group\"",
         "EntraOps transitiveMemberOf with isAssignableToRole",
     ],
+    scope: Scope::Subjects,
     check: privileged_group,
 };
 
@@ -408,6 +412,7 @@ pub(super) const PRIVILEGE_THROUGH_GROUP: Rule = Rule {
     references: &[
         "Managed identity best practice recommendations: limitation of using managed identities for authorization (learn.microsoft.com/entra/identity/managed-identities-azure-resources/managed-identity-best-practice-recommendations)",
     ],
+    scope: Scope::Subjects,
     check: privilege_through_group,
 };
 
@@ -465,6 +470,7 @@ pub(super) const DELEGATED_GRANTS: Rule = Rule {
     references: &[
         "oAuth2PermissionGrant resource type (learn.microsoft.com/graph/api/resources/oauth2permissiongrant)",
     ],
+    scope: Scope::Subjects,
     check: delegated_grants,
 };
 
@@ -507,6 +513,7 @@ pub(super) const DISABLED_BUT_PRIVILEGED: Rule = Rule {
     rationale: "A disabled identity cannot sign in today, but its grants stay; re-enabling it (or a platform re-provisioning) restores every right at once, and the grants clutter least-privilege reviews.",
     remediation: "Remove the identity's app role assignments, directory roles and group memberships, or delete the identity (or its resource) if it is no longer used.",
     references: &["Monkey365 / CIS analogue: disabled accounts with permissions"],
+    scope: Scope::Subjects,
     check: disabled_but_privileged,
 };
 

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Finding, Rule, Severity, az_rest};
+use super::{Finding, Rule, Scope, Severity, az_rest};
 use crate::assess::{PrincipalView, SubjectKind, TenantView};
 use crate::classification::{Tier, tier_by_name};
 
@@ -23,6 +23,7 @@ pub(super) const SCANNER_SELF_CHECK: Rule = Rule {
     rationale: "A security scanner is a high-value target: it runs unattended and reads the whole directory. It needs Application.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory and Directory.Read.All; anything more is standing privilege an attacker inherits by compromising the Function App.",
     remediation: "Remove every app role assignment and directory role beyond the documented read set from the scanner's identity.",
     references: &["Maester #1287 (run with least privileges); the mi-assess README, Permissions"],
+    scope: Scope::Tenant,
     check: scanner_self_check,
 };
 
@@ -32,11 +33,8 @@ fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
     let Some(object_id) = scanner.object_id.as_deref() else {
         return Vec::new();
     };
-    let subject_view = view
-        .identities
-        .iter()
-        .chain(view.service_principals.iter())
-        .find(|v| v.id.eq_ignore_ascii_case(object_id));
+    let found = view.subject(object_id);
+    let subject_view = found.as_ref();
     let allowed = |name: &str| {
         DOCUMENTED_READ_SET
             .iter()

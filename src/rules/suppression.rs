@@ -3,7 +3,7 @@
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Finding, Rule, Severity};
+use super::{Finding, Rule, Scope, Severity};
 use crate::assess::{PrincipalView, SubjectKind, TenantView};
 
 /// SUPP-001.
@@ -15,6 +15,7 @@ pub(super) const EXPIRED_SUPPRESSION: Rule = Rule {
     rationale: "An accepted risk is accepted for a time. Once the expiry passes the suppression stops applying, so the underlying finding is reported again; this finding says why it came back so the owner can renew the acceptance or fix the risk.",
     remediation: "Fix the underlying finding, or renew the entry in suppressions.json with a new expiry and a current reason.",
     references: &["mi-assess README, Suppressions"],
+    scope: Scope::Tenant,
     check: expired_suppressions,
 };
 
@@ -29,11 +30,8 @@ fn expired_suppressions(view: &TenantView<'_>) -> Vec<Finding> {
         .iter()
         .filter(|s| s.expires <= now)
     {
-        let known = view
-            .identities
-            .iter()
-            .chain(view.service_principals.iter())
-            .find(|v| v.id.eq_ignore_ascii_case(&entry.identity_id));
+        let found = view.subject(&entry.identity_id);
+        let known = found.as_ref();
         let fallback = PrincipalView::known_only_by_id(
             &entry.identity_id,
             &entry.identity_id,

@@ -6,8 +6,7 @@ use serde_json::json;
 use time::macros::datetime;
 
 use super::*;
-use crate::assess::{assess, resolve};
-use crate::classification::Classifier;
+use crate::assess::{Assessor, assess};
 use crate::graph::model::{
     AppRole, AppRoleAssignment, Credential, DirectoryObject, OAuth2PermissionGrant,
     ResourceServicePrincipal, RoleAssignment, RoleDefinition, ServicePrincipal,
@@ -633,8 +632,10 @@ fn unknown_data_is_not_treated_as_empty() {
         needs_permission: Some("RoleManagement.Read.Directory".into()),
         affects_status: true,
     });
-    let view = resolve(&s, Classifier::embedded());
-    let identity = &view.identities[0];
+    let assessor = Assessor::new(&s);
+    let identity = &assessor
+        .subject(&s.managed_identities[0].id)
+        .expect("the identity is assessed");
     assert!(identity.groups.is_none() && identity.directory_roles.is_none());
     assert!(identity.unknown.contains(&"memberships".to_owned()));
     let record = assess(&s).identities.remove(0);
