@@ -19,11 +19,11 @@ use crate::host::{Application, HandlerState};
 use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
 use crate::results::records::Trigger;
 use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunState, ScanStatus};
+use crate::rules;
 use crate::simulator::tenant::DEMO_SUPPRESSIONS;
 use crate::simulator::{FaultRates, RunningSimulator, SimOptions, SimTenant, TenantSize};
 use crate::snapshot::{AssessmentSettings, TenantSnapshot};
 use crate::suppressions::SUPPRESSIONS_FILE;
-use crate::{assess, rules};
 use crate::{summary, telemetry};
 
 /// Default output directory of `mi-assess assess`.
@@ -431,10 +431,8 @@ async fn replay(path: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<
     status.tenant_id = Some(snapshot.tenant_id.clone());
     status.results_prefix = Some(prefix.clone());
     crate::telemetry::memory_mark("loaded");
-    let assessment = assess::assess(&snapshot);
-    crate::telemetry::memory_mark("assessed");
     let outcome = Publisher::new(store.clone())
-        .publish(manifest, prefix, &snapshot, assessment, &mut status)
+        .publish(manifest, prefix, &snapshot, &mut status)
         .await;
     Ok(report(&outcome, store.as_ref()))
 }

@@ -16,14 +16,13 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::arm::AzurePlane;
-use crate::assess::{Assessment, assess};
-use crate::changes::{self, Baseline, CurrentRun};
+use crate::assess::{Assessment, Assessor, CHUNK_SUBJECTS, assess};
+use crate::changes::{self, Baseline, Comparison, CurrentRun};
 use crate::collect::{self, CollectError};
 use crate::graph::GraphClient;
-use crate::inventory::{IdentityKind, IdentityRecord};
-use crate::results::records::{
-    FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, SeverityCounts, Trigger,
-};
+use crate::inventory::IdentityRecord;
+use crate::report::{Selection, Totals};
+use crate::results::records::{FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, Trigger};
 use crate::results::store::LOCK_TTL_SECONDS;
 use crate::results::{
     self, GZIP, HTML, JSON, LatestPointer, Manifest, NDJSON, ResultStore, RunState, ScanStatus,
@@ -51,8 +50,47 @@ pub struct RunOutcome {
     pub manifest: Manifest,
     /// The run folder, when the tenant was known.
     pub prefix: Option<String>,
-    /// The assessment, when collection succeeded.
-    pub assessment: Option<Assessment>,
+    /// The most severe identities and findings, when the run got as far as assessing.
+    pub highlights: Option<Highlights>,
+}
+
+/// What a person should see first: the most severe identities and findings of a run (the
+/// summary the CLI prints). The complete lists are the run's NDJSON files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Highlights {
+    /// Managed identities, most severe first (at most [`Highlights::LIMIT`]).
+    pub identities: Vec<IdentityRecord>,
+    /// Findings, most severe first (at most [`Highlights::LIMIT`]).
+    pub findings: Vec<Finding>,
+}
+
+impl Highlights {
+    /// Entries kept of each list.
+    pub const LIMIT: usize = crate::summary::MAX_ROWS;
+
+    /// The first entries of what the report details.
+    fn of(report: &crate::report::ReportInput<'_>) -> Self {
+        let mut identities: Vec<&IdentityRecord> = report.identities.iter().collect();
+        identities.sort_by(|a, b| {
+            b.highest_severity
+                .cmp(&a.highest_severity)
+                .then_with(|| b.finding_count.cmp(&a.finding_count))
+                .then_with(|| a.display_name.cmp(&b.display_name))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut findings: Vec<&Finding> = report.findings.iter().collect();
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.rule_id.cmp(&b.rule_id))
+                .then_with(|| a.identity_name.cmp(&b.identity_name))
+                .then_with(|| a.finding_id.cmp(&b.finding_id))
+        });
+        Self {
+            identities: identities.into_iter().take(Self::LIMIT).cloned().collect(),
+            findings: findings.into_iter().take(Self::LIMIT).cloned().collect(),
+        }
+    }
 }
 
 /// The answer for one identity: its record, its findings, and what could not be read.
@@ -152,7 +190,6 @@ impl Scanner {
             return Ok(None);
         };
         let assessment = assess(&snapshot);
-        crate::telemetry::memory_mark("assessed");
         let Some(identity) = assessment.identities.into_iter().next() else {
             return Ok(None);
         };
@@ -313,10 +350,8 @@ impl Scanner {
         };
 
         // 5. Assess (pure) and publish.
-        let assessment = assess(&snapshot);
-        crate::telemetry::memory_mark("assessed");
         self.publisher
-            .publish(manifest, prefix, &snapshot, assessment, status)
+            .publish(manifest, prefix, &snapshot, status)
             .await
     }
 }
@@ -368,11 +403,9 @@ impl Publisher {
         }
     }
 
-    /// The newest complete run of the tenant and its findings, if there is one.
-    async fn read_baseline(
-        &self,
-        tenant_id: &str,
-    ) -> Result<Option<(LatestPointer, Vec<Finding>)>, String> {
+    /// The newest complete run of the tenant, reduced to what change tracking needs, if there is
+    /// one.
+    async fn read_baseline(&self, tenant_id: &str) -> Result<Option<Baseline>, String> {
         let unreadable = |what: &str, e: &dyn std::fmt::Display| {
             format!(
                 "the previous run's {what} could not be read, so every finding is reported as new: {e}"
@@ -395,13 +428,11 @@ impl Publisher {
             .await
             .map_err(|e| unreadable("findings", &e))?
             .ok_or_else(|| unreadable("findings", &"the file is missing"))?;
-        let findings = body
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(serde_json::from_slice::<Finding>)
-            .collect::<Result<Vec<_>, _>>()
+        let mut baseline = Baseline::new(pointer.run_id, pointer.finished_at);
+        baseline
+            .read_ndjson(&body)
             .map_err(|e| unreadable("findings", &e))?;
-        Ok(Some((pointer, findings)))
+        Ok(Some(baseline))
     }
 
     /// Writes one file and describes it for the manifest.
@@ -462,29 +493,21 @@ impl Publisher {
         })
     }
 
-    /// Writes the data files, the manifest (last) and, for a complete run, `latest/`.
+    /// Assesses the snapshot and writes the data files, the report, the manifest (last) and,
+    /// for a complete run, `latest/`.
+    ///
+    /// Memory stays bounded beyond the snapshot: the assessment is walked a chunk of
+    /// [`CHUNK_SUBJECTS`] subjects at a time, once for the totals and the report's selection and
+    /// once per file, so no file's records are ever held whole.
     pub async fn publish(
         &self,
         mut manifest: Manifest,
         prefix: String,
         snapshot: &TenantSnapshot,
-        assessment: Assessment,
         status: &mut ScanStatus,
     ) -> RunOutcome {
-        manifest.counts = RunCounts {
-            identities: assessment.identities.len(),
-            system_assigned: assessment.count_kind(IdentityKind::SystemAssigned),
-            user_assigned: assessment.count_kind(IdentityKind::UserAssigned),
-            credential_service_principals: snapshot
-                .credential_service_principals
-                .known()
-                .map(Vec::len),
-            findings: assessment.findings.len(),
-            findings_by_severity: SeverityCounts::of(&assessment.findings),
-            suppressed: assessment.findings.iter().filter(|f| f.suppressed).count(),
-            changes: Default::default(),
-        };
-        manifest.skipped = snapshot.gaps.clone();
+        let assessor = Assessor::new(snapshot);
+        crate::telemetry::memory_mark("indexed");
 
         // Changes since the previous complete run of this tenant.
         let baseline = match self.read_baseline(&snapshot.tenant_id).await {
@@ -495,44 +518,66 @@ impl Publisher {
                 None
             }
         };
-        let changes = changes::diff(
-            &assessment.findings,
-            baseline.as_ref().map(|(pointer, findings)| Baseline {
-                run_id: pointer.run_id,
-                finished_at: pointer.finished_at,
-                findings,
-            }),
-            CurrentRun {
-                tenant_id: &snapshot.tenant_id,
-                run_id: manifest.run_id,
-                detected_at: snapshot.collected_at,
-            },
-        );
-        manifest.counts.changes = changes::count(&changes);
-        crate::telemetry::memory_mark("diffed");
-        manifest.previous_run_id = baseline.as_ref().map(|(pointer, _)| pointer.run_id);
+        manifest.previous_run_id = baseline.as_ref().map(|b| b.run_id);
+        let run = CurrentRun {
+            tenant_id: &snapshot.tenant_id,
+            run_id: manifest.run_id,
+            detected_at: snapshot.collected_at,
+        };
+
+        // First walk: the counts, and what the report details.
+        let mut counts = RunCounts {
+            credential_service_principals: snapshot
+                .credential_service_principals
+                .known()
+                .map(Vec::len),
+            ..RunCounts::default()
+        };
+        let mut totals = Totals::default();
+        let mut selection = Selection::default();
+        let mut comparison = Comparison::new(baseline.as_ref(), run);
+        for chunk in assessor.chunks(CHUNK_SUBJECTS) {
+            counts.add(&chunk.identities, &chunk.findings);
+            totals.add(&chunk.identities, &chunk.findings);
+            selection.add_subjects(&chunk.identities, &chunk.findings);
+            let changes = comparison.compare(&chunk.findings);
+            totals.changes.add(&changes);
+            selection.add_changes(changes);
+        }
+        let resolved = comparison.resolved();
+        totals.changes.add(&resolved);
+        selection.add_changes(resolved);
+        drop(comparison);
+        counts.changes = totals.changes;
+        manifest.counts = counts;
+        manifest.skipped = snapshot.gaps.clone();
+        crate::telemetry::memory_mark("counted");
 
         let run_id = manifest.run_id.to_string();
         let metadata = [
             ("runId", run_id.as_str()),
             ("schemaVersion", RESULTS_SCHEMA_VERSION),
         ];
+        let identities = ndjson_stream(
+            manifest.counts.identities as u64,
+            assessor.chunks(CHUNK_SUBJECTS).map(|c| c.identities),
+        );
+        let findings = ndjson_stream(
+            manifest.counts.findings as u64,
+            assessor.chunks(CHUNK_SUBJECTS).map(|c| c.findings),
+        );
+        let changes = ndjson_stream(
+            manifest.counts.changes.total() as u64,
+            changes::stream(
+                assessor.chunks(CHUNK_SUBJECTS).map(|c| c.findings),
+                baseline.as_ref(),
+                run,
+            ),
+        );
         let writes: [(&str, &str, Body<'_>); 4] = [
-            (
-                files::IDENTITIES,
-                NDJSON,
-                Body::Ndjson(ndjson_chunks(&assessment.identities)),
-            ),
-            (
-                files::FINDINGS,
-                NDJSON,
-                Body::Ndjson(ndjson_chunks(&assessment.findings)),
-            ),
-            (
-                files::CHANGES,
-                NDJSON,
-                Body::Ndjson(ndjson_chunks(&changes)),
-            ),
+            (files::IDENTITIES, NDJSON, Body::Ndjson(identities)),
+            (files::FINDINGS, NDJSON, Body::Ndjson(findings)),
+            (files::CHANGES, NDJSON, Body::Ndjson(changes)),
             (files::SNAPSHOT, GZIP, Body::Whole(gzip_json(snapshot))),
         ];
         for (name, content_type, body) in writes {
@@ -565,19 +610,38 @@ impl Publisher {
         };
         manifest.finished_at = OffsetDateTime::now_utc();
 
-        // The human-readable report, rendered from exactly what was written above.
-        // Streamed one identity at a time, so memory stays flat however large the tenant.
+        // The human-readable report, rendered from exactly what was written above: the most
+        // severe subjects in detail, with the run's totals.
+        let (chosen, shown_changes) = selection.finish();
+        let mut shown = Assessment::default();
+        for chunk in assessor.chunks(CHUNK_SUBJECTS) {
+            shown.identities.extend(
+                chunk
+                    .identities
+                    .into_iter()
+                    .filter(|r| chosen.contains(&r.id.to_ascii_lowercase())),
+            );
+            shown.findings.extend(
+                chunk
+                    .findings
+                    .into_iter()
+                    .filter(|f| chosen.contains(&f.identity_id.to_ascii_lowercase())),
+            );
+        }
+        drop(chosen);
+        let report_manifest = manifest.clone();
         let report_input = crate::report::ReportInput {
-            manifest: &manifest.clone(),
-            identities: &assessment.identities,
-            findings: &assessment.findings,
-            changes: &changes,
+            manifest: &report_manifest,
+            identities: &shown.identities,
+            findings: &shown.findings,
+            changes: &shown_changes,
+            totals: &totals,
         };
         let html: Chunks<'_> = Box::new(
             crate::report::render_chunks(&report_input).map(|fragment| Ok(Bytes::from(fragment))),
         );
         let report_path = format!("{prefix}/{}", files::REPORT);
-        match self
+        let written = self
             .write_body(
                 &report_path,
                 files::REPORT,
@@ -585,8 +649,11 @@ impl Publisher {
                 Body::Stream(html),
                 &metadata,
             )
-            .await
-        {
+            .await;
+        crate::telemetry::memory_mark(files::REPORT);
+        let highlights = Highlights::of(&report_input);
+        drop(shown);
+        match written {
             Ok(entry) => manifest.files.push(entry),
             Err(e) => {
                 tracing::error!(error = %e, "writing the report failed");
@@ -612,7 +679,7 @@ impl Publisher {
             return RunOutcome {
                 manifest,
                 prefix: Some(prefix),
-                assessment: Some(assessment),
+                highlights: Some(highlights),
             };
         }
         status.manifest = Some(manifest_path.clone());
@@ -657,7 +724,7 @@ impl Publisher {
         RunOutcome {
             manifest,
             prefix: Some(prefix),
-            assessment: Some(assessment),
+            highlights: Some(highlights),
         }
     }
 
@@ -700,7 +767,7 @@ impl Publisher {
         RunOutcome {
             manifest,
             prefix,
-            assessment: None,
+            highlights: None,
         }
     }
 
@@ -775,17 +842,33 @@ impl Iterator for NdjsonChunks<'_> {
 
 /// Serialises records as NDJSON (one compact JSON document per line), lazily.
 pub fn ndjson_chunks<T: Serialize + Sync>(records: &[T]) -> NdjsonChunks<'_> {
-    let chunks = records.chunks(RECORDS_PER_CHUNK).map(|chunk| {
-        let mut out = Vec::with_capacity(chunk.len() * 512);
-        for record in chunk {
-            serde_json::to_writer(&mut out, record)?;
+    ndjson_stream(
+        records.len() as u64,
+        records.chunks(RECORDS_PER_CHUNK).map(<[T]>::iter),
+    )
+}
+
+/// Serialises batches of records as NDJSON as they are produced, one upload chunk per batch;
+/// `records` is how many they hold in all (for the manifest).
+pub fn ndjson_stream<'a, B, T>(
+    records: u64,
+    batches: impl Iterator<Item = B> + Send + 'a,
+) -> NdjsonChunks<'a>
+where
+    B: IntoIterator<Item = T>,
+    T: Serialize,
+{
+    let chunks = batches.map(|batch| {
+        let mut out = Vec::with_capacity(64 * 1024);
+        for record in batch {
+            serde_json::to_writer(&mut out, &record)?;
             out.push(b'\n');
         }
         Ok(out)
     });
     NdjsonChunks {
         remaining: Box::new(chunks),
-        records: records.len() as u64,
+        records,
     }
 }
 
@@ -915,10 +998,8 @@ mod tests {
         let prefix = results::run_prefix("t1", started, run_id);
         let mut status = ScanStatus::queued(run_id, Trigger::Cli, started);
         let snapshot = snapshot();
-        let assessment = assess(&snapshot);
-        crate::telemetry::memory_mark("assessed");
         Publisher::new(store)
-            .publish(manifest, prefix, &snapshot, assessment, &mut status)
+            .publish(manifest, prefix, &snapshot, &mut status)
             .await
     }
 

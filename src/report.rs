@@ -16,7 +16,8 @@
 //! `<details>` element; the script only adds the filters (severity, rule, kind, text,
 //! suppressed) and "expand all".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use base64::Engine as _;
 use time::OffsetDateTime;
@@ -28,7 +29,16 @@ use crate::inventory::IdentityRecord;
 use crate::results::records::{Manifest, RunState, SeverityCounts, Trigger};
 use crate::rules::{Finding, Severity};
 
-/// Everything the report shows: one run's published records.
+/// Subjects (identities and other principals) the report details at most: the most severe
+/// first. A larger run is still complete in its NDJSON files; a page beyond this size no longer
+/// opens in a browser.
+pub const MAX_SUBJECTS: usize = 2_000;
+
+/// Change events the report lists at most: the most severe first.
+pub const MAX_CHANGES: usize = 1_000;
+
+/// Everything the report shows: one run's published records, or the most severe part of them
+/// with the run's totals.
 #[derive(Debug, Clone, Copy)]
 pub struct ReportInput<'a> {
     /// The run's manifest (tenant, run id, status, counts, gaps, errors).
@@ -40,6 +50,152 @@ pub struct ReportInput<'a> {
     pub findings: &'a [Finding],
     /// Changes since the previous complete run (`changes.ndjson`).
     pub changes: &'a [Change],
+    /// Totals of the whole run; larger than the lists above when they are a selection.
+    pub totals: &'a Totals,
+}
+
+/// The whole run's counts, which the headline numbers and the chart show even when the lists
+/// are a selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Findings by severity.
+    pub findings: SeverityCounts,
+    /// Suppressed findings by severity.
+    pub suppressed: SeverityCounts,
+    /// Change events by type.
+    pub changes: crate::changes::ChangeCounts,
+    /// Subjects the report would list: every managed identity and every other principal that
+    /// has a finding.
+    pub subjects: usize,
+}
+
+impl Totals {
+    /// The totals of complete lists.
+    pub fn of(identities: &[IdentityRecord], findings: &[Finding], changes: &[Change]) -> Self {
+        let mut totals = Self {
+            changes: crate::changes::count(changes),
+            ..Self::default()
+        };
+        totals.add(identities, findings);
+        totals
+    }
+
+    /// Adds a chunk of the assessment (its findings are about its identities, or about
+    /// principals no other chunk has findings about).
+    pub fn add(&mut self, identities: &[IdentityRecord], findings: &[Finding]) {
+        let records: BTreeSet<&str> = identities.iter().map(|r| r.id.as_str()).collect();
+        let mut others: BTreeSet<&str> = BTreeSet::new();
+        for finding in findings {
+            self.findings.add(finding.severity);
+            if finding.suppressed {
+                self.suppressed.add(finding.severity);
+            }
+            if !records.contains(finding.identity_id.as_str()) {
+                others.insert(finding.identity_id.as_str());
+            }
+        }
+        self.subjects += identities.len() + others.len();
+    }
+}
+
+/// The order subjects are listed in: most severe first, then most findings, highest tier, name
+/// and id. [`Selection`] keeps the first [`MAX_SUBJECTS`] in this order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SubjectRank {
+    highest: std::cmp::Reverse<Option<Severity>>,
+    findings: std::cmp::Reverse<usize>,
+    tier: std::cmp::Reverse<Option<Tier>>,
+    name: String,
+    id: String,
+}
+
+impl SubjectRank {
+    fn of(s: &Subject<'_>) -> Self {
+        Self {
+            highest: std::cmp::Reverse(s.highest()),
+            findings: std::cmp::Reverse(s.findings.len()),
+            tier: std::cmp::Reverse(s.tier),
+            name: s.name.to_lowercase(),
+            id: s.id.to_owned(),
+        }
+    }
+}
+
+/// Picks what a bounded report shows from an assessment walked a chunk at a time: the
+/// [`MAX_SUBJECTS`] first subjects in report order and the [`MAX_CHANGES`] most severe changes.
+/// It holds only ranks and at most that many change events.
+#[derive(Debug, Default)]
+pub struct Selection {
+    subjects: BinaryHeap<SubjectRank>,
+    changes: BinaryHeap<RankedChange>,
+}
+
+/// A change with its rank: most severe first (the newer side, or the older for a resolved
+/// finding), then change type and finding id.
+#[derive(Debug, PartialEq, Eq)]
+struct RankedChange {
+    rank: (Reverse<Option<Severity>>, ChangeType, String),
+    change: Change,
+}
+
+impl PartialOrd for RankedChange {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RankedChange {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank.cmp(&other.rank)
+    }
+}
+
+impl Selection {
+    /// Ranks a chunk's subjects.
+    pub fn add_subjects(&mut self, identities: &[IdentityRecord], findings: &[Finding]) {
+        for subject in group_subjects(identities, findings) {
+            self.subjects.push(SubjectRank::of(&subject));
+            if self.subjects.len() > MAX_SUBJECTS {
+                self.subjects.pop();
+            }
+        }
+    }
+
+    /// Offers change events.
+    pub fn add_changes(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            let severity = change
+                .after
+                .as_ref()
+                .or(change.before.as_ref())
+                .map(|s| s.severity);
+            let rank = (
+                Reverse(severity),
+                change.change_type,
+                change.finding_id.clone(),
+            );
+            self.changes.push(RankedChange { rank, change });
+            if self.changes.len() > MAX_CHANGES {
+                self.changes.pop();
+            }
+        }
+    }
+
+    /// The ids of the chosen subjects (lower-case), and the chosen changes in report order.
+    pub fn finish(self) -> (BTreeSet<String>, Vec<Change>) {
+        let ids = self
+            .subjects
+            .into_iter()
+            .map(|rank| rank.id.to_ascii_lowercase())
+            .collect();
+        let changes = self
+            .changes
+            .into_sorted_vec()
+            .into_iter()
+            .map(|ranked| ranked.change)
+            .collect();
+        (ids, changes)
+    }
 }
 
 /// Severities from the most to the least severe, as the report lists them.
@@ -103,8 +259,18 @@ fn render_head(input: &ReportInput<'_>, subjects: &[Subject<'_>]) -> String {
     render_problems(&mut out, manifest);
     render_overview(&mut out, input);
     let listed: BTreeSet<String> = subjects.iter().map(|s| anchor(s.id)).collect();
-    render_changes(&mut out, input.changes, &listed);
+    render_changes(&mut out, input.changes, input.totals.changes, &listed);
     render_filters(&mut out, input.findings, subjects);
+    if subjects.len() < input.totals.subjects {
+        out.push_str(&format!(
+            "<p class=\"notice\" id=\"report-truncated\">This report details the {} most severe of \
+             {} subjects ({} managed identities in all). identities.ndjson and findings.ndjson in the \
+             same folder hold every record.</p>\n",
+            subjects.len(),
+            input.totals.subjects,
+            input.manifest.counts.identities
+        ));
+    }
     let identities = subjects.iter().filter(|s| s.record.is_some()).count();
     render_identities_open(&mut out, identities);
     out
@@ -210,16 +376,8 @@ fn group_subjects<'a>(
                 .then_with(|| a.title.cmp(&b.title))
         });
     }
-    let order = |a: &Subject<'_>, b: &Subject<'_>| {
-        b.highest()
-            .cmp(&a.highest())
-            .then_with(|| b.findings.len().cmp(&a.findings.len()))
-            .then_with(|| b.tier.cmp(&a.tier))
-            .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-            .then_with(|| a.id.cmp(b.id))
-    };
-    subjects.sort_by(order);
-    others.sort_by(order);
+    subjects.sort_by_cached_key(SubjectRank::of);
+    others.sort_by_cached_key(SubjectRank::of);
     subjects.extend(others);
     subjects
 }
@@ -353,9 +511,9 @@ fn render_problems(out: &mut String, m: &Manifest) {
 /// Headline numbers and the severity chart.
 fn render_overview(out: &mut String, input: &ReportInput<'_>) {
     let m = input.manifest;
-    let counts = SeverityCounts::of(input.findings);
-    let suppressed = input.findings.iter().filter(|f| f.suppressed).count();
-    let changes = crate::changes::count(input.changes);
+    let counts = &input.totals.findings;
+    let suppressed = input.totals.suppressed.total();
+    let changes = input.totals.changes;
     out.push_str("<section class=\"overview\" id=\"overview\">\n<div class=\"cards\">\n");
     let identities = input.identities.len().max(m.counts.identities);
     stat_card(
@@ -383,7 +541,7 @@ fn render_overview(out: &mut String, input: &ReportInput<'_>) {
     stat_card(
         out,
         "Findings",
-        &input.findings.len().to_string(),
+        &counts.total().to_string(),
         &if suppressed == 0 {
             "none suppressed".to_owned()
         } else {
@@ -393,7 +551,7 @@ fn render_overview(out: &mut String, input: &ReportInput<'_>) {
     stat_card(
         out,
         "Changes since last run",
-        &input.changes.len().to_string(),
+        &changes.total().to_string(),
         &format!(
             "{} new · {} resolved · {} severity changed",
             changes.new, changes.resolved, changes.severity_changed
@@ -402,11 +560,11 @@ fn render_overview(out: &mut String, input: &ReportInput<'_>) {
     out.push_str(
         "</div>\n<div class=\"card chart-card\" id=\"severity\">\n<h2>Findings by severity</h2>\n",
     );
-    render_chart(out, &counts, input.findings);
+    render_chart(out, counts, &input.totals.suppressed);
     out.push_str(&format!(
         "<p class=\"chart-note\">{} findings in total{}. Fix critical and high first: they are paths \
          to tenant takeover or to broad data access.</p>\n",
-        input.findings.len(),
+        counts.total(),
         if suppressed > 0 {
             format!("; hatched: {suppressed} suppressed as accepted risk")
         } else {
@@ -428,19 +586,13 @@ fn stat_card(out: &mut String, label: &str, value: &str, note: &str) {
 }
 
 /// The inline SVG bar chart of findings per severity; suppressed findings are hatched.
-fn render_chart(out: &mut String, counts: &SeverityCounts, findings: &[Finding]) {
+fn render_chart(out: &mut String, counts: &SeverityCounts, suppressed: &SeverityCounts) {
     const LABEL_W: f64 = 92.0;
     const BAR_MAX: f64 = 430.0;
     const ROW_H: f64 = 34.0;
     let rows: Vec<(Severity, usize, usize)> = SEVERITIES
         .iter()
-        .map(|&s| {
-            let suppressed = findings
-                .iter()
-                .filter(|f| f.severity == s && f.suppressed)
-                .count();
-            (s, severity_count(counts, s), suppressed)
-        })
+        .map(|&s| (s, severity_count(counts, s), severity_count(suppressed, s)))
         .collect();
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1) as f64;
     let height = ROW_H * rows.len() as f64 + 8.0;
@@ -517,7 +669,12 @@ fn render_chart(out: &mut String, counts: &SeverityCounts, findings: &[Finding])
 /// Counts of change events and their table.
 /// `listed` holds the anchors of the subjects on the page: a change about one of them links to
 /// its row.
-fn render_changes(out: &mut String, changes: &[Change], listed: &BTreeSet<String>) {
+fn render_changes(
+    out: &mut String,
+    changes: &[Change],
+    counts: crate::changes::ChangeCounts,
+    listed: &BTreeSet<String>,
+) {
     out.push_str("<section class=\"card\" id=\"changes\">\n<h2>Changes since the last run</h2>\n");
     if changes.is_empty() {
         out.push_str(
@@ -526,7 +683,6 @@ fn render_changes(out: &mut String, changes: &[Change], listed: &BTreeSet<String
         );
         return;
     }
-    let counts = crate::changes::count(changes);
     let first_run = changes.iter().all(|c| c.previous_run_id.is_none());
     out.push_str(&format!(
         "<div class=\"change-counts\"><span class=\"pill change-new\">{} new</span>\
@@ -584,6 +740,14 @@ fn render_changes(out: &mut String, changes: &[Change], listed: &BTreeSet<String
         ));
     }
     out.push_str("</tbody></table></div>\n");
+    if changes.len() < counts.total() {
+        out.push_str(&format!(
+            "<p class=\"muted\" id=\"changes-truncated\">Showing the {} most severe of {} change \
+             events; changes.ndjson lists them all.</p>\n",
+            changes.len(),
+            counts.total()
+        ));
+    }
     if first_run {
         out.push_str("</details>\n");
     }
@@ -1682,6 +1846,7 @@ mod tests {
             identities: &identities,
             findings: &findings,
             changes: &changes,
+            totals: &Totals::of(&identities, &findings, &changes),
         })
     }
 
@@ -1812,6 +1977,7 @@ mod tests {
             identities: &identities,
             findings: &findings,
             changes: &changes,
+            totals: &Totals::of(&identities, &findings, &changes),
         });
         assert!(html.contains("status status-partial"));
         assert!(html.contains("callout-partial"));
@@ -1834,6 +2000,7 @@ mod tests {
             identities: &identities,
             findings: &findings,
             changes: &changes,
+            totals: &Totals::of(&identities, &findings, &changes),
         });
         assert!(html.contains("First run for this tenant: everything is new."));
     }
@@ -1848,6 +2015,7 @@ mod tests {
             identities: &[],
             findings: &[],
             changes: &[],
+            totals: &Totals::of(&[], &[], &[]),
         });
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.trim_end().ends_with("</html>"));

@@ -56,7 +56,7 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
                 .unwrap_or_default()
         );
     }
-    if let Some(assessment) = &outcome.assessment {
+    if let Some(highlights) = &outcome.highlights {
         let headers = [
             "KIND",
             "NAME",
@@ -66,15 +66,8 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
             "TIER",
             "WORST",
         ];
-        let mut identities: Vec<&crate::inventory::IdentityRecord> =
-            assessment.identities.iter().collect();
-        identities.sort_by(|a, b| {
-            b.highest_severity
-                .cmp(&a.highest_severity)
-                .then_with(|| a.kind.cmp(&b.kind))
-                .then_with(|| a.display_name.cmp(&b.display_name))
-        });
-        let rows: Vec<[String; 7]> = identities
+        let rows: Vec<[String; 7]> = highlights
+            .identities
             .iter()
             .map(|i| {
                 [
@@ -98,17 +91,17 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
             })
             .collect();
         let _ = writeln!(out);
-        out.push_str(&table(&headers, rows.iter().take(MAX_ROWS)));
-        if rows.len() > MAX_ROWS {
+        out.push_str(&table(&headers, rows.iter()));
+        if m.counts.identities > rows.len() {
             let _ = writeln!(
                 out,
                 "… and {} more (see identities.ndjson)",
-                rows.len() - MAX_ROWS
+                m.counts.identities - rows.len()
             );
         }
-        if !assessment.findings.is_empty() {
+        if !highlights.findings.is_empty() {
             let headers = ["SEVERITY", "RULE", "FINDING"];
-            let rows: Vec<[String; 3]> = assessment
+            let rows: Vec<[String; 3]> = highlights
                 .findings
                 .iter()
                 .map(|f| {
@@ -120,12 +113,12 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
                 })
                 .collect();
             let _ = writeln!(out);
-            out.push_str(&table(&headers, rows.iter().take(MAX_ROWS)));
-            if rows.len() > MAX_ROWS {
+            out.push_str(&table(&headers, rows.iter()));
+            if m.counts.findings > rows.len() {
                 let _ = writeln!(
                     out,
                     "… and {} more (see findings.ndjson)",
-                    rows.len() - MAX_ROWS
+                    m.counts.findings - rows.len()
                 );
             }
         }

@@ -86,6 +86,29 @@ pub struct RunCounts {
     pub changes: crate::changes::ChangeCounts,
 }
 
+impl RunCounts {
+    /// Counts a chunk of the assessment: its identity records and findings.
+    pub fn add(
+        &mut self,
+        identities: &[crate::inventory::IdentityRecord],
+        findings: &[crate::rules::Finding],
+    ) {
+        use crate::inventory::IdentityKind;
+        self.identities += identities.len();
+        for record in identities {
+            match record.kind {
+                IdentityKind::SystemAssigned => self.system_assigned += 1,
+                IdentityKind::UserAssigned => self.user_assigned += 1,
+            }
+        }
+        self.findings += findings.len();
+        for finding in findings {
+            self.findings_by_severity.add(finding.severity);
+            self.suppressed += usize::from(finding.suppressed);
+        }
+    }
+}
+
 /// Findings per severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,18 +128,28 @@ pub struct SeverityCounts {
 impl SeverityCounts {
     /// Counts findings by severity.
     pub fn of(findings: &[crate::rules::Finding]) -> Self {
-        use crate::rules::Severity;
         let mut counts = Self::default();
         for finding in findings {
-            match finding.severity {
-                Severity::Critical => counts.critical += 1,
-                Severity::High => counts.high += 1,
-                Severity::Medium => counts.medium += 1,
-                Severity::Low => counts.low += 1,
-                Severity::Info => counts.info += 1,
-            }
+            counts.add(finding.severity);
         }
         counts
+    }
+
+    /// Counts one more finding of `severity`.
+    pub fn add(&mut self, severity: crate::rules::Severity) {
+        use crate::rules::Severity;
+        match severity {
+            Severity::Critical => self.critical += 1,
+            Severity::High => self.high += 1,
+            Severity::Medium => self.medium += 1,
+            Severity::Low => self.low += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+
+    /// All findings counted.
+    pub fn total(&self) -> usize {
+        self.critical + self.high + self.medium + self.low + self.info
     }
 }
 
