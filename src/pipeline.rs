@@ -422,15 +422,26 @@ impl Publisher {
         let pointer: LatestPointer =
             serde_json::from_slice(&bytes).map_err(|e| unreadable("latest pointer", &e))?;
         let path = format!("{}/{}", pointer.prefix, files::FINDINGS);
-        let body = self
+        let mut body = self
             .store
-            .get(&path)
+            .get_stream(&path)
             .await
             .map_err(|e| unreadable("findings", &e))?
             .ok_or_else(|| unreadable("findings", &"the file is missing"))?;
+        // Line by line as the file arrives: only a chunk and the compact baseline are held.
         let mut baseline = Baseline::new(pointer.run_id, pointer.finished_at);
+        let mut pending: Vec<u8> = Vec::new();
+        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+            pending.extend_from_slice(&chunk.map_err(|e| unreadable("findings", &e))?);
+            if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+                baseline
+                    .read_ndjson(&pending[..end])
+                    .map_err(|e| unreadable("findings", &e))?;
+                pending.drain(..=end);
+            }
+        }
         baseline
-            .read_ndjson(&body)
+            .read_ndjson(&pending)
             .map_err(|e| unreadable("findings", &e))?;
         Ok(Some(baseline))
     }
@@ -989,6 +1000,75 @@ mod tests {
             azure: crate::azure::not_collected("not read in this test"),
             gaps: Vec::new(),
         }
+    }
+
+    /// The previous run's findings are read line by line across chunk boundaries (a local file
+    /// arrives 1 MiB at a time), keeping every finding and rejecting a corrupt line.
+    #[tokio::test]
+    async fn the_baseline_is_read_line_by_line_across_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn ResultStore> = Arc::new(LocalStore::new(dir.path()));
+        let publisher = Publisher::new(store.clone());
+        let run_id = Uuid::from_u128(7);
+        let pointer = LatestPointer {
+            schema_version: RESULTS_SCHEMA_VERSION.to_owned(),
+            tenant_id: "t1".into(),
+            run_id,
+            prefix: "runs/t1/previous".into(),
+            manifest: "runs/t1/previous/manifest.json".into(),
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let put = |path: String, body: Vec<u8>| {
+            let store = store.clone();
+            async move {
+                store
+                    .put(&path, Bytes::from(body), NDJSON, &[])
+                    .await
+                    .expect("write");
+            }
+        };
+        put(
+            results::latest_path("t1"),
+            serde_json::to_vec(&pointer).expect("serialises"),
+        )
+        .await;
+        let finding = |i: usize| {
+            serde_json::json!({
+                "findingId": format!("finding-{i:05}"),
+                "ruleId": "MI-GRAPH-001",
+                "identityId": "subject",
+                "identityName": "name",
+                "title": "title",
+                "severity": "high",
+                "evidence": {"padding": "x".repeat(700)},
+            })
+        };
+        let lines: Vec<u8> = (0..3_000)
+            .flat_map(|i| {
+                let mut line = serde_json::to_vec(&finding(i)).expect("serialises");
+                line.push(b'\n');
+                line
+            })
+            .collect();
+        assert!(lines.len() > 2 * 1024 * 1024, "spans several chunks");
+        let path = format!("runs/t1/previous/{}", files::FINDINGS);
+        put(path.clone(), lines.clone()).await;
+        let baseline = publisher
+            .read_baseline("t1")
+            .await
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(baseline.len(), 3_000);
+        assert_eq!(baseline.run_id, run_id);
+
+        let mut corrupt = lines;
+        corrupt.extend_from_slice(b"{\"findingId\": \"half a line");
+        put(path, corrupt).await;
+        let error = publisher.read_baseline("t1").await.expect_err("corrupt");
+        assert!(
+            error.contains("every finding is reported as new"),
+            "{error}"
+        );
     }
 
     async fn publish(store: Arc<dyn ResultStore>) -> RunOutcome {

@@ -15,6 +15,7 @@ use azure_storage_blob::models::{
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use bytes::Bytes;
+use futures::{StreamExt as _, TryStreamExt as _};
 use url::Url;
 
 /// A failed store operation.
@@ -37,6 +38,12 @@ pub enum StoreError {
 
 /// A lazily produced body, written as it is produced.
 pub type Chunks<'a> = Box<dyn Iterator<Item = Result<Bytes, StoreError>> + Send + 'a>;
+
+/// A file's body as it arrives, chunk by chunk.
+pub type ByteStream = futures::stream::BoxStream<'static, Result<Bytes, StoreError>>;
+
+/// Bytes read per chunk from a local file.
+const LOCAL_READ_CHUNK: usize = 1024 * 1024;
 
 /// A held lock (a blob lease, or a lock file for the local store).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +107,15 @@ pub trait ResultStore: Send + Sync + std::fmt::Debug {
 
     /// Reads one file; `Ok(None)` when it does not exist.
     async fn get(&self, path: &str) -> Result<Option<Bytes>, StoreError>;
+
+    /// Reads one file as a stream of chunks, so a large file is never held whole; `Ok(None)`
+    /// when it does not exist. The default reads it whole.
+    async fn get_stream(&self, path: &str) -> Result<Option<ByteStream>, StoreError> {
+        Ok(self
+            .get(path)
+            .await?
+            .map(|bytes| futures::stream::once(async move { Ok(bytes) }).boxed()))
+    }
 
     /// A human-readable location for `path` (a URL or a filesystem path).
     fn location(&self, path: &str) -> String;
@@ -170,6 +186,35 @@ impl ResultStore for LocalStore {
                 message: e.to_string(),
             }),
         }
+    }
+
+    async fn get_stream(&self, path: &str) -> Result<Option<ByteStream>, StoreError> {
+        use tokio::io::AsyncReadExt as _;
+        let full = self.resolve(path)?;
+        let owned = path.to_owned();
+        let io = move |e: std::io::Error| StoreError::Io {
+            operation: "read",
+            path: owned.clone(),
+            message: e.to_string(),
+        };
+        let file = match tokio::fs::File::open(&full).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let chunks = futures::stream::try_unfold(file, move |mut file| {
+            let io = io.clone();
+            async move {
+                let mut buffer = Vec::with_capacity(LOCAL_READ_CHUNK);
+                let read = (&mut file)
+                    .take(LOCAL_READ_CHUNK as u64)
+                    .read_to_end(&mut buffer)
+                    .await
+                    .map_err(io)?;
+                Ok((read > 0).then(|| (Bytes::from(buffer), file)))
+            }
+        });
+        Ok(Some(chunks.boxed()))
     }
 
     fn location(&self, path: &str) -> String {
@@ -369,6 +414,21 @@ impl ResultStore for BlobStore {
         };
         match self.container.blob_client(path).download(None).await {
             Ok(result) => result.body.collect().await.map(Some).map_err(io),
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn get_stream(&self, path: &str) -> Result<Option<ByteStream>, StoreError> {
+        validate(path)?;
+        let owned = path.to_owned();
+        let io = move |e: azure_core::Error| StoreError::Io {
+            operation: "read",
+            path: owned.clone(),
+            message: e.to_string(),
+        };
+        match self.container.blob_client(path).download(None).await {
+            Ok(result) => Ok(Some(result.body.map_err(io).boxed())),
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
             Err(e) => Err(io(e)),
         }
@@ -592,5 +652,35 @@ mod tests {
             store.get("a/b.json").await.expect("read").as_deref(),
             Some(&b"{}"[..])
         );
+    }
+
+    #[tokio::test]
+    async fn local_store_streams_a_large_file_in_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(dir.path());
+        assert!(
+            store
+                .get_stream("big.ndjson")
+                .await
+                .expect("read")
+                .is_none()
+        );
+        let body: Vec<u8> = (0..(LOCAL_READ_CHUNK * 5 / 2))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        store
+            .put("big.ndjson", Bytes::from(body.clone()), "text/plain", &[])
+            .await
+            .expect("write");
+        let chunks: Vec<Bytes> = store
+            .get_stream("big.ndjson")
+            .await
+            .expect("read")
+            .expect("exists")
+            .try_collect()
+            .await
+            .expect("streams");
+        assert_eq!(chunks.len(), 3, "1 MiB at a time");
+        assert_eq!(chunks.concat(), body);
     }
 }
