@@ -22,10 +22,10 @@ use uuid::Uuid;
 use crate::arm::AzurePlane;
 use crate::graph::model::{
     APP_ROLE_ASSIGNMENT_SELECT, APPLICATION_SELECT, AppRoleAssignment, Application,
-    DirectoryObject, MANAGED_IDENTITY_TYPE, OAUTH2_GRANT_SELECT, OAuth2PermissionGrant,
-    RESOURCE_SERVICE_PRINCIPAL_SELECT, ROLE_ASSIGNMENT_SCHEDULE_SELECT, ROLE_ASSIGNMENT_SELECT,
-    ROLE_DEFINITION_SELECT, ROLE_SCHEDULE_SELECT, ResourceServicePrincipal, RoleAssignment,
-    RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
+    DirectoryObject, MANAGED_IDENTITY_SELECT, MANAGED_IDENTITY_TYPE, OAUTH2_GRANT_SELECT,
+    OAuth2PermissionGrant, RESOURCE_SERVICE_PRINCIPAL_SELECT, ROLE_ASSIGNMENT_SCHEDULE_SELECT,
+    ROLE_ASSIGNMENT_SELECT, ROLE_DEFINITION_SELECT, ROLE_SCHEDULE_SELECT, ResourceServicePrincipal,
+    RoleAssignment, RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
 };
 use crate::graph::{GraphClient, GraphError};
 use crate::snapshot::{
@@ -80,7 +80,7 @@ pub async fn whoami(graph: &GraphClient) -> Result<(String, ScannerIdentity), Co
 /// Path and query that lists every managed identity, 999 per page.
 pub fn managed_identity_list_query() -> String {
     format!(
-        "servicePrincipals?$filter=servicePrincipalType eq '{MANAGED_IDENTITY_TYPE}'&$select={SERVICE_PRINCIPAL_SELECT}&$top=999"
+        "servicePrincipals?$filter=servicePrincipalType eq '{MANAGED_IDENTITY_TYPE}'&$select={MANAGED_IDENTITY_SELECT}&$top=999"
     )
 }
 

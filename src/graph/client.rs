@@ -250,6 +250,9 @@ impl GraphClient {
                 next = Some(self.checked_next_link(&link)?);
             }
         }
+        // Growth by doubling leaves up to half the capacity unused; a run holds these lists
+        // until it ends.
+        items.shrink_to_fit();
         Ok(items)
     }
 
