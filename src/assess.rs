@@ -27,7 +27,7 @@ use crate::snapshot::{CredentialServicePrincipal, Dataset, TenantSnapshot};
 pub struct Assessment {
     /// One record per managed identity, sorted by object id.
     pub identities: Vec<IdentityRecord>,
-    /// Findings, sorted by severity (highest first), rule id, then finding id.
+    /// Findings, grouped by subject in assessment order, most severe first within a subject.
     pub findings: Vec<Finding>,
 }
 

@@ -263,9 +263,9 @@ fn render_head(input: &ReportInput<'_>, subjects: &[Subject<'_>]) -> String {
     render_filters(&mut out, input.findings, subjects);
     if subjects.len() < input.totals.subjects {
         out.push_str(&format!(
-            "<p class=\"notice\" id=\"report-truncated\">This report details the {} most severe of \
-             {} subjects ({} managed identities in all). identities.ndjson and findings.ndjson in the \
-             same folder hold every record.</p>\n",
+            "<div class=\"callout callout-info\" id=\"report-truncated\">This report details the {} most \
+             severe of {} subjects ({} managed identities in all). identities.ndjson and findings.ndjson \
+             in the same folder hold every record.</div>\n",
             subjects.len(),
             input.totals.subjects,
             input.manifest.counts.identities
@@ -1518,6 +1518,7 @@ header.top{background:linear-gradient(180deg,#0b1324,#111c33);color:#dbe3ef;padd
 .callout{border-radius:8px;padding:12px 16px;margin:0 0 18px;border:1px solid;font-size:14.5px}
 .callout-partial{background:#fffbeb;border-color:#f59e0b;color:#78350f}
 .callout-failed{background:#fef2f2;border-color:#ef4444;color:#7f1d1d}
+.callout-info{background:#eff6ff;border-color:#93c5fd;color:#1e3a8a}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin:0 0 18px;box-shadow:0 1px 2px rgba(16,24,40,.04)}
 .overview{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1.35fr);gap:18px;margin-bottom:0}
 .cards{display:grid;grid-template-columns:1fr 1fr;gap:18px;margin-bottom:18px}
@@ -2003,6 +2004,132 @@ mod tests {
             totals: &Totals::of(&identities, &findings, &changes),
         });
         assert!(html.contains("First run for this tenant: everything is new."));
+    }
+
+    /// A run larger than the report's limits: the selection keeps the most severe subjects and
+    /// changes in report order, and the page says how much it leaves to the NDJSON files while
+    /// its headline numbers count the whole run.
+    #[test]
+    fn a_large_run_is_reported_by_its_most_severe_part() {
+        let (mut m, _, _, _) = sample();
+        let extra = 25;
+        let total = MAX_SUBJECTS + extra;
+        let identities: Vec<IdentityRecord> = (0..total)
+            .map(|i| identity(&format!("id-{i:05}"), &format!("mi-{i:05}")))
+            .collect();
+        // Every tenth identity has a high finding: those come first.
+        let findings: Vec<Finding> = (0..total)
+            .step_by(10)
+            .map(|i| {
+                let mut f = finding(
+                    &format!("id-{i:05}"),
+                    &format!("mi-{i:05}"),
+                    "MI-GRAPH-001",
+                    Severity::High,
+                    SubjectKind::UserAssigned,
+                );
+                f.finding_id = format!("f-{i:05}");
+                f
+            })
+            .collect();
+        let changes: Vec<Change> = findings
+            .iter()
+            .map(|f| Change {
+                schema_version: "1.0.0".into(),
+                change_type: ChangeType::New,
+                finding_id: f.finding_id.clone(),
+                rule_id: f.rule_id.clone(),
+                identity_id: f.identity_id.clone(),
+                identity_name: f.identity_name.clone(),
+                title: f.title.clone(),
+                before: None,
+                after: Some(FindingState {
+                    severity: f.severity,
+                    suppressed: false,
+                }),
+                tenant_id: "t".into(),
+                run_id: m.run_id,
+                detected_at: m.started_at,
+                previous_run_id: None,
+                previous_run_at: None,
+            })
+            .chain((0..MAX_CHANGES).map(|i| Change {
+                schema_version: "1.0.0".into(),
+                change_type: ChangeType::Resolved,
+                finding_id: format!("gone-{i:05}"),
+                rule_id: "MI-HYG-001".into(),
+                identity_id: "gone".into(),
+                identity_name: "gone".into(),
+                title: "resolved".into(),
+                before: Some(FindingState {
+                    severity: Severity::Low,
+                    suppressed: false,
+                }),
+                after: None,
+                tenant_id: "t".into(),
+                run_id: m.run_id,
+                detected_at: m.started_at,
+                previous_run_id: Some(m.run_id),
+                previous_run_at: Some(m.started_at),
+            }))
+            .collect();
+        m.counts.identities = total;
+
+        let mut totals = Totals::default();
+        let mut selection = Selection::default();
+        for (records, chunk_findings) in [
+            (&identities[..1_000], &findings[..100]),
+            (&identities[1_000..], &findings[100..]),
+        ] {
+            totals.add(records, chunk_findings);
+            selection.add_subjects(records, chunk_findings);
+        }
+        totals.changes = crate::changes::count(&changes);
+        selection.add_changes(changes.clone());
+        let (chosen, shown_changes) = selection.finish();
+        assert_eq!(totals.subjects, total);
+        assert_eq!(chosen.len(), MAX_SUBJECTS);
+        assert!(
+            findings
+                .iter()
+                .all(|f| chosen.contains(&f.identity_id.to_ascii_lowercase())),
+            "every subject with a finding outranks those without"
+        );
+        assert_eq!(shown_changes.len(), MAX_CHANGES);
+        assert!(
+            shown_changes[..findings.len()]
+                .iter()
+                .all(|c| c.change_type == ChangeType::New),
+            "high changes before low ones"
+        );
+
+        let shown: Vec<IdentityRecord> = identities
+            .iter()
+            .filter(|r| chosen.contains(&r.id.to_ascii_lowercase()))
+            .cloned()
+            .collect();
+        let html = render(&ReportInput {
+            manifest: &m,
+            identities: &shown,
+            findings: &findings,
+            changes: &shown_changes,
+            totals: &totals,
+        });
+        assert!(html.contains(&format!(
+            "This report details the {MAX_SUBJECTS} most severe of {total} subjects"
+        )));
+        assert!(html.contains(&format!(
+            "Showing the {MAX_CHANGES} most severe of {} change events",
+            changes.len()
+        )));
+        assert_eq!(
+            html.matches("<details class=\"subject\"").count(),
+            MAX_SUBJECTS
+        );
+        assert!(
+            html.contains(&format!(">{}</", findings.len())),
+            "headline counts the whole run"
+        );
     }
 
     #[test]
