@@ -478,6 +478,7 @@ impl GraphClient {
             .map(|(i, item)| serde_json::json!({ "id": i.to_string(), "method": "GET", "url": item.path }))
             .collect();
         let body = serde_json::json!({ "requests": requests });
+        let sent_in = self.pacer.window();
         let response: Result<BatchResponse, GraphError> =
             self.send_with_retries(batch_url, Some(&body)).await;
         let response = match response {
@@ -558,7 +559,7 @@ impl GraphClient {
                     .filter(|s| s.is_finite() && *s >= 0.0)
                     .map(Duration::from_secs_f64)
                     .unwrap_or_else(|| backoff(self.retry.base_delay, 0));
-                self.pacer.throttled(wait);
+                self.pacer.throttled(wait, sent_in);
             }
             let retryable = crate::retry::is_retryable(status);
             if retryable {
@@ -669,7 +670,7 @@ impl GraphClient {
             Ok(token) => token,
             Err(e) => return Attempt::Done(Err(e.into())),
         };
-        self.pacer.wait().await;
+        let sent_in = self.pacer.wait().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let request = match body {
             None => self.http.get(url.clone()),
@@ -703,8 +704,10 @@ impl GraphClient {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64);
         if status == StatusCode::TOO_MANY_REQUESTS {
-            self.pacer
-                .throttled(retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0)));
+            self.pacer.throttled(
+                retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0)),
+                sent_in,
+            );
         } else {
             self.pacer
                 .observe(header_f64(&response, "x-ms-throttle-limit-percentage"));
@@ -762,9 +765,12 @@ pub const MAX_BATCHES_IN_FLIGHT: usize = 16;
 
 /// Keeps the client under Graph's resource-unit budget, which is shared by every request of
 /// this app in this tenant. A 429 pauses *every* sender until its `Retry-After` (the bucket
-/// refills meanwhile) and halves the number of batches in flight; `x-ms-throttle-limit-percentage`
-/// (sent from 80% of the budget upwards) stops growth near the limit; otherwise the concurrency
-/// grows by one every few successes (additive increase, multiplicative decrease).
+/// refills meanwhile) and halves the number of batches in flight, once per window: the 429s of
+/// requests sent before the last decrease are answers to the load that decrease already took
+/// back, so they extend the pause but do not halve again (as TCP reduces once per window).
+/// `x-ms-throttle-limit-percentage` (sent from 80% of the budget upwards) stops growth near the
+/// limit; otherwise the concurrency grows by one every few successes (additive increase,
+/// multiplicative decrease).
 #[derive(Debug)]
 struct Pacer {
     state: std::sync::Mutex<PacerState>,
@@ -776,6 +782,8 @@ struct PacerState {
     limit: usize,
     max: usize,
     successes: u32,
+    /// Counts decreases; a request remembers the window it was sent in.
+    window: u64,
 }
 
 impl Pacer {
@@ -786,6 +794,7 @@ impl Pacer {
                 limit: 4.min(max),
                 max,
                 successes: 0,
+                window: 0,
             }),
         }
     }
@@ -802,24 +811,36 @@ impl Pacer {
         self.lock().limit
     }
 
-    /// Waits out a pause caused by throttling.
-    async fn wait(&self) {
+    /// The window a request sent now belongs to.
+    fn window(&self) -> u64 {
+        self.lock().window
+    }
+
+    /// Waits out a pause caused by throttling; returns the window the request is sent in.
+    async fn wait(&self) -> u64 {
         loop {
-            let until = self.lock().paused_until;
+            let (until, window) = {
+                let state = self.lock();
+                (state.paused_until, state.window)
+            };
             match until {
                 Some(at) if at > tokio::time::Instant::now() => tokio::time::sleep_until(at).await,
-                _ => return,
+                _ => return window,
             }
         }
     }
 
-    /// Graph throttled a request: pause everyone and back off.
-    fn throttled(&self, retry_after: Duration) {
+    /// Graph throttled a request sent in window `sent_in`: pause everyone, and back off unless
+    /// a decrease since that request was sent already has.
+    fn throttled(&self, retry_after: Duration, sent_in: u64) {
         let mut state = self.lock();
         let until = tokio::time::Instant::now() + retry_after;
         state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
-        state.limit = (state.limit / 2).max(1);
         state.successes = 0;
+        if sent_in >= state.window {
+            state.limit = (state.limit / 2).max(1);
+            state.window += 1;
+        }
     }
 
     /// A request succeeded; `pressure` is `x-ms-throttle-limit-percentage` when Graph sent it.
@@ -921,4 +942,58 @@ fn header_f64(response: &reqwest::Response, name: &str) -> Option<f64> {
         .trim()
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Additive increase; one halving per window however many 429s answer the load of that
+    /// window; every 429 extends the shared pause.
+    #[tokio::test]
+    async fn the_pacer_halves_once_per_window_and_pauses_everyone() {
+        let pacer = Pacer::new(MAX_BATCHES_IN_FLIGHT);
+        assert_eq!(pacer.limit(), 4);
+        for _ in 0..100 {
+            pacer.observe(None);
+        }
+        assert_eq!(pacer.limit(), MAX_BATCHES_IN_FLIGHT, "grows to the cap");
+        pacer.observe(Some(0.97));
+        assert_eq!(
+            pacer.limit(),
+            MAX_BATCHES_IN_FLIGHT - 1,
+            "near the limit: one less"
+        );
+
+        let window = pacer.wait().await;
+        // Sixteen requests of the same window all come back throttled.
+        for _ in 0..16 {
+            pacer.throttled(Duration::from_millis(50), window);
+        }
+        assert_eq!(
+            pacer.limit(),
+            (MAX_BATCHES_IN_FLIGHT - 1) / 2,
+            "halved once"
+        );
+        let start = tokio::time::Instant::now();
+        let next = pacer.wait().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "everyone paused"
+        );
+        assert!(next > window);
+        // A request sent after the decrease is throttled too: that is new evidence.
+        pacer.throttled(Duration::from_secs_f64(0.25), next);
+        assert_eq!(pacer.limit(), (MAX_BATCHES_IN_FLIGHT - 1) / 4);
+        let start = tokio::time::Instant::now();
+        pacer.wait().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(250),
+            "fractional Retry-After"
+        );
+        for _ in 0..10 {
+            pacer.throttled(Duration::ZERO, pacer.window());
+        }
+        assert_eq!(pacer.limit(), 1, "never below one");
+    }
 }
