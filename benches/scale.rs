@@ -7,6 +7,9 @@
 //!   --baseline 1000,10000      the plain per-identity approach a user would script (list, then
 //!                              one appRoleAssignments and one transitiveMemberOf call per
 //!                              identity, sequentially)
+//!   --rerun 50000              assess this size a second time into the same results, as the
+//!                              nightly run does: it reads the first run's findings as its
+//!                              baseline and writes the changes
 //!   --latency-ms 50
 //!
 //! The simulator runs as its own process (`mi-assess simulate`), and so does each assessment
@@ -320,6 +323,7 @@ async fn main() {
     let sizes = list(&args, "--sizes", &[1_000, 10_000, 50_000]);
     let faults = list(&args, "--faults", &[10_000]);
     let baselines = list(&args, "--baseline", &[1_000, 10_000]);
+    let reruns = list(&args, "--rerun", &[50_000]);
     let latency = list(&args, "--latency-ms", &[50])[0] as u64;
     println!(
         "mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n"
@@ -334,6 +338,15 @@ async fn main() {
         row.print();
         clean_findings.insert(n, findings);
         rows.push((n, row));
+        if reruns.contains(&n) {
+            let (again, _) = assess(&format!("mi-assess {n}, 2nd run"), &sim, out.path());
+            again.print();
+            if let Some(rss) = again.peak_rss_mb {
+                println!(
+                    "    2nd run of {n} compares with the 1st (baseline streamed from its findings.ndjson): peak RSS {rss:.0} MB"
+                );
+            }
+        }
     }
     for &n in &faults {
         let sim = simulator(n, latency, true);

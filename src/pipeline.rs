@@ -5,6 +5,10 @@
 //! only after a `complete` manifest. A run that fails midway writes a `failed` manifest (when its
 //! tenant is known), never moves `latest`, and records its state in `scans/{runId}.json` so any
 //! instance can report it. A run that could not see everything is `partial`, never `complete`.
+//!
+//! Memory beyond the collected snapshot stays bounded: the assessment is walked a chunk of
+//! subjects at a time ([`Assessor::chunks`]), once for the counts and the report's selection and
+//! once per file, and every file is streamed as it is produced.
 
 use std::io::Write as _;
 use std::sync::Arc;

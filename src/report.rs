@@ -1,6 +1,9 @@
 //! `report.html`: a self-contained HTML report of one run, for people.
 //!
-//! [`render`] is a pure function of the run's manifest, identities, findings and change events.
+//! [`render`] is a pure function of the run's manifest, identities, findings and change events,
+//! and of the run's [`Totals`]. In a large run those lists are the part a [`Selection`] picks
+//! (the most severe subjects and changes, bounded), while the headline numbers still count the
+//! whole run; the NDJSON files stay the complete record.
 //! The page it returns is one file that makes no network request: the CSS and a small vanilla
 //! script are inline, the severity chart is inline SVG, and a Content-Security-Policy meta tag
 //! forbids every external load (`default-src 'none'`; the script is allowed by its SHA-256
