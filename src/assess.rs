@@ -634,6 +634,17 @@ fn credentials_of(c: &CredentialServicePrincipal) -> Vec<ResolvedCredential> {
     out
 }
 
+/// Items grouped by an object id, compared case-insensitively.
+fn by_lowercase_id<'a, T>(items: &'a [T], id: impl Fn(&T) -> &str) -> HashMap<String, Vec<&'a T>> {
+    let mut map: HashMap<String, Vec<&'a T>> = HashMap::new();
+    for item in items {
+        map.entry(id(item).to_ascii_lowercase())
+            .or_default()
+            .push(item);
+    }
+    map
+}
+
 /// Directory role assignments and schedules indexed by principal.
 #[derive(Debug, Default)]
 struct RoleIndex<'a> {
@@ -644,15 +655,8 @@ struct RoleIndex<'a> {
 impl<'a> RoleIndex<'a> {
     fn new(snapshot: &'a TenantSnapshot) -> Self {
         let index = |data: &'a Dataset<Vec<RoleAssignment>>| {
-            data.known().map(|items| {
-                let mut map: HashMap<String, Vec<&'a RoleAssignment>> = HashMap::new();
-                for item in items {
-                    map.entry(item.principal_id.to_ascii_lowercase())
-                        .or_default()
-                        .push(item);
-                }
-                map
-            })
+            data.known()
+                .map(|items| by_lowercase_id(items, |a| &a.principal_id))
         };
         Self {
             active: index(&snapshot.role_assignments),
@@ -715,15 +719,10 @@ impl<'a> ResolveContext<'a> {
             .iter()
             .map(|g| g.to_ascii_lowercase())
             .collect();
-        let grants_by_client = snapshot.delegated_grants.known().map(|grants| {
-            let mut map: HashMap<String, Vec<&OAuth2PermissionGrant>> = HashMap::new();
-            for grant in grants {
-                map.entry(grant.client_id.to_ascii_lowercase())
-                    .or_default()
-                    .push(grant);
-            }
-            map
-        });
+        let grants_by_client = snapshot
+            .delegated_grants
+            .known()
+            .map(|grants| by_lowercase_id(grants, |g| &g.client_id));
         Self {
             snapshot,
             classifier,
