@@ -226,6 +226,12 @@ async fn serve() -> anyhow::Result<()> {
         .clone()
         .ok_or(config::ConfigError::Missing(config::RESULTS_URL_VAR))
         .context("serve writes results to Blob Storage")?;
+    // Listen first: the host's probe is answered while the clients (and their TLS roots) are
+    // built; invocations wait for them.
+    let (app, state) = Application::bind_pending(port)
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let server = tokio::spawn(app.run_until_stopped());
     let (credential, kind) = auth::credential_from_env(settings.identity_client_id.as_deref())?;
     let store: Arc<dyn ResultStore> =
         Arc::new(BlobStore::new(results_url.clone(), credential.clone())?);
@@ -235,9 +241,7 @@ async fn serve() -> anyhow::Result<()> {
         assessment_settings(&settings),
     )
     .with_azure(azure_plane(&settings, credential)?);
-    let app = Application::bind(port, HandlerState { scanner })
-        .await
-        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    state.ready(HandlerState { scanner });
     tracing::info!(
         port,
         credential = ?kind,
@@ -247,8 +251,9 @@ async fn serve() -> anyhow::Result<()> {
         results = %results_url,
         "mi-assess handler ready"
     );
-    app.run_until_stopped()
+    server
         .await
+        .context("the server task ended abnormally")?
         .context("serving the Functions host")
 }
 

@@ -5,6 +5,10 @@
 //! `GET /`, and routes `POST /{functionName}` envelopes to the handlers. Malformed or
 //! oversized envelopes get a 4xx JSON error; a failed invocation gets a 500 JSON error so the
 //! host applies its retry semantics.
+//!
+//! Cold starts count on Functions, so the server listens before its clients exist:
+//! [`Application::bind_pending`] answers `GET /` at once while the HTTP clients (whose TLS roots
+//! take most of the start-up) are built, and invocations wait for the [`StateSender`].
 
 pub mod functions;
 pub mod protocol;
@@ -59,14 +63,34 @@ pub struct Application {
     router: Router,
 }
 
+/// The handlers' state as invocations see it: `None` until start-up has built it.
+type PendingState = tokio::sync::watch::Receiver<Option<Arc<HandlerState>>>;
+
+/// Gives a server bound with [`Application::bind_pending`] its state.
+#[derive(Debug)]
+pub struct StateSender(tokio::sync::watch::Sender<Option<Arc<HandlerState>>>);
+
+impl StateSender {
+    /// Invocations waiting for the state, and every later one, proceed with `state`.
+    pub fn ready(&self, state: HandlerState) {
+        self.0.send_replace(Some(Arc::new(state)));
+    }
+}
+
 impl Application {
-    /// Binds `127.0.0.1:port` (0 picks a free port).
-    pub async fn bind(port: u16, state: HandlerState) -> std::io::Result<Self> {
+    /// Binds `127.0.0.1:port` (0 picks a free port) now; invocations wait until the returned
+    /// [`StateSender`] provides the state (and fail with 503 if it is dropped without one).
+    /// `GET /` answers at once.
+    pub async fn bind_pending(port: u16) -> std::io::Result<(Self, StateSender)> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-        Ok(Self {
-            listener,
-            router: router(Arc::new(state)),
-        })
+        let (sender, receiver) = tokio::sync::watch::channel(None);
+        Ok((
+            Self {
+                listener,
+                router: router(receiver),
+            },
+            StateSender(sender),
+        ))
     }
 
     /// The bound port.
@@ -102,7 +126,7 @@ async fn shutdown_signal() {
 }
 
 /// The handler's routes.
-pub fn router(state: Arc<HandlerState>) -> Router {
+fn router(state: PendingState) -> Router {
     Router::new()
         .route("/", get(ready))
         .route("/{function}", post(invoke).fallback(method_not_allowed))
@@ -140,11 +164,23 @@ async fn method_not_allowed() -> Response {
 }
 
 async fn invoke(
-    State(state): State<Arc<HandlerState>>,
+    State(pending): State<PendingState>,
     Path(function): Path<String>,
     headers: HeaderMap,
     request: Request,
 ) -> Response {
+    let mut pending = pending;
+    let state = match pending.wait_for(Option::is_some).await {
+        Ok(ready) => ready.as_ref().map(Arc::clone),
+        Err(_) => None,
+    };
+    let Some(state) = state else {
+        return host_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "HandlerNotReady",
+            "the handler could not start; its log says why",
+        );
+    };
     let invocation_id = headers
         .get("x-azure-functions-invocationid")
         .and_then(|v| v.to_str().ok())
@@ -213,5 +249,39 @@ async fn read_envelope(body: Body) -> Result<Bytes, EnvelopeReadError> {
         Err(EnvelopeReadError::TooLarge)
     } else {
         Ok(Bytes::from(buffer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The probe is answered before the handler's clients exist; an invocation waits for them,
+    /// and gets a 503 (not a hang) when start-up gives up.
+    #[tokio::test]
+    async fn the_probe_answers_while_start_up_is_pending() {
+        let (app, state) = Application::bind_pending(0).await.expect("binds");
+        let base = format!("http://127.0.0.1:{}", app.port().expect("port"));
+        let server = tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::new();
+        let probe = client.get(format!("{base}/")).send().await.expect("probe");
+        assert_eq!(probe.status(), reqwest::StatusCode::OK);
+
+        let invocation = tokio::spawn({
+            let client = client.clone();
+            let url = format!("{base}/{}", names::SCANS);
+            async move { client.post(url).body("{}").send().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            !invocation.is_finished(),
+            "the invocation waits for start-up"
+        );
+        drop(state);
+        let answer = invocation.await.expect("joins").expect("answered");
+        assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = answer.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "HandlerNotReady");
+        server.abort();
     }
 }
