@@ -350,6 +350,7 @@ mod tests {
     fn quick() -> RetryPolicy {
         RetryPolicy {
             max_retries: 4,
+            max_throttled_retries: 4,
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_secs(1),
         }

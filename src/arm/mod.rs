@@ -460,18 +460,25 @@ impl ArmClient {
         body: Option<&serde_json::Value>,
     ) -> Result<Bytes, ArmError> {
         let mut attempt = 0u32;
+        let mut throttled = 0u32;
         loop {
             self.wait_for_quota().await;
             match self.send_once(method.clone(), url, body).await {
                 Attempt::Done(result) => return result,
                 Attempt::Retryable { error, retry_after } => {
-                    if attempt >= self.retry.max_retries {
+                    // Throttling has its own, larger budget (see `RetryPolicy`).
+                    let (used, cap) = if error.status() == Some(429) {
+                        (&mut throttled, self.retry.max_throttled_retries)
+                    } else {
+                        (&mut attempt, self.retry.max_retries)
+                    };
+                    if *used >= cap {
                         return Err(error);
                     }
                     let delay = retry_after
-                        .unwrap_or_else(|| retry::backoff(self.retry.base_delay, attempt))
+                        .unwrap_or_else(|| retry::backoff(self.retry.base_delay, *used))
                         .min(self.retry.max_delay);
-                    attempt += 1;
+                    *used += 1;
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying ARM request");
                     tokio::time::sleep(delay).await;

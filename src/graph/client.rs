@@ -90,8 +90,13 @@ impl GraphError {
 /// How hard to retry throttled and transient failures.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt.
+    /// Retries after the first attempt for server errors, dropped connections and malformed
+    /// responses.
     pub max_retries: u32,
+    /// Retries of a request Graph throttled (429), counted apart: throttling is Graph asking
+    /// the client to slow down, not a failure, so a run at the budget must outlast it. With
+    /// the growing pause of sustained throttling these span minutes.
+    pub max_throttled_retries: u32,
     /// First backoff when Graph gives no `Retry-After`.
     pub base_delay: Duration,
     /// Ceiling for any single wait.
@@ -102,6 +107,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 6,
+            max_throttled_retries: 30,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
         }
@@ -316,6 +322,7 @@ impl GraphClient {
                 key,
                 path: path.clone(),
                 attempt: 0,
+                throttled: 0,
             })
             .collect();
         pending.reverse();
@@ -387,6 +394,7 @@ impl GraphClient {
                                         key,
                                         path,
                                         attempt: 0,
+                                        throttled: 0,
                                     }),
                                     Some(Err(e)) => results[key] = Some(Err(e)),
                                 }
@@ -438,9 +446,10 @@ impl GraphClient {
             .collect()
     }
 
-    /// Schedules one batched request again: throttled ones as soon as the pacer allows (the
-    /// pacer already paused every sender for the `Retry-After`), others after a backoff; gives up
-    /// after the retry budget.
+    /// Schedules one batched request again: a throttled one as soon as the pacer allows when the
+    /// throttling was general (the pacer already paused every sender for the `Retry-After`),
+    /// otherwise after its own `Retry-After`; others after a backoff. Gives up after the retry
+    /// budget.
     fn retry_later<R>(
         &self,
         item: BatchItem,
@@ -450,21 +459,28 @@ impl GraphClient {
         pending: &mut Vec<BatchItem>,
         results: &mut [Option<Result<R, GraphError>>],
     ) {
-        if item.attempt >= self.retry.max_retries {
+        let throttled = error.status() == Some(429);
+        let exhausted = if throttled {
+            item.throttled >= self.retry.max_throttled_retries
+        } else {
+            item.attempt >= self.retry.max_retries
+        };
+        if exhausted {
             results[item.key] = Some(Err(error));
             return;
         }
         self.stats.retries.fetch_add(1, Ordering::Relaxed);
         let next = BatchItem {
-            attempt: item.attempt + 1,
+            attempt: item.attempt + u32::from(!throttled),
+            throttled: item.throttled + u32::from(throttled),
             ..item
         };
-        if error.status() == Some(429) {
+        if throttled && retry_after.is_none() {
             // The pacer already paused every sender for the Retry-After.
             pending.push(next);
         } else {
             let delay = retry_after
-                .unwrap_or_else(|| backoff(self.retry.base_delay, next.attempt - 1))
+                .unwrap_or_else(|| backoff(self.retry.base_delay, next.attempt.saturating_sub(1)))
                 .min(self.retry.max_delay);
             delayed.push((tokio::time::Instant::now() + delay, next));
         }
@@ -504,6 +520,7 @@ impl GraphClient {
             .map(|r| (r.id.clone(), r))
             .collect();
         let mut outcomes = Vec::with_capacity(items.len());
+        let mut throttled: Vec<Duration> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let Some(inner) = by_id.remove(&i.to_string()) else {
                 outcomes.push(BatchOutcome::Retry {
@@ -551,23 +568,18 @@ impl GraphClient {
                 message: detail.message,
                 url: item.path.clone(),
             };
+            let retry_after = inner
+                .header("retry-after")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64);
             if status == 429 {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                let wait = inner
-                    .header("retry-after")
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(Duration::from_secs_f64)
-                    .unwrap_or_else(|| backoff(self.retry.base_delay, 0));
-                self.pacer.throttled(wait, sent_in);
+                let wait = retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0));
+                throttled.push(wait);
             }
             let retryable = crate::retry::is_retryable(status);
             if retryable {
-                let retry_after = inner
-                    .header("retry-after")
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(Duration::from_secs_f64);
                 outcomes.push(BatchOutcome::Retry {
                     item,
                     retry_after,
@@ -578,6 +590,29 @@ impl GraphClient {
                     key: item.key,
                     error,
                 });
+            }
+        }
+        // Throttling of half the batch or more is the budget running out: every sender pauses
+        // (and the pacer backs off). A few throttled requests among successes are not: only
+        // they wait out their own Retry-After.
+        if !throttled.is_empty() {
+            let general = throttled.len() * 2 >= outcomes.len();
+            if general {
+                let wait = throttled.iter().copied().max().unwrap_or_default();
+                self.pacer.throttled(wait, sent_in);
+            }
+            for outcome in &mut outcomes {
+                if let BatchOutcome::Retry {
+                    error, retry_after, ..
+                } = outcome
+                    && error.status() == Some(429)
+                {
+                    *retry_after = if general {
+                        None
+                    } else {
+                        Some(retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0)))
+                    };
+                }
             }
         }
         outcomes
@@ -623,6 +658,7 @@ impl GraphClient {
         body: Option<&serde_json::Value>,
     ) -> Result<T, GraphError> {
         let mut attempt = 0u32;
+        let mut throttled = 0u32;
         loop {
             let outcome = match self.send_once(url, body).await {
                 // A 200 whose body is truncated or not JSON is a failed attempt, never data.
@@ -652,10 +688,15 @@ impl GraphClient {
                     return result.and_then(|bytes| decode(url, &bytes));
                 }
                 (Attempt::Retryable { error, .. }, Some(delay)) => {
-                    if attempt >= self.retry.max_retries {
+                    let (used, cap) = if error.status() == Some(429) {
+                        (&mut throttled, self.retry.max_throttled_retries)
+                    } else {
+                        (&mut attempt, self.retry.max_retries)
+                    };
+                    if *used >= cap {
                         return Err(error);
                     }
-                    attempt += 1;
+                    *used += 1;
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying graph request");
                     tokio::time::sleep(delay).await;
@@ -784,7 +825,17 @@ struct PacerState {
     successes: u32,
     /// Counts decreases; a request remembers the window it was sent in.
     window: u64,
+    /// Decreases in a row, each within [`SUSTAINED_WITHIN`] of the last.
+    streak: u32,
+    last_decrease: Option<tokio::time::Instant>,
 }
+
+/// Decreases this close together mean throttling persists past a backoff.
+const SUSTAINED_WITHIN: Duration = Duration::from_secs(2);
+/// The least pause once throttling persists; it doubles with each further decrease.
+const SUSTAINED_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause the pacer imposes beyond what Graph asked for.
+const SUSTAINED_PAUSE_MAX: Duration = Duration::from_secs(10);
 
 impl Pacer {
     fn new(max: usize) -> Self {
@@ -795,6 +846,8 @@ impl Pacer {
                 max,
                 successes: 0,
                 window: 0,
+                streak: 0,
+                last_decrease: None,
             }),
         }
     }
@@ -831,16 +884,31 @@ impl Pacer {
     }
 
     /// Graph throttled a request sent in window `sent_in`: pause everyone, and back off unless
-    /// a decrease since that request was sent already has.
+    /// a decrease since that request was sent already has. While throttling persists (decreases
+    /// in a row, each soon after the last) the pause is at least [`SUSTAINED_PAUSE`], doubling
+    /// each time: Graph keeps counting usage while it throttles, and a `Retry-After` computed for
+    /// one request says nothing of the others waiting ("avoid immediate retries").
     fn throttled(&self, retry_after: Duration, sent_in: u64) {
         let mut state = self.lock();
-        let until = tokio::time::Instant::now() + retry_after;
-        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+        let now = tokio::time::Instant::now();
         state.successes = 0;
         if sent_in >= state.window {
             state.limit = (state.limit / 2).max(1);
             state.window += 1;
+            state.streak = match state.last_decrease {
+                Some(at) if now.duration_since(at) <= SUSTAINED_WITHIN => state.streak + 1,
+                _ => 1,
+            };
+            state.last_decrease = Some(now);
         }
+        let floor = match state.streak {
+            0 | 1 => Duration::ZERO,
+            n => SUSTAINED_PAUSE
+                .saturating_mul(1 << (n - 2).min(16))
+                .min(SUSTAINED_PAUSE_MAX),
+        };
+        let until = now + retry_after.max(floor);
+        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
     }
 
     /// A request succeeded; `pressure` is `x-ms-throttle-limit-percentage` when Graph sent it.
@@ -870,7 +938,10 @@ pub const BATCH_LIMIT: usize = 20;
 struct BatchItem {
     key: usize,
     path: String,
+    /// Retries spent on failures.
     attempt: u32,
+    /// Retries spent on throttling.
+    throttled: u32,
 }
 
 enum BatchOutcome {
@@ -991,9 +1062,20 @@ mod tests {
             start.elapsed() >= Duration::from_millis(250),
             "fractional Retry-After"
         );
+        // Throttling that persists: the pause outgrows a tiny Retry-After, doubling.
+        let start = tokio::time::Instant::now();
+        pacer.throttled(Duration::from_millis(1), pacer.window());
+        pacer.wait().await;
+        assert!(
+            start.elapsed() >= SUSTAINED_PAUSE * 2,
+            "third decrease in a row: at least 200 ms, waited {:?}",
+            start.elapsed()
+        );
         for _ in 0..10 {
             pacer.throttled(Duration::ZERO, pacer.window());
         }
         assert_eq!(pacer.limit(), 1, "never below one");
+        let until = pacer.lock().paused_until.expect("paused");
+        assert!(until.duration_since(tokio::time::Instant::now()) <= SUSTAINED_PAUSE_MAX);
     }
 }

@@ -77,6 +77,17 @@ async fn faults_and_throttling_do_not_change_the_findings() {
     )
     .await
     .unwrap();
+    // The S budget (3,500 RU per 10 s) is smaller than this tenant's cost: the run must meet
+    // the bucket's limit and still see everything.
+    let small = RunningSimulator::start_with(
+        tenant.clone(),
+        SimOptions {
+            budget: Some(TenantSize::Small),
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     let faulty = RunningSimulator::start_with(
         tenant,
         SimOptions {
@@ -96,6 +107,7 @@ async fn faults_and_throttling_do_not_change_the_findings() {
 
     let (clean_stats, clean_findings) = run(&clean).await;
     let (faulty_stats, faulty_findings) = run(&faulty).await;
+    let (small_stats, small_findings) = run(&small).await;
 
     assert_eq!(clean_stats["status"], "complete", "{clean_stats}");
     assert_eq!(
@@ -114,6 +126,23 @@ async fn faults_and_throttling_do_not_change_the_findings() {
         clean_findings == faulty_findings,
         "findings differ with faults injected"
     );
+    assert_eq!(small_stats["status"], "complete", "{small_stats}");
+    assert!(
+        clean_findings == small_findings,
+        "findings differ under the small budget"
+    );
+    // Beyond the bucket's 3,500 RU of burst, Graph refills 350 RU a second: a run that spent
+    // more cannot have been faster, so the budget really was the limit.
+    let small_ru = small_stats["graph"]["resourceUnits"].as_f64().unwrap();
+    let small_wall = small_stats["wallSeconds"].as_f64().unwrap();
+    assert!(
+        small_ru > 3_500.0,
+        "the tenant costs more than the burst: {small_ru}"
+    );
+    assert!(
+        small_wall >= (small_ru - 3_500.0) / 350.0 * 0.9,
+        "{small_wall:.1}s for {small_ru} RU under the small budget"
+    );
 
     // At most 2.5 resource units per assessed principal (identity or credential-bearing SP).
     let principals = clean_stats["identities"].as_u64().unwrap()
@@ -127,8 +156,9 @@ async fn faults_and_throttling_do_not_change_the_findings() {
     let per_principal = ru as f64 / principals as f64;
     assert!(per_principal <= 2.5, "{per_principal:.2} RU per principal");
     println!(
-        "scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), faults injected {}",
-        faulty.faults_injected()
+        "scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), faults injected {}; small budget: {small_wall:.1}s, {} throttled",
+        faulty.faults_injected(),
+        small_stats["graph"]["throttled"]
     );
 }
 
