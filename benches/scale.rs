@@ -10,6 +10,9 @@
 //!   --rerun 50000              assess this size a second time into the same results, as the
 //!                              nightly run does: it reads the first run's findings as its
 //!                              baseline and writes the changes
+//!   --small 10000              also assess this size under the S budget (3,500 RU per 10 s), which
+//!                              it outspends: the bucket runs dry and Graph throttles; its
+//!                              RU-bound uses 350 RU/s, and its findings are compared too
 //!   --latency-ms 50
 //!
 //! The simulator runs as its own process (`mi-assess simulate`), and so does each assessment
@@ -30,6 +33,8 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_mi-assess");
 /// The L budget: 8,000 RU per 10 s.
 const RU_PER_SECOND: f64 = 800.0;
+/// The S budget: 3,500 RU per 10 s.
+const SMALL_RU_PER_SECOND: f64 = 350.0;
 
 struct Simulator {
     child: Child,
@@ -46,6 +51,10 @@ impl Drop for Simulator {
 }
 
 fn simulator(identities: usize, latency_ms: u64, faults: bool) -> Simulator {
+    simulator_with(identities, latency_ms, faults, "large")
+}
+
+fn simulator_with(identities: usize, latency_ms: u64, faults: bool, budget: &str) -> Simulator {
     let mut command = Command::new(BIN);
     command.args([
         "simulate",
@@ -54,7 +63,7 @@ fn simulator(identities: usize, latency_ms: u64, faults: bool) -> Simulator {
         "--seed",
         "7",
         "--budget",
-        "large",
+        budget,
         "--latency-ms",
         &latency_ms.to_string(),
     ]);
@@ -95,11 +104,13 @@ struct Row {
     wall: f64,
     throttled: u64,
     peak_rss_mb: Option<f64>,
+    /// The budget's refill rate.
+    ru_per_second: f64,
 }
 
 impl Row {
     fn print(&self) {
-        let bound = self.ru as f64 / RU_PER_SECOND;
+        let bound = self.ru as f64 / self.ru_per_second;
         println!(
             "{:<28} {:>9} {:>9} {:>9} {:>8.1}s {:>8.1}s {:>6.2}x {:>7} {:>9} {:>6.2}",
             self.label,
@@ -171,6 +182,7 @@ fn assess(label: &str, sim: &Simulator, out: &Path) -> (Row, Vec<String>) {
         wall: stats["wallSeconds"].as_f64().unwrap(),
         throttled: stats["graph"]["throttled"].as_u64().unwrap(),
         peak_rss_mb: stats["peakRssBytes"].as_f64().map(|b| b / 1_048_576.0),
+        ru_per_second: RU_PER_SECOND,
     };
     (row, lines)
 }
@@ -255,6 +267,7 @@ async fn baseline(label: &str, sim: &Simulator) -> Row {
         wall: started.elapsed().as_secs_f64(),
         throttled,
         peak_rss_mb: None,
+        ru_per_second: RU_PER_SECOND,
     }
 }
 
@@ -332,6 +345,7 @@ async fn main() {
     let faults = list(&args, "--faults", &[10_000]);
     let baselines = list(&args, "--baseline", &[1_000, 10_000]);
     let reruns = list(&args, "--rerun", &[50_000]);
+    let smalls = list(&args, "--small", &[10_000]);
     let latency = list(&args, "--latency-ms", &[50])[0] as u64;
     println!(
         "mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n"
@@ -372,6 +386,24 @@ async fn main() {
                 findings.len()
             ),
             None => println!("    (no clean run of {n} to compare with)"),
+        }
+    }
+    for &n in &smalls {
+        let sim = simulator_with(n, latency, false, "small");
+        let out = tempfile::tempdir().unwrap();
+        let (mut row, findings) = assess(&format!("mi-assess {n}, S budget"), &sim, out.path());
+        row.ru_per_second = SMALL_RU_PER_SECOND;
+        row.print();
+        if let Some(clean) = clean_findings.get(&n) {
+            println!(
+                "    findings under the S budget vs the L budget: {} ({} findings)",
+                if *clean == findings {
+                    "identical"
+                } else {
+                    "DIFFERENT"
+                },
+                findings.len()
+            );
         }
     }
     let mut baseline_walls = std::collections::HashMap::new();

@@ -520,7 +520,7 @@ impl GraphClient {
             .map(|r| (r.id.clone(), r))
             .collect();
         let mut outcomes = Vec::with_capacity(items.len());
-        let mut throttled: Vec<Duration> = Vec::new();
+        let mut throttled: Vec<(Duration, bool)> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let Some(inner) = by_id.remove(&i.to_string()) else {
                 outcomes.push(BatchOutcome::Retry {
@@ -576,7 +576,11 @@ impl GraphClient {
             if status == 429 {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                 let wait = retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0));
-                throttled.push(wait);
+                // Graph names the budget on its 429s (`x-ms-throttle-scope`, e.g.
+                // Tenant_Application/…, and `x-ms-throttle-information`).
+                let budget = inner.header("x-ms-throttle-scope").is_some()
+                    || inner.header("x-ms-throttle-information").is_some();
+                throttled.push((wait, budget));
             }
             let retryable = crate::retry::is_retryable(status);
             if retryable {
@@ -592,25 +596,39 @@ impl GraphClient {
                 });
             }
         }
-        // Throttling of half the batch or more is the budget running out: every sender pauses
-        // (and the pacer backs off). A few throttled requests among successes are not: only
-        // they wait out their own Retry-After.
+        // The budget running out (Graph says so, or half the batch or more is throttled)
+        // concerns every sender: all pause and the pacer backs off. Other throttling (Graph also
+        // throttles "under an important load") concerns only the throttled requests: each waits
+        // out its own Retry-After, and longer (exponential backoff) each time it is throttled
+        // again.
         if !throttled.is_empty() {
-            let general = throttled.len() * 2 >= outcomes.len();
+            let general = throttled.len() * 2 >= outcomes.len()
+                || throttled.iter().any(|(_, budget)| *budget);
             if general {
-                let wait = throttled.iter().copied().max().unwrap_or_default();
+                let wait = throttled
+                    .iter()
+                    .map(|(wait, _)| *wait)
+                    .max()
+                    .unwrap_or_default();
                 self.pacer.throttled(wait, sent_in);
             }
             for outcome in &mut outcomes {
                 if let BatchOutcome::Retry {
-                    error, retry_after, ..
+                    item,
+                    error,
+                    retry_after,
                 } = outcome
                     && error.status() == Some(429)
                 {
                     *retry_after = if general {
                         None
                     } else {
-                        Some(retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0)))
+                        let asked = retry_after.unwrap_or_default();
+                        let again = match item.throttled {
+                            0 => Duration::ZERO,
+                            n => backoff(self.retry.base_delay, n - 1),
+                        };
+                        Some(asked.max(again))
                     };
                 }
             }
@@ -805,8 +823,9 @@ type Converter<R> = dyn Fn(Vec<serde_json::Value>, &str) -> Result<R, GraphError
 pub const MAX_BATCHES_IN_FLIGHT: usize = 16;
 
 /// Keeps the client under Graph's resource-unit budget, which is shared by every request of
-/// this app in this tenant. A 429 pauses *every* sender until its `Retry-After` (the bucket
-/// refills meanwhile) and halves the number of batches in flight, once per window: the 429s of
+/// this app in this tenant. Throttling of the budget (see `send_batch` for how it is told from
+/// other 429s) pauses *every* sender until its `Retry-After` (the bucket refills meanwhile),
+/// longer while it persists, and halves the number of batches in flight, once per window: the 429s of
 /// requests sent before the last decrease are answers to the load that decrease already took
 /// back, so they extend the pause but do not halve again (as TCP reduces once per window).
 /// `x-ms-throttle-limit-percentage` (sent from 80% of the budget upwards) stops growth near the
