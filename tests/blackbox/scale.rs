@@ -1,6 +1,7 @@
-//! Scale and fault handling: a 2,000-identity tenant under Graph's throttling budget, with and
-//! without injected faults, must give identical findings; hostile `@odata.nextLink`s never get a
-//! token. (The full benchmark is `cargo bench --bench scale`.)
+//! Scale and fault handling: a 2,000-identity tenant under Graph's throttling budget (L), with
+//! injected faults, and under the S budget it outspends (the bucket runs dry), must give identical
+//! findings and complete runs; hostile `@odata.nextLink`s never get a token. (The full benchmark is
+//! `cargo bench --bench scale`.)
 
 use std::path::Path;
 use std::process::Command;
