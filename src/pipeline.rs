@@ -890,7 +890,14 @@ where
 /// Serialises a value as gzip-compressed JSON.
 pub fn gzip_json<T: Serialize>(value: &T) -> Result<Bytes, StoreError> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    serde_json::to_writer(&mut encoder, value).map_err(serialise_error)?;
+    // serde_json writes token by token; unbuffered, each tiny write costs the encoder a pass
+    // over its whole output buffer (at 50,000 identities that was seconds of memset).
+    let mut buffered = std::io::BufWriter::with_capacity(256 * 1024, &mut encoder);
+    serde_json::to_writer(&mut buffered, value).map_err(serialise_error)?;
+    buffered
+        .flush()
+        .map_err(|e| serialise_error(serde_json::Error::io(e)))?;
+    drop(buffered);
     encoder
         .flush()
         .map_err(|e| serialise_error(serde_json::Error::io(e)))?;
