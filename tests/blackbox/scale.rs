@@ -66,45 +66,35 @@ async fn run(sim: &RunningSimulator) -> (Value, Vec<String>) {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_and_throttling_do_not_change_the_findings() {
-    let tenant = SimTenant::generated(2_000, 5);
-    let clean = RunningSimulator::start_with(
+/// A simulator of `tenant` under a budget, with faults at these rates.
+async fn simulator(tenant: &SimTenant, budget: TenantSize, faults: FaultRates) -> RunningSimulator {
+    RunningSimulator::start_with(
         tenant.clone(),
         SimOptions {
-            budget: Some(TenantSize::Large),
-            ..SimOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    // The S budget (3,500 RU per 10 s) is smaller than this tenant's cost: the run must meet
-    // the bucket's limit and still see everything.
-    let small = RunningSimulator::start_with(
-        tenant.clone(),
-        SimOptions {
-            budget: Some(TenantSize::Small),
-            ..SimOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let faulty = RunningSimulator::start_with(
-        tenant,
-        SimOptions {
-            budget: Some(TenantSize::Large),
-            faults: FaultRates {
-                throttle: 0.10,
-                unavailable: 0.02,
-                reset: 0.01,
-                malformed: 0.0,
-            },
+            budget: Some(budget),
+            faults,
             seed: 42,
             ..SimOptions::default()
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_throttling_do_not_change_the_findings() {
+    let tenant = SimTenant::generated(2_000, 5);
+    let clean = simulator(&tenant, TenantSize::Large, FaultRates::default()).await;
+    // The S budget (3,500 RU per 10 s) is smaller than this tenant's cost: the run must meet
+    // the bucket's limit and still see everything.
+    let small = simulator(&tenant, TenantSize::Small, FaultRates::default()).await;
+    let faults = FaultRates {
+        throttle: 0.10,
+        unavailable: 0.02,
+        reset: 0.01,
+        malformed: 0.0,
+    };
+    let faulty = simulator(&tenant, TenantSize::Large, faults).await;
 
     let (clean_stats, clean_findings) = run(&clean).await;
     let (faulty_stats, faulty_findings) = run(&faulty).await;
