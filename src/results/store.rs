@@ -406,17 +406,14 @@ impl ResultStore for BlobStore {
     }
 
     async fn get(&self, path: &str) -> Result<Option<Bytes>, StoreError> {
-        validate(path)?;
-        let io = |e: azure_core::Error| StoreError::Io {
-            operation: "read",
-            path: path.to_owned(),
-            message: e.to_string(),
+        let Some(chunks) = self.get_stream(path).await? else {
+            return Ok(None);
         };
-        match self.container.blob_client(path).download(None).await {
-            Ok(result) => result.body.collect().await.map(Some).map_err(io),
-            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
-            Err(e) => Err(io(e)),
-        }
+        let chunks: Vec<Bytes> = chunks.try_collect().await?;
+        Ok(Some(match <[Bytes; 1]>::try_from(chunks) {
+            Ok([only]) => only,
+            Err(chunks) => Bytes::from(chunks.concat()),
+        }))
     }
 
     async fn get_stream(&self, path: &str) -> Result<Option<ByteStream>, StoreError> {
