@@ -456,11 +456,6 @@ impl<'a> Assessor<'a> {
         assessor
     }
 
-    /// Number of subjects (managed identities and credential-bearing service principals).
-    pub fn subject_count(&self) -> usize {
-        self.subjects.len()
-    }
-
     /// The assessment, `size` subjects at a time; tenant-wide findings about no assessed subject
     /// come last, in a chunk of their own. Every walk yields the same chunks.
     pub fn chunks(&self, size: usize) -> impl Iterator<Item = AssessedChunk> + Send + '_ {

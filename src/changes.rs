@@ -142,21 +142,6 @@ impl Baseline {
         Ok(())
     }
 
-    /// Adds one finding.
-    pub fn insert(&mut self, finding: &Finding) {
-        self.findings.insert(
-            finding.finding_id.clone(),
-            PreviousFinding {
-                rule_id: finding.rule_id.clone(),
-                identity_id: finding.identity_id.clone(),
-                identity_name: finding.identity_name.clone(),
-                title: finding.title.clone(),
-                severity: finding.severity,
-                suppressed: finding.suppressed,
-            },
-        );
-    }
-
     /// Number of findings in the previous run.
     pub fn len(&self) -> usize {
         self.findings.len()
@@ -333,15 +318,6 @@ pub fn stream<'a>(
     })
 }
 
-/// All changes between a run's findings and the baseline, in one piece: `new` and
-/// `severityChanged` in the order of `current`, then `resolved` by finding id.
-pub fn diff(current: &[Finding], baseline: Option<&Baseline>, run: CurrentRun<'_>) -> Vec<Change> {
-    let mut comparison = Comparison::new(baseline, run);
-    let mut changes = comparison.compare(current);
-    changes.extend(comparison.resolved());
-    changes
-}
-
 /// Counts changes by type.
 pub fn count(changes: &[Change]) -> ChangeCounts {
     let mut counts = ChangeCounts::default();
@@ -388,6 +364,15 @@ mod tests {
             suppressed: false,
             suppression: None,
         }
+    }
+
+    /// All changes between a run's findings and the baseline, in one piece: `new` and
+    /// `severityChanged` in the order of `current`, then `resolved` by finding id.
+    fn diff(current: &[Finding], baseline: Option<&Baseline>, run: CurrentRun<'_>) -> Vec<Change> {
+        let mut comparison = Comparison::new(baseline, run);
+        let mut changes = comparison.compare(current);
+        changes.extend(comparison.resolved());
+        changes
     }
 
     fn run() -> CurrentRun<'static> {

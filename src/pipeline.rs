@@ -827,10 +827,7 @@ enum Body<'a> {
     Stream(Chunks<'a>),
 }
 
-/// Records per NDJSON chunk.
-const RECORDS_PER_CHUNK: usize = 500;
-
-/// NDJSON serialised lazily, a few hundred lines at a time.
+/// NDJSON serialised lazily, one batch of records (an assessment chunk) at a time.
 pub struct NdjsonChunks<'a> {
     remaining: Box<dyn Iterator<Item = Result<Vec<u8>, serde_json::Error>> + Send + 'a>,
     /// How many records the file holds.
@@ -853,14 +850,6 @@ impl Iterator for NdjsonChunks<'_> {
             .next()
             .map(|chunk| chunk.map(Bytes::from).map_err(serialise_error))
     }
-}
-
-/// Serialises records as NDJSON (one compact JSON document per line), lazily.
-pub fn ndjson_chunks<T: Serialize + Sync>(records: &[T]) -> NdjsonChunks<'_> {
-    ndjson_stream(
-        records.len() as u64,
-        records.chunks(RECORDS_PER_CHUNK).map(<[T]>::iter),
-    )
 }
 
 /// Serialises batches of records as NDJSON as they are produced, one upload chunk per batch;
