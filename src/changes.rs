@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rules::{Finding, Severity};
+use crate::model::Severity;
+use crate::rules::Finding;
 
 /// Version of the change record format.
 pub const CHANGE_SCHEMA_VERSION: &str = "1.0.0";
@@ -346,7 +347,7 @@ impl ChangeCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assess::SubjectKind;
+    use crate::model::SubjectKind;
 
     fn finding(id: &str, severity: Severity) -> Finding {
         Finding {

@@ -22,8 +22,8 @@ use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunStat
 use crate::rules;
 use crate::simulator::tenant::DEMO_SUPPRESSIONS;
 use crate::simulator::{FaultRates, RunningSimulator, SimOptions, SimTenant, TenantSize};
+use crate::snapshot::suppressions::SUPPRESSIONS_FILE;
 use crate::snapshot::{AssessmentSettings, TenantSnapshot};
-use crate::suppressions::SUPPRESSIONS_FILE;
 use crate::{summary, telemetry};
 
 /// Default output directory of `mi-assess assess`.
@@ -413,7 +413,10 @@ fn report(outcome: &RunOutcome, store: &dyn ResultStore) -> ExitCode {
         .as_deref()
         .map(|p| store.location(p))
         .unwrap_or_else(|| "(nothing written)".to_owned());
-    print!("{}", summary::render(outcome, &location));
+    print!(
+        "{}",
+        summary::render(&outcome.manifest, outcome.highlights.as_ref(), &location)
+    );
     match outcome.manifest.status {
         RunState::Complete => ExitCode::SUCCESS,
         RunState::Partial => ExitCode::from(2),

@@ -20,14 +20,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::arm::AzurePlane;
-use crate::graph::model::{
+use crate::graph::{GraphClient, GraphError};
+use crate::snapshot::graph::{
     APP_ROLE_ASSIGNMENT_SELECT, APPLICATION_SELECT, AppRoleAssignment, Application,
     DirectoryObject, MANAGED_IDENTITY_SELECT, MANAGED_IDENTITY_TYPE, OAUTH2_GRANT_SELECT,
     OAuth2PermissionGrant, RESOURCE_SERVICE_PRINCIPAL_SELECT, ROLE_ASSIGNMENT_SCHEDULE_SELECT,
     ROLE_ASSIGNMENT_SELECT, ROLE_DEFINITION_SELECT, ROLE_SCHEDULE_SELECT, ResourceServicePrincipal,
     RoleAssignment, RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
 };
-use crate::graph::{GraphClient, GraphError};
 use crate::snapshot::{
     AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, PrincipalData,
     SNAPSHOT_SCHEMA_VERSION, ScannerIdentity, TenantSnapshot,
@@ -523,7 +523,7 @@ pub async fn collect_identity(
         role_assignment_schedules,
         delegated_grants,
         // The single-identity answer reads Graph only; its Azure roles are unknown, not none.
-        azure: crate::azure::not_collected(
+        azure: crate::snapshot::azure::not_collected(
             "the single-identity assessment reads Graph only; Azure roles are assessed in full runs",
         ),
         gaps,

@@ -20,11 +20,11 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::arm::AzurePlane;
+use crate::assess::IdentityRecord;
 use crate::assess::{Assessment, Assessor, CHUNK_SUBJECTS, assess};
 use crate::changes::{self, Baseline, Comparison, CurrentRun};
 use crate::collect::{self, CollectError};
 use crate::graph::GraphClient;
-use crate::inventory::IdentityRecord;
 use crate::report::{Selection, Totals};
 use crate::results::records::{FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, Trigger};
 use crate::results::store::LOCK_TTL_SECONDS;
@@ -33,7 +33,6 @@ use crate::results::{
     StoreError, files,
 };
 use crate::results::{Chunks, Lock, LockAttempt};
-use crate::rules::Finding;
 use crate::snapshot::{AssessmentSettings, ScannerIdentity, TenantSnapshot};
 
 /// Asks for one run.
@@ -55,46 +54,7 @@ pub struct RunOutcome {
     /// The run folder, when the tenant was known.
     pub prefix: Option<String>,
     /// The most severe identities and findings, when the run got as far as assessing.
-    pub highlights: Option<Highlights>,
-}
-
-/// What a person should see first: the most severe identities and findings of a run (the
-/// summary the CLI prints). The complete lists are the run's NDJSON files.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Highlights {
-    /// Managed identities, most severe first (at most [`Highlights::LIMIT`]).
-    pub identities: Vec<IdentityRecord>,
-    /// Findings, most severe first (at most [`Highlights::LIMIT`]).
-    pub findings: Vec<Finding>,
-}
-
-impl Highlights {
-    /// Entries kept of each list.
-    pub const LIMIT: usize = crate::summary::MAX_ROWS;
-
-    /// The first entries of what the report details.
-    fn of(report: &crate::report::ReportInput<'_>) -> Self {
-        let mut identities: Vec<&IdentityRecord> = report.identities.iter().collect();
-        identities.sort_by(|a, b| {
-            b.highest_severity
-                .cmp(&a.highest_severity)
-                .then_with(|| b.finding_count.cmp(&a.finding_count))
-                .then_with(|| a.display_name.cmp(&b.display_name))
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        let mut findings: Vec<&Finding> = report.findings.iter().collect();
-        findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.rule_id.cmp(&b.rule_id))
-                .then_with(|| a.identity_name.cmp(&b.identity_name))
-                .then_with(|| a.finding_id.cmp(&b.finding_id))
-        });
-        Self {
-            identities: identities.into_iter().take(Self::LIMIT).cloned().collect(),
-            findings: findings.into_iter().take(Self::LIMIT).cloned().collect(),
-        }
-    }
+    pub highlights: Option<crate::summary::Highlights>,
 }
 
 /// The answer for one identity: its record, its findings, and what could not be read.
@@ -397,10 +357,18 @@ impl Publisher {
 
     /// Reads `suppressions.json` from the store root; a malformed file is a warning (the run
     /// goes on without suppressions), a missing one is no suppressions.
-    pub async fn read_suppressions(&self) -> Result<Vec<crate::suppressions::Suppression>, String> {
-        match self.store.get(crate::suppressions::SUPPRESSIONS_FILE).await {
+    pub async fn read_suppressions(
+        &self,
+    ) -> Result<Vec<crate::snapshot::suppressions::Suppression>, String> {
+        match self
+            .store
+            .get(crate::snapshot::suppressions::SUPPRESSIONS_FILE)
+            .await
+        {
             Ok(None) => Ok(Vec::new()),
-            Ok(Some(bytes)) => crate::suppressions::parse(&bytes).map_err(|e| e.to_string()),
+            Ok(Some(bytes)) => {
+                crate::assess::suppressions::parse(&bytes).map_err(|e| e.to_string())
+            }
             Err(e) => Err(format!(
                 "suppressions.json could not be read, so no suppression was applied: {e}"
             )),
@@ -666,7 +634,7 @@ impl Publisher {
             )
             .await;
         crate::telemetry::memory_mark(files::REPORT);
-        let highlights = Highlights::of(&report_input);
+        let highlights = crate::summary::Highlights::of(&report_input);
         drop(shown);
         match written {
             Ok(entry) => manifest.files.push(entry),
@@ -997,7 +965,7 @@ mod tests {
             role_eligibility_schedules: Default::default(),
             role_assignment_schedules: Default::default(),
             delegated_grants: Default::default(),
-            azure: crate::azure::not_collected("not read in this test"),
+            azure: crate::snapshot::azure::not_collected("not read in this test"),
             gaps: Vec::new(),
         }
     }

@@ -25,12 +25,12 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use base64::Engine as _;
 use time::OffsetDateTime;
 
-use crate::assess::{RoleState, SubjectKind};
+use crate::assess::IdentityRecord;
 use crate::changes::{Change, ChangeType, FindingState};
 use crate::classification::Tier;
-use crate::inventory::IdentityRecord;
+use crate::model::{RoleState, Severity, SubjectKind};
 use crate::results::records::{Manifest, RunState, SeverityCounts, Trigger};
-use crate::rules::{Finding, Severity};
+use crate::rules::Finding;
 
 /// Subjects (identities and other principals) the report details at most: the most severe
 /// first. A larger run is still complete in its NDJSON files; a page beyond this size no longer
@@ -1716,9 +1716,9 @@ const SCRIPT: &str = r#"
 mod tests {
     use super::*;
     use crate::changes::{CHANGE_SCHEMA_VERSION, FindingState};
-    use crate::inventory::IdentityKind;
+    use crate::model::AppliedSuppression;
+    use crate::model::IdentityKind;
     use crate::results::records::{RunError, Trigger};
-    use crate::suppressions::AppliedSuppression;
     use serde_json::json;
     use uuid::Uuid;
 

@@ -1,15 +1,46 @@
-//! The readable summary the CLI prints after a run: a header, a table of identities and totals.
+//! The readable summary the CLI prints after a run: a header, a table of identities and totals,
+//! and the [`Highlights`] it shows, chosen from what the report details.
 
 use std::fmt::Write as _;
 
-use crate::pipeline::RunOutcome;
+use crate::assess::{IdentityRecord, order};
+use crate::report::ReportInput;
+use crate::results::Manifest;
+use crate::rules::Finding;
 
 /// Rows shown before the table is cut short.
 pub const MAX_ROWS: usize = 40;
 
-/// Renders the run summary as plain text.
-pub fn render(outcome: &RunOutcome, location: &str) -> String {
-    let m = &outcome.manifest;
+/// What a person should see first: the most severe identities and findings of a run (the
+/// summary the CLI prints). The complete lists are the run's NDJSON files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Highlights {
+    /// Managed identities, most severe first (at most [`Highlights::LIMIT`]).
+    pub identities: Vec<IdentityRecord>,
+    /// Findings, most severe first (at most [`Highlights::LIMIT`]).
+    pub findings: Vec<Finding>,
+}
+
+impl Highlights {
+    /// Entries kept of each list.
+    pub const LIMIT: usize = MAX_ROWS;
+
+    /// The first entries of what the report details.
+    pub fn of(report: &ReportInput<'_>) -> Self {
+        let mut identities: Vec<&IdentityRecord> = report.identities.iter().collect();
+        identities.sort_by(|a, b| order::most_severe_identity_first(a, b));
+        let mut findings: Vec<&Finding> = report.findings.iter().collect();
+        findings.sort_by(|a, b| order::most_severe_first(a, b));
+        Self {
+            identities: identities.into_iter().take(Self::LIMIT).cloned().collect(),
+            findings: findings.into_iter().take(Self::LIMIT).cloned().collect(),
+        }
+    }
+}
+
+/// Renders the run summary as plain text: the manifest's header and totals, and the highlights
+/// when the run got as far as assessing.
+pub fn render(m: &Manifest, highlights: Option<&Highlights>, location: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "mi-assess run {}", m.run_id);
     let _ = writeln!(
@@ -56,7 +87,7 @@ pub fn render(outcome: &RunOutcome, location: &str) -> String {
                 .unwrap_or_default()
         );
     }
-    if let Some(highlights) = &outcome.highlights {
+    if let Some(highlights) = highlights {
         let headers = [
             "KIND",
             "NAME",

@@ -20,12 +20,12 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use super::{ArmClient, ArmError, AzurePlane, FederatedCredentialListing, queries};
-use crate::azure::{
-    AzureSnapshot, FederatedCredentialsResult, IdentityFederatedCredentials, PrincipalLookup,
-};
 use crate::config::{AZURE_PLANE_VAR, AzurePlaneMode};
 use crate::graph::GraphClient;
-use crate::graph::model::DirectoryObject;
+use crate::snapshot::azure::{
+    AzureSnapshot, FederatedCredentialsResult, IdentityFederatedCredentials, PrincipalLookup,
+};
+use crate::snapshot::graph::DirectoryObject;
 use crate::snapshot::{CollectionGap, Dataset};
 
 /// The gap's data set name for the Azure plane as a whole.
@@ -117,7 +117,7 @@ pub async fn collect_azure(
         Ok(rows) => rows,
         Err(e) => return failed(gaps, "azureRoleDefinitions", &e),
     };
-    let user_assigned_identities: Vec<crate::arm::model::UserAssignedIdentityRow> = match arm
+    let user_assigned_identities: Vec<crate::snapshot::azure::UserAssignedIdentityRow> = match arm
         .resource_graph_rows(queries::USER_ASSIGNED_IDENTITIES)
         .await
     {
@@ -340,10 +340,10 @@ async fn lookup_principals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arm::model::RoleAssignmentRow;
     use crate::auth::TokenSource;
     use crate::graph::RetryPolicy;
     use crate::simulator::{RunningSimulator, SimTenant};
+    use crate::snapshot::azure::RoleAssignmentRow;
     use std::sync::Arc;
     use std::time::Duration;
 

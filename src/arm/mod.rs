@@ -37,12 +37,10 @@ use url::Url;
 use crate::auth::{TokenError, TokenSource};
 use crate::config::AzurePlaneMode;
 use crate::graph::RetryPolicy;
-use crate::inventory::ArmResourceId;
+use crate::resolve::ArmResourceId;
 use crate::retry;
-use model::{
-    ErrorBody, FederatedCredential, FederatedCredentialPage, QueryOptions, QueryRequest,
-    QueryResponse,
-};
+use crate::snapshot::azure::FederatedCredential;
+use model::{ErrorBody, FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse};
 
 /// Resource Graph API version.
 pub const RESOURCE_GRAPH_API_VERSION: &str = "2022-10-01";

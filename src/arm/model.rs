@@ -3,12 +3,12 @@
 //! identity credential list. Every field has a serde default, so a missing column or property
 //! reads as empty rather than failing the whole page; unknown fields are ignored.
 //!
-//! The row types are also what the snapshot stores (`crate::azure::AzureSnapshot`): raw rows,
-//! not conclusions, so a run can be replayed offline.
-
-use std::collections::BTreeMap;
+//! The rows themselves are snapshot data (`crate::snapshot::azure`): raw rows, not conclusions,
+//! so a run can be replayed offline.
 
 use serde::{Deserialize, Serialize};
+
+use crate::snapshot::azure::FederatedCredential;
 
 /// Body of `POST {arm}/providers/Microsoft.ResourceGraph/resources`.
 #[derive(Debug, Clone, Serialize)]
@@ -64,140 +64,6 @@ impl QueryResponse {
     }
 }
 
-/// A management group in a subscription's ancestor chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ManagementGroupRef {
-    /// Management group name (its id segment).
-    pub name: String,
-    /// Display name.
-    pub display_name: Option<String>,
-}
-
-/// A row of [`super::queries::SUBSCRIPTIONS`]: a subscription the scanner can read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SubscriptionRow {
-    /// `/subscriptions/{id}`.
-    pub id: String,
-    /// Subscription GUID.
-    pub subscription_id: String,
-    /// Display name.
-    pub name: Option<String>,
-    /// `Enabled`, `Disabled`, `Warned`, …
-    pub state: Option<String>,
-    /// Management groups from the direct parent up to the tenant root group.
-    pub management_group_ancestors_chain: Vec<ManagementGroupRef>,
-}
-
-/// A row of [`super::queries::ROLE_ASSIGNMENTS`]: an Azure RBAC role assignment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RoleAssignmentRow {
-    /// Assignment resource id (what `az role assignment delete --ids` takes).
-    pub id: String,
-    /// Scope: `/`, a management group, a subscription, a resource group or a resource.
-    pub scope: String,
-    /// Object id of the principal.
-    pub principal_id: String,
-    /// `User`, `Group`, `ServicePrincipal`, `ForeignGroup`, `Device` or `Unknown`.
-    pub principal_type: Option<String>,
-    /// Full role definition id; its last segment is the GUID.
-    pub role_definition_id: String,
-    /// ABAC condition, when the assignment has one (empty strings read as none).
-    pub condition: Option<String>,
-    /// When it was created.
-    pub created_on: Option<String>,
-}
-
-/// One permission block of a role definition.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RolePermission {
-    /// Control-plane actions (wildcards allowed).
-    pub actions: Vec<String>,
-    /// Control-plane actions excluded from `actions`.
-    pub not_actions: Vec<String>,
-    /// Data-plane actions.
-    pub data_actions: Vec<String>,
-    /// Data-plane actions excluded from `dataActions`.
-    pub not_data_actions: Vec<String>,
-}
-
-/// A row of [`super::queries::ROLE_DEFINITIONS`]: an Azure role definition.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RoleDefinitionRow {
-    /// Definition resource id; its last segment is the GUID.
-    pub id: String,
-    /// Role name, e.g. `Owner`.
-    pub role_name: Option<String>,
-    /// `BuiltInRole` or `CustomRole`.
-    pub role_type: Option<String>,
-    /// What the role allows.
-    pub permissions: Vec<RolePermission>,
-    /// Where it can be assigned.
-    pub assignable_scopes: Vec<String>,
-}
-
-/// A row of [`super::queries::USER_ASSIGNED_IDENTITIES`]: a user-assigned identity resource.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct UserAssignedIdentityRow {
-    /// Resource id.
-    pub id: String,
-    /// Resource name.
-    pub name: String,
-    /// Subscription GUID.
-    pub subscription_id: Option<String>,
-    /// Resource group.
-    pub resource_group: Option<String>,
-    /// Region.
-    pub location: Option<String>,
-    /// Resource tags.
-    pub tags: Option<BTreeMap<String, serde_json::Value>>,
-    /// Object id of its service principal.
-    pub principal_id: Option<String>,
-    /// Application (client) id of its service principal.
-    pub client_id: Option<String>,
-}
-
-/// A row of [`super::queries::IDENTITY_RESOURCES`]: a resource with an `identity` block (or an
-/// AKS cluster, whose OIDC issuer is needed even without one).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IdentityResourceRow {
-    /// Resource id.
-    pub id: String,
-    /// Resource name.
-    pub name: Option<String>,
-    /// Resource type as Resource Graph reports it (lower case).
-    #[serde(rename = "type")]
-    pub resource_type: Option<String>,
-    /// Subscription GUID.
-    pub subscription_id: Option<String>,
-    /// Resource group.
-    pub resource_group: Option<String>,
-    /// `SystemAssigned`, `UserAssigned`, `SystemAssigned, UserAssigned` or `None`.
-    pub identity_type: Option<String>,
-    /// Object id of the system-assigned identity, when there is one.
-    pub principal_id: Option<String>,
-    /// `identity.userAssignedIdentities`: keyed by user-assigned identity resource id.
-    pub user_assigned_identities: Option<BTreeMap<String, serde_json::Value>>,
-    /// `properties.oidcIssuerProfile.issuerURL` of AKS clusters (empty otherwise).
-    pub oidc_issuer_url: Option<String>,
-}
-
-impl IdentityResourceRow {
-    /// The user-assigned identities attached to this resource.
-    pub fn attached_identities(&self) -> impl Iterator<Item = &str> {
-        self.user_assigned_identities
-            .iter()
-            .flat_map(|m| m.keys())
-            .map(String::as_str)
-    }
-}
-
 /// One page of `GET …/userAssignedIdentities/{name}/federatedIdentityCredentials`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FederatedCredentialPage {
@@ -231,25 +97,6 @@ pub struct FederatedCredentialProperties {
     /// Accepted audiences.
     pub audiences: Vec<String>,
     /// Flexible federated credential expression (newer API versions), when present.
-    pub claims_matching_expression: Option<serde_json::Value>,
-}
-
-/// A federated identity credential as the snapshot stores it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct FederatedCredential {
-    /// Resource id.
-    pub id: String,
-    /// Credential name (what `az identity federated-credential delete --name` takes).
-    pub name: String,
-    /// The external token issuer.
-    pub issuer: String,
-    /// The external subject.
-    pub subject: Option<String>,
-    /// Accepted audiences.
-    pub audiences: Vec<String>,
-    /// The flexible claims-matching expression, when the credential uses one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub claims_matching_expression: Option<serde_json::Value>,
 }
 
@@ -288,6 +135,7 @@ pub(crate) struct ErrorDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::azure::{IdentityResourceRow, RoleAssignmentRow};
 
     #[test]
     fn rows_tolerate_missing_and_extra_columns() {

@@ -1,9 +1,9 @@
-//! Microsoft Graph: a small typed client and the wire types mi-assess reads.
+//! Microsoft Graph: a small typed client.
 //!
-//! `client` owns HTTP, authentication, paging, retries and request accounting; `model` owns the
-//! serde shapes of Graph resources. Nothing here knows about assessments or storage.
+//! `client` owns HTTP, authentication, paging, retries and request accounting. The serde shapes
+//! of the Graph resources it reads are snapshot data (`crate::snapshot::graph`). Nothing here
+//! knows about assessments or storage.
 
 pub mod client;
-pub mod model;
 
 pub use client::{GraphClient, GraphError, GraphStats, RetryPolicy};

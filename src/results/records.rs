@@ -90,10 +90,10 @@ impl RunCounts {
     /// Counts a chunk of the assessment: its identity records and findings.
     pub fn add(
         &mut self,
-        identities: &[crate::inventory::IdentityRecord],
+        identities: &[crate::assess::IdentityRecord],
         findings: &[crate::rules::Finding],
     ) {
-        use crate::inventory::IdentityKind;
+        use crate::model::IdentityKind;
         self.identities += identities.len();
         for record in identities {
             match record.kind {
@@ -136,8 +136,8 @@ impl SeverityCounts {
     }
 
     /// Counts one more finding of `severity`.
-    pub fn add(&mut self, severity: crate::rules::Severity) {
-        use crate::rules::Severity;
+    pub fn add(&mut self, severity: crate::model::Severity) {
+        use crate::model::Severity;
         match severity {
             Severity::Critical => self.critical += 1,
             Severity::High => self.high += 1,

@@ -7,20 +7,23 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
-use super::{Finding, Rule, Scope, Severity, az_rest};
-use crate::arm::model::{FederatedCredential, UserAssignedIdentityRow};
-use crate::assess::{PrincipalView, SubjectKind, TenantView};
-use crate::azure::{
-    AzureIndex, FEDERATED_CREDENTIAL_WRITE, IDENTITY_ASSIGN, MANAGED_IDENTITY_CONTRIBUTOR,
-    MANAGED_IDENTITY_OPERATOR, OWNER, RBAC_ADMINISTRATOR, ROLE_ASSIGNMENT_WRITE, ResolvedAzureRole,
-    ScopeKind, USER_ACCESS_ADMINISTRATOR, management_group_of, normalise_issuer,
-};
+use super::{Finding, Rule, Scope, az_rest};
 use crate::classification::Tier;
 use crate::config::{
     DEFAULT_FIC_ALLOWED_ISSUERS, FIC_ALLOWED_ISSUERS_VAR, GITHUB_ACTIONS_ISSUER,
     TERRAFORM_CLOUD_ISSUER,
 };
-use crate::inventory::ArmResourceId;
+use crate::model::Severity;
+use crate::model::SubjectKind;
+use crate::resolve::ArmResourceId;
+use crate::resolve::TenantView;
+use crate::resolve::azure::{
+    AzureIndex, FEDERATED_CREDENTIAL_WRITE, IDENTITY_ASSIGN, MANAGED_IDENTITY_CONTRIBUTOR,
+    MANAGED_IDENTITY_OPERATOR, OWNER, RBAC_ADMINISTRATOR, ROLE_ASSIGNMENT_WRITE, ResolvedAzureRole,
+    ScopeKind, USER_ACCESS_ADMINISTRATOR, management_group_of, normalise_issuer,
+};
+use crate::resolve::principals::PrincipalView;
+use crate::snapshot::azure::{FederatedCredential, UserAssignedIdentityRow};
 
 /// Roles that can grant any role to anyone at their scope.
 const ACCESS_ADMIN_ROLES: [&str; 3] = [OWNER, USER_ACCESS_ADMINISTRATOR, RBAC_ADMINISTRATOR];
@@ -553,7 +556,9 @@ fn stale_managed_identity(view: &TenantView<'_>) -> Vec<Finding> {
         let Some(sp) = view.managed_identity(&subject.id) else {
             continue;
         };
-        let Some(resource) = crate::inventory::classify(&sp.alternative_names).resource else {
+        let Some(resource) =
+            crate::resolve::identity_kind::classify(&sp.alternative_names).resource
+        else {
             continue;
         };
         // Only resources Resource Graph's `resources` table lists, in readable subscriptions.

@@ -5,17 +5,16 @@ use serde_json::json;
 
 use super::tests::{GROUP, MI, TENANT, empty, fired, group, managed_identity, role_id};
 use super::*;
-use crate::arm::model::{
-    FederatedCredential, IdentityResourceRow, ManagementGroupRef, RoleAssignmentRow,
-    RoleDefinitionRow, RolePermission, SubscriptionRow, UserAssignedIdentityRow,
-};
 use crate::assess::assess;
-use crate::azure::{
-    AzureSnapshot, CONTRIBUTOR, FederatedCredentialsResult, IdentityFederatedCredentials,
-    MANAGED_IDENTITY_OPERATOR, OWNER, PrincipalLookup, RBAC_ADMINISTRATOR,
-    USER_ACCESS_ADMINISTRATOR,
+use crate::resolve::azure::{
+    CONTRIBUTOR, MANAGED_IDENTITY_OPERATOR, OWNER, RBAC_ADMINISTRATOR, USER_ACCESS_ADMINISTRATOR,
 };
-use crate::graph::model::{AppRoleAssignment, DirectoryObject, ServicePrincipal};
+use crate::snapshot::azure::{
+    AzureSnapshot, FederatedCredential, FederatedCredentialsResult, IdentityFederatedCredentials,
+    IdentityResourceRow, ManagementGroupRef, PrincipalLookup, RoleAssignmentRow, RoleDefinitionRow,
+    RolePermission, SubscriptionRow, UserAssignedIdentityRow,
+};
+use crate::snapshot::graph::{AppRoleAssignment, DirectoryObject, ServicePrincipal};
 use crate::snapshot::{Dataset, PrincipalData, TenantSnapshot};
 
 /// The subscription every test resource lives in (`managed_identity` uses it too).
@@ -291,7 +290,7 @@ fn privileged_rbac_severity_follows_the_scope() {
     assert!(fired(&s, "MI-AZ-001").is_empty());
     let mut unknown = with_mi(&[]);
     assign(&mut unknown, MI, "ServicePrincipal", OWNER, "/");
-    unknown.azure = crate::azure::not_collected("403");
+    unknown.azure = crate::snapshot::azure::not_collected("403");
     assert!(fired(&unknown, "MI-AZ-001").is_empty());
 }
 
@@ -668,10 +667,7 @@ fn role_assignments_of_deleted_principals_are_orphaned() {
     let a = assess(&s);
     let f = finding(&a.findings, "MI-ORPH-003");
     assert_eq!(f.identity_id, DELETED);
-    assert_eq!(
-        f.identity_kind,
-        crate::assess::SubjectKind::ServicePrincipal
-    );
+    assert_eq!(f.identity_kind, crate::model::SubjectKind::ServicePrincipal);
     assert_eq!(f.evidence["roleName"], "Contributor");
     assert_eq!(
         f.remediation,
@@ -919,7 +915,7 @@ fn azure_unknown_keeps_records_null_and_rules_quiet() {
         "https://attacker.blob.core.windows.net/x",
         "x",
     );
-    s.azure = crate::azure::not_collected("no access");
+    s.azure = crate::snapshot::azure::not_collected("no access");
     let a = assess(&s);
     assert!(a.findings.iter().all(|f| !f.rule_id.starts_with("MI-AZ")
         && !f.rule_id.starts_with("MI-ORPH")
@@ -994,7 +990,7 @@ fn chunked_assessment_equals_the_whole_tenant_assessment() {
     // than its read set.
     s.settings
         .suppressions
-        .push(crate::suppressions::Suppression {
+        .push(crate::snapshot::suppressions::Suppression {
             rule_id: "MI-GRAPH-001".into(),
             identity_id: TARGET.into(),
             reason: "accepted last year".into(),

@@ -6,9 +6,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Finding, Rule, Scope, Severity, az_rest};
-use crate::assess::{CredentialHome, PrincipalView, ResolvedCredential, TenantView};
+use super::{Finding, Rule, Scope, az_rest};
 use crate::classification::Tier;
+use crate::model::CredentialHome;
+use crate::model::Severity;
+use crate::resolve::TenantView;
+use crate::resolve::principals::{PrincipalView, ResolvedCredential};
 
 /// Validity above which a credential counts as long-lived.
 const LONG_LIVED_DAYS: i64 = 365;

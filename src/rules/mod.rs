@@ -13,8 +13,10 @@ mod suppression;
 
 use serde::{Deserialize, Serialize};
 
-use crate::assess::{PrincipalView, SubjectKind, TenantView};
 use crate::classification::Tier;
+use crate::model::{AppliedSuppression, Severity, SubjectKind};
+use crate::resolve::TenantView;
+use crate::resolve::principals::PrincipalView;
 
 /// Version of the finding record format.
 pub const FINDING_SCHEMA_VERSION: &str = "1.0.0";
@@ -22,35 +24,6 @@ pub const FINDING_SCHEMA_VERSION: &str = "1.0.0";
 /// Namespace of finding ids (UUIDv5).
 const FINDING_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6d69_2d61_7373_6573_735f_6669_6e64_696e);
-
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth knowing; no action required.
-    Info,
-    /// Hygiene.
-    Low,
-    /// Fix in the normal course of work.
-    Medium,
-    /// Fix soon: a significant privilege or exposure.
-    High,
-    /// Fix now: a path to tenant takeover.
-    Critical,
-}
-
-impl Severity {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-}
 
 /// One finding: a rule that fired for one subject.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,7 +56,7 @@ pub struct Finding {
     pub suppressed: bool,
     /// The accepted-risk entry, when suppressed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suppression: Option<crate::suppressions::AppliedSuppression>,
+    pub suppression: Option<AppliedSuppression>,
 }
 
 /// What a rule reports about, which decides when a run calls it.

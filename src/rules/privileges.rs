@@ -3,9 +3,12 @@
 
 use serde_json::json;
 
-use super::{Finding, Rule, Scope, Severity, az_rest};
-use crate::assess::{PrincipalView, ResolvedAppRole, ResolvedDirectoryRole, RoleState, TenantView};
+use super::{Finding, Rule, Scope, az_rest};
 use crate::classification::Tier;
+use crate::model::RoleState;
+use crate::model::Severity;
+use crate::resolve::TenantView;
+use crate::resolve::principals::{PrincipalView, ResolvedAppRole, ResolvedDirectoryRole};
 
 /// Microsoft Graph's application id.
 pub(crate) const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

@@ -2,9 +2,12 @@
 
 use serde_json::json;
 
-use super::{Finding, Rule, Scope, Severity, az_rest};
-use crate::assess::{PrincipalView, SubjectKind, TenantView};
+use super::{Finding, Rule, Scope, az_rest};
 use crate::classification::{Tier, tier_by_name};
+use crate::model::Severity;
+use crate::model::SubjectKind;
+use crate::resolve::TenantView;
+use crate::resolve::principals::PrincipalView;
 
 /// The Graph application permissions mi-assess is documented to need.
 pub const DOCUMENTED_READ_SET: &[&str] = &[

@@ -3,8 +3,11 @@
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Finding, Rule, Scope, Severity};
-use crate::assess::{PrincipalView, SubjectKind, TenantView};
+use super::{Finding, Rule, Scope};
+use crate::model::Severity;
+use crate::model::SubjectKind;
+use crate::resolve::TenantView;
+use crate::resolve::principals::PrincipalView;
 
 /// SUPP-001.
 pub(super) const EXPIRED_SUPPRESSION: Rule = Rule {

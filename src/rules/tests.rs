@@ -7,7 +7,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::assess::{Assessor, assess};
-use crate::graph::model::{
+use crate::snapshot::graph::{
     AppRole, AppRoleAssignment, Credential, DirectoryObject, OAuth2PermissionGrant,
     ResourceServicePrincipal, RoleAssignment, RoleDefinition, ServicePrincipal,
 };
@@ -125,7 +125,7 @@ pub(super) fn empty() -> TenantSnapshot {
         role_eligibility_schedules: Dataset::Collected { items: Vec::new() },
         role_assignment_schedules: Dataset::Collected { items: Vec::new() },
         delegated_grants: Dataset::Collected { items: Vec::new() },
-        azure: crate::azure::not_collected("not read in this test"),
+        azure: crate::snapshot::azure::not_collected("not read in this test"),
         gaps: Vec::new(),
     }
 }
@@ -256,7 +256,7 @@ fn control_plane_finding_names_the_exact_delete_call() {
     );
     assert_eq!(f.evidence["directPathToGlobalAdmin"], true);
     assert_eq!(f.identity_id, MI);
-    assert_eq!(f.identity_kind, crate::assess::SubjectKind::UserAssigned);
+    assert_eq!(f.identity_kind, crate::model::SubjectKind::UserAssigned);
 }
 
 #[test]
@@ -634,6 +634,7 @@ fn unknown_data_is_not_treated_as_empty() {
     });
     let assessor = Assessor::new(&s);
     let identity = &assessor
+        .resolver()
         .subject(&s.managed_identities[0].id)
         .expect("the identity is assessed");
     assert!(identity.groups.is_none() && identity.directory_roles.is_none());

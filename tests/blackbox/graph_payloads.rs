@@ -1,8 +1,9 @@
 //! Classification on real Graph payloads (tests/fixtures/graph-docs, copied from
 //! ../shared/fixtures/graph-docs with their SOURCES.md).
 
-use mi_assess::graph::model::ServicePrincipal;
-use mi_assess::inventory::{IdentityKind, IdentityRecord};
+use mi_assess::assess::IdentityRecord;
+use mi_assess::model::IdentityKind;
+use mi_assess::snapshot::graph::ServicePrincipal;
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -78,7 +79,7 @@ fn documented_service_principal_lists_parse() {
 
 /// The documented collection payloads, parsed into the model types collection uses.
 mod documented_collections {
-    use mi_assess::graph::model::{
+    use mi_assess::snapshot::graph::{
         AppRoleAssignment, DirectoryObject, OAuth2PermissionGrant, RoleAssignment, RoleDefinition,
     };
     use serde::de::DeserializeOwned;

@@ -2,7 +2,7 @@
 //!
 //! Assessment is a pure function of this snapshot (plus the settings recorded in it), so any
 //! run can be replayed offline from the `snapshot.json.gz` it wrote. The snapshot holds raw
-//! Graph objects and Azure Resource Graph rows (`azure`, see [`crate::azure`]), not
+//! Graph objects and Azure Resource Graph rows (`azure`, see [`azure`]), not
 //! conclusions. Data that could not be read is [`Dataset::Unknown`], never an empty list, and
 //! every such gap is listed in `gaps`.
 
@@ -11,7 +11,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::graph::model::{
+pub mod azure;
+pub mod graph;
+pub mod suppressions;
+
+use azure::AzureSnapshot;
+use graph::{
     AppRoleAssignment, DirectoryObject, OAuth2PermissionGrant, ResourceServicePrincipal,
     RoleAssignment, RoleDefinition, ServicePrincipal,
 };
@@ -94,7 +99,7 @@ pub struct AssessmentSettings {
     pub privileged_group_ids: Vec<String>,
     /// Accepted risks read from `suppressions.json` at the start of the run.
     #[serde(default)]
-    pub suppressions: Vec<crate::suppressions::Suppression>,
+    pub suppressions: Vec<suppressions::Suppression>,
     /// Trusted federated-credential issuers (`MI_ASSESS_FIC_ALLOWED_ISSUERS`, or its defaults;
     /// empty: the defaults). The OIDC issuers of AKS clusters in the snapshot are added to it.
     #[serde(default)]
@@ -158,8 +163,8 @@ pub struct TenantSnapshot {
     pub delegated_grants: Dataset<Vec<OAuth2PermissionGrant>>,
     /// The Azure plane (Azure RBAC, user-assigned identities, federated credentials); unknown
     /// when ARM was off or not readable, and in snapshots written before it existed.
-    #[serde(default = "crate::azure::not_recorded")]
-    pub azure: Dataset<crate::azure::AzureSnapshot>,
+    #[serde(default = "azure::not_recorded")]
+    pub azure: Dataset<AzureSnapshot>,
     /// What could not be collected.
     #[serde(default)]
     pub gaps: Vec<CollectionGap>,
@@ -177,10 +182,10 @@ pub struct CredentialServicePrincipal {
     pub application_id: Option<String>,
     /// Secrets on the application registration.
     #[serde(default)]
-    pub application_password_credentials: Vec<crate::graph::model::Credential>,
+    pub application_password_credentials: Vec<graph::Credential>,
     /// Certificates on the application registration.
     #[serde(default)]
-    pub application_key_credentials: Vec<crate::graph::model::Credential>,
+    pub application_key_credentials: Vec<graph::Credential>,
 }
 
 /// Who ran the scan, as its own token describes it.

@@ -1,28 +1,20 @@
-//! The Azure plane of a tenant snapshot, and the pure helpers that read it.
-//!
-//! [`AzureSnapshot`] holds what the Azure-plane collection read (`crate::arm::collect`): the
-//! rows of the Resource Graph queries in `crate::arm::queries`, the federated identity
-//! credentials of every user-assigned identity (or why they could not be listed), and which
-//! role-assignment principals still exist in Entra. It is stored in the snapshot as
-//! `TenantSnapshot::azure`, a [`Dataset`]: unknown when ARM was off or not readable.
-//!
-//! [`AzureIndex`] resolves it for assessment: role assignments by principal, role definitions
-//! by GUID, scope containment (management groups through each subscription's ancestor chain),
-//! and the tier of each Azure role ([`crate::classification::Classifier::azure_role`] for
-//! built-in roles, the role's own actions for custom ones). No I/O here.
+//! The Azure plane resolved for assessment: role assignments by principal, role definitions by
+//! GUID and what their actions allow, scope containment (management groups through each
+//! subscription's ancestor chain), and the tier of each Azure role
+//! ([`crate::classification::Classifier::azure_role`] for built-in roles, the role's own
+//! actions for custom ones). No I/O here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::arm::model::{
-    FederatedCredential, IdentityResourceRow, RoleAssignmentRow, RoleDefinitionRow,
-    SubscriptionRow, UserAssignedIdentityRow,
-};
-use crate::assess::{GroupRef, ResolvedGroup};
+use super::ArmResourceId;
+use super::principals::{GroupRef, ResolvedGroup};
 use crate::classification::{Classifier, Tier};
-use crate::graph::model::DirectoryObject;
-use crate::snapshot::Dataset;
+use crate::snapshot::azure::{
+    AzureSnapshot, FederatedCredentialsResult, IdentityResourceRow, RoleAssignmentRow,
+    RoleDefinitionRow, SubscriptionRow, UserAssignedIdentityRow,
+};
 
 /// Owner.
 pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
@@ -44,118 +36,6 @@ pub const FEDERATED_CREDENTIAL_WRITE: &str =
     "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write";
 /// The action that attaches a user-assigned identity to a resource.
 pub const IDENTITY_ASSIGN: &str = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
-
-/// Everything collected about the Azure plane in one run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct AzureSnapshot {
-    /// The ARM endpoint that was read (remediation commands target this cloud).
-    pub arm_endpoint: String,
-    /// Subscriptions the scanner could read.
-    pub subscriptions: Vec<SubscriptionRow>,
-    /// Azure RBAC role assignments.
-    pub role_assignments: Vec<RoleAssignmentRow>,
-    /// Role definitions, built-in and custom.
-    pub role_definitions: Vec<RoleDefinitionRow>,
-    /// User-assigned identity resources.
-    pub user_assigned_identities: Vec<UserAssignedIdentityRow>,
-    /// Resources with an `identity` block, and AKS clusters.
-    pub identity_resources: Vec<IdentityResourceRow>,
-    /// The federated credentials of each user-assigned identity.
-    pub federated_credentials: Vec<IdentityFederatedCredentials>,
-    /// Which role-assignment principals still exist in Entra (for orphaned assignments).
-    pub principal_lookup: Dataset<PrincipalLookup>,
-}
-
-/// The data set when the Azure plane was not read.
-pub fn not_collected(reason: impl Into<String>) -> Dataset<AzureSnapshot> {
-    Dataset::Unknown {
-        reason: reason.into(),
-    }
-}
-
-/// Serde default of `TenantSnapshot::azure`: snapshots written before the Azure plane existed.
-pub fn not_recorded() -> Dataset<AzureSnapshot> {
-    not_collected("this snapshot carries no Azure-plane data")
-}
-
-/// The federated credentials of one user-assigned identity.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IdentityFederatedCredentials {
-    /// Resource id of the user-assigned identity.
-    pub identity_id: String,
-    /// What listing them gave.
-    pub result: FederatedCredentialsResult,
-}
-
-/// What listing one identity's federated credentials gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "status",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub enum FederatedCredentialsResult {
-    /// Listed completely (possibly none).
-    Listed {
-        /// The credentials.
-        credentials: Vec<FederatedCredential>,
-    },
-    /// ARM answered 404 (the identity is gone) or 405 (federated credentials are not supported
-    /// for it): there are none to assess.
-    Unavailable {
-        /// 404 or 405.
-        http_status: u16,
-        /// ARM's explanation.
-        reason: String,
-    },
-    /// Could not be listed; unknown, never treated as none.
-    Failed {
-        /// The HTTP status, when there was one.
-        http_status: Option<u16>,
-        /// What went wrong.
-        reason: String,
-    },
-}
-
-impl Default for FederatedCredentialsResult {
-    fn default() -> Self {
-        Self::Listed {
-            credentials: Vec::new(),
-        }
-    }
-}
-
-impl FederatedCredentialsResult {
-    /// The credentials, when known (`Unavailable` means none).
-    pub fn known(&self) -> Option<&[FederatedCredential]> {
-        match self {
-            Self::Listed { credentials } => Some(credentials),
-            Self::Unavailable { .. } => Some(&[]),
-            Self::Failed { .. } => None,
-        }
-    }
-}
-
-/// Which principals of role assignments exist in Entra (`POST /directoryObjects/getByIds`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PrincipalLookup {
-    /// Principal ids that were looked up: those of role assignments to a service principal (or
-    /// an unknown principal type) that collection did not already know.
-    pub checked: Vec<String>,
-    /// The directory objects Graph returned for them; a checked id missing here is deleted.
-    pub found: Vec<DirectoryObject>,
-}
-
-impl PrincipalLookup {
-    /// True when `id` was looked up and Graph did not return it.
-    pub fn is_deleted(&self, id: &str) -> bool {
-        self.checked.iter().any(|c| c.eq_ignore_ascii_case(id))
-            && !self.found.iter().any(|f| f.id.eq_ignore_ascii_case(id))
-    }
-}
 
 /// What an Azure RBAC scope is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -531,8 +411,8 @@ impl<'a> AzureIndex<'a> {
                 if group.eq_ignore_ascii_case(&self.tenant_id) {
                     return true;
                 }
-                let Some(subscription) = crate::inventory::ArmResourceId::parse(resource_id)
-                    .and_then(|r| r.subscription_id)
+                let Some(subscription) =
+                    ArmResourceId::parse(resource_id).and_then(|r| r.subscription_id)
                 else {
                     return false;
                 };
@@ -668,7 +548,7 @@ pub fn normalise_issuer(issuer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arm::model::{ManagementGroupRef, RolePermission};
+    use crate::snapshot::azure::{ManagementGroupRef, RolePermission};
 
     #[test]
     fn scope_kinds() {

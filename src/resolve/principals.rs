@@ -1,63 +1,22 @@
-//! Assessment: a pure function from a [`TenantSnapshot`] to the records and findings a run
-//! publishes. No I/O happens here, so every run can be replayed offline.
-//!
-//! First every principal (managed identity or credential-bearing service principal) is
-//! *resolved*: its app role assignments are named and tiered through the resource's `appRoles`
-//! and the classification data, its transitive groups are marked privileged or not, and its
-//! directory roles (direct or through a group, active or eligible, tenant or AU scope) and its
-//! Azure RBAC roles (direct or through a group, any scope) are gathered. Rules then read only
-//! these resolved views.
+//! Principals resolved for the rules: each app role assignment named and tiered through the
+//! resource's `appRoles` and the classification data, each transitive group marked privileged
+//! or not, directory roles (direct or through a group, active or eligible, tenant or AU scope),
+//! delegated grants, credentials and Azure RBAC roles gathered into one [`PrincipalView`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::azure::{AzureIndex, ResolvedAzureRole};
+use super::azure::{AzureIndex, ResolvedAzureRole};
+use super::by_lowercase_id;
+use super::roles::RoleIndex;
 use crate::classification::{Classifier, Tier};
-use crate::graph::model::{
+use crate::model::{CredentialHome, RoleState, SubjectKind};
+use crate::snapshot::graph::{
     Credential, DirectoryObject, OAuth2PermissionGrant, ResourceServicePrincipal, RoleAssignment,
     ServicePrincipal,
 };
-use crate::inventory::{IdentityKind, IdentityRecord};
-use crate::rules::{self, Finding, Severity};
 use crate::snapshot::{CredentialServicePrincipal, Dataset, TenantSnapshot};
-
-/// What one assessment produced.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Assessment {
-    /// One record per managed identity, sorted by object id.
-    pub identities: Vec<IdentityRecord>,
-    /// Findings, grouped by subject in assessment order, most severe first within a subject.
-    pub findings: Vec<Finding>,
-}
-
-impl Assessment {
-    /// Number of identities of one kind.
-    pub fn count_kind(&self, kind: IdentityKind) -> usize {
-        self.identities.iter().filter(|i| i.kind == kind).count()
-    }
-}
-
-/// What kind of principal a view describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum SubjectKind {
-    /// A system-assigned managed identity.
-    SystemAssigned,
-    /// A user-assigned managed identity.
-    UserAssigned,
-    /// An application service principal (not a managed identity).
-    ServicePrincipal,
-}
-
-impl From<IdentityKind> for SubjectKind {
-    fn from(kind: IdentityKind) -> Self {
-        match kind {
-            IdentityKind::SystemAssigned => Self::SystemAssigned,
-            IdentityKind::UserAssigned => Self::UserAssigned,
-        }
-    }
-}
 
 /// An application permission, resolved to its name and tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,16 +57,6 @@ pub struct ResolvedGroup {
     pub security_enabled: Option<bool>,
     /// Why the group counts as privileged (empty: not privileged).
     pub privileged_because: Vec<String>,
-}
-
-/// How a directory role is held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum RoleState {
-    /// Active now (permanent or activated through PIM).
-    Active,
-    /// Eligible through PIM; can be activated.
-    Eligible,
 }
 
 /// A directory role the principal holds, directly or through a group.
@@ -166,16 +115,6 @@ pub struct ResolvedGrant {
     pub scopes: Vec<String>,
     /// `AllPrincipals` or `Principal`.
     pub consent_type: Option<String>,
-}
-
-/// Where a credential lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum CredentialHome {
-    /// On the application registration.
-    Application,
-    /// On the service principal object itself.
-    ServicePrincipal,
 }
 
 /// A secret or certificate on a service principal or its application.
@@ -270,332 +209,7 @@ impl PrincipalView {
     }
 }
 
-/// Subjects assessed together in one step of a streamed run. It bounds the memory a run needs
-/// beyond the snapshot: one chunk of resolved views, records and findings at a time.
-pub const CHUNK_SUBJECTS: usize = 1_000;
-
-/// What the rules read: a chunk of resolved subjects, with the whole tenant behind it.
-///
-/// Subject-scoped rules ([`rules::Scope::Subjects`]) report only about `identities` and
-/// `service_principals`; tenant-scoped ones see empty lists and look subjects up by id with
-/// [`TenantView::subject`].
-#[derive(Debug, Clone)]
-pub struct TenantView<'a> {
-    /// The snapshot behind it.
-    pub snapshot: &'a TenantSnapshot,
-    /// Managed identities of this chunk, by object id.
-    pub identities: Vec<PrincipalView>,
-    /// Credential-bearing service principals of this chunk, by object id.
-    pub service_principals: Vec<PrincipalView>,
-    /// The Azure plane, indexed; `None` when it is unknown.
-    pub azure: Option<&'a AzureIndex<'a>>,
-    assessor: &'a Assessor<'a>,
-    tenant_pass: bool,
-}
-
-impl<'a> TenantView<'a> {
-    /// Graph base URL for remediation commands.
-    pub fn graph(&self) -> &str {
-        &self.snapshot.graph_endpoint
-    }
-
-    /// True in the one pass per run that holds no chunk and runs the tenant-scoped rules.
-    pub fn is_tenant_pass(&self) -> bool {
-        self.tenant_pass
-    }
-
-    /// Any assessed subject (managed identity or credential-bearing service principal) by object
-    /// id, resolved on demand when it is not in this chunk.
-    pub fn subject(&self, id: &str) -> Option<PrincipalView> {
-        self.identities
-            .iter()
-            .chain(self.service_principals.iter())
-            .find(|v| v.id.eq_ignore_ascii_case(id))
-            .cloned()
-            .or_else(|| self.assessor.subject(id))
-    }
-
-    /// The tier of any assessed subject (`Some(None)`: it holds no privilege), computed once
-    /// per run; `None` when no subject has that id.
-    pub fn tier_of(&self, id: &str) -> Option<Option<Tier>> {
-        self.assessor.tier_of(id)
-    }
-
-    /// The managed identity's service principal object, by object id.
-    pub fn managed_identity(&self, id: &str) -> Option<&'a ServicePrincipal> {
-        match self.assessor.lookup(id)? {
-            Subject::Identity(sp) => Some(sp),
-            Subject::Credential(_) => None,
-        }
-    }
-}
-
-/// Assesses a snapshot in one piece (tests, the single-identity endpoint, small tenants).
-pub fn assess(snapshot: &TenantSnapshot) -> Assessment {
-    let assessor = Assessor::new(snapshot);
-    let mut out = Assessment::default();
-    for chunk in assessor.chunks(usize::MAX) {
-        out.identities.extend(chunk.identities);
-        out.findings.extend(chunk.findings);
-    }
-    out
-}
-
-/// What one chunk of subjects produced.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AssessedChunk {
-    /// Records of the chunk's managed identities, by object id.
-    pub identities: Vec<IdentityRecord>,
-    /// Findings about the chunk's subjects, grouped by subject (in chunk order), most severe
-    /// first within a subject, then by rule id and finding id.
-    pub findings: Vec<Finding>,
-}
-
-/// One subject of assessment.
-#[derive(Debug, Clone, Copy)]
-enum Subject<'a> {
-    Identity(&'a ServicePrincipal),
-    Credential(&'a CredentialServicePrincipal),
-}
-
-impl Subject<'_> {
-    fn id(&self) -> &str {
-        match self {
-            Self::Identity(sp) => &sp.id,
-            Self::Credential(c) => &c.service_principal.id,
-        }
-    }
-}
-
-/// The assessment of one snapshot, produced a chunk of subjects at a time.
-///
-/// Building it indexes the snapshot, computes every subject's tier (some rules compare a subject
-/// with others) and runs the tenant-scoped rules once. [`Assessor::chunks`] then resolves and
-/// assesses the subjects in a fixed order (managed identities by object id, then
-/// credential-bearing service principals by object id), so a streamed run can walk the same
-/// assessment several times, one output file per walk, without holding it whole.
-pub struct Assessor<'a> {
-    snapshot: &'a TenantSnapshot,
-    context: ResolveContext<'a>,
-    subjects: Vec<Subject<'a>>,
-    by_id: HashMap<String, usize>,
-    tiers: Vec<Option<Tier>>,
-    /// Tenant-scoped findings about assessed subjects, by subject index.
-    tenant_findings: HashMap<usize, Vec<Finding>>,
-    /// Tenant-scoped findings about anything else (deleted principals, unknown ids).
-    leftover: Vec<Finding>,
-}
-
-impl std::fmt::Debug for Assessor<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Assessor")
-            .field("tenant_id", &self.snapshot.tenant_id)
-            .field("subjects", &self.subjects.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'a> Assessor<'a> {
-    /// Indexes `snapshot` and runs the tenant-scoped rules.
-    pub fn new(snapshot: &'a TenantSnapshot) -> Self {
-        let context = ResolveContext::new(snapshot, Classifier::embedded());
-        let mut identities: Vec<&ServicePrincipal> = snapshot.managed_identities.iter().collect();
-        identities.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut credentials: Vec<&CredentialServicePrincipal> = snapshot
-            .credential_service_principals
-            .known()
-            .into_iter()
-            .flatten()
-            .collect();
-        credentials.sort_by(|a, b| a.service_principal.id.cmp(&b.service_principal.id));
-        let subjects: Vec<Subject<'a>> = identities
-            .into_iter()
-            .map(Subject::Identity)
-            .chain(credentials.into_iter().map(Subject::Credential))
-            .collect();
-        let mut by_id = HashMap::with_capacity(subjects.len());
-        for (index, subject) in subjects.iter().enumerate() {
-            by_id
-                .entry(subject.id().to_ascii_lowercase())
-                .or_insert(index);
-        }
-        let mut assessor = Self {
-            snapshot,
-            context,
-            subjects,
-            by_id,
-            tiers: Vec::new(),
-            tenant_findings: HashMap::new(),
-            leftover: Vec::new(),
-        };
-        assessor.tiers = assessor
-            .subjects
-            .iter()
-            .map(|s| assessor.resolve(*s).tier())
-            .collect();
-        let mut tenant = rules::evaluate(&assessor.view(None));
-        crate::suppressions::mark(
-            &mut tenant,
-            &snapshot.settings.suppressions,
-            snapshot.collected_at,
-        );
-        for finding in tenant {
-            match assessor
-                .by_id
-                .get(&finding.identity_id.to_ascii_lowercase())
-            {
-                Some(index) => assessor
-                    .tenant_findings
-                    .entry(*index)
-                    .or_default()
-                    .push(finding),
-                None => assessor.leftover.push(finding),
-            }
-        }
-        sort_findings(&mut assessor.leftover);
-        assessor
-    }
-
-    /// The assessment, `size` subjects at a time; tenant-wide findings about no assessed subject
-    /// come last, in a chunk of their own. Every walk yields the same chunks.
-    pub fn chunks(&self, size: usize) -> impl Iterator<Item = AssessedChunk> + Send + '_ {
-        let size = size.max(1);
-        let starts = (0..self.subjects.len()).step_by(size);
-        let leftover = (!self.leftover.is_empty()).then(|| AssessedChunk {
-            identities: Vec::new(),
-            findings: self.leftover.clone(),
-        });
-        starts
-            .map(move |start| self.chunk(start, (start + size).min(self.subjects.len())))
-            .chain(leftover)
-    }
-
-    /// A subject resolved on demand.
-    pub fn subject(&self, id: &str) -> Option<PrincipalView> {
-        self.lookup(id).map(|s| self.resolve(s))
-    }
-
-    fn lookup(&self, id: &str) -> Option<Subject<'a>> {
-        let index = self.by_id.get(&id.to_ascii_lowercase())?;
-        self.subjects.get(*index).copied()
-    }
-
-    fn tier_of(&self, id: &str) -> Option<Option<Tier>> {
-        let index = self.by_id.get(&id.to_ascii_lowercase())?;
-        self.tiers.get(*index).copied()
-    }
-
-    fn resolve(&self, subject: Subject<'_>) -> PrincipalView {
-        match subject {
-            Subject::Identity(sp) => {
-                let kind = crate::inventory::classify(&sp.alternative_names)
-                    .kind
-                    .into();
-                self.context.view(sp, kind, Vec::new())
-            }
-            Subject::Credential(c) => self.context.view(
-                &c.service_principal,
-                SubjectKind::ServicePrincipal,
-                credentials_of(c),
-            ),
-        }
-    }
-
-    /// The view of a chunk (identities, service principals), or of the tenant pass (`None`).
-    fn view(&'a self, chunk: Option<(Vec<PrincipalView>, Vec<PrincipalView>)>) -> TenantView<'a> {
-        let tenant_pass = chunk.is_none();
-        let (identities, service_principals) = chunk.unwrap_or_default();
-        TenantView {
-            snapshot: self.snapshot,
-            identities,
-            service_principals,
-            azure: self.context.azure.as_ref(),
-            assessor: self,
-            tenant_pass,
-        }
-    }
-
-    fn chunk(&self, start: usize, end: usize) -> AssessedChunk {
-        let mut identities = Vec::new();
-        let mut service_principals = Vec::new();
-        for subject in &self.subjects[start..end] {
-            let view = self.resolve(*subject);
-            match subject {
-                Subject::Identity(_) => identities.push(view),
-                Subject::Credential(_) => service_principals.push(view),
-            }
-        }
-        let view = self.view(Some((identities, service_principals)));
-        let mut findings = rules::evaluate(&view);
-        crate::suppressions::mark(
-            &mut findings,
-            &self.snapshot.settings.suppressions,
-            self.snapshot.collected_at,
-        );
-        for index in start..end {
-            if let Some(tenant) = self.tenant_findings.get(&index) {
-                findings.extend(tenant.iter().cloned());
-            }
-        }
-        // Grouped by subject in chunk order: the order of `subjects`.
-        let position: HashMap<&str, usize> = self.subjects[start..end]
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id(), i))
-            .collect();
-        findings.sort_by(|a, b| {
-            let pa = position.get(a.identity_id.as_str()).copied();
-            let pb = position.get(b.identity_id.as_str()).copied();
-            pa.cmp(&pb).then_with(|| finding_order(a, b))
-        });
-        // Finding count and worst severity per subject, in one pass.
-        let mut per_subject: HashMap<&str, (usize, Option<Severity>)> = HashMap::new();
-        for finding in &findings {
-            let entry = per_subject.entry(finding.identity_id.as_str()).or_default();
-            entry.0 += 1;
-            entry.1 = entry.1.max(Some(finding.severity));
-        }
-        let records = view
-            .identities
-            .into_iter()
-            .zip(self.subjects[start..end].iter())
-            .filter_map(|(view, subject)| match subject {
-                Subject::Identity(sp) => Some((view, sp)),
-                Subject::Credential(_) => None,
-            })
-            .map(|(view, sp)| {
-                let mut record = IdentityRecord::from_service_principal(sp);
-                let (count, highest) = per_subject.get(sp.id.as_str()).copied().unwrap_or_default();
-                record.attach(view, count, highest);
-                record
-            })
-            .collect();
-        drop(per_subject);
-        AssessedChunk {
-            identities: records,
-            findings,
-        }
-    }
-}
-
-/// Most severe first, then rule id, then finding id.
-fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
-    b.severity
-        .cmp(&a.severity)
-        .then_with(|| a.rule_id.cmp(&b.rule_id))
-        .then_with(|| a.finding_id.cmp(&b.finding_id))
-}
-
-/// Sorts findings by subject id, then [`finding_order`].
-fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        a.identity_id
-            .cmp(&b.identity_id)
-            .then_with(|| finding_order(a, b))
-    });
-}
-
-fn credentials_of(c: &CredentialServicePrincipal) -> Vec<ResolvedCredential> {
+pub(super) fn credentials_of(c: &CredentialServicePrincipal) -> Vec<ResolvedCredential> {
     let make = |kind: &str, home, cred: &Credential| ResolvedCredential {
         kind: kind.to_owned(),
         home,
@@ -629,54 +243,8 @@ fn credentials_of(c: &CredentialServicePrincipal) -> Vec<ResolvedCredential> {
     out
 }
 
-/// Items grouped by an object id, compared case-insensitively.
-fn by_lowercase_id<'a, T>(items: &'a [T], id: impl Fn(&T) -> &str) -> HashMap<String, Vec<&'a T>> {
-    let mut map: HashMap<String, Vec<&'a T>> = HashMap::new();
-    for item in items {
-        map.entry(id(item).to_ascii_lowercase())
-            .or_default()
-            .push(item);
-    }
-    map
-}
-
-/// Directory role assignments and schedules indexed by principal.
-#[derive(Debug, Default)]
-struct RoleIndex<'a> {
-    active: Option<HashMap<String, Vec<&'a RoleAssignment>>>,
-    eligible: Option<HashMap<String, Vec<&'a RoleAssignment>>>,
-}
-
-impl<'a> RoleIndex<'a> {
-    fn new(snapshot: &'a TenantSnapshot) -> Self {
-        let index = |data: &'a Dataset<Vec<RoleAssignment>>| {
-            data.known()
-                .map(|items| by_lowercase_id(items, |a| &a.principal_id))
-        };
-        Self {
-            active: index(&snapshot.role_assignments),
-            eligible: index(&snapshot.role_eligibility_schedules),
-        }
-    }
-
-    /// True when a principal (a group) holds any role, active or eligible.
-    fn holds_role(&self, principal_id: &str) -> Vec<(RoleState, &'a RoleAssignment)> {
-        let key = principal_id.to_ascii_lowercase();
-        let mut out = Vec::new();
-        for (state, map) in [
-            (RoleState::Active, &self.active),
-            (RoleState::Eligible, &self.eligible),
-        ] {
-            if let Some(found) = map.as_ref().and_then(|m| m.get(&key)) {
-                out.extend(found.iter().map(|a| (state, *a)));
-            }
-        }
-        out
-    }
-}
-
 /// The snapshot indexed for resolving principals.
-struct ResolveContext<'a> {
+pub(super) struct SnapshotIndex<'a> {
     snapshot: &'a TenantSnapshot,
     classifier: &'a Classifier,
     resources: HashMap<&'a str, &'a ResourceServicePrincipal>,
@@ -684,11 +252,11 @@ struct ResolveContext<'a> {
     roles: RoleIndex<'a>,
     configured: BTreeSet<String>,
     grants_by_client: Option<HashMap<String, Vec<&'a OAuth2PermissionGrant>>>,
-    azure: Option<AzureIndex<'a>>,
+    pub(super) azure: Option<AzureIndex<'a>>,
 }
 
-impl<'a> ResolveContext<'a> {
-    fn new(snapshot: &'a TenantSnapshot, classifier: &'a Classifier) -> Self {
+impl<'a> SnapshotIndex<'a> {
+    pub(super) fn new(snapshot: &'a TenantSnapshot, classifier: &'a Classifier) -> Self {
         let resources: HashMap<&str, &ResourceServicePrincipal> = snapshot
             .resources
             .iter()
@@ -733,7 +301,7 @@ impl<'a> ResolveContext<'a> {
         }
     }
 
-    fn view(
+    pub(super) fn view(
         &self,
         sp: &ServicePrincipal,
         kind: SubjectKind,
@@ -955,20 +523,5 @@ impl<'a> ResolveContext<'a> {
             seen.entry(key).or_insert(role);
         }
         Some(seen.into_values().collect())
-    }
-}
-
-impl IdentityRecord {
-    /// Adds the resolved privileges and the finding count to a record.
-    pub fn attach(&mut self, view: PrincipalView, finding_count: usize, highest: Option<Severity>) {
-        self.tier = view.tier();
-        self.app_roles = view.app_roles;
-        self.groups = view.groups;
-        self.directory_roles = view.directory_roles;
-        self.delegated_grants = view.delegated_grants;
-        self.azure_role_assignments = view.azure_roles;
-        self.unknown = view.unknown;
-        self.finding_count = finding_count;
-        self.highest_severity = highest;
     }
 }

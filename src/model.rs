@@ -1,0 +1,111 @@
+//! The shared vocabulary every layer speaks: severities, the kinds of subject and identity, how a
+//! role or credential is held, and the suppression a finding carries. A leaf: it imports no
+//! other module of the crate.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; no action required.
+    Info,
+    /// Hygiene.
+    Low,
+    /// Fix in the normal course of work.
+    Medium,
+    /// Fix soon: a significant privilege or exposure.
+    High,
+    /// Fix now: a path to tenant takeover.
+    Critical,
+}
+
+impl Severity {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// System-assigned identities live and die with their resource; user-assigned ones are
+/// standalone resources that can outlive everything that uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IdentityKind {
+    /// Created with, and deleted with, one Azure resource.
+    SystemAssigned,
+    /// A standalone `Microsoft.ManagedIdentity/userAssignedIdentities` resource.
+    UserAssigned,
+}
+
+impl IdentityKind {
+    /// The wire name (`systemAssigned` / `userAssigned`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SystemAssigned => "systemAssigned",
+            Self::UserAssigned => "userAssigned",
+        }
+    }
+}
+
+/// What kind of principal a view describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SubjectKind {
+    /// A system-assigned managed identity.
+    SystemAssigned,
+    /// A user-assigned managed identity.
+    UserAssigned,
+    /// An application service principal (not a managed identity).
+    ServicePrincipal,
+}
+
+impl From<IdentityKind> for SubjectKind {
+    fn from(kind: IdentityKind) -> Self {
+        match kind {
+            IdentityKind::SystemAssigned => Self::SystemAssigned,
+            IdentityKind::UserAssigned => Self::UserAssigned,
+        }
+    }
+}
+
+/// How a directory role is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RoleState {
+    /// Active now (permanent or activated through PIM).
+    Active,
+    /// Eligible through PIM; can be activated.
+    Eligible,
+}
+
+/// Where a credential lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CredentialHome {
+    /// On the application registration.
+    Application,
+    /// On the service principal object itself.
+    ServicePrincipal,
+}
+
+/// The suppression recorded on a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedSuppression {
+    /// Why the risk is accepted.
+    pub reason: String,
+    /// When the acceptance ends.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// Who accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}

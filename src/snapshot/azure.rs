@@ -1,0 +1,280 @@
+//! The Azure plane as the snapshot stores it: the rows of the Resource Graph queries
+//! (`crate::arm::queries`), the federated identity credentials of every user-assigned identity
+//! (or why they could not be listed), and which role-assignment principals still exist in Entra.
+//! It is `TenantSnapshot::azure`, a [`Dataset`]: unknown when ARM was off or not readable.
+//!
+//! Every row field has a serde default, so a missing column or property reads as empty rather
+//! than failing the whole page; unknown fields are ignored. Raw rows, not conclusions, so a run
+//! can be replayed offline. Data only: what the rows mean lives in `crate::resolve::azure`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Dataset;
+use super::graph::DirectoryObject;
+
+/// Everything collected about the Azure plane in one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AzureSnapshot {
+    /// The ARM endpoint that was read (remediation commands target this cloud).
+    pub arm_endpoint: String,
+    /// Subscriptions the scanner could read.
+    pub subscriptions: Vec<SubscriptionRow>,
+    /// Azure RBAC role assignments.
+    pub role_assignments: Vec<RoleAssignmentRow>,
+    /// Role definitions, built-in and custom.
+    pub role_definitions: Vec<RoleDefinitionRow>,
+    /// User-assigned identity resources.
+    pub user_assigned_identities: Vec<UserAssignedIdentityRow>,
+    /// Resources with an `identity` block, and AKS clusters.
+    pub identity_resources: Vec<IdentityResourceRow>,
+    /// The federated credentials of each user-assigned identity.
+    pub federated_credentials: Vec<IdentityFederatedCredentials>,
+    /// Which role-assignment principals still exist in Entra (for orphaned assignments).
+    pub principal_lookup: Dataset<PrincipalLookup>,
+}
+
+/// The data set when the Azure plane was not read.
+pub fn not_collected(reason: impl Into<String>) -> Dataset<AzureSnapshot> {
+    Dataset::Unknown {
+        reason: reason.into(),
+    }
+}
+
+/// Serde default of `TenantSnapshot::azure`: snapshots written before the Azure plane existed.
+pub fn not_recorded() -> Dataset<AzureSnapshot> {
+    not_collected("this snapshot carries no Azure-plane data")
+}
+
+/// The federated credentials of one user-assigned identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IdentityFederatedCredentials {
+    /// Resource id of the user-assigned identity.
+    pub identity_id: String,
+    /// What listing them gave.
+    pub result: FederatedCredentialsResult,
+}
+
+/// What listing one identity's federated credentials gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "status",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum FederatedCredentialsResult {
+    /// Listed completely (possibly none).
+    Listed {
+        /// The credentials.
+        credentials: Vec<FederatedCredential>,
+    },
+    /// ARM answered 404 (the identity is gone) or 405 (federated credentials are not supported
+    /// for it): there are none to assess.
+    Unavailable {
+        /// 404 or 405.
+        http_status: u16,
+        /// ARM's explanation.
+        reason: String,
+    },
+    /// Could not be listed; unknown, never treated as none.
+    Failed {
+        /// The HTTP status, when there was one.
+        http_status: Option<u16>,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl Default for FederatedCredentialsResult {
+    fn default() -> Self {
+        Self::Listed {
+            credentials: Vec::new(),
+        }
+    }
+}
+
+impl FederatedCredentialsResult {
+    /// The credentials, when known (`Unavailable` means none).
+    pub fn known(&self) -> Option<&[FederatedCredential]> {
+        match self {
+            Self::Listed { credentials } => Some(credentials),
+            Self::Unavailable { .. } => Some(&[]),
+            Self::Failed { .. } => None,
+        }
+    }
+}
+
+/// Which principals of role assignments exist in Entra (`POST /directoryObjects/getByIds`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PrincipalLookup {
+    /// Principal ids that were looked up: those of role assignments to a service principal (or
+    /// an unknown principal type) that collection did not already know.
+    pub checked: Vec<String>,
+    /// The directory objects Graph returned for them; a checked id missing here is deleted.
+    pub found: Vec<DirectoryObject>,
+}
+
+impl PrincipalLookup {
+    /// True when `id` was looked up and Graph did not return it.
+    pub fn is_deleted(&self, id: &str) -> bool {
+        self.checked.iter().any(|c| c.eq_ignore_ascii_case(id))
+            && !self.found.iter().any(|f| f.id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// A management group in a subscription's ancestor chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ManagementGroupRef {
+    /// Management group name (its id segment).
+    pub name: String,
+    /// Display name.
+    pub display_name: Option<String>,
+}
+
+/// A row of [`super::queries::SUBSCRIPTIONS`]: a subscription the scanner can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionRow {
+    /// `/subscriptions/{id}`.
+    pub id: String,
+    /// Subscription GUID.
+    pub subscription_id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// `Enabled`, `Disabled`, `Warned`, …
+    pub state: Option<String>,
+    /// Management groups from the direct parent up to the tenant root group.
+    pub management_group_ancestors_chain: Vec<ManagementGroupRef>,
+}
+
+/// A row of [`super::queries::ROLE_ASSIGNMENTS`]: an Azure RBAC role assignment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleAssignmentRow {
+    /// Assignment resource id (what `az role assignment delete --ids` takes).
+    pub id: String,
+    /// Scope: `/`, a management group, a subscription, a resource group or a resource.
+    pub scope: String,
+    /// Object id of the principal.
+    pub principal_id: String,
+    /// `User`, `Group`, `ServicePrincipal`, `ForeignGroup`, `Device` or `Unknown`.
+    pub principal_type: Option<String>,
+    /// Full role definition id; its last segment is the GUID.
+    pub role_definition_id: String,
+    /// ABAC condition, when the assignment has one (empty strings read as none).
+    pub condition: Option<String>,
+    /// When it was created.
+    pub created_on: Option<String>,
+}
+
+/// One permission block of a role definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RolePermission {
+    /// Control-plane actions (wildcards allowed).
+    pub actions: Vec<String>,
+    /// Control-plane actions excluded from `actions`.
+    pub not_actions: Vec<String>,
+    /// Data-plane actions.
+    pub data_actions: Vec<String>,
+    /// Data-plane actions excluded from `dataActions`.
+    pub not_data_actions: Vec<String>,
+}
+
+/// A row of [`super::queries::ROLE_DEFINITIONS`]: an Azure role definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleDefinitionRow {
+    /// Definition resource id; its last segment is the GUID.
+    pub id: String,
+    /// Role name, e.g. `Owner`.
+    pub role_name: Option<String>,
+    /// `BuiltInRole` or `CustomRole`.
+    pub role_type: Option<String>,
+    /// What the role allows.
+    pub permissions: Vec<RolePermission>,
+    /// Where it can be assigned.
+    pub assignable_scopes: Vec<String>,
+}
+
+/// A row of [`super::queries::USER_ASSIGNED_IDENTITIES`]: a user-assigned identity resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UserAssignedIdentityRow {
+    /// Resource id.
+    pub id: String,
+    /// Resource name.
+    pub name: String,
+    /// Subscription GUID.
+    pub subscription_id: Option<String>,
+    /// Resource group.
+    pub resource_group: Option<String>,
+    /// Region.
+    pub location: Option<String>,
+    /// Resource tags.
+    pub tags: Option<BTreeMap<String, serde_json::Value>>,
+    /// Object id of its service principal.
+    pub principal_id: Option<String>,
+    /// Application (client) id of its service principal.
+    pub client_id: Option<String>,
+}
+
+/// A row of [`super::queries::IDENTITY_RESOURCES`]: a resource with an `identity` block (or an
+/// AKS cluster, whose OIDC issuer is needed even without one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IdentityResourceRow {
+    /// Resource id.
+    pub id: String,
+    /// Resource name.
+    pub name: Option<String>,
+    /// Resource type as Resource Graph reports it (lower case).
+    #[serde(rename = "type")]
+    pub resource_type: Option<String>,
+    /// Subscription GUID.
+    pub subscription_id: Option<String>,
+    /// Resource group.
+    pub resource_group: Option<String>,
+    /// `SystemAssigned`, `UserAssigned`, `SystemAssigned, UserAssigned` or `None`.
+    pub identity_type: Option<String>,
+    /// Object id of the system-assigned identity, when there is one.
+    pub principal_id: Option<String>,
+    /// `identity.userAssignedIdentities`: keyed by user-assigned identity resource id.
+    pub user_assigned_identities: Option<BTreeMap<String, serde_json::Value>>,
+    /// `properties.oidcIssuerProfile.issuerURL` of AKS clusters (empty otherwise).
+    pub oidc_issuer_url: Option<String>,
+}
+
+impl IdentityResourceRow {
+    /// The user-assigned identities attached to this resource.
+    pub fn attached_identities(&self) -> impl Iterator<Item = &str> {
+        self.user_assigned_identities
+            .iter()
+            .flat_map(|m| m.keys())
+            .map(String::as_str)
+    }
+}
+
+/// A federated identity credential as the snapshot stores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FederatedCredential {
+    /// Resource id.
+    pub id: String,
+    /// Credential name (what `az identity federated-credential delete --name` takes).
+    pub name: String,
+    /// The external token issuer.
+    pub issuer: String,
+    /// The external subject.
+    pub subject: Option<String>,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// The flexible claims-matching expression, when the credential uses one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims_matching_expression: Option<serde_json::Value>,
+}
