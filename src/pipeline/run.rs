@@ -1,0 +1,268 @@
+//! The [`Scanner`]: one run in order. Who and where (the scanner's token), one run per tenant
+//! (the lock, renewed while the run works), the inputs besides Graph, collection, then the
+//! [`Publisher`]. Also the single-identity assessment and run status reads.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{Busy, IdentityAssessment, Publisher, RunOutcome, RunRequest, StatusReadError};
+use crate::arm::AzurePlane;
+use crate::assess::assess;
+use crate::collect::{self, CollectError};
+use crate::graph::GraphClient;
+use crate::results::records::{RunError, Trigger};
+use crate::results::{self, LockAttempt, Manifest, ResultStore, RunState, ScanStatus, StoreError};
+use crate::snapshot::{AssessmentSettings, ScannerIdentity};
+
+/// Runs assessments against one Graph endpoint and one result store.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    graph: GraphClient,
+    azure: AzurePlane,
+    publisher: Publisher,
+    settings: AssessmentSettings,
+}
+
+impl Scanner {
+    /// A scanner reading `graph` and writing to `store`.
+    pub fn new(
+        graph: GraphClient,
+        store: Arc<dyn ResultStore>,
+        settings: AssessmentSettings,
+    ) -> Self {
+        Self {
+            graph,
+            azure: AzurePlane::off(),
+            publisher: Publisher::new(store),
+            settings,
+        }
+    }
+
+    /// Reads the Azure plane as `azure` says (a new scanner has it off).
+    pub fn with_azure(mut self, azure: AzurePlane) -> Self {
+        self.azure = azure;
+        self
+    }
+
+    /// The Azure plane configuration.
+    pub fn azure(&self) -> &AzurePlane {
+        &self.azure
+    }
+
+    /// The result store.
+    pub fn store(&self) -> &Arc<dyn ResultStore> {
+        &self.publisher.store
+    }
+
+    /// The Graph client.
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    /// Reads the state of a run, if it exists.
+    pub async fn status(&self, run_id: Uuid) -> Result<Option<ScanStatus>, StatusReadError> {
+        let path = results::status_path(run_id);
+        match self.publisher.store.get(&path).await? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StatusReadError::Corrupt {
+                        path,
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Records that a run was accepted and is waiting for a worker.
+    pub async fn mark_queued(
+        &self,
+        run_id: Uuid,
+        trigger: Trigger,
+    ) -> Result<ScanStatus, StoreError> {
+        let status = ScanStatus::queued(run_id, trigger, OffsetDateTime::now_utc());
+        self.publisher.write_status(&status).await?;
+        Ok(status)
+    }
+
+    /// Assesses one managed identity with the same rules as a full run; `Ok(None)` when the id
+    /// is not a managed identity.
+    pub async fn assess_identity(
+        &self,
+        object_id: Uuid,
+    ) -> Result<Option<IdentityAssessment>, CollectError> {
+        let Some(snapshot) =
+            collect::collect_identity(&self.graph, object_id, self.settings.clone()).await?
+        else {
+            return Ok(None);
+        };
+        let assessment = assess(&snapshot);
+        let Some(identity) = assessment.identities.into_iter().next() else {
+            return Ok(None);
+        };
+        let findings = assessment
+            .findings
+            .into_iter()
+            .filter(|f| f.identity_id == identity.id)
+            .collect();
+        Ok(Some(IdentityAssessment {
+            identity,
+            findings,
+            skipped: snapshot.gaps,
+        }))
+    }
+
+    /// The tenant the scanner's identity belongs to (from its token).
+    pub async fn tenant_id(&self) -> Result<String, CollectError> {
+        collect::whoami(&self.graph).await.map(|(tenant, _)| tenant)
+    }
+
+    /// The run currently holding the tenant's lock, if any.
+    pub async fn running_run(&self, tenant_id: &str) -> Result<Option<String>, StoreError> {
+        self.publisher
+            .store
+            .lock_holder(&results::lock_path(tenant_id))
+            .await
+    }
+
+    /// Runs a full assessment. Failures become a `failed` run, not an `Err`; only the outcome's
+    /// manifest says how it went. `Err(Busy)` when another run of the tenant holds its lock (only
+    /// one run per tenant at a time); nothing is written then.
+    pub async fn run(&self, request: &RunRequest) -> Result<RunOutcome, Busy> {
+        let span = tracing::info_span!(
+            "run",
+            run_id = %request.run_id,
+            invocation_id = request.invocation_id.as_deref().unwrap_or("")
+        );
+        self.run_in_span(request).instrument(span).await
+    }
+
+    async fn run_in_span(&self, request: &RunRequest) -> Result<RunOutcome, Busy> {
+        let started_at = OffsetDateTime::now_utc();
+        let mut status = match self.status(request.run_id).await {
+            Ok(Some(existing)) => existing,
+            _ => ScanStatus::queued(request.run_id, request.trigger, started_at),
+        };
+        let mut manifest = Manifest::started(
+            request.run_id,
+            request.trigger,
+            request.invocation_id.clone(),
+            started_at,
+        );
+
+        // 1. Who and where: the tenant comes from the scanner's own token.
+        let (tenant_id, scanner_identity) = match collect::whoami(&self.graph).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "run failed before the tenant was known");
+                manifest.errors.push(RunError {
+                    stage: "auth".into(),
+                    message: e.to_string(),
+                });
+                return Ok(self
+                    .publisher
+                    .finish_failed(manifest, None, &mut status)
+                    .await);
+            }
+        };
+
+        // 2. One run per tenant at a time.
+        let run_id = request.run_id.to_string();
+        let lock_path = results::lock_path(&tenant_id);
+        let lock = match self.publisher.store.try_lock(&lock_path, &run_id).await {
+            Ok(LockAttempt::Acquired(lock)) => lock,
+            Ok(LockAttempt::Held { holder }) => {
+                tracing::warn!(
+                    running = holder.as_deref().unwrap_or("unknown"),
+                    "another run of this tenant is in progress"
+                );
+                return Err(Busy {
+                    running_run_id: holder,
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not take the tenant lock");
+                manifest.tenant_id = tenant_id;
+                manifest.errors.push(RunError {
+                    stage: "lock".into(),
+                    message: e.to_string(),
+                });
+                return Ok(self
+                    .publisher
+                    .finish_failed(manifest, None, &mut status)
+                    .await);
+            }
+        };
+        let renewal = self.publisher.keep_alive(lock.clone());
+        let outcome = self
+            .run_locked(tenant_id, scanner_identity, manifest, &mut status)
+            .await;
+        renewal.abort();
+        if let Err(e) = self.publisher.store.release_lock(&lock).await {
+            tracing::warn!(error = %e, "could not release the tenant lock; it expires by itself");
+        }
+        Ok(outcome)
+    }
+
+    async fn run_locked(
+        &self,
+        tenant_id: String,
+        scanner_identity: ScannerIdentity,
+        mut manifest: Manifest,
+        status: &mut ScanStatus,
+    ) -> RunOutcome {
+        let prefix = results::run_prefix(&tenant_id, manifest.started_at, manifest.run_id);
+        manifest.tenant_id = tenant_id.clone();
+        status.state = RunState::Running;
+        status.error = None;
+        status.tenant_id = Some(tenant_id.clone());
+        status.results_prefix = Some(prefix.clone());
+        self.publisher.write_status_logged(status).await;
+        tracing::info!(tenant_id = %tenant_id, prefix = %prefix, "run started");
+
+        // 3. Inputs besides Graph: accepted risks.
+        let mut settings = self.settings.clone();
+        match self.publisher.read_suppressions().await {
+            Ok(found) => settings.suppressions = found,
+            Err(warning) => {
+                tracing::error!("{warning}");
+                manifest.warnings.push(warning);
+            }
+        }
+
+        // 4. Collect.
+        let collected = collect::collect_tenant_as(
+            &self.graph,
+            &self.azure,
+            tenant_id,
+            scanner_identity,
+            settings,
+        )
+        .await;
+        manifest.graph = self.graph.stats().snapshot();
+        crate::telemetry::memory_mark("collected");
+        let snapshot = match collected {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                tracing::error!(error = %e, "collection failed");
+                manifest.errors.push(RunError {
+                    stage: "collect".into(),
+                    message: e.to_string(),
+                });
+                return self
+                    .publisher
+                    .finish_failed(manifest, Some(prefix), status)
+                    .await;
+            }
+        };
+
+        // 5. Assess (pure) and publish.
+        self.publisher
+            .publish(manifest, prefix, &snapshot, status)
+            .await
+    }
+}
