@@ -29,8 +29,8 @@ use crate::snapshot::graph::{
     RoleAssignment, RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
 };
 use crate::snapshot::{
-    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, PrincipalData,
-    SNAPSHOT_SCHEMA_VERSION, ScannerIdentity, TenantSnapshot,
+    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, DatasetName,
+    PrincipalData, SNAPSHOT_SCHEMA_VERSION, ScannerIdentity, TenantSnapshot,
 };
 
 /// `$batch` requests in flight at once.
@@ -94,28 +94,15 @@ pub async fn collect_tenant(
     collect_tenant_as(graph, azure, tenant_id, scanner, settings).await
 }
 
-/// The permission whose absence explains a 403 on a data set.
-fn permission_for(dataset: &str) -> &'static str {
-    match dataset {
-        "delegatedGrants" => "Directory.Read.All",
-        "roleDefinitions"
-        | "roleAssignments"
-        | "roleEligibilitySchedules"
-        | "roleAssignmentSchedules" => "RoleManagement.Read.Directory",
-        "memberships" => "GroupMember.Read.All",
-        _ => "Application.Read.All",
-    }
-}
-
-fn gap(dataset: &str, principals: usize, error: &GraphError) -> CollectionGap {
+fn gap(dataset: DatasetName, principals: usize, error: &GraphError) -> CollectionGap {
     let status = error.status();
     CollectionGap {
-        dataset: dataset.to_owned(),
+        dataset,
         principals,
         status,
         reason: error.to_string(),
         needs_permission: matches!(status, Some(401 | 403))
-            .then(|| permission_for(dataset).to_owned()),
+            .then(|| dataset.permission().to_owned()),
         affects_status: true,
     }
 }
@@ -123,17 +110,17 @@ fn gap(dataset: &str, principals: usize, error: &GraphError) -> CollectionGap {
 /// Lists a tenant-wide data set; a failure becomes a gap and an unknown data set.
 async fn list_dataset<T: serde::de::DeserializeOwned>(
     graph: &GraphClient,
-    dataset: &str,
+    dataset: DatasetName,
     path: &str,
     gaps: &mut Vec<CollectionGap>,
 ) -> Dataset<Vec<T>> {
     match graph.list::<T>(path).await {
         Ok(items) => {
-            tracing::info!(dataset, count = items.len(), "collected");
+            tracing::info!(%dataset, count = items.len(), "collected");
             Dataset::Collected { items }
         }
         Err(e) => {
-            tracing::warn!(dataset, error = %e, "could not collect; marking it unknown");
+            tracing::warn!(%dataset, error = %e, "could not collect; marking it unknown");
             let gap = gap(dataset, 0, &e);
             let reason = gap.reason.clone();
             gaps.push(gap);
@@ -189,21 +176,21 @@ pub async fn collect_tenant_as(
     // 5. Directory roles, tenant-wide.
     let role_definitions: Dataset<Vec<RoleDefinition>> = list_dataset(
         graph,
-        "roleDefinitions",
+        DatasetName::RoleDefinitions,
         &format!("roleManagement/directory/roleDefinitions?$select={ROLE_DEFINITION_SELECT}"),
         &mut gaps,
     )
     .await;
     let role_assignments: Dataset<Vec<RoleAssignment>> = list_dataset(
         graph,
-        "roleAssignments",
+        DatasetName::RoleAssignments,
         &format!("roleManagement/directory/roleAssignments?$select={ROLE_ASSIGNMENT_SELECT}"),
         &mut gaps,
     )
     .await;
     let role_eligibility_schedules: Dataset<Vec<RoleAssignment>> = list_dataset(
         graph,
-        "roleEligibilitySchedules",
+        DatasetName::RoleEligibilitySchedules,
         &format!(
             "roleManagement/directory/roleEligibilitySchedules?$select={ROLE_SCHEDULE_SELECT}"
         ),
@@ -212,7 +199,7 @@ pub async fn collect_tenant_as(
     .await;
     let role_assignment_schedules: Dataset<Vec<RoleAssignment>> = list_dataset(
         graph,
-        "roleAssignmentSchedules",
+        DatasetName::RoleAssignmentSchedules,
         &format!("roleManagement/directory/roleAssignmentSchedules?$select={ROLE_ASSIGNMENT_SCHEDULE_SELECT}"),
         &mut gaps,
     )
@@ -222,7 +209,7 @@ pub async fn collect_tenant_as(
     let client_ids: BTreeSet<&str> = principal_ids.iter().map(String::as_str).collect();
     let delegated_grants = match list_dataset::<OAuth2PermissionGrant>(
         graph,
-        "delegatedGrants",
+        DatasetName::DelegatedGrants,
         &format!("oauth2PermissionGrants?$select={OAUTH2_GRANT_SELECT}"),
         &mut gaps,
     )
@@ -274,14 +261,14 @@ async fn collect_credential_service_principals(
 ) -> Dataset<Vec<CredentialServicePrincipal>> {
     let service_principals: Dataset<Vec<ServicePrincipal>> = list_dataset(
         graph,
-        "applicationServicePrincipals",
+        DatasetName::ApplicationServicePrincipals,
         &format!("servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select={SERVICE_PRINCIPAL_SELECT}&$top=999"),
         gaps,
     )
     .await;
     let applications: Dataset<Vec<Application>> = list_dataset(
         graph,
-        "applications",
+        DatasetName::Applications,
         &format!("applications?$select={APPLICATION_SELECT}&$top=999"),
         gaps,
     )
@@ -354,28 +341,32 @@ async fn collect_principal_data(
     let memberships = graph
         .batch_list::<DirectoryObject>(&membership_paths, BATCH_CONCURRENCY)
         .await;
-    let mut failures: HashMap<&'static str, (usize, GraphError)> = HashMap::new();
+    let mut failures: HashMap<DatasetName, (usize, GraphError)> = HashMap::new();
     let mut out = BTreeMap::new();
     for ((id, assignments), memberships) in principal_ids.iter().zip(assignments).zip(memberships) {
         let data = PrincipalData {
-            app_role_assignments: to_dataset("appRoleAssignments", assignments, &mut failures),
-            memberships: to_dataset("memberships", memberships, &mut failures),
+            app_role_assignments: to_dataset(
+                DatasetName::AppRoleAssignments,
+                assignments,
+                &mut failures,
+            ),
+            memberships: to_dataset(DatasetName::Memberships, memberships, &mut failures),
         };
         out.insert(id.clone(), data);
     }
     for (dataset, (count, error)) in failures {
-        tracing::warn!(dataset, principals = count, error = %error, "per-principal data could not be collected");
+        tracing::warn!(%dataset, principals = count, error = %error, "per-principal data could not be collected");
         gaps.push(gap(dataset, count, &error));
     }
-    gaps.sort_by(|a, b| a.dataset.cmp(&b.dataset));
+    gaps.sort_by(|a, b| a.dataset.as_str().cmp(b.dataset.as_str()));
     out
 }
 
 /// Turns one per-principal result into a data set, counting failures per data set.
 fn to_dataset<T>(
-    dataset: &'static str,
+    dataset: DatasetName,
     result: Result<Vec<T>, GraphError>,
-    failures: &mut HashMap<&'static str, (usize, GraphError)>,
+    failures: &mut HashMap<DatasetName, (usize, GraphError)>,
 ) -> Dataset<Vec<T>> {
     match result {
         Ok(items) => Dataset::Collected { items },
@@ -414,9 +405,8 @@ async fn collect_resources(
     }
     if let Some(error) = last_error {
         gaps.push(CollectionGap {
-            dataset: "resourceAppRoles".into(),
             principals: failed,
-            ..gap("resourceAppRoles", failed, &error)
+            ..gap(DatasetName::ResourceAppRoles, failed, &error)
         });
     }
     resources.sort_by(|a, b| a.id.cmp(&b.id));
@@ -464,7 +454,7 @@ pub async fn collect_identity(
     }
     let role_definitions = list_dataset(
         graph,
-        "roleDefinitions",
+        DatasetName::RoleDefinitions,
         &format!("roleManagement/directory/roleDefinitions?$select={ROLE_DEFINITION_SELECT}"),
         &mut gaps,
     )
@@ -477,28 +467,28 @@ pub async fn collect_identity(
     };
     let role_assignments = batch_dataset(
         graph,
-        "roleAssignments",
+        DatasetName::RoleAssignments,
         &filtered("roleAssignments", ROLE_ASSIGNMENT_SELECT),
         &mut gaps,
     )
     .await;
     let role_eligibility_schedules = batch_dataset(
         graph,
-        "roleEligibilitySchedules",
+        DatasetName::RoleEligibilitySchedules,
         &filtered("roleEligibilitySchedules", ROLE_SCHEDULE_SELECT),
         &mut gaps,
     )
     .await;
     let role_assignment_schedules = batch_dataset(
         graph,
-        "roleAssignmentSchedules",
+        DatasetName::RoleAssignmentSchedules,
         &filtered("roleAssignmentSchedules", ROLE_ASSIGNMENT_SCHEDULE_SELECT),
         &mut gaps,
     )
     .await;
     let delegated_grants = list_dataset(
         graph,
-        "delegatedGrants",
+        DatasetName::DelegatedGrants,
         &format!(
             "oauth2PermissionGrants?$filter=clientId eq '{}'&$select={OAUTH2_GRANT_SELECT}",
             identity.id
@@ -533,7 +523,7 @@ pub async fn collect_identity(
 /// Several filtered lists of one data set, merged; any failure makes the whole set unknown.
 async fn batch_dataset<T: serde::de::DeserializeOwned>(
     graph: &GraphClient,
-    dataset: &str,
+    dataset: DatasetName,
     paths: &[String],
     gaps: &mut Vec<CollectionGap>,
 ) -> Dataset<Vec<T>> {

@@ -473,7 +473,7 @@ fn render_problems(out: &mut String, m: &Manifest) {
             out.push_str(&format!(
                 "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td>{}</td><td class=\"mono\">{}</td></tr>\n",
-                esc(&gap.dataset),
+                esc(gap.dataset.as_str()),
                 if gap.principals == 0 {
                     "tenant-wide".to_owned()
                 } else {
@@ -1965,7 +1965,7 @@ mod tests {
         let (mut m, identities, findings, changes) = sample();
         m.status = RunState::Partial;
         m.skipped.push(crate::snapshot::CollectionGap {
-            dataset: "roleEligibilitySchedules".to_owned(),
+            dataset: crate::snapshot::DatasetName::RoleEligibilitySchedules,
             principals: 0,
             status: Some(403),
             reason: "<b>forbidden</b>".to_owned(),

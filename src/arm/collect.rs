@@ -26,12 +26,8 @@ use crate::snapshot::azure::{
     AzureSnapshot, FederatedCredentialsResult, IdentityFederatedCredentials, PrincipalLookup,
 };
 use crate::snapshot::graph::DirectoryObject;
-use crate::snapshot::{CollectionGap, Dataset};
+use crate::snapshot::{AZURE_PERMISSION, CollectionGap, Dataset, DatasetName};
 
-/// The gap's data set name for the Azure plane as a whole.
-pub const AZURE_DATASET: &str = "azure";
-/// The permission that closes an Azure-plane access gap.
-pub const AZURE_PERMISSION: &str = "Reader (Azure RBAC) at management-group scope";
 /// Ids per `directoryObjects/getByIds` request (Graph's limit).
 pub const GET_BY_IDS_LIMIT: usize = 1000;
 /// Federated-credential lists in flight at once (the client also paces them per second).
@@ -54,7 +50,7 @@ pub async fn collect_azure(
         );
         tracing::info!("{reason}");
         gaps.push(CollectionGap {
-            dataset: AZURE_DATASET.into(),
+            dataset: DatasetName::Azure,
             principals: 0,
             status: None,
             reason: reason.clone(),
@@ -105,28 +101,28 @@ pub async fn collect_azure(
                 false,
             );
         }
-        Err(e) => return failed(gaps, "azureSubscriptions", &e),
+        Err(e) => return failed(gaps, DatasetName::AzureSubscriptions, &e),
     };
 
     // 2. One query per data set.
     let role_assignments = match arm.resource_graph_rows(queries::ROLE_ASSIGNMENTS).await {
         Ok(rows) => rows,
-        Err(e) => return failed(gaps, "azureRoleAssignments", &e),
+        Err(e) => return failed(gaps, DatasetName::AzureRoleAssignments, &e),
     };
     let role_definitions = match arm.resource_graph_rows(queries::ROLE_DEFINITIONS).await {
         Ok(rows) => rows,
-        Err(e) => return failed(gaps, "azureRoleDefinitions", &e),
+        Err(e) => return failed(gaps, DatasetName::AzureRoleDefinitions, &e),
     };
     let user_assigned_identities: Vec<crate::snapshot::azure::UserAssignedIdentityRow> = match arm
         .resource_graph_rows(queries::USER_ASSIGNED_IDENTITIES)
         .await
     {
         Ok(rows) => rows,
-        Err(e) => return failed(gaps, "userAssignedIdentities", &e),
+        Err(e) => return failed(gaps, DatasetName::UserAssignedIdentities, &e),
     };
     let identity_resources = match arm.resource_graph_rows(queries::IDENTITY_RESOURCES).await {
         Ok(rows) => rows,
-        Err(e) => return failed(gaps, "identityResources", &e),
+        Err(e) => return failed(gaps, DatasetName::IdentityResources, &e),
     };
     tracing::info!(
         subscriptions = subscriptions.len(),
@@ -174,7 +170,7 @@ fn no_access(
     };
     tracing::warn!(required, "{reason}");
     gaps.push(CollectionGap {
-        dataset: AZURE_DATASET.into(),
+        dataset: DatasetName::Azure,
         principals: 0,
         status,
         reason: reason.clone(),
@@ -186,13 +182,13 @@ fn no_access(
 
 fn failed(
     gaps: &mut Vec<CollectionGap>,
-    dataset: &str,
+    dataset: DatasetName,
     error: &ArmError,
 ) -> Dataset<AzureSnapshot> {
     let reason = format!("{dataset} could not be read, so the Azure plane is unknown: {error}");
-    tracing::warn!(dataset, error = %error, "Azure-plane collection failed");
+    tracing::warn!(%dataset, error = %error, "Azure-plane collection failed");
     gaps.push(CollectionGap {
-        dataset: dataset.to_owned(),
+        dataset,
         principals: 0,
         status: error.status(),
         reason: reason.clone(),
@@ -254,7 +250,7 @@ async fn collect_federated_credentials(
     if let Some(error) = last_error {
         tracing::warn!(identities = failures, error = %error, "federated credentials could not be listed");
         gaps.push(CollectionGap {
-            dataset: "federatedIdentityCredentials".into(),
+            dataset: DatasetName::FederatedIdentityCredentials,
             principals: failures,
             status: error.status(),
             reason: error.to_string(),
@@ -320,12 +316,12 @@ async fn lookup_principals(
                     checked.len()
                 );
                 gaps.push(CollectionGap {
-                    dataset: "directoryObjects".into(),
+                    dataset: DatasetName::DirectoryObjects,
                     principals: checked.len(),
                     status,
                     reason: reason.clone(),
                     needs_permission: matches!(status, Some(401 | 403))
-                        .then(|| "Directory.Read.All".to_owned()),
+                        .then(|| DatasetName::DirectoryObjects.permission().to_owned()),
                     affects_status: true,
                 });
                 return Dataset::Unknown { reason };
@@ -497,7 +493,7 @@ mod tests {
             let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
             assert!(azure.is_unknown());
             assert_eq!(gaps.len(), 1, "{gaps:?}");
-            assert_eq!(gaps[0].dataset, AZURE_DATASET);
+            assert_eq!(gaps[0].dataset, DatasetName::Azure);
             assert_eq!(gaps[0].status, Some(403));
             assert_eq!(gaps[0].needs_permission.as_deref(), Some(AZURE_PERMISSION));
             assert_eq!(gaps[0].affects_status, affects, "{mode:?}");

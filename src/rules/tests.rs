@@ -625,7 +625,7 @@ fn unknown_data_is_not_treated_as_empty() {
         reason: "403".into(),
     };
     s.gaps.push(CollectionGap {
-        dataset: "roleAssignments".into(),
+        dataset: crate::snapshot::DatasetName::RoleAssignments,
         principals: 0,
         status: Some(403),
         reason: "403".into(),

@@ -63,12 +63,123 @@ impl<T: Default> Default for Dataset<T> {
     }
 }
 
+/// The Azure RBAC permission the Azure plane needs.
+pub const AZURE_PERMISSION: &str = "Reader (Azure RBAC) at management-group scope";
+
+/// A data set collection reads (or a resolved view of one), by its wire name, with the
+/// permission whose absence explains a 401 or 403 on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DatasetName {
+    /// Application service principals that hold credentials.
+    ApplicationServicePrincipals,
+    /// Application registrations and their credentials.
+    Applications,
+    /// Directory role definitions.
+    RoleDefinitions,
+    /// Active directory role assignments.
+    RoleAssignments,
+    /// PIM eligibility schedules.
+    RoleEligibilitySchedules,
+    /// PIM active assignment schedules.
+    RoleAssignmentSchedules,
+    /// Delegated permission grants.
+    DelegatedGrants,
+    /// A principal's app role assignments (application permissions).
+    AppRoleAssignments,
+    /// A principal's transitive memberships.
+    Memberships,
+    /// The `appRoles` of the resources that assignments name.
+    ResourceAppRoles,
+    /// The existence check of role-assignment principals (`getByIds`).
+    DirectoryObjects,
+    /// A principal's directory roles, resolved from role assignments and schedules.
+    DirectoryRoles,
+    /// The Azure plane as a whole.
+    Azure,
+    /// Readable subscriptions (Resource Graph).
+    AzureSubscriptions,
+    /// Azure RBAC role assignments (Resource Graph); also a principal's resolved Azure roles.
+    AzureRoleAssignments,
+    /// Azure role definitions (Resource Graph).
+    AzureRoleDefinitions,
+    /// User-assigned identity resources (Resource Graph).
+    UserAssignedIdentities,
+    /// Resources with an `identity` block (Resource Graph).
+    IdentityResources,
+    /// The federated identity credentials of user-assigned identities.
+    FederatedIdentityCredentials,
+}
+
+impl DatasetName {
+    /// The wire name, e.g. `roleEligibilitySchedules`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApplicationServicePrincipals => "applicationServicePrincipals",
+            Self::Applications => "applications",
+            Self::RoleDefinitions => "roleDefinitions",
+            Self::RoleAssignments => "roleAssignments",
+            Self::RoleEligibilitySchedules => "roleEligibilitySchedules",
+            Self::RoleAssignmentSchedules => "roleAssignmentSchedules",
+            Self::DelegatedGrants => "delegatedGrants",
+            Self::AppRoleAssignments => "appRoleAssignments",
+            Self::Memberships => "memberships",
+            Self::ResourceAppRoles => "resourceAppRoles",
+            Self::DirectoryObjects => "directoryObjects",
+            Self::DirectoryRoles => "directoryRoles",
+            Self::Azure => "azure",
+            Self::AzureSubscriptions => "azureSubscriptions",
+            Self::AzureRoleAssignments => "azureRoleAssignments",
+            Self::AzureRoleDefinitions => "azureRoleDefinitions",
+            Self::UserAssignedIdentities => "userAssignedIdentities",
+            Self::IdentityResources => "identityResources",
+            Self::FederatedIdentityCredentials => "federatedIdentityCredentials",
+        }
+    }
+
+    /// The permission that reads it.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Self::DelegatedGrants | Self::DirectoryObjects => "Directory.Read.All",
+            Self::RoleDefinitions
+            | Self::RoleAssignments
+            | Self::RoleEligibilitySchedules
+            | Self::RoleAssignmentSchedules
+            | Self::DirectoryRoles => "RoleManagement.Read.Directory",
+            Self::Memberships => "GroupMember.Read.All",
+            Self::ApplicationServicePrincipals
+            | Self::Applications
+            | Self::AppRoleAssignments
+            | Self::ResourceAppRoles => "Application.Read.All",
+            Self::Azure
+            | Self::AzureSubscriptions
+            | Self::AzureRoleAssignments
+            | Self::AzureRoleDefinitions
+            | Self::UserAssignedIdentities
+            | Self::IdentityResources
+            | Self::FederatedIdentityCredentials => AZURE_PERMISSION,
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for DatasetName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One thing collection could not see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionGap {
     /// The data set, e.g. `roleEligibilitySchedules` or `appRoleAssignments`.
-    pub dataset: String,
+    pub dataset: DatasetName,
     /// How many principals it affects (for per-principal data), or 0 for tenant-wide data.
     pub principals: usize,
     /// The HTTP status Graph answered, if any.
