@@ -1,205 +1,19 @@
-//! `report.html`: a self-contained HTML report of one run, for people.
-//!
-//! [`render`] is a pure function of the run's manifest, identities, findings and change events,
-//! and of the run's [`Totals`]. In a large run those lists are the part a [`Selection`] picks
-//! (the most severe subjects and changes, bounded), while the headline numbers still count the
-//! whole run; the NDJSON files stay the complete record.
-//! The page it returns is one file that makes no network request: the CSS and a small vanilla
-//! script are inline, the severity chart is inline SVG, and a Content-Security-Policy meta tag
-//! forbids every external load (`default-src 'none'`; the script is allowed by its SHA-256
-//! hash, so even a string that slipped past escaping could not run as script).
-//!
-//! Every string that comes from the data (display names, evidence, remediation, suppression
-//! reasons, error messages) is HTML-escaped: those strings are attacker-influenced, since anyone
-//! who can name an Azure resource or a service principal chooses them. The script reads only
-//! `data-*` attributes written by this module; no data is ever placed in a script or an event
-//! handler.
-//!
-//! Without JavaScript everything is visible and each identity still opens with a native
-//! `<details>` element; the script only adds the filters (severity, rule, kind, text,
-//! suppressed) and "expand all".
+//! The report's HTML: the page head and summary sections, one expandable row per subject,
+//! and the tail with the page's script; with the helpers that escape and format values for it.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use time::OffsetDateTime;
 
+use super::ReportInput;
+use super::subjects::Subject;
 use crate::assess::{RoleState, SubjectKind};
 use crate::changes::{Change, ChangeType, FindingState};
 use crate::classification::Tier;
 use crate::inventory::IdentityRecord;
 use crate::results::records::{Manifest, RunState, SeverityCounts, Trigger};
 use crate::rules::{Finding, Severity};
-
-/// Subjects (identities and other principals) the report details at most: the most severe
-/// first. A larger run is still complete in its NDJSON files; a page beyond this size no longer
-/// opens in a browser.
-pub const MAX_SUBJECTS: usize = 2_000;
-
-/// Change events the report lists at most: the most severe first.
-pub const MAX_CHANGES: usize = 1_000;
-
-/// Everything the report shows: one run's published records, or the most severe part of them
-/// with the run's totals.
-#[derive(Debug, Clone, Copy)]
-pub struct ReportInput<'a> {
-    /// The run's manifest (tenant, run id, status, counts, gaps, errors).
-    pub manifest: &'a Manifest,
-    /// The managed identities (`identities.ndjson`).
-    pub identities: &'a [IdentityRecord],
-    /// All findings, including those about credential-bearing service principals, which have
-    /// `identityKind: servicePrincipal` and no identity record (`findings.ndjson`).
-    pub findings: &'a [Finding],
-    /// Changes since the previous complete run (`changes.ndjson`).
-    pub changes: &'a [Change],
-    /// Totals of the whole run; larger than the lists above when they are a selection.
-    pub totals: &'a Totals,
-}
-
-/// The whole run's counts, which the headline numbers and the chart show even when the lists
-/// are a selection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Findings by severity.
-    pub findings: SeverityCounts,
-    /// Suppressed findings by severity.
-    pub suppressed: SeverityCounts,
-    /// Change events by type.
-    pub changes: crate::changes::ChangeCounts,
-    /// Subjects the report would list: every managed identity and every other principal that
-    /// has a finding.
-    pub subjects: usize,
-}
-
-impl Totals {
-    /// The totals of complete lists.
-    pub fn of(identities: &[IdentityRecord], findings: &[Finding], changes: &[Change]) -> Self {
-        let mut totals = Self {
-            changes: crate::changes::count(changes),
-            ..Self::default()
-        };
-        totals.add(identities, findings);
-        totals
-    }
-
-    /// Adds a chunk of the assessment (its findings are about its identities, or about
-    /// principals no other chunk has findings about).
-    pub fn add(&mut self, identities: &[IdentityRecord], findings: &[Finding]) {
-        let records: BTreeSet<&str> = identities.iter().map(|r| r.id.as_str()).collect();
-        let mut others: BTreeSet<&str> = BTreeSet::new();
-        for finding in findings {
-            self.findings.add(finding.severity);
-            if finding.suppressed {
-                self.suppressed.add(finding.severity);
-            }
-            if !records.contains(finding.identity_id.as_str()) {
-                others.insert(finding.identity_id.as_str());
-            }
-        }
-        self.subjects += identities.len() + others.len();
-    }
-}
-
-/// The order subjects are listed in: most severe first, then most findings, highest tier, name
-/// and id. [`Selection`] keeps the first [`MAX_SUBJECTS`] in this order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SubjectRank {
-    highest: std::cmp::Reverse<Option<Severity>>,
-    findings: std::cmp::Reverse<usize>,
-    tier: std::cmp::Reverse<Option<Tier>>,
-    name: String,
-    id: String,
-}
-
-impl SubjectRank {
-    fn of(s: &Subject<'_>) -> Self {
-        Self {
-            highest: std::cmp::Reverse(s.highest()),
-            findings: std::cmp::Reverse(s.findings.len()),
-            tier: std::cmp::Reverse(s.tier),
-            name: s.name.to_lowercase(),
-            id: s.id.to_owned(),
-        }
-    }
-}
-
-/// Picks what a bounded report shows from an assessment walked a chunk at a time: the
-/// [`MAX_SUBJECTS`] first subjects in report order and the [`MAX_CHANGES`] most severe changes.
-/// It holds only ranks and at most that many change events.
-#[derive(Debug, Default)]
-pub struct Selection {
-    subjects: BinaryHeap<SubjectRank>,
-    changes: BinaryHeap<RankedChange>,
-}
-
-/// A change with its rank: most severe first (the newer side, or the older for a resolved
-/// finding), then change type and finding id.
-#[derive(Debug, PartialEq, Eq)]
-struct RankedChange {
-    rank: (Reverse<Option<Severity>>, ChangeType, String),
-    change: Change,
-}
-
-impl PartialOrd for RankedChange {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for RankedChange {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.rank.cmp(&other.rank)
-    }
-}
-
-impl Selection {
-    /// Ranks a chunk's subjects.
-    pub fn add_subjects(&mut self, identities: &[IdentityRecord], findings: &[Finding]) {
-        for subject in group_subjects(identities, findings) {
-            self.subjects.push(SubjectRank::of(&subject));
-            if self.subjects.len() > MAX_SUBJECTS {
-                self.subjects.pop();
-            }
-        }
-    }
-
-    /// Offers change events.
-    pub fn add_changes(&mut self, changes: Vec<Change>) {
-        for change in changes {
-            let severity = change
-                .after
-                .as_ref()
-                .or(change.before.as_ref())
-                .map(|s| s.severity);
-            let rank = (
-                Reverse(severity),
-                change.change_type,
-                change.finding_id.clone(),
-            );
-            self.changes.push(RankedChange { rank, change });
-            if self.changes.len() > MAX_CHANGES {
-                self.changes.pop();
-            }
-        }
-    }
-
-    /// The ids of the chosen subjects (lower-case), and the chosen changes in report order.
-    pub fn finish(self) -> (BTreeSet<String>, Vec<Change>) {
-        let ids = self
-            .subjects
-            .into_iter()
-            .map(|rank| rank.id.to_ascii_lowercase())
-            .collect();
-        let changes = self
-            .changes
-            .into_sorted_vec()
-            .into_iter()
-            .map(|ranked| ranked.change)
-            .collect();
-        (ids, changes)
-    }
-}
 
 /// Severities from the most to the least severe, as the report lists them.
 const SEVERITIES: [Severity; 5] = [
@@ -210,32 +24,8 @@ const SEVERITIES: [Severity; 5] = [
     Severity::Info,
 ];
 
-/// Renders the report as one self-contained HTML document.
-pub fn render(input: &ReportInput<'_>) -> String {
-    render_chunks(input).collect()
-}
-
-/// The report as a sequence of HTML fragments, produced lazily: the page head and summary, then
-/// one fragment per managed identity, then the rest. Writing the chunks as they come keeps memory
-/// flat for tenants of tens of thousands of identities.
-pub fn render_chunks<'a>(input: &'a ReportInput<'a>) -> impl Iterator<Item = String> + Send + 'a {
-    let subjects = group_subjects(input.identities, input.findings);
-    let head = render_head(input, &subjects);
-    let (identities, others): (Vec<Subject<'a>>, Vec<Subject<'a>>) =
-        subjects.into_iter().partition(|s| s.record.is_some());
-    let tail = render_tail(input, &identities, &others);
-    let rows = identities.into_iter().map(|subject| {
-        let mut out = String::with_capacity(4 * 1024);
-        render_subject(&mut out, &subject);
-        out
-    });
-    std::iter::once(head)
-        .chain(rows)
-        .chain(std::iter::once(tail))
-}
-
 /// Everything before the first identity row.
-fn render_head(input: &ReportInput<'_>, subjects: &[Subject<'_>]) -> String {
+pub(super) fn render_head(input: &ReportInput<'_>, subjects: &[Subject<'_>]) -> String {
     let manifest = input.manifest;
     let script_hash = base64::engine::general_purpose::STANDARD.encode(sha256(SCRIPT.as_bytes()));
     let mut out = String::with_capacity(64 * 1024 + input.changes.len() * 512);
@@ -280,7 +70,7 @@ fn render_head(input: &ReportInput<'_>, subjects: &[Subject<'_>]) -> String {
 }
 
 /// Everything after the last identity row.
-fn render_tail(
+pub(super) fn render_tail(
     input: &ReportInput<'_>,
     identities: &[Subject<'_>],
     others: &[Subject<'_>],
@@ -301,88 +91,6 @@ fn render_tail(
     out.push_str(SCRIPT);
     out.push_str("</script>\n</body>\n</html>\n");
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Subjects: managed identities with their findings, and the other principals findings are about.
-
-/// A principal the report lists, with its findings.
-struct Subject<'a> {
-    /// The identity record, for managed identities in `identities.ndjson`.
-    record: Option<&'a IdentityRecord>,
-    /// Object id.
-    id: &'a str,
-    /// Display name.
-    name: &'a str,
-    /// Kind of principal.
-    kind: SubjectKind,
-    /// Tier, from the record or the findings.
-    tier: Option<Tier>,
-    /// Its findings, most severe first.
-    findings: Vec<&'a Finding>,
-}
-
-impl Subject<'_> {
-    /// The most severe of its findings.
-    fn highest(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
-    }
-}
-
-/// Pairs findings with identity records; findings about anything else (credential-bearing
-/// service principals, or an identity missing from the list) become subjects of their own.
-/// Returns the identities first, then the others, each sorted most severe first.
-fn group_subjects<'a>(
-    identities: &'a [IdentityRecord],
-    findings: &'a [Finding],
-) -> Vec<Subject<'a>> {
-    let mut by_id: BTreeMap<String, Vec<&'a Finding>> = BTreeMap::new();
-    for finding in findings {
-        by_id
-            .entry(finding.identity_id.to_ascii_lowercase())
-            .or_default()
-            .push(finding);
-    }
-    let mut subjects: Vec<Subject<'a>> = Vec::with_capacity(identities.len());
-    for record in identities {
-        let findings = by_id
-            .remove(&record.id.to_ascii_lowercase())
-            .unwrap_or_default();
-        subjects.push(Subject {
-            record: Some(record),
-            id: &record.id,
-            name: record.display_name.as_deref().unwrap_or(""),
-            kind: record.kind.into(),
-            tier: record.tier,
-            findings,
-        });
-    }
-    let mut others: Vec<Subject<'a>> = by_id
-        .into_values()
-        .filter_map(|findings| {
-            let first = *findings.first()?;
-            Some(Subject {
-                record: None,
-                id: &first.identity_id,
-                name: &first.identity_name,
-                kind: first.identity_kind,
-                tier: findings.iter().filter_map(|f| f.tier).max(),
-                findings,
-            })
-        })
-        .collect();
-    for subject in subjects.iter_mut().chain(others.iter_mut()) {
-        subject.findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.rule_id.cmp(&b.rule_id))
-                .then_with(|| a.title.cmp(&b.title))
-        });
-    }
-    subjects.sort_by_cached_key(SubjectRank::of);
-    others.sort_by_cached_key(SubjectRank::of);
-    subjects.extend(others);
-    subjects
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -922,7 +630,7 @@ fn subject_head(out: &mut String, resource: &str) {
 
 /// One subject: a `<details>` whose summary is the row, and whose body holds its facts,
 /// privileges and findings.
-fn render_subject(out: &mut String, s: &Subject<'_>) {
+pub(super) fn render_subject(out: &mut String, s: &Subject<'_>) {
     let kind = subject_kind_str(s.kind);
     let highest = s.highest();
     let sevs: BTreeSet<&str> = s.findings.iter().map(|f| f.severity.as_str()).collect();
@@ -1715,144 +1423,9 @@ const SCRIPT: &str = r#"
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::changes::{CHANGE_SCHEMA_VERSION, FindingState};
-    use crate::inventory::IdentityKind;
-    use crate::results::records::{RunError, Trigger};
-    use crate::suppressions::AppliedSuppression;
-    use serde_json::json;
-    use uuid::Uuid;
-
-    const XSS: &str = "<img src=x onerror=alert(1)>";
-
-    fn manifest() -> Manifest {
-        let mut m = Manifest::started(
-            Uuid::from_u128(0x1234),
-            Trigger::Demo,
-            None,
-            time::macros::datetime!(2026-11-27 14:12:35 UTC),
-        );
-        m.tenant_id = "7f3c2a91-5d4e-4b8f-a1c6-3e9d8b7a6f50".to_owned();
-        m.finished_at = time::macros::datetime!(2026-11-27 14:12:37 UTC);
-        m.status = RunState::Complete;
-        m
-    }
-
-    fn identity(id: &str, name: &str) -> IdentityRecord {
-        IdentityRecord {
-            schema_version: "1.0.0".to_owned(),
-            id: id.to_owned(),
-            app_id: Some("app-1".to_owned()),
-            display_name: Some(name.to_owned()),
-            kind: IdentityKind::UserAssigned,
-            account_enabled: Some(true),
-            resource_id: Some(format!(
-                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
-            )),
-            subscription_id: Some("s".to_owned()),
-            resource_group: Some("rg".to_owned()),
-            management_group: None,
-            resource_type: Some("Microsoft.ManagedIdentity/userAssignedIdentities".to_owned()),
-            resource_name: Some(name.to_owned()),
-            classification_note: None,
-            tier: Some(Tier::ControlPlane),
-            app_roles: Some(Vec::new()),
-            groups: None,
-            directory_roles: Some(Vec::new()),
-            delegated_grants: Some(Vec::new()),
-            azure_role_assignments: Some(Vec::new()),
-            unknown: Vec::new(),
-            finding_count: 1,
-            highest_severity: Some(Severity::Critical),
-        }
-    }
-
-    fn finding(id: &str, name: &str, rule: &str, severity: Severity, kind: SubjectKind) -> Finding {
-        Finding {
-            schema_version: "1.0.0".to_owned(),
-            finding_id: format!("f-{id}-{rule}"),
-            rule_id: rule.to_owned(),
-            severity,
-            title: format!("{name} holds something"),
-            identity_id: id.to_owned(),
-            identity_name: name.to_owned(),
-            identity_kind: kind,
-            tier: Some(Tier::ControlPlane),
-            evidence: json!({"permission": "RoleManagement.ReadWrite.Directory", "note": "</script><script>alert(2)</script>"}),
-            remediation: "Remove the grant: az rest --method DELETE --url \"https://graph.microsoft.com/v1.0/x\" && echo '<b>'"
-                .to_owned(),
-            suppressed: false,
-            suppression: None,
-        }
-    }
-
-    fn sample() -> (Manifest, Vec<IdentityRecord>, Vec<Finding>, Vec<Change>) {
-        let m = manifest();
-        let identities = vec![identity("id-1", XSS), identity("id-2", "id-mail-archiver")];
-        let mut suppressed = finding(
-            "id-2",
-            "id-mail-archiver",
-            "MI-GRAPH-002",
-            Severity::High,
-            SubjectKind::UserAssigned,
-        );
-        suppressed.suppressed = true;
-        suppressed.suppression = Some(AppliedSuppression {
-            reason: "archive mailbox export approved by CISO".to_owned(),
-            expires: time::macros::datetime!(2099-01-01 0:00 UTC),
-            approved_by: None,
-        });
-        let findings = vec![
-            finding(
-                "id-1",
-                XSS,
-                "MI-GRAPH-001",
-                Severity::Critical,
-                SubjectKind::UserAssigned,
-            ),
-            suppressed,
-            finding(
-                "sp-1",
-                "legacy-sync",
-                "SP-CRED-001",
-                Severity::Medium,
-                SubjectKind::ServicePrincipal,
-            ),
-        ];
-        let changes = vec![Change {
-            schema_version: CHANGE_SCHEMA_VERSION.to_owned(),
-            change_type: ChangeType::SeverityChanged,
-            finding_id: "f-id-1-MI-GRAPH-001".to_owned(),
-            rule_id: "MI-GRAPH-001".to_owned(),
-            identity_id: "id-1".to_owned(),
-            identity_name: XSS.to_owned(),
-            title: format!("{XSS} holds something"),
-            before: Some(FindingState {
-                severity: Severity::High,
-                suppressed: false,
-            }),
-            after: Some(FindingState {
-                severity: Severity::Critical,
-                suppressed: false,
-            }),
-            tenant_id: m.tenant_id.clone(),
-            run_id: m.run_id,
-            detected_at: m.started_at,
-            previous_run_id: Some(Uuid::from_u128(0x99)),
-            previous_run_at: Some(m.started_at),
-        }];
-        (m, identities, findings, changes)
-    }
-
-    fn render_sample() -> String {
-        let (m, identities, findings, changes) = sample();
-        render(&ReportInput {
-            manifest: &m,
-            identities: &identities,
-            findings: &findings,
-            changes: &changes,
-            totals: &Totals::of(&identities, &findings, &changes),
-        })
-    }
+    use crate::report::test_fixtures::{manifest, render_sample, sample};
+    use crate::report::{Totals, render};
+    use crate::results::records::RunError;
 
     #[test]
     fn escapes_every_data_string() {
@@ -2007,132 +1580,6 @@ mod tests {
             totals: &Totals::of(&identities, &findings, &changes),
         });
         assert!(html.contains("First run for this tenant: everything is new."));
-    }
-
-    /// A run larger than the report's limits: the selection keeps the most severe subjects and
-    /// changes in report order, and the page says how much it leaves to the NDJSON files while
-    /// its headline numbers count the whole run.
-    #[test]
-    fn a_large_run_is_reported_by_its_most_severe_part() {
-        let (mut m, _, _, _) = sample();
-        let extra = 25;
-        let total = MAX_SUBJECTS + extra;
-        let identities: Vec<IdentityRecord> = (0..total)
-            .map(|i| identity(&format!("id-{i:05}"), &format!("mi-{i:05}")))
-            .collect();
-        // Every tenth identity has a high finding: those come first.
-        let findings: Vec<Finding> = (0..total)
-            .step_by(10)
-            .map(|i| {
-                let mut f = finding(
-                    &format!("id-{i:05}"),
-                    &format!("mi-{i:05}"),
-                    "MI-GRAPH-001",
-                    Severity::High,
-                    SubjectKind::UserAssigned,
-                );
-                f.finding_id = format!("f-{i:05}");
-                f
-            })
-            .collect();
-        let changes: Vec<Change> = findings
-            .iter()
-            .map(|f| Change {
-                schema_version: "1.0.0".into(),
-                change_type: ChangeType::New,
-                finding_id: f.finding_id.clone(),
-                rule_id: f.rule_id.clone(),
-                identity_id: f.identity_id.clone(),
-                identity_name: f.identity_name.clone(),
-                title: f.title.clone(),
-                before: None,
-                after: Some(FindingState {
-                    severity: f.severity,
-                    suppressed: false,
-                }),
-                tenant_id: "t".into(),
-                run_id: m.run_id,
-                detected_at: m.started_at,
-                previous_run_id: None,
-                previous_run_at: None,
-            })
-            .chain((0..MAX_CHANGES).map(|i| Change {
-                schema_version: "1.0.0".into(),
-                change_type: ChangeType::Resolved,
-                finding_id: format!("gone-{i:05}"),
-                rule_id: "MI-HYG-001".into(),
-                identity_id: "gone".into(),
-                identity_name: "gone".into(),
-                title: "resolved".into(),
-                before: Some(FindingState {
-                    severity: Severity::Low,
-                    suppressed: false,
-                }),
-                after: None,
-                tenant_id: "t".into(),
-                run_id: m.run_id,
-                detected_at: m.started_at,
-                previous_run_id: Some(m.run_id),
-                previous_run_at: Some(m.started_at),
-            }))
-            .collect();
-        m.counts.identities = total;
-
-        let mut totals = Totals::default();
-        let mut selection = Selection::default();
-        for (records, chunk_findings) in [
-            (&identities[..1_000], &findings[..100]),
-            (&identities[1_000..], &findings[100..]),
-        ] {
-            totals.add(records, chunk_findings);
-            selection.add_subjects(records, chunk_findings);
-        }
-        totals.changes = crate::changes::count(&changes);
-        selection.add_changes(changes.clone());
-        let (chosen, shown_changes) = selection.finish();
-        assert_eq!(totals.subjects, total);
-        assert_eq!(chosen.len(), MAX_SUBJECTS);
-        assert!(
-            findings
-                .iter()
-                .all(|f| chosen.contains(&f.identity_id.to_ascii_lowercase())),
-            "every subject with a finding outranks those without"
-        );
-        assert_eq!(shown_changes.len(), MAX_CHANGES);
-        assert!(
-            shown_changes[..findings.len()]
-                .iter()
-                .all(|c| c.change_type == ChangeType::New),
-            "high changes before low ones"
-        );
-
-        let shown: Vec<IdentityRecord> = identities
-            .iter()
-            .filter(|r| chosen.contains(&r.id.to_ascii_lowercase()))
-            .cloned()
-            .collect();
-        let html = render(&ReportInput {
-            manifest: &m,
-            identities: &shown,
-            findings: &findings,
-            changes: &shown_changes,
-            totals: &totals,
-        });
-        assert!(html.contains(&format!(
-            "This report details the {MAX_SUBJECTS} most severe of {total} subjects"
-        )));
-        assert!(html.contains(&format!(
-            "Showing the {MAX_CHANGES} most severe of {} change events",
-            changes.len()
-        )));
-        assert_eq!(
-            html.matches("<details class=\"subject\"").count(),
-            MAX_SUBJECTS
-        );
-        assert!(
-            html.contains(&format!(">{}</", findings.len())),
-            "headline counts the whole run"
-        );
     }
 
     #[test]
