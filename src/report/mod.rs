@@ -2,8 +2,9 @@
 //!
 //! This module owns the report: what goes into it ([`ReportInput`], [`Totals`]), which part of a
 //! large run it details ([`Selection`], in `selection`), and the page itself ([`render`],
-//! [`render_chunks`], in `html`, with its stylesheet and script). `subjects` groups findings
-//! by the principal they are about and ranks those subjects.
+//! [`render_chunks`], in `html`, with its stylesheet and script in `report.css` and
+//! `report.js`). `subjects` groups findings by the principal they are about and ranks those
+//! subjects.
 //!
 //! [`render`] is a pure function of the run's manifest, identities, findings and change events,
 //! and of the run's [`Totals`]. In a large run those lists are the part a [`Selection`] picks
