@@ -28,7 +28,7 @@ impl Highlights {
     /// The first entries of what the report details.
     pub fn of(report: &ReportInput<'_>) -> Self {
         let mut identities: Vec<&IdentityRecord> = report.identities.iter().collect();
-        identities.sort_by(|a, b| order::most_severe_identity_first(a, b));
+        identities.sort_by_cached_key(|r| order::SubjectRank::of_record(r));
         let mut findings: Vec<&Finding> = report.findings.iter().collect();
         findings.sort_by(|a, b| order::most_severe_first(a, b));
         Self {

@@ -1,11 +1,13 @@
 //! The one ordering of findings (most severe first, then rule id, subject name and finding id)
-//! and of identity records (worst finding first, then finding count, name and id). The
+//! and of subjects ([`SubjectRank`]: worst finding first, then finding count, tier, name, id). The
 //! assessment, the report and the run's highlights all sort with these.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::HashMap;
 
 use super::IdentityRecord;
+use crate::classification::Tier;
+use crate::model::Severity;
 use crate::resolve::Subject;
 use crate::rules::Finding;
 
@@ -41,11 +43,45 @@ pub fn sort_by_subject_position(findings: &mut [Finding], subjects: &[Subject<'_
     });
 }
 
-/// Identity records, worst finding first, then most findings, then display name, then id.
-pub fn most_severe_identity_first(a: &IdentityRecord, b: &IdentityRecord) -> Ordering {
-    b.highest_severity
-        .cmp(&a.highest_severity)
-        .then_with(|| b.finding_count.cmp(&a.finding_count))
-        .then_with(|| a.display_name.cmp(&b.display_name))
-        .then_with(|| a.id.cmp(&b.id))
+/// The one order of subjects (identities and other principals): worst finding first, then
+/// most findings, highest tier, name (without case) and id. The report lists subjects in it
+/// and the run's highlights show identities in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SubjectRank {
+    highest: Reverse<Option<Severity>>,
+    findings: Reverse<usize>,
+    tier: Reverse<Option<Tier>>,
+    name: String,
+    /// Object id of the subject.
+    pub id: String,
+}
+
+impl SubjectRank {
+    /// The rank of a subject from its worst severity, finding count, tier, name and id.
+    pub fn new(
+        highest: Option<Severity>,
+        findings: usize,
+        tier: Option<Tier>,
+        name: &str,
+        id: &str,
+    ) -> Self {
+        Self {
+            highest: Reverse(highest),
+            findings: Reverse(findings),
+            tier: Reverse(tier),
+            name: name.to_lowercase(),
+            id: id.to_owned(),
+        }
+    }
+
+    /// The rank of an identity record.
+    pub fn of_record(record: &IdentityRecord) -> Self {
+        Self::new(
+            record.highest_severity,
+            record.finding_count,
+            record.tier,
+            record.display_name.as_deref().unwrap_or_default(),
+            &record.id,
+        )
+    }
 }

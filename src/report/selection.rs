@@ -4,8 +4,9 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
-use super::subjects::{SubjectRank, group_subjects};
+use super::subjects::{group_subjects, rank};
 use crate::assess::IdentityRecord;
+use crate::assess::order::SubjectRank;
 use crate::changes::{Change, ChangeType};
 use crate::model::Severity;
 use crate::rules::Finding;
@@ -51,7 +52,7 @@ impl Selection {
     /// Ranks a chunk's subjects.
     pub fn add_subjects(&mut self, identities: &[IdentityRecord], findings: &[Finding]) {
         for subject in group_subjects(identities, findings) {
-            self.subjects.push(SubjectRank::of(&subject));
+            self.subjects.push(rank(&subject));
             if self.subjects.len() > MAX_SUBJECTS {
                 self.subjects.pop();
             }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::assess::IdentityRecord;
+use crate::assess::order::{self, SubjectRank};
 use crate::classification::Tier;
 use crate::model::Severity;
 use crate::model::SubjectKind;
@@ -75,39 +76,18 @@ pub(super) fn group_subjects<'a>(
         })
         .collect();
     for subject in subjects.iter_mut().chain(others.iter_mut()) {
-        subject.findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.rule_id.cmp(&b.rule_id))
-                .then_with(|| a.title.cmp(&b.title))
-        });
+        subject
+            .findings
+            .sort_by(|a, b| order::most_severe_first(a, b));
     }
-    subjects.sort_by_cached_key(SubjectRank::of);
-    others.sort_by_cached_key(SubjectRank::of);
+    subjects.sort_by_cached_key(rank);
+    others.sort_by_cached_key(rank);
     subjects.extend(others);
     subjects
 }
 
-/// The order subjects are listed in: most severe first, then most findings, highest tier, name
-/// and id. [`Selection`](super::Selection) keeps the first
-/// [`MAX_SUBJECTS`](super::MAX_SUBJECTS) in this order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct SubjectRank {
-    highest: std::cmp::Reverse<Option<Severity>>,
-    findings: std::cmp::Reverse<usize>,
-    tier: std::cmp::Reverse<Option<Tier>>,
-    name: String,
-    pub(super) id: String,
-}
-
-impl SubjectRank {
-    pub(super) fn of(s: &Subject<'_>) -> Self {
-        Self {
-            highest: std::cmp::Reverse(s.highest()),
-            findings: std::cmp::Reverse(s.findings.len()),
-            tier: std::cmp::Reverse(s.tier),
-            name: s.name.to_lowercase(),
-            id: s.id.to_owned(),
-        }
-    }
+/// The order subjects are listed in ([`order::SubjectRank`]). [`Selection`](super::Selection)
+/// keeps the first [`MAX_SUBJECTS`](super::MAX_SUBJECTS) in this order.
+pub(super) fn rank(s: &Subject<'_>) -> SubjectRank {
+    SubjectRank::new(s.highest(), s.findings.len(), s.tier, s.name, s.id)
 }
