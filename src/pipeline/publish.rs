@@ -13,7 +13,7 @@ use super::encode::{Body, gzip_json, json_bytes, ndjson_stream};
 use crate::assess::{Assessment, Assessor, CHUNK_SUBJECTS};
 use crate::changes::{self, Comparison, CurrentRun};
 use crate::report::{Selection, Totals};
-use crate::results::records::{FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError};
+use crate::results::records::{FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, RunStage};
 use crate::results::store::LOCK_TTL_SECONDS;
 use crate::results::{
     self, Chunks, GZIP, HTML, JSON, LatestPointer, Lock, Manifest, NDJSON, ResultStore, RunState,
@@ -206,7 +206,7 @@ impl Publisher {
                 Err(e) => {
                     tracing::error!(error = %e, "writing results failed");
                     manifest.errors.push(RunError {
-                        stage: "write".into(),
+                        stage: RunStage::Write,
                         message: e.to_string(),
                     });
                     return self.finish_failed(manifest, Some(prefix), status).await;
@@ -271,7 +271,7 @@ impl Publisher {
             Err(e) => {
                 tracing::error!(error = %e, "writing the report failed");
                 manifest.errors.push(RunError {
-                    stage: "write".into(),
+                    stage: RunStage::Write,
                     message: e.to_string(),
                 });
                 return self.finish_failed(manifest, Some(prefix), status).await;
@@ -283,7 +283,7 @@ impl Publisher {
             tracing::error!(error = %e, "writing the manifest failed");
             manifest.status = RunState::Failed;
             manifest.errors.push(RunError {
-                stage: "write".into(),
+                stage: RunStage::Write,
                 message: e.to_string(),
             });
             status.state = RunState::Failed;

@@ -13,7 +13,7 @@ use crate::arm::AzurePlane;
 use crate::assess::assess;
 use crate::collect::{self, CollectError};
 use crate::graph::GraphClient;
-use crate::results::records::{RunError, Trigger};
+use crate::results::records::{RunError, RunStage, Trigger};
 use crate::results::{self, LockAttempt, Manifest, ResultStore, RunState, ScanStatus, StoreError};
 use crate::snapshot::{AssessmentSettings, ScannerIdentity};
 
@@ -160,7 +160,7 @@ impl Scanner {
             Err(e) => {
                 tracing::error!(error = %e, "run failed before the tenant was known");
                 manifest.errors.push(RunError {
-                    stage: "auth".into(),
+                    stage: RunStage::Auth,
                     message: e.to_string(),
                 });
                 return Ok(self
@@ -188,7 +188,7 @@ impl Scanner {
                 tracing::error!(error = %e, "could not take the tenant lock");
                 manifest.tenant_id = tenant_id;
                 manifest.errors.push(RunError {
-                    stage: "lock".into(),
+                    stage: RunStage::Lock,
                     message: e.to_string(),
                 });
                 return Ok(self
@@ -250,7 +250,7 @@ impl Scanner {
             Err(e) => {
                 tracing::error!(error = %e, "collection failed");
                 manifest.errors.push(RunError {
-                    stage: "collect".into(),
+                    stage: RunStage::Collect,
                     message: e.to_string(),
                 });
                 return self

@@ -212,7 +212,7 @@ fn render_problems(out: &mut String, m: &Manifest) {
         for error in &m.errors {
             out.push_str(&format!(
                 "<tr><td class=\"mono\">{}</td><td>{}</td></tr>\n",
-                esc(&error.stage),
+                esc(error.stage.as_str()),
                 esc(&error.message)
             ));
         }
@@ -1266,7 +1266,7 @@ mod tests {
             affects_status: true,
         });
         m.errors.push(RunError {
-            stage: "collect".to_owned(),
+            stage: crate::results::records::RunStage::Collect,
             message: "Graph said <no>".to_owned(),
         });
         let html = render(&ReportInput {

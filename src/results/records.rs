@@ -153,12 +153,50 @@ impl SeverityCounts {
     }
 }
 
+/// Where in a run a problem happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStage {
+    /// Reading the scanner's own token (who and which tenant).
+    Auth,
+    /// Taking the tenant's lock.
+    Lock,
+    /// Reading Graph and ARM.
+    Collect,
+    /// Writing results.
+    Write,
+}
+
+impl RunStage {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Lock => "lock",
+            Self::Collect => "collect",
+            Self::Write => "write",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunStage {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One problem a run met.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunError {
-    /// Where it happened: `collect`, `write`, `auth`.
-    pub stage: String,
+    /// Where it happened.
+    pub stage: RunStage,
     /// What happened.
     pub message: String,
 }
