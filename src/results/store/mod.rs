@@ -2,9 +2,11 @@
 //! that share the same layout.
 //!
 //! This module owns the trait, its types and path validation; `local` ([`LocalStore`]) and `blob`
-//! ([`BlobStore`]) own one implementation each.
+//! ([`BlobStore`]) own one implementation each; `conformance` is the test suite both pass.
 
 mod blob;
+#[doc(hidden)]
+pub mod conformance;
 mod local;
 
 pub use blob::BlobStore;
