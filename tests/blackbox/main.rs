@@ -1,5 +1,6 @@
 //! Black-box tests: the real `mi-assess` binary, spawned and spoken to the way the Azure
-//! Functions host does, against the Graph simulator and Azurite (HTTPS, OAuth).
+//! Functions host does, against the Graph simulator and Azurite (HTTPS, OAuth); and the result
+//! store's conformance suite, run on the Blob store against the same Azurite.
 //!
 //! Run them with `scripts/test.sh`, which starts Azurite and exports
 //! `MI_ASSESS_TEST_AZURITE_BLOB` and `SSL_CERT_FILE`.
@@ -13,4 +14,5 @@ mod graph_payloads;
 mod host_contract;
 mod runs;
 mod scale;
+mod store_conformance;
 mod support;
