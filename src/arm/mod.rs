@@ -13,7 +13,7 @@
 //!   and 405 (federated credentials not supported for it) are an answer, not an error.
 //!
 //! Throttling: 429 and transient 5xx are retried with the same policy as Graph
-//! ([`crate::graph::RetryPolicy`], [`crate::retry`]), waiting `Retry-After`, else Resource Graph's
+//! ([`crate::graph::RetryPolicy`], [`crate::http`]), waiting `Retry-After`, else Resource Graph's
 //! `x-ms-user-quota-resets-after`, else exponential backoff. When a response says
 //! `x-ms-user-quota-remaining: 0`, the next request waits for the quota to reset.
 //!
@@ -37,8 +37,8 @@ use url::Url;
 use crate::auth::{TokenError, TokenSource};
 use crate::config::AzurePlaneMode;
 use crate::graph::RetryPolicy;
+use crate::http;
 use crate::inventory::ArmResourceId;
-use crate::retry;
 use model::{
     ErrorBody, FederatedCredential, FederatedCredentialPage, QueryOptions, QueryRequest,
     QueryResponse,
@@ -244,7 +244,7 @@ impl ArmClient {
     /// A client for `endpoint` (e.g. `https://management.azure.com`), authenticating with
     /// `tokens` (scope `{endpoint}/.default`).
     pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
-        let http = crate::retry::http_client()?;
+        let http = crate::http::http_client()?;
         Ok(Self {
             http,
             endpoint,
@@ -476,7 +476,7 @@ impl ArmClient {
                         return Err(error);
                     }
                     let delay = retry_after
-                        .unwrap_or_else(|| retry::backoff(self.retry.base_delay, *used))
+                        .unwrap_or_else(|| http::backoff(self.retry.base_delay, *used))
                         .min(self.retry.max_delay);
                     *used += 1;
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -509,7 +509,7 @@ impl ArmClient {
         let transport = |e: &reqwest::Error, what: &str| Attempt::Retryable {
             error: ArmError::Transport {
                 url: url.to_string(),
-                message: format!("{what}{}", retry::error_chain(e)),
+                message: format!("{what}{}", http::error_chain(e)),
             },
             retry_after: None,
         };
@@ -525,7 +525,7 @@ impl ArmClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let quota_reset = header("x-ms-user-quota-resets-after").and_then(|v| retry::parse_hms(&v));
+        let quota_reset = header("x-ms-user-quota-resets-after").and_then(|v| http::parse_hms(&v));
         let quota_left =
             header("x-ms-user-quota-remaining").and_then(|v| v.trim().parse::<i64>().ok());
         if let (Some(0), Some(reset)) = (quota_left, quota_reset)
@@ -534,7 +534,7 @@ impl ArmClient {
             *gate = Some(Instant::now() + reset);
         }
         let retry_after = header("retry-after")
-            .and_then(|v| retry::parse_seconds(&v))
+            .and_then(|v| http::parse_seconds(&v))
             .or(quota_reset.filter(|_| status == 429));
         let body = match response.bytes().await {
             Ok(b) => b,
@@ -559,7 +559,7 @@ impl ArmClient {
         if status == 429 {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        if retry::is_retryable(status) {
+        if http::is_retryable(status) {
             Attempt::Retryable { error, retry_after }
         } else {
             Attempt::Done(Err(error))

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
-use crate::retry::{backoff, error_chain};
+use crate::http::{backoff, error_chain};
 
 /// The API version segment mi-assess uses.
 pub const API_VERSION: &str = "v1.0";
@@ -186,7 +186,7 @@ pub struct GraphClient {
 impl GraphClient {
     /// A client for `endpoint` (e.g. `https://graph.microsoft.com`), authenticating with `tokens`.
     pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
-        let http = crate::retry::http_client()?;
+        let http = crate::http::http_client()?;
         Ok(Self {
             http,
             endpoint,
@@ -582,7 +582,7 @@ impl GraphClient {
                     || inner.header("x-ms-throttle-information").is_some();
                 throttled.push((wait, budget));
             }
-            let retryable = crate::retry::is_retryable(status);
+            let retryable = crate::http::is_retryable(status);
             if retryable {
                 outcomes.push(BatchOutcome::Retry {
                     item,
@@ -802,7 +802,7 @@ impl GraphClient {
         if status == StatusCode::TOO_MANY_REQUESTS {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        if crate::retry::is_retryable(status.as_u16()) {
+        if crate::http::is_retryable(status.as_u16()) {
             Attempt::Retryable { error, retry_after }
         } else {
             Attempt::Done(Err(error))
