@@ -12,8 +12,8 @@
 //!   [`FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND`], `nextLink` paging. 404 (the identity is gone)
 //!   and 405 (federated credentials not supported for it) are an answer, not an error.
 //!
-//! Throttling: 429 and transient 5xx are retried with the same policy as Graph
-//! ([`crate::graph::RetryPolicy`], [`crate::retry`]), waiting `Retry-After`, else Resource Graph's
+//! Throttling: 429 and transient 5xx are retried with the same policy and HTTP layer as Graph
+//! ([`crate::http::RetryPolicy`], [`crate::http`]), waiting `Retry-After`, else Resource Graph's
 //! `x-ms-user-quota-resets-after`, else exponential backoff. When a response says
 //! `x-ms-user-quota-remaining: 0`, the next request waits for the quota to reset.
 //!
@@ -29,16 +29,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::Method;
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
 use crate::config::AzurePlaneMode;
-use crate::graph::RetryPolicy;
+use crate::http::{self, Attempt, Method, RetryPolicy};
 use crate::resolve::ArmResourceId;
-use crate::retry;
 use crate::snapshot::azure::FederatedCredential;
 use model::{ErrorBody, FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse};
 
@@ -148,6 +145,34 @@ pub enum ArmError {
     NotAnIdentity(String),
 }
 
+impl From<http::Error> for ArmError {
+    fn from(error: http::Error) -> Self {
+        match error {
+            http::Error::Transport { url, message } => Self::Transport { url, message },
+            http::Error::Status {
+                url, status, body, ..
+            } => {
+                let detail = serde_json::from_slice::<ErrorBody>(&body)
+                    .unwrap_or_default()
+                    .error;
+                let status = status.as_u16();
+                Self::Status {
+                    status,
+                    code: if detail.code.is_empty() {
+                        status.to_string()
+                    } else {
+                        detail.code
+                    },
+                    message: detail.message,
+                    url,
+                }
+            }
+            http::Error::Malformed { url, message } => Self::Malformed { url, message },
+            http::Error::ForeignLink { link, expected } => Self::ForeignLink { link, expected },
+        }
+    }
+}
+
 impl ArmError {
     /// The HTTP status, for errors that carry one.
     pub fn status(&self) -> Option<u16> {
@@ -230,21 +255,12 @@ pub struct ArmClient {
     credential_interval: Duration,
 }
 
-enum Attempt {
-    Done(Result<Bytes, ArmError>),
-    Retryable {
-        error: ArmError,
-        retry_after: Option<Duration>,
-    },
-}
-
 impl ArmClient {
     /// A client for `endpoint` (e.g. `https://management.azure.com`), authenticating with
     /// `tokens` (scope `{endpoint}/.default`).
     pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
-        let http = crate::retry::http_client()?;
         Ok(Self {
-            http,
+            http: http::client()?,
             endpoint,
             tokens,
             retry,
@@ -298,7 +314,7 @@ impl ArmClient {
                 message: e.to_string(),
             })?;
             let page: QueryResponse =
-                decode(&url, &self.send(Method::POST, &url, Some(&body)).await?)?;
+                http::decode(&url, &self.send(Method::POST, &url, Some(&body)).await?)?;
             let next = page.skip_token.clone().filter(|t| !t.is_empty());
             if page.is_truncated() && next.is_none() {
                 return Err(ArmError::Malformed {
@@ -376,10 +392,10 @@ impl ArmClient {
                 }
                 Err(e) => return Err(e),
             };
-            let page: FederatedCredentialPage = decode(&url, &bytes)?;
+            let page: FederatedCredentialPage = http::decode(&url, &bytes)?;
             credentials.extend(page.value.into_iter().map(FederatedCredential::from));
             if let Some(link) = page.next_link.filter(|l| !l.is_empty()) {
-                next = Some(self.checked_link(&link)?);
+                next = Some(http::checked_link(&link, &self.endpoint)?);
             }
         }
         Ok(FederatedCredentialListing::Listed(credentials))
@@ -400,20 +416,6 @@ impl ArmClient {
             .clear()
             .append_pair("api-version", api_version);
         Ok(url)
-    }
-
-    /// Accepts a `nextLink` only on the configured scheme, host and port.
-    fn checked_link(&self, link: &str) -> Result<Url, ArmError> {
-        let foreign = || ArmError::ForeignLink {
-            link: link.to_owned(),
-            expected: self.endpoint.to_string(),
-        };
-        let url = Url::parse(link).map_err(|_| foreign())?;
-        if same_origin(&url, &self.endpoint) {
-            Ok(url)
-        } else {
-            Err(foreign())
-        }
     }
 
     async fn pace_credential_call(&self) {
@@ -457,129 +459,63 @@ impl ArmClient {
         url: &Url,
         body: Option<&serde_json::Value>,
     ) -> Result<Bytes, ArmError> {
-        let mut attempt = 0u32;
-        let mut throttled = 0u32;
-        loop {
-            self.wait_for_quota().await;
-            match self.send_once(method.clone(), url, body).await {
-                Attempt::Done(result) => return result,
-                Attempt::Retryable { error, retry_after } => {
-                    // Throttling has its own, larger budget (see `RetryPolicy`).
-                    let (used, cap) = if error.status() == Some(429) {
-                        (&mut throttled, self.retry.max_throttled_retries)
-                    } else {
-                        (&mut attempt, self.retry.max_retries)
-                    };
-                    if *used >= cap {
-                        return Err(error);
-                    }
-                    let delay = retry_after
-                        .unwrap_or_else(|| retry::backoff(self.retry.base_delay, *used))
-                        .min(self.retry.max_delay);
-                    *used += 1;
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying ARM request");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
+        let method = &method;
+        http::with_retries(
+            &self.retry,
+            &self.stats.retries,
+            "ARM",
+            url,
+            move || async move {
+                self.wait_for_quota().await;
+                self.send_once(method, url, body).await
+            },
+        )
+        .await
     }
 
     async fn send_once(
         &self,
-        method: Method,
+        method: &Method,
         url: &Url,
         body: Option<&serde_json::Value>,
-    ) -> Attempt {
+    ) -> Attempt<Bytes, ArmError> {
         let token = match self.tokens.bearer().await {
             Ok(token) => token,
             Err(e) => return Attempt::Done(Err(e.into())),
         };
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let mut request = self
-            .http
-            .request(method, url.clone())
-            .bearer_auth(token.expose_secret())
-            .header("Accept", "application/json");
-        if let Some(json) = body {
-            request = request.json(json);
-        }
-        let transport = |e: &reqwest::Error, what: &str| Attempt::Retryable {
-            error: ArmError::Transport {
-                url: url.to_string(),
-                message: format!("{what}{}", retry::error_chain(e)),
-            },
-            retry_after: None,
+        let request = http::request(&self.http, method.clone(), url, &token, body);
+        let mut quota_reset = None;
+        let answer = http::attempt(url, request, |response| {
+            quota_reset =
+                http::header(response, "x-ms-user-quota-resets-after").and_then(http::parse_hms);
+            let quota_left = http::header(response, "x-ms-user-quota-remaining")
+                .and_then(|v| v.trim().parse::<i64>().ok());
+            if let (Some(0), Some(reset)) = (quota_left, quota_reset)
+                && let Ok(mut gate) = self.gates.quota_resets_at.lock()
+            {
+                *gate = Some(Instant::now() + reset);
+            }
+        })
+        .await;
+        let error = match answer {
+            Ok(bytes) => return Attempt::Done(Ok(bytes)),
+            Err(error) => error,
         };
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return transport(&e, ""),
-        };
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let quota_reset = header("x-ms-user-quota-resets-after").and_then(|v| retry::parse_hms(&v));
-        let quota_left =
-            header("x-ms-user-quota-remaining").and_then(|v| v.trim().parse::<i64>().ok());
-        if let (Some(0), Some(reset)) = (quota_left, quota_reset)
-            && let Ok(mut gate) = self.gates.quota_resets_at.lock()
-        {
-            *gate = Some(Instant::now() + reset);
-        }
-        let retry_after = header("retry-after")
-            .and_then(|v| retry::parse_seconds(&v))
-            .or(quota_reset.filter(|_| status == 429));
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => return transport(&e, "reading the body: "),
-        };
-        if (200..300).contains(&status) {
-            return Attempt::Done(Ok(body));
-        }
-        let detail = serde_json::from_slice::<ErrorBody>(&body)
-            .unwrap_or_default()
-            .error;
-        let error = ArmError::Status {
-            status,
-            code: if detail.code.is_empty() {
-                status.to_string()
-            } else {
-                detail.code
-            },
-            message: detail.message,
-            url: url.to_string(),
-        };
-        if status == 429 {
+        let throttled = error.is_throttled();
+        if throttled {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        if retry::is_retryable(status) {
-            Attempt::Retryable { error, retry_after }
+        if error.is_retryable() {
+            Attempt::Retry {
+                retry_after: error.retry_after().or(quota_reset.filter(|_| throttled)),
+                throttled,
+                error: error.into(),
+            }
         } else {
-            Attempt::Done(Err(error))
+            Attempt::Done(Err(error.into()))
         }
     }
-}
-
-/// True when `url` has the same scheme, host and port as `endpoint` and carries no credentials.
-pub fn same_origin(url: &Url, endpoint: &Url) -> bool {
-    url.scheme() == endpoint.scheme()
-        && url.host_str().map(str::to_ascii_lowercase)
-            == endpoint.host_str().map(str::to_ascii_lowercase)
-        && url.port_or_known_default() == endpoint.port_or_known_default()
-        && url.username().is_empty()
-        && url.password().is_none()
-}
-
-fn decode<T: DeserializeOwned>(url: &Url, bytes: &[u8]) -> Result<T, ArmError> {
-    serde_json::from_slice(bytes).map_err(|e| ArmError::Malformed {
-        url: url.to_string(),
-        message: e.to_string(),
-    })
 }
 
 /// The Azure plane as configured for a run: whether to read it, whether missing access makes
@@ -624,25 +560,6 @@ impl AzurePlane {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn links_must_stay_on_the_arm_origin() {
-        let arm = Url::parse("https://management.azure.com").expect("url");
-        for (link, ok) in [
-            ("https://management.azure.com/subscriptions/s?x=1", true),
-            ("https://MANAGEMENT.azure.com:443/a", true),
-            ("https://management.azure.com.evil.example/a", false),
-            ("http://management.azure.com/a", false),
-            ("https://user@management.azure.com/a", false),
-            ("https://management.azure.com:8443/a", false),
-        ] {
-            assert_eq!(
-                same_origin(&Url::parse(link).expect("url"), &arm),
-                ok,
-                "{link}"
-            );
-        }
-    }
 
     #[test]
     fn queries_project_an_id_column() {

@@ -1,5 +1,7 @@
 //! The Graph HTTP client: bearer auth, `$select`-friendly GETs, `@odata.nextLink` paging,
-//! throttling and transient-fault retries, and request / resource-unit accounting.
+//! JSON `$batch`, throttling (the pacer) and transient-fault retries, and request / resource-unit
+//! accounting. Requests, retry timing, decoding and link checks are the shared [`crate::http`]
+//! layer's; what is Graph's own is here.
 //!
 //! Security: a token is only ever sent to the configured Graph scheme, host and port. A
 //! `@odata.nextLink` that points anywhere else is refused before any request is made.
@@ -8,15 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use reqwest::StatusCode;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
-use crate::retry::{backoff, error_chain};
+use crate::http::{self, Attempt, Method, backoff};
+// Shared with the ARM client; `crate::graph::RetryPolicy` is the path callers use.
+pub use crate::http::RetryPolicy;
 
 /// The API version segment mi-assess uses.
 pub const API_VERSION: &str = "v1.0";
@@ -67,6 +69,33 @@ pub enum GraphError {
     },
 }
 
+impl From<http::Error> for GraphError {
+    fn from(error: http::Error) -> Self {
+        match error {
+            http::Error::Transport { url, message } => Self::Transport { url, message },
+            http::Error::Status {
+                url, status, body, ..
+            } => {
+                let detail = serde_json::from_slice::<ErrorBody>(&body)
+                    .unwrap_or_default()
+                    .error;
+                Self::Status {
+                    status: status.as_u16(),
+                    code: if detail.code.is_empty() {
+                        status.to_string()
+                    } else {
+                        detail.code
+                    },
+                    message: detail.message,
+                    url,
+                }
+            }
+            http::Error::Malformed { url, message } => Self::Malformed { url, message },
+            http::Error::ForeignLink { link, expected } => Self::ForeignNextLink { link, expected },
+        }
+    }
+}
+
 impl GraphError {
     /// The HTTP status, for errors that carry one.
     pub fn status(&self) -> Option<u16> {
@@ -84,33 +113,6 @@ impl GraphError {
     /// True when the scanner lacks a permission for this call.
     pub fn is_forbidden(&self) -> bool {
         self.status() == Some(403)
-    }
-}
-
-/// How hard to retry throttled and transient failures.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt for server errors, dropped connections and malformed
-    /// responses.
-    pub max_retries: u32,
-    /// Retries of a request Graph throttled (429), counted apart: throttling is Graph asking
-    /// the client to slow down, not a failure, so a run at the budget must outlast it. With
-    /// the growing pause of sustained throttling these span minutes.
-    pub max_throttled_retries: u32,
-    /// First backoff when Graph gives no `Retry-After`.
-    pub base_delay: Duration,
-    /// Ceiling for any single wait.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 6,
-            max_throttled_retries: 30,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-        }
     }
 }
 
@@ -186,9 +188,8 @@ pub struct GraphClient {
 impl GraphClient {
     /// A client for `endpoint` (e.g. `https://graph.microsoft.com`), authenticating with `tokens`.
     pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
-        let http = crate::retry::http_client()?;
         Ok(Self {
-            http,
+            http: http::client()?,
             endpoint,
             tokens,
             retry,
@@ -239,7 +240,7 @@ impl GraphClient {
         body: &serde_json::Value,
     ) -> Result<T, GraphError> {
         let url = self.url(path_and_query)?;
-        self.send_with_retries(&url, Some(body)).await
+        self.send(Method::POST, &url, Some(body)).await
     }
 
     /// GETs a whole collection, following `@odata.nextLink` to the end.
@@ -253,7 +254,7 @@ impl GraphClient {
             let page: Page<T> = self.get_url(&url).await?;
             items.extend(page.value);
             if let Some(link) = page.next_link {
-                next = Some(self.checked_next_link(&link)?);
+                next = Some(http::checked_link(&link, &self.endpoint)?);
             }
         }
         // Growth by doubling leaves up to half the capacity unused; a run holds these lists
@@ -460,12 +461,12 @@ impl GraphClient {
         results: &mut [Option<Result<R, GraphError>>],
     ) {
         let throttled = error.status() == Some(429);
-        let exhausted = if throttled {
-            item.throttled >= self.retry.max_throttled_retries
+        let used = if throttled {
+            item.throttled
         } else {
-            item.attempt >= self.retry.max_retries
+            item.attempt
         };
-        if exhausted {
+        if used >= self.retry.budget(throttled) {
             results[item.key] = Some(Err(error));
             return;
         }
@@ -479,9 +480,9 @@ impl GraphClient {
             // The pacer already paused every sender for the Retry-After.
             pending.push(next);
         } else {
-            let delay = retry_after
-                .unwrap_or_else(|| backoff(self.retry.base_delay, next.attempt.saturating_sub(1)))
-                .min(self.retry.max_delay);
+            let delay = self
+                .retry
+                .delay(retry_after, next.attempt.saturating_sub(1));
             delayed.push((tokio::time::Instant::now() + delay, next));
         }
     }
@@ -491,12 +492,12 @@ impl GraphClient {
         let requests: Vec<serde_json::Value> = items
             .iter()
             .enumerate()
-            .map(|(i, item)| serde_json::json!({ "id": i.to_string(), "method": "GET", "url": item.path }))
+            .map(|(i, item)| serde_json::json!({ "id": i.to_string(), "method": Method::GET.as_str(), "url": item.path }))
             .collect();
         let body = serde_json::json!({ "requests": requests });
         let sent_in = self.pacer.window();
         let response: Result<BatchResponse, GraphError> =
-            self.send_with_retries(batch_url, Some(&body)).await;
+            self.send(Method::POST, batch_url, Some(&body)).await;
         let response = match response {
             Ok(r) => r,
             Err(error) => {
@@ -570,9 +571,7 @@ impl GraphClient {
             };
             let retry_after = inner
                 .header("retry-after")
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64);
+                .and_then(|v| http::parse_seconds(&v));
             if status == 429 {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                 let wait = retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0));
@@ -582,7 +581,7 @@ impl GraphClient {
                     || inner.header("x-ms-throttle-information").is_some();
                 throttled.push((wait, budget));
             }
-            let retryable = crate::retry::is_retryable(status);
+            let retryable = http::is_retryable(status);
             if retryable {
                 outcomes.push(BatchOutcome::Retry {
                     item,
@@ -639,7 +638,7 @@ impl GraphClient {
     /// Turns an absolute `@odata.nextLink` into a path relative to the version segment, after
     /// checking it points at the configured endpoint.
     fn relative_next_link(&self, link: &str) -> Result<String, GraphError> {
-        let url = self.checked_next_link(link)?;
+        let url = http::checked_link(link, &self.endpoint)?;
         let prefix = format!("/{API_VERSION}");
         let path = url.path().strip_prefix(&prefix).unwrap_or(url.path());
         Ok(match url.query() {
@@ -648,164 +647,79 @@ impl GraphClient {
         })
     }
 
-    /// Accepts a `@odata.nextLink` only on the configured scheme, host and port.
-    fn checked_next_link(&self, link: &str) -> Result<Url, GraphError> {
-        let foreign = || GraphError::ForeignNextLink {
-            link: link.to_owned(),
-            expected: self.endpoint.to_string(),
-        };
-        let url = Url::parse(link).map_err(|_| foreign())?;
-        let same_origin = url.scheme() == self.endpoint.scheme()
-            && url.host_str().map(str::to_ascii_lowercase)
-                == self.endpoint.host_str().map(str::to_ascii_lowercase)
-            && url.port_or_known_default() == self.endpoint.port_or_known_default()
-            && url.username().is_empty()
-            && url.password().is_none();
-        if same_origin { Ok(url) } else { Err(foreign()) }
-    }
-
     async fn get_url<T: DeserializeOwned>(&self, url: &Url) -> Result<T, GraphError> {
-        self.send_with_retries(url, None).await
+        self.send(Method::GET, url, None).await
     }
 
-    /// Sends one request (GET, or POST with a JSON body), retrying throttling and transient
-    /// failures, and decodes the response.
-    async fn send_with_retries<T: DeserializeOwned>(
+    /// Sends one request, retrying throttling and transient failures, and decodes the response.
+    async fn send<T: DeserializeOwned>(
         &self,
+        method: Method,
         url: &Url,
         body: Option<&serde_json::Value>,
     ) -> Result<T, GraphError> {
-        let mut attempt = 0u32;
-        let mut throttled = 0u32;
-        loop {
-            let outcome = match self.send_once(url, body).await {
-                // A 200 whose body is truncated or not JSON is a failed attempt, never data.
-                Attempt::Done(Ok(bytes)) => match decode::<T>(url, &bytes) {
-                    Ok(value) => return Ok(value),
-                    Err(error) => Attempt::Retryable {
-                        error,
-                        retry_after: None,
-                    },
-                },
-                other => other,
-            };
-            let delay = match &outcome {
-                Attempt::Done(_) => None,
-                // Throttled: the pacer has paused every sender for the Retry-After.
-                Attempt::Retryable { error, .. } if error.status() == Some(429) => {
-                    Some(Duration::ZERO)
-                }
-                Attempt::Retryable { retry_after, .. } => Some(
-                    retry_after
-                        .unwrap_or_else(|| backoff(self.retry.base_delay, attempt))
-                        .min(self.retry.max_delay),
-                ),
-            };
-            match (outcome, delay) {
-                (Attempt::Done(result), _) => {
-                    return result.and_then(|bytes| decode(url, &bytes));
-                }
-                (Attempt::Retryable { error, .. }, Some(delay)) => {
-                    let (used, cap) = if error.status() == Some(429) {
-                        (&mut throttled, self.retry.max_throttled_retries)
-                    } else {
-                        (&mut attempt, self.retry.max_retries)
-                    };
-                    if *used >= cap {
-                        return Err(error);
-                    }
-                    *used += 1;
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying graph request");
-                    tokio::time::sleep(delay).await;
-                }
-                (Attempt::Retryable { error, .. }, None) => return Err(error),
-            }
-        }
+        let method = &method;
+        http::with_retries(&self.retry, &self.stats.retries, "graph", url, move || {
+            self.send_once(method, url, body)
+        })
+        .await
     }
 
-    async fn send_once(&self, url: &Url, body: Option<&serde_json::Value>) -> Attempt {
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+    ) -> Attempt<T, GraphError> {
         let token = match self.tokens.bearer().await {
             Ok(token) => token,
             Err(e) => return Attempt::Done(Err(e.into())),
         };
         let sent_in = self.pacer.wait().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let request = match body {
-            None => self.http.get(url.clone()),
-            Some(json) => self.http.post(url.clone()).json(json),
-        };
-        let response = request
-            .bearer_auth(token.expose_secret())
-            .header("Accept", "application/json")
-            .header("x-ms-throttle-priority", "Low")
-            .send()
-            .await;
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                return Attempt::Retryable {
-                    error: GraphError::Transport {
-                        url: url.to_string(),
-                        message: error_chain(&e),
-                    },
-                    retry_after: None,
-                };
+        let request = http::request(&self.http, method.clone(), url, &token, body)
+            .header("x-ms-throttle-priority", "Low");
+        let answer = http::attempt(url, request, |response| {
+            if let Some(ru) = header_f64(response, "x-ms-resource-unit") {
+                self.stats
+                    .resource_units
+                    .fetch_add(ru.round() as u64, Ordering::Relaxed);
             }
-        };
-        if let Some(ru) = header_f64(&response, "x-ms-resource-unit") {
-            self.stats
-                .resource_units
-                .fetch_add(ru.round() as u64, Ordering::Relaxed);
-        }
-        let status = response.status();
-        let retry_after = header_f64(&response, "retry-after")
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            self.pacer.throttled(
-                retry_after.unwrap_or_else(|| backoff(self.retry.base_delay, 0)),
-                sent_in,
-            );
-        } else {
-            self.pacer
-                .observe(header_f64(&response, "x-ms-throttle-limit-percentage"));
-        }
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                return Attempt::Retryable {
-                    error: GraphError::Transport {
-                        url: url.to_string(),
-                        message: format!("reading the body: {}", error_chain(&e)),
-                    },
-                    retry_after: None,
-                };
-            }
-        };
-        if status.is_success() {
-            return Attempt::Done(Ok(body));
-        }
-        let detail = serde_json::from_slice::<ErrorBody>(&body)
-            .unwrap_or_default()
-            .error;
-        let error = GraphError::Status {
-            status: status.as_u16(),
-            code: if detail.code.is_empty() {
-                status.to_string()
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                self.pacer.throttled(
+                    http::retry_after(response)
+                        .unwrap_or_else(|| backoff(self.retry.base_delay, 0)),
+                    sent_in,
+                );
             } else {
-                detail.code
-            },
-            message: detail.message,
-            url: url.to_string(),
+                self.pacer
+                    .observe(header_f64(response, "x-ms-throttle-limit-percentage"));
+            }
+        })
+        .await;
+        // A 2xx whose body is truncated or not JSON is a failed attempt, never data.
+        let error = match answer.and_then(|bytes| http::decode(url, &bytes)) {
+            Ok(value) => return Attempt::Done(Ok(value)),
+            Err(error) => error,
         };
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        let throttled = error.is_throttled();
+        if throttled {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        if crate::retry::is_retryable(status.as_u16()) {
-            Attempt::Retryable { error, retry_after }
+        if error.is_retryable() || matches!(error, http::Error::Malformed { .. }) {
+            // Throttled: the pacer has paused every sender for the Retry-After.
+            let retry_after = if throttled {
+                Some(Duration::ZERO)
+            } else {
+                error.retry_after()
+            };
+            Attempt::Retry {
+                retry_after,
+                throttled,
+                error: error.into(),
+            }
         } else {
-            Attempt::Done(Err(error))
+            Attempt::Done(Err(error.into()))
         }
     }
 }
@@ -1008,30 +922,8 @@ impl BatchInnerResponse {
     }
 }
 
-enum Attempt {
-    Done(Result<Bytes, GraphError>),
-    Retryable {
-        error: GraphError,
-        retry_after: Option<Duration>,
-    },
-}
-
-fn decode<T: DeserializeOwned>(url: &Url, bytes: &[u8]) -> Result<T, GraphError> {
-    serde_json::from_slice(bytes).map_err(|e| GraphError::Malformed {
-        url: url.to_string(),
-        message: e.to_string(),
-    })
-}
-
 fn header_f64(response: &reqwest::Response, name: &str) -> Option<f64> {
-    response
-        .headers()
-        .get(name)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    http::header(response, name)?.trim().parse().ok()
 }
 
 #[cfg(test)]
