@@ -5,7 +5,8 @@
 #   1. tools     openssl (Debian) if missing; Azurite 3.37.0 from npm into .test-env/azurite
 #   2. certs     a throwaway CA and a 127.0.0.1 server certificate, generated for this run
 #   3. azurite   azurite-blob over HTTPS with --oauth basic (bearer tokens, like real Storage)
-#   4. lint      cargo fmt --check, cargo clippy --all-targets -D warnings
+#   4. lint      cargo fmt --check, cargo clippy --all-targets -D warnings, and the layer rule
+#                (scripts/check-layers.py: no module uses a higher layer, docs/architecture.md)
 #   5. cargo     cargo test: unit tests and the black-box tests, which spawn the real binary the
 #                way the Functions host does, against the Graph simulator and Azurite
 #   6. contract  scripts/validate-contract.sh: every record the tests and the demo produced validates
@@ -73,6 +74,8 @@ export SSL_CERT_FILE="$CERTS/ca.pem"
 log "lint"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+python3 scripts/check-layers.py --self-test
+python3 scripts/check-layers.py
 
 log "cargo test"
 # The black-box tests copy every record they produce here for the contract check.
