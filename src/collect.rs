@@ -84,16 +84,6 @@ pub fn managed_identity_list_query() -> String {
     )
 }
 
-/// Reads the whole tenant into a snapshot.
-pub async fn collect_tenant(
-    graph: &GraphClient,
-    azure: &AzurePlane,
-    settings: AssessmentSettings,
-) -> Result<TenantSnapshot, CollectError> {
-    let (tenant_id, scanner) = whoami(graph).await?;
-    collect_tenant_as(graph, azure, tenant_id, scanner, settings).await
-}
-
 fn gap(dataset: DatasetName, principals: usize, error: &GraphError) -> CollectionGap {
     let status = error.status();
     CollectionGap {
@@ -131,7 +121,7 @@ async fn list_dataset<T: serde::de::DeserializeOwned>(
 
 /// Reads the whole tenant into a snapshot, for a scanner whose tenant and identity are known.
 /// The Azure plane is read last ([`crate::arm::collect::collect_azure`]), as `azure` allows.
-pub async fn collect_tenant_as(
+pub async fn collect_tenant(
     graph: &GraphClient,
     azure: &AzurePlane,
     tenant_id: String,

@@ -114,11 +114,6 @@ impl InvokeRequest {
         self.metadata.get(key).and_then(decode_scalar)
     }
 
-    /// The function name the host reports in `Metadata.sys.MethodName`.
-    pub fn method_name(&self) -> Option<&str> {
-        self.metadata.get("sys")?.get("MethodName")?.as_str()
-    }
-
     /// The retry attempt the host reports in `Metadata.RetryContext`, when a retry policy applies.
     pub fn retry_count(&self) -> Option<u64> {
         let retry = self.metadata.get("RetryContext")?;

@@ -235,7 +235,7 @@ impl Scanner {
         }
 
         // 4. Collect.
-        let collected = collect::collect_tenant_as(
+        let collected = collect::collect_tenant(
             &self.graph,
             &self.azure,
             tenant_id,

@@ -349,17 +349,6 @@ impl<'a> AzureIndex<'a> {
         self.attached.contains(&normalise_id(identity_id))
     }
 
-    /// The resources that list the user-assigned identity in their `identity` block.
-    pub fn attached_to(&self, identity_id: &str) -> Vec<&'a str> {
-        let key = normalise_id(identity_id);
-        self.snapshot
-            .identity_resources
-            .iter()
-            .filter(|r| r.attached_identities().any(|a| normalise_id(a) == key))
-            .map(|r| r.id.as_str())
-            .collect()
-    }
-
     /// A resource with an identity block, by id.
     pub fn resource(&self, id: &str) -> Option<&'a IdentityResourceRow> {
         self.resources.get(&normalise_id(id)).copied()

@@ -50,7 +50,7 @@ KINDS = list(SCHEMA_FILES)
 # Kinds every sample set must contain, so the suite cannot pass on nothing.
 REQUIRED_KINDS = ("identity", "finding", "manifest", "latest")
 # Kinds whose documents carry schemaVersion. suppressions.json is an input file parsed with
-# deny_unknown_fields (src/suppressions.rs), so it cannot carry one: its version is the schema's $id.
+# deny_unknown_fields (src/snapshot/suppressions.rs), so it cannot carry one: its version is the schema's $id.
 VERSIONED_KINDS = tuple(k for k in KINDS if k != "suppressions")
 
 _SEP = r"(?:^|/|[-_.])"
