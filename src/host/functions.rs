@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::protocol::{HttpRequestData, HttpResponseOut, InvokeRequest, InvokeResponse};
-use super::{HandlerState, host_error, names};
+use super::{FunctionName, HandlerState, host_error};
 use crate::collect::CollectError;
 use crate::pipeline::RunRequest;
 use crate::results::records::Trigger;
@@ -54,21 +54,21 @@ pub struct ScanRequestMessage {
 
 /// Routes an invocation to its function.
 pub(super) async fn dispatch(state: &HandlerState, invocation: Invocation) -> Response {
-    let result = match invocation.function.as_str() {
-        names::NIGHTLY => nightly(state, &invocation).await,
-        names::SCANS => scans(state, &invocation).await,
-        names::IDENTITY => identity(state, &invocation).await,
-        names::SCAN_WORKER => scan_worker(state, &invocation).await,
-        other => {
+    let function = match invocation.function.parse::<FunctionName>() {
+        Ok(function) => function,
+        Err(unknown) => {
             return host_error(
                 StatusCode::NOT_FOUND,
                 "UnknownFunction",
-                format!(
-                    "no function named {other:?}; known: {}",
-                    names::ALL.join(", ")
-                ),
+                unknown.to_string(),
             );
         }
+    };
+    let result = match function {
+        FunctionName::Nightly => nightly(state, &invocation).await,
+        FunctionName::Scans => scans(state, &invocation).await,
+        FunctionName::Identity => identity(state, &invocation).await,
+        FunctionName::ScanWorker => scan_worker(state, &invocation).await,
     };
     match result {
         Ok(response) => axum::Json(response).into_response(),

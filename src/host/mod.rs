@@ -35,18 +35,60 @@ pub const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
 /// 413 reply; beyond this the connection is dropped.
 const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 
-/// Function folder names, exactly as in `functions/`; the host POSTs to `/{name}`.
-pub mod names {
-    /// Timer-triggered full assessment.
-    pub const NIGHTLY: &str = "nightly-assessment";
-    /// `POST /api/scans` and `GET /api/scans/{runId}`.
-    pub const SCANS: &str = "scans";
-    /// `GET /api/identities/{objectId}`.
-    pub const IDENTITY: &str = "identity";
-    /// Queue-triggered worker for on-demand scans.
-    pub const SCAN_WORKER: &str = "scan-worker";
+/// The functions the handler serves, named exactly as their folders in `functions/`; the host
+/// POSTs to `/{name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionName {
+    /// `nightly-assessment`: the timer-triggered full assessment.
+    Nightly,
+    /// `scans`: `POST /api/scans` and `GET /api/scans/{runId}`.
+    Scans,
+    /// `identity`: `GET /api/identities/{objectId}`.
+    Identity,
+    /// `scan-worker`: the queue-triggered worker for on-demand scans.
+    ScanWorker,
+}
+
+impl FunctionName {
     /// Every function the handler dispatches on.
-    pub const ALL: [&str; 4] = [NIGHTLY, SCANS, IDENTITY, SCAN_WORKER];
+    pub const ALL: [Self; 4] = [Self::Nightly, Self::Scans, Self::Identity, Self::ScanWorker];
+
+    /// The folder name in `functions/`, which is the path the host POSTs to.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nightly => "nightly-assessment",
+            Self::Scans => "scans",
+            Self::Identity => "identity",
+            Self::ScanWorker => "scan-worker",
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The host invoked a function this handler does not serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no function named {name:?}; known: {}", FunctionName::ALL.map(FunctionName::as_str).join(", "))]
+pub struct UnknownFunction {
+    /// The name the host used.
+    pub name: String,
+}
+
+impl std::str::FromStr for FunctionName {
+    type Err = UnknownFunction;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| UnknownFunction {
+                name: name.to_owned(),
+            })
+    }
 }
 
 /// What the handlers share.
@@ -269,7 +311,7 @@ mod tests {
 
         let invocation = tokio::spawn({
             let client = client.clone();
-            let url = format!("{base}/{}", names::SCANS);
+            let url = format!("{base}/{}", FunctionName::Scans);
             async move { client.post(url).body("{}").send().await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
