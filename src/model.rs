@@ -2,8 +2,9 @@
 //! role or credential is held, and the suppression a finding carries. A leaf: it imports no
 //! other module of the crate.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -108,4 +109,60 @@ pub struct AppliedSuppression {
     /// Who accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+}
+
+/// What kind of secret a credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CredentialKind {
+    /// A client secret (`passwordCredentials`).
+    Password,
+    /// A certificate (`keyCredentials`).
+    Certificate,
+}
+
+/// A point in time as a service wrote it, parsed once where it is read. It serialises as the
+/// original text, so records and replays keep Graph's exact spelling; [`Timestamp::value`] is
+/// `None` when the text is not RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timestamp {
+    text: String,
+    value: Option<OffsetDateTime>,
+}
+
+impl Timestamp {
+    /// Parses `text` as RFC 3339, keeping the text whatever the outcome.
+    pub fn parse(text: impl Into<String>) -> Self {
+        let text = text.into();
+        let value = OffsetDateTime::parse(&text, &Rfc3339).ok();
+        Self { text, value }
+    }
+
+    /// The instant, when the text is valid RFC 3339.
+    pub fn value(&self) -> Option<OffsetDateTime> {
+        self.value
+    }
+
+    /// The text as it was read.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<&str> for Timestamp {
+    fn from(text: &str) -> Self {
+        Self::parse(text)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::parse)
+    }
 }

@@ -10,6 +10,7 @@ use crate::resolve::identity_kind::classify;
 use crate::resolve::principals::{
     PrincipalView, ResolvedAppRole, ResolvedDirectoryRole, ResolvedGrant, ResolvedGroup,
 };
+use crate::snapshot::DatasetName;
 use crate::snapshot::graph::ServicePrincipal;
 
 /// Version of the identity record format.
@@ -69,7 +70,7 @@ pub struct IdentityRecord {
     pub azure_role_assignments: Option<Vec<ResolvedAzureRole>>,
     /// Data sets that could not be read for this identity.
     #[serde(default)]
-    pub unknown: Vec<String>,
+    pub unknown: Vec<DatasetName>,
     /// Number of findings about it.
     #[serde(default)]
     pub finding_count: usize,

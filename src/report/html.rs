@@ -773,7 +773,12 @@ fn render_record_facts(out: &mut String, r: &IdentityRecord) {
         false,
         true,
     );
-    let unknown = r.unknown.join(", ");
+    let unknown = r
+        .unknown
+        .iter()
+        .map(|d| d.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     kv("Could not read", Some(&unknown), false, true);
     out.push_str("</dl>\n<div class=\"privs\">\n");
 

@@ -11,12 +11,12 @@ use super::azure::{AzureIndex, ResolvedAzureRole};
 use super::by_lowercase_id;
 use super::roles::RoleIndex;
 use crate::classification::{Classifier, Tier};
-use crate::model::{CredentialHome, RoleState, SubjectKind};
+use crate::model::{CredentialHome, CredentialKind, RoleState, SubjectKind, Timestamp};
 use crate::snapshot::graph::{
     Credential, DirectoryObject, OAuth2PermissionGrant, ResourceServicePrincipal, RoleAssignment,
     ServicePrincipal,
 };
-use crate::snapshot::{CredentialServicePrincipal, Dataset, TenantSnapshot};
+use crate::snapshot::{CredentialServicePrincipal, Dataset, DatasetName, TenantSnapshot};
 
 /// An application permission, resolved to its name and tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +122,7 @@ pub struct ResolvedGrant {
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedCredential {
     /// Secret (`password`) or certificate (`certificate`).
-    pub kind: String,
+    pub kind: CredentialKind,
     /// Where it lives.
     pub home: CredentialHome,
     /// Credential id.
@@ -130,9 +130,9 @@ pub struct ResolvedCredential {
     /// Friendly name.
     pub display_name: Option<String>,
     /// Start of validity.
-    pub start: Option<String>,
+    pub start: Option<Timestamp>,
     /// End of validity.
-    pub end: Option<String>,
+    pub end: Option<Timestamp>,
 }
 
 /// Everything known about one principal, resolved for the rules.
@@ -162,7 +162,7 @@ pub struct PrincipalView {
     /// Credentials (service principals only).
     pub credentials: Vec<ResolvedCredential>,
     /// Data sets that could not be read for this principal.
-    pub unknown: Vec<String>,
+    pub unknown: Vec<DatasetName>,
 }
 
 impl PrincipalView {
@@ -210,8 +210,8 @@ impl PrincipalView {
 }
 
 pub(super) fn credentials_of(c: &CredentialServicePrincipal) -> Vec<ResolvedCredential> {
-    let make = |kind: &str, home, cred: &Credential| ResolvedCredential {
-        kind: kind.to_owned(),
+    let make = |kind, home, cred: &Credential| ResolvedCredential {
+        kind,
         home,
         key_id: cred.key_id.clone(),
         display_name: cred.display_name.clone(),
@@ -223,23 +223,27 @@ pub(super) fn credentials_of(c: &CredentialServicePrincipal) -> Vec<ResolvedCred
     out.extend(
         c.application_password_credentials
             .iter()
-            .map(|k| make("password", CredentialHome::Application, k)),
+            .map(|k| make(CredentialKind::Password, CredentialHome::Application, k)),
     );
     out.extend(
         c.application_key_credentials
             .iter()
-            .map(|k| make("certificate", CredentialHome::Application, k)),
+            .map(|k| make(CredentialKind::Certificate, CredentialHome::Application, k)),
     );
-    out.extend(
-        sp.password_credentials
-            .iter()
-            .map(|k| make("password", CredentialHome::ServicePrincipal, k)),
-    );
-    out.extend(
-        sp.key_credentials
-            .iter()
-            .map(|k| make("certificate", CredentialHome::ServicePrincipal, k)),
-    );
+    out.extend(sp.password_credentials.iter().map(|k| {
+        make(
+            CredentialKind::Password,
+            CredentialHome::ServicePrincipal,
+            k,
+        )
+    }));
+    out.extend(sp.key_credentials.iter().map(|k| {
+        make(
+            CredentialKind::Certificate,
+            CredentialHome::ServicePrincipal,
+            k,
+        )
+    }));
     out
 }
 
@@ -346,13 +350,13 @@ impl<'a> SnapshotIndex<'a> {
                     .collect(),
             ),
             _ => {
-                unknown.push("appRoleAssignments".to_owned());
+                unknown.push(DatasetName::AppRoleAssignments);
                 None
             }
         };
         let memberships: Option<&Vec<DirectoryObject>> = data.and_then(|d| d.memberships.known());
         if memberships.is_none() {
-            unknown.push("memberships".to_owned());
+            unknown.push(DatasetName::Memberships);
         }
         let groups: Option<Vec<ResolvedGroup>> = memberships.map(|objects| {
             objects
@@ -369,7 +373,7 @@ impl<'a> SnapshotIndex<'a> {
         });
         let directory_roles = self.directory_roles(&sp.id, groups.as_deref());
         if directory_roles.is_none() {
-            unknown.push("directoryRoles".to_owned());
+            unknown.push(DatasetName::DirectoryRoles);
         }
         let delegated_grants = match &self.grants_by_client {
             Some(by_client) => Some(
@@ -396,14 +400,14 @@ impl<'a> SnapshotIndex<'a> {
                     .collect(),
             ),
             None => {
-                unknown.push("delegatedGrants".to_owned());
+                unknown.push(DatasetName::DelegatedGrants);
                 None
             }
         };
         let azure_roles = match &self.azure {
             Some(index) => Some(index.roles_of(self.classifier, &sp.id, groups.as_deref())),
             None => {
-                unknown.push("azureRoleAssignments".to_owned());
+                unknown.push(DatasetName::AzureRoleAssignments);
                 None
             }
         };

@@ -3,13 +3,11 @@
 //! hold customer-managed credentials or owners.
 
 use serde_json::json;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{Finding, Rule, Scope, az_rest};
 use crate::classification::Tier;
-use crate::model::CredentialHome;
 use crate::model::Severity;
+use crate::model::{CredentialHome, CredentialKind, Timestamp};
 use crate::resolve::TenantView;
 use crate::resolve::principals::{PrincipalView, ResolvedCredential};
 
@@ -44,11 +42,11 @@ fn delete_credential(
 ) -> String {
     let app_id = subject.app_id.as_deref().unwrap_or("<appId>");
     let key_id = c.key_id.as_deref().unwrap_or("<keyId>");
-    match (c.home, c.kind.as_str()) {
+    match (c.home, c.kind) {
         (CredentialHome::Application, _) => {
             format!("az ad app credential delete --id {app_id} --key-id {key_id}")
         }
-        (CredentialHome::ServicePrincipal, "password") => format!(
+        (CredentialHome::ServicePrincipal, CredentialKind::Password) => format!(
             "{} --body '{{\"keyId\":\"{key_id}\"}}'",
             az_rest(
                 "POST",
@@ -159,10 +157,6 @@ pub(super) const CREDENTIAL_HYGIENE: Rule = Rule {
     check: credential_hygiene,
 };
 
-fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text?, &Rfc3339).ok()
-}
-
 fn credential_hygiene(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &CREDENTIAL_HYGIENE;
     let now = view.snapshot.collected_at;
@@ -173,8 +167,8 @@ fn credential_hygiene(view: &TenantView<'_>) -> Vec<Finding> {
         .filter(|s| !s.is_managed_identity())
     {
         for credential in &subject.credentials {
-            let start = parse_time(credential.start.as_deref());
-            let end = parse_time(credential.end.as_deref());
+            let start = credential.start.as_ref().and_then(Timestamp::value);
+            let end = credential.end.as_ref().and_then(Timestamp::value);
             let expired = end.is_some_and(|e| e < now);
             let lifetime_days = match (start, end) {
                 (Some(s), Some(e)) => Some((e - s).whole_days()),
@@ -200,7 +194,7 @@ fn credential_hygiene(view: &TenantView<'_>) -> Vec<Finding> {
                     "{} holds {} {}",
                     subject.display_name,
                     problem,
-                    if credential.kind == "password" {
+                    if credential.kind == CredentialKind::Password {
                         "client secret"
                     } else {
                         "certificate"

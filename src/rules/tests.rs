@@ -12,8 +12,8 @@ use crate::snapshot::graph::{
     ResourceServicePrincipal, RoleAssignment, RoleDefinition, ServicePrincipal,
 };
 use crate::snapshot::{
-    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, PrincipalData,
-    ScannerIdentity, TenantSnapshot,
+    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, DatasetName,
+    PrincipalData, ScannerIdentity, TenantSnapshot,
 };
 
 pub(super) const TENANT: &str = "11111111-0000-4000-8000-000000000000";
@@ -625,7 +625,7 @@ fn unknown_data_is_not_treated_as_empty() {
         reason: "403".into(),
     };
     s.gaps.push(CollectionGap {
-        dataset: crate::snapshot::DatasetName::RoleAssignments,
+        dataset: DatasetName::RoleAssignments,
         principals: 0,
         status: Some(403),
         reason: "403".into(),
@@ -638,7 +638,7 @@ fn unknown_data_is_not_treated_as_empty() {
         .subject(&s.managed_identities[0].id)
         .expect("the identity is assessed");
     assert!(identity.groups.is_none() && identity.directory_roles.is_none());
-    assert!(identity.unknown.contains(&"memberships".to_owned()));
+    assert!(identity.unknown.contains(&DatasetName::Memberships));
     let record = assess(&s).identities.remove(0);
     assert!(record.directory_roles.is_none(), "null, never []");
     assert_eq!(

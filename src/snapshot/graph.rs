@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Timestamp;
+
 /// The `$select` list used for every service principal mi-assess reads.
 pub const SERVICE_PRINCIPAL_SELECT: &str = "id,appId,displayName,servicePrincipalType,alternativeNames,accountEnabled,appOwnerOrganizationId,servicePrincipalNames,tags,passwordCredentials,keyCredentials";
 
@@ -74,12 +76,12 @@ pub struct Credential {
     /// Friendly name.
     #[serde(default)]
     pub display_name: Option<String>,
-    /// Start of validity (ISO 8601).
+    /// Start of validity (ISO 8601), parsed where it is read.
     #[serde(default)]
-    pub start_date_time: Option<String>,
-    /// End of validity (ISO 8601).
+    pub start_date_time: Option<Timestamp>,
+    /// End of validity (ISO 8601), parsed where it is read.
     #[serde(default)]
-    pub end_date_time: Option<String>,
+    pub end_date_time: Option<Timestamp>,
 }
 
 /// An app role a resource service principal defines (`appRoles[]`).
