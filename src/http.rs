@@ -25,6 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -409,5 +410,49 @@ mod tests {
                 "{link}"
             );
         }
+    }
+}
+
+/// The `{"error": {"code", "message"}}` document Graph and ARM answer a failed request with.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ServiceError,
+}
+
+/// A service's own account of a failed request: its error code and message.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServiceError {
+    /// The service's error code, e.g. `Authorization_RequestDenied`; empty when it sent none.
+    #[serde(default)]
+    pub code: String,
+    /// The service's message.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl ServiceError {
+    /// Reads the error document in a response body; empty when the body is not one.
+    pub fn from_body(body: &[u8]) -> Self {
+        serde_json::from_slice::<ErrorBody>(body)
+            .unwrap_or_default()
+            .error
+    }
+
+    /// Reads the error document of a `$batch` inner response; empty when it is not one.
+    pub fn from_value(body: serde_json::Value) -> Self {
+        serde_json::from_value::<ErrorBody>(body)
+            .unwrap_or_default()
+            .error
+    }
+
+    /// The code and message, with `fallback` as the code when the service sent none.
+    pub fn into_parts(self, fallback: impl Display) -> (String, String) {
+        let code = if self.code.is_empty() {
+            fallback.to_string()
+        } else {
+            self.code
+        };
+        (code, self.message)
     }
 }

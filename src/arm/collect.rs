@@ -67,9 +67,9 @@ pub async fn collect_azure(
     let probe = if required {
         arm.clone()
     } else {
-        arm.with_retry(crate::graph::RetryPolicy {
+        arm.with_retry(crate::http::RetryPolicy {
             max_retries: OPTIONAL_PROBE_RETRIES,
-            ..crate::graph::RetryPolicy::default()
+            ..crate::http::RetryPolicy::default()
         })
     };
     let subscriptions = match probe.resource_graph_rows(queries::SUBSCRIPTIONS).await {
@@ -337,7 +337,7 @@ async fn lookup_principals(
 mod tests {
     use super::*;
     use crate::auth::TokenSource;
-    use crate::graph::RetryPolicy;
+    use crate::http::RetryPolicy;
     use crate::simulator::{RunningSimulator, SimTenant};
     use crate::snapshot::azure::RoleAssignmentRow;
     use std::sync::Arc;

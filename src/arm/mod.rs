@@ -34,10 +34,10 @@ use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
 use crate::config::AzurePlaneMode;
-use crate::http::{self, Attempt, Method, RetryPolicy};
+use crate::http::{self, Attempt, Method, RetryPolicy, ServiceError};
 use crate::resolve::ArmResourceId;
 use crate::snapshot::azure::FederatedCredential;
-use model::{ErrorBody, FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse};
+use model::{FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse};
 
 /// Resource Graph API version.
 pub const RESOURCE_GRAPH_API_VERSION: &str = "2022-10-01";
@@ -152,18 +152,12 @@ impl From<http::Error> for ArmError {
             http::Error::Status {
                 url, status, body, ..
             } => {
-                let detail = serde_json::from_slice::<ErrorBody>(&body)
-                    .unwrap_or_default()
-                    .error;
                 let status = status.as_u16();
+                let (code, message) = ServiceError::from_body(&body).into_parts(status);
                 Self::Status {
                     status,
-                    code: if detail.code.is_empty() {
-                        status.to_string()
-                    } else {
-                        detail.code
-                    },
-                    message: detail.message,
+                    code,
+                    message,
                     url,
                 }
             }

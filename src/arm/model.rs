@@ -116,22 +116,6 @@ impl From<FederatedCredentialResource> for FederatedCredential {
     }
 }
 
-/// ARM's error body: `{"error": {"code", "message"}}`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ErrorBody {
-    #[serde(default)]
-    pub(crate) error: ErrorDetail,
-}
-
-/// The inner error of [`ErrorBody`].
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ErrorDetail {
-    #[serde(default)]
-    pub(crate) code: String,
-    #[serde(default)]
-    pub(crate) message: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

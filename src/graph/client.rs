@@ -16,9 +16,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
-use crate::http::{self, Attempt, Method, backoff};
-// Shared with the ARM client; `crate::graph::RetryPolicy` is the path callers use.
-pub use crate::http::RetryPolicy;
+use crate::http::RetryPolicy;
+use crate::http::{self, Attempt, Method, ServiceError, backoff};
 
 /// The API version segment mi-assess uses.
 pub const API_VERSION: &str = "v1.0";
@@ -76,17 +75,11 @@ impl From<http::Error> for GraphError {
             http::Error::Status {
                 url, status, body, ..
             } => {
-                let detail = serde_json::from_slice::<ErrorBody>(&body)
-                    .unwrap_or_default()
-                    .error;
+                let (code, message) = ServiceError::from_body(&body).into_parts(status);
                 Self::Status {
                     status: status.as_u16(),
-                    code: if detail.code.is_empty() {
-                        status.to_string()
-                    } else {
-                        detail.code
-                    },
-                    message: detail.message,
+                    code,
+                    message,
                     url,
                 }
             }
@@ -158,20 +151,6 @@ struct Page<T> {
     value: Vec<T>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    error: ErrorDetail,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ErrorDetail {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 /// A Microsoft Graph client bound to one endpoint and one identity.
@@ -556,17 +535,11 @@ impl GraphClient {
                 });
                 continue;
             }
-            let detail = serde_json::from_value::<ErrorBody>(inner.body.clone())
-                .unwrap_or_default()
-                .error;
+            let (code, message) = ServiceError::from_value(inner.body.clone()).into_parts(status);
             let error = GraphError::Status {
                 status,
-                code: if detail.code.is_empty() {
-                    status.to_string()
-                } else {
-                    detail.code
-                },
-                message: detail.message,
+                code,
+                message,
                 url: item.path.clone(),
             };
             let retry_after = inner
