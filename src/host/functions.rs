@@ -4,7 +4,7 @@
 //! (400, 404, 202, …). Timer and queue functions fail the invocation (HTTP 500 to the host) when
 //! the run failed, so the host's retry policy or poison queue applies.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -210,11 +210,10 @@ fn parse_guid(value: &str, what: &str) -> Result<Uuid, HttpResponseOut> {
 /// `POST /api/scans` and `GET /api/scans/{runId}`.
 async fn scans(state: &HandlerState, invocation: &Invocation) -> Result<InvokeResponse, Failure> {
     let req = http_request(invocation)?;
-    let method = req.method();
-    match (method.as_str(), req.param("runId")) {
-        ("POST", None) => start_scan(state, &req).await,
-        ("GET", Some(run_id)) => Ok(respond(scan_status(state, run_id).await)),
-        ("GET", None) => Ok(respond(HttpResponseOut::error(
+    match (req.method(), req.param("runId")) {
+        (Some(Method::POST), None) => start_scan(state, &req).await,
+        (Some(Method::GET), Some(run_id)) => Ok(respond(scan_status(state, run_id).await)),
+        (Some(Method::GET), None) => Ok(respond(HttpResponseOut::error(
             400,
             "RunIdRequired",
             "GET needs a run id: /api/scans/{runId}; start a scan with POST /api/scans",
@@ -348,7 +347,7 @@ async fn identity(
     invocation: &Invocation,
 ) -> Result<InvokeResponse, Failure> {
     let req = http_request(invocation)?;
-    if req.method() != "GET" {
+    if req.method() != Some(Method::GET) {
         return Ok(respond(
             HttpResponseOut::error(
                 405,

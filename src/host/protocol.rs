@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339};
@@ -164,9 +165,10 @@ pub struct HttpRequestData {
 }
 
 impl HttpRequestData {
-    /// The HTTP method in upper case.
-    pub fn method(&self) -> String {
-        self.method.to_ascii_uppercase()
+    /// The HTTP method (case-insensitive on the wire); `None` when the host sent something
+    /// that is not a method token.
+    pub fn method(&self) -> Option<Method> {
+        Method::from_bytes(self.method.to_ascii_uppercase().as_bytes()).ok()
     }
 
     /// A route parameter, treating an empty value as absent.
