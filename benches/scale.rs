@@ -13,6 +13,9 @@
 //!   --small 10000              also assess this size under the S budget (3,500 RU per 10 s), which
 //!                              it outspends: the bucket runs dry and Graph throttles; its
 //!                              RU-bound uses 350 RU/s, and its findings are compared too
+//!   --walks 50000              time the assessment of this size's snapshot in process: building
+//!                              the Assessor (index, tiers, tenant pass) and one walk of its
+//!                              chunks, which a run makes five times (counts, three files, report)
 //!   --latency-ms 50
 //!
 //! The simulator runs as its own process (`mi-assess simulate`), and so does each assessment
@@ -338,6 +341,43 @@ fn list(args: &[String], name: &str, default: &[usize]) -> Vec<usize> {
     }
 }
 
+/// Times the pure assessment of the first snapshot under `out`: the Assessor, then one walk.
+fn time_walks(n: usize, out: &Path, run_wall: f64) {
+    let Some(path) = find_file(out, "snapshot.json.gz") else {
+        println!("    (no snapshot of {n} to time the assessment walks on)");
+        return;
+    };
+    let snapshot = mi_assess::cli::read_snapshot(&path).unwrap();
+    let started = Instant::now();
+    let assessor = mi_assess::assess::Assessor::new(&snapshot);
+    let built = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut findings = 0;
+    for chunk in assessor.chunks(mi_assess::assess::CHUNK_SUBJECTS) {
+        findings += chunk.findings.len();
+    }
+    let walk = started.elapsed().as_secs_f64();
+    println!(
+        "    assessment of {n} in process: Assessor {built:.2}s, one walk {walk:.2}s ({findings} findings); \
+         a run walks 5 times: {:.1}s of its {run_wall:.1}s",
+        5.0 * walk
+    );
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|f| f == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -346,6 +386,7 @@ async fn main() {
     let baselines = list(&args, "--baseline", &[1_000, 10_000]);
     let reruns = list(&args, "--rerun", &[50_000]);
     let smalls = list(&args, "--small", &[10_000]);
+    let walks = list(&args, "--walks", &[50_000]);
     let latency = list(&args, "--latency-ms", &[50])[0] as u64;
     println!(
         "mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n"
@@ -359,7 +400,11 @@ async fn main() {
         let (row, findings) = assess(&format!("mi-assess {n}"), &sim, out.path());
         row.print();
         clean_findings.insert(n, findings);
+        let wall = row.wall;
         rows.push((n, row));
+        if walks.contains(&n) {
+            time_walks(n, out.path(), wall);
+        }
         if reruns.contains(&n) {
             let (again, _) = assess(&format!("mi-assess {n}, 2nd run"), &sim, out.path());
             again.print();
