@@ -49,6 +49,9 @@ param ficAllowedIssuers string = ''
 @description('MI_ASSESS_LOG: tracing filter, e.g. info, debug, mi_assess=debug,info.')
 param logFilter string = 'info'
 
+@description('MI_ASSESS_RUN_TIMEOUT: the longest a run may take (hh:mm:ss or seconds) before it stops itself, writes a failed manifest with reason deadline and releases the tenant lock. Keep it under host.json functionTimeout (00:30:00).')
+param runTimeout string = '00:28:00'
+
 @description('Resource id of an existing user-assigned identity to scan and write results with (empty: the app\'s system-assigned identity). Sets MI_ASSESS_IDENTITY_CLIENT_ID to its client id; results and Graph roles then go to that identity.')
 param userAssignedIdentityResourceId string = ''
 
@@ -168,6 +171,7 @@ var miAssessSettings = {
   MI_ASSESS_PRIVILEGED_GROUPS: privilegedGroupIds
   MI_ASSESS_FIC_ALLOWED_ISSUERS: ficAllowedIssuers
   MI_ASSESS_LOG: logFilter
+  MI_ASSESS_RUN_TIMEOUT: runTimeout
 }
 
 module app 'modules/function-app.bicep' = {

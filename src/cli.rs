@@ -241,7 +241,8 @@ async fn serve() -> anyhow::Result<()> {
         store,
         assessment_settings(&settings),
     )
-    .with_azure(azure_plane(&settings, credential)?);
+    .with_azure(azure_plane(&settings, credential)?)
+    .with_run_timeout(settings.run_timeout);
     state.ready(HandlerState { scanner });
     tracing::info!(
         port,
@@ -281,6 +282,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
             fic_allowed_issuers: config::DEFAULT_FIC_ALLOWED_ISSUERS
                 .map(str::to_owned)
                 .to_vec(),
+            run_timeout: config::DEFAULT_RUN_TIMEOUT,
         };
         let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());
         eprintln!(
@@ -317,7 +319,8 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
         assessment_settings(&settings),
     )
-    .with_azure(azure_plane(&settings, credential)?);
+    .with_azure(azure_plane(&settings, credential)?)
+    .with_run_timeout(settings.run_timeout);
     let request = RunRequest {
         run_id: Uuid::new_v4(),
         trigger: if args.demo {

@@ -27,6 +27,12 @@ pub const AZURE_PLANE_VAR: &str = "MI_ASSESS_AZURE_PLANE";
 pub const FIC_ALLOWED_ISSUERS_VAR: &str = "MI_ASSESS_FIC_ALLOWED_ISSUERS";
 /// Set by the Functions host: the loopback port to listen on.
 pub const HANDLER_PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+/// The longest a run may take before it stops itself (`hh:mm:ss` or seconds).
+pub const RUN_TIMEOUT_VAR: &str = "MI_ASSESS_RUN_TIMEOUT";
+/// A run's deadline by default: two minutes under host.json's `functionTimeout` (30 minutes),
+/// which leaves time to write the `failed` manifest and release the lock before the host
+/// cancels the invocation.
+pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(28 * 60);
 /// Production Graph endpoint.
 pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
 /// Production Azure Resource Manager endpoint.
@@ -104,6 +110,14 @@ pub enum ConfigError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// A duration setting is not `hh:mm:ss` or a number of seconds, or is zero.
+    #[error("{name} must be a duration as hh:mm:ss or seconds, above zero; {value:?} is not")]
+    InvalidDuration {
+        /// Setting name.
+        name: &'static str,
+        /// The offending value.
+        value: String,
+    },
     /// A required setting is missing.
     #[error("{0} is not set")]
     Missing(&'static str),
@@ -155,6 +169,8 @@ pub struct Settings {
     pub azure_plane: AzurePlaneMode,
     /// Trusted federated-credential issuers (the configured list, or the defaults).
     pub fic_allowed_issuers: Vec<String>,
+    /// How long a run may take before it stops itself.
+    pub run_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -206,6 +222,10 @@ impl Settings {
             arm_endpoint,
             azure_plane,
             fic_allowed_issuers,
+            run_timeout: non_empty(RUN_TIMEOUT_VAR)
+                .map(|v| parse_duration(RUN_TIMEOUT_VAR, &v))
+                .transpose()?
+                .unwrap_or(DEFAULT_RUN_TIMEOUT),
         })
     }
 
@@ -224,6 +244,22 @@ impl Settings {
             self.arm_endpoint.as_str().trim_end_matches('/')
         )
     }
+}
+
+/// Parses a duration given as `hh:mm:ss` (host.json's format) or whole seconds; zero is refused.
+pub fn parse_duration(name: &'static str, raw: &str) -> Result<std::time::Duration, ConfigError> {
+    let raw = raw.trim();
+    let parsed = if raw.contains(':') {
+        crate::http::parse_hms(raw)
+    } else {
+        raw.parse::<u64>().ok().map(std::time::Duration::from_secs)
+    };
+    parsed
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ConfigError::InvalidDuration {
+            name,
+            value: raw.to_owned(),
+        })
 }
 
 /// Parses `https://a, https://b/` into issuer URLs without a trailing slash. Each must be an

@@ -110,7 +110,8 @@ pub fn parse_seconds(value: &str) -> Option<Duration> {
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        // Too large for a Duration (`1e30`) is not a hint, not a panic.
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 /// Parses an `hh:mm:ss` duration (`x-ms-user-quota-resets-after`), seconds may be fractional.
@@ -123,7 +124,10 @@ pub fn parse_hms(value: &str) -> Option<Duration> {
     let hours: u64 = h.trim().parse().ok()?;
     let minutes: u64 = m.trim().parse().ok()?;
     let seconds = parse_seconds(s)?;
-    Some(Duration::from_secs(hours * 3600 + minutes * 60) + seconds)
+    let whole = hours
+        .checked_mul(3600)?
+        .checked_add(minutes.checked_mul(60)?)?;
+    Duration::from_secs(whole).checked_add(seconds)
 }
 
 /// A response header as text; `None` when it is absent or not visible ASCII.

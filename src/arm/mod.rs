@@ -521,6 +521,18 @@ pub struct AzurePlane {
 }
 
 impl AzurePlane {
+    /// The same plane with a client whose request accounting is its own, for one run (the
+    /// quota gates stay shared).
+    pub fn for_run(&self) -> Self {
+        Self {
+            mode: self.mode,
+            client: self.client.as_ref().map(|c| ArmClient {
+                stats: Arc::new(ArmStats::default()),
+                ..c.clone()
+            }),
+        }
+    }
+
     /// Not read at all: the Azure data is unknown and the manifest says it was turned off.
     pub fn off() -> Self {
         Self {

@@ -165,6 +165,16 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
+    /// The same client with request accounting of its own, for one run: the manifest counts
+    /// that run's requests, not the process's. The pacer stays shared, since Graph's budget is
+    /// per tenant and app, whoever spends it.
+    pub fn for_run(&self) -> Self {
+        Self {
+            stats: Arc::new(GraphStats::default()),
+            ..self.clone()
+        }
+    }
+
     /// A client for `endpoint` (e.g. `https://graph.microsoft.com`), authenticating with `tokens`.
     pub fn new(endpoint: Url, tokens: TokenSource, retry: RetryPolicy) -> anyhow::Result<Self> {
         Ok(Self {

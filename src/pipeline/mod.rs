@@ -54,6 +54,28 @@ pub struct RunOutcome {
     pub highlights: Option<crate::summary::Highlights>,
 }
 
+impl RunOutcome {
+    /// A run that could not even start its work (its task did not run to the end).
+    pub fn not_started(request: &RunRequest, message: String) -> Self {
+        let mut manifest = Manifest::started(
+            request.run_id,
+            request.trigger,
+            request.invocation_id.clone(),
+            time::OffsetDateTime::now_utc(),
+        );
+        manifest.status = crate::results::RunState::Failed;
+        manifest.errors.push(crate::results::records::RunError {
+            stage: crate::results::records::RunStage::Run,
+            message,
+        });
+        Self {
+            manifest,
+            prefix: None,
+            highlights: None,
+        }
+    }
+}
+
 /// The answer for one identity: its record, its findings, and what could not be read.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

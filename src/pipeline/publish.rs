@@ -33,10 +33,11 @@ impl Publisher {
         Self { store }
     }
 
-    /// Renews a held lock in the background until the returned task is aborted.
-    pub(super) fn keep_alive(&self, lock: Lock) -> tokio::task::JoinHandle<()> {
+    /// Renews a held lock every third of its lifetime, for as long as the future is polled (the
+    /// run spawns it into the set of helpers it owns).
+    pub(super) fn keep_alive(&self, lock: Lock) -> impl Future<Output = ()> + Send + 'static {
         let store = self.store.clone();
-        tokio::spawn(async move {
+        async move {
             let every =
                 std::time::Duration::from_secs(u64::from(LOCK_TTL_SECONDS.unsigned_abs()) / 3);
             loop {
@@ -45,7 +46,7 @@ impl Publisher {
                     tracing::warn!(error = %e, "could not renew the tenant lock");
                 }
             }
-        })
+        }
     }
 
     /// Writes one file and describes it for the manifest.

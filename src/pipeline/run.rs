@@ -8,12 +8,15 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use std::time::Duration;
+
 use super::{Busy, IdentityAssessment, Publisher, RunOutcome, RunRequest, StatusReadError};
 use crate::arm::AzurePlane;
 use crate::assess::assess;
 use crate::collect::{self, CollectError};
+use crate::config::{DEFAULT_RUN_TIMEOUT, RUN_TIMEOUT_VAR};
 use crate::graph::GraphClient;
-use crate::results::records::{RunError, RunStage, Trigger};
+use crate::results::records::{FailureReason, RunError, RunStage, Trigger};
 use crate::results::{self, LockAttempt, Manifest, ResultStore, RunState, ScanStatus, StoreError};
 use crate::snapshot::{AssessmentSettings, ScannerIdentity};
 
@@ -24,6 +27,7 @@ pub struct Scanner {
     azure: AzurePlane,
     publisher: Publisher,
     settings: AssessmentSettings,
+    run_timeout: Duration,
 }
 
 impl Scanner {
@@ -38,7 +42,14 @@ impl Scanner {
             azure: AzurePlane::off(),
             publisher: Publisher::new(store),
             settings,
+            run_timeout: DEFAULT_RUN_TIMEOUT,
         }
+    }
+
+    /// Stops runs that take longer than `timeout` (a new scanner uses [`DEFAULT_RUN_TIMEOUT`]).
+    pub fn with_run_timeout(mut self, timeout: Duration) -> Self {
+        self.run_timeout = timeout;
+        self
     }
 
     /// Reads the Azure plane as `azure` says (a new scanner has it off).
@@ -132,17 +143,44 @@ impl Scanner {
     /// Runs a full assessment. Failures become a `failed` run, not an `Err`; only the outcome's
     /// manifest says how it went. `Err(Busy)` when another run of the tenant holds its lock (only
     /// one run per tenant at a time); nothing is written then.
+    ///
+    /// The run works in a task of its own, which owns everything it spawns. When the caller
+    /// stops waiting (the host cancelled the invocation and its connection dropped), the run
+    /// stops its requests, records itself `failed` with reason `cancelled` and releases the
+    /// tenant's lock; past [`Scanner::with_run_timeout`] it does the same with reason
+    /// `deadline`.
     pub async fn run(&self, request: &RunRequest) -> Result<RunOutcome, Busy> {
         let span = tracing::info_span!(
             "run",
             run_id = %request.run_id,
             invocation_id = request.invocation_id.as_deref().unwrap_or("")
         );
-        self.run_in_span(request).instrument(span).await
+        let scanner = self.clone();
+        let owned = request.clone();
+        // Dropping `caller` (this future dropped mid-run) is the run's cancellation signal.
+        let (caller, cancelled) = tokio::sync::oneshot::channel::<std::convert::Infallible>();
+        let task = tokio::spawn(
+            async move { scanner.run_in_span(&owned, cancelled).await }.instrument(span),
+        );
+        let joined = task.await;
+        drop(caller);
+        match joined {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Ok(RunOutcome::not_started(request, e.to_string())),
+        }
     }
 
-    async fn run_in_span(&self, request: &RunRequest) -> Result<RunOutcome, Busy> {
+    async fn run_in_span(
+        &self,
+        request: &RunRequest,
+        cancelled: tokio::sync::oneshot::Receiver<std::convert::Infallible>,
+    ) -> Result<RunOutcome, Busy> {
+        let deadline = tokio::time::Instant::now() + self.run_timeout;
         let started_at = OffsetDateTime::now_utc();
+        // This run's own accounting: a long-lived process serves many runs.
+        let graph = self.graph.for_run();
+        let azure = self.azure.for_run();
         let mut status = match self.status(request.run_id).await {
             Ok(Some(existing)) => existing,
             _ => ScanStatus::queued(request.run_id, request.trigger, started_at),
@@ -155,7 +193,7 @@ impl Scanner {
         );
 
         // 1. Who and where: the tenant comes from the scanner's own token.
-        let (tenant_id, scanner_identity) = match collect::whoami(&self.graph).await {
+        let (tenant_id, scanner_identity) = match collect::whoami(&graph).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "run failed before the tenant was known");
@@ -197,25 +235,100 @@ impl Scanner {
                     .await);
             }
         };
-        let renewal = self.publisher.keep_alive(lock.clone());
-        let outcome = self
-            .run_locked(tenant_id, scanner_identity, manifest, &mut status)
-            .await;
-        renewal.abort();
+        // Everything the run spawns lives in `helpers`, which aborts them when dropped: on
+        // return, error, panic or cancellation alike.
+        let mut helpers = tokio::task::JoinSet::new();
+        helpers.spawn(self.publisher.keep_alive(lock.clone()));
+        if let Some(previous) = lock.previous_holder.as_deref()
+            && previous != run_id
+            && let Some(warning) = self.mark_abandoned(previous).await
+        {
+            manifest.warnings.push(warning);
+        }
+
+        let prefix = results::run_prefix(&tenant_id, manifest.started_at, manifest.run_id);
+        let stopped = tokio::select! {
+            outcome = self.run_locked(
+                &graph,
+                &azure,
+                tenant_id.clone(),
+                scanner_identity,
+                manifest.clone(),
+                prefix.clone(),
+                &mut status,
+            ) => Err(outcome),
+            _ = cancelled => Ok(FailureReason::Cancelled),
+            () = tokio::time::sleep_until(deadline) => Ok(FailureReason::Deadline),
+        };
+        let outcome = match stopped {
+            Err(outcome) => outcome,
+            Ok(reason) => {
+                let message = match reason {
+                    FailureReason::Deadline => format!(
+                        "the run passed its deadline of {} s ({RUN_TIMEOUT_VAR}) and was stopped",
+                        self.run_timeout.as_secs()
+                    ),
+                    _ => "the invocation running it was cancelled (the host's functionTimeout, \
+                          a scale-in, or the caller went away)"
+                        .to_owned(),
+                };
+                tracing::error!(reason = reason.as_str(), "{message}");
+                manifest.tenant_id = tenant_id;
+                manifest.graph = graph.stats().snapshot();
+                manifest.failure_reason = Some(reason);
+                manifest.errors.push(RunError {
+                    stage: RunStage::Run,
+                    message,
+                });
+                status.failure_reason = Some(reason);
+                self.publisher
+                    .finish_failed(manifest, Some(prefix), &mut status)
+                    .await
+            }
+        };
+        drop(helpers);
         if let Err(e) = self.publisher.store.release_lock(&lock).await {
             tracing::warn!(error = %e, "could not release the tenant lock; it expires by itself");
         }
         Ok(outcome)
     }
 
+    /// Marks a run `failed` with reason `abandoned` when its status still says it is working:
+    /// its lease ran out instead of being released, so its process died. Returns the warning
+    /// for this run's manifest.
+    async fn mark_abandoned(&self, previous: &str) -> Option<String> {
+        let previous = previous.parse::<Uuid>().ok()?;
+        let mut status = match self.status(previous).await {
+            Ok(Some(status)) if !status.state.is_finished() => status,
+            _ => return None,
+        };
+        status.state = RunState::Failed;
+        status.failure_reason = Some(FailureReason::Abandoned);
+        status.error = Some(
+            "abandoned: its lease on the tenant lock expired while it was still running (its \
+             process stopped); a later run marked it failed"
+                .to_owned(),
+        );
+        self.publisher.write_status_logged(&mut status).await;
+        let warning = format!(
+            "run {previous} was still marked {} but its lease had expired: marked failed (abandoned)",
+            RunState::Running.as_str()
+        );
+        tracing::warn!("{warning}");
+        Some(warning)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn run_locked(
         &self,
+        graph: &GraphClient,
+        azure: &AzurePlane,
         tenant_id: String,
         scanner_identity: ScannerIdentity,
         mut manifest: Manifest,
+        prefix: String,
         status: &mut ScanStatus,
     ) -> RunOutcome {
-        let prefix = results::run_prefix(&tenant_id, manifest.started_at, manifest.run_id);
         manifest.tenant_id = tenant_id.clone();
         status.state = RunState::Running;
         status.error = None;
@@ -235,15 +348,9 @@ impl Scanner {
         }
 
         // 4. Collect.
-        let collected = collect::collect_tenant(
-            &self.graph,
-            &self.azure,
-            tenant_id,
-            scanner_identity,
-            settings,
-        )
-        .await;
-        manifest.graph = self.graph.stats().snapshot();
+        let collected =
+            collect::collect_tenant(graph, azure, tenant_id, scanner_identity, settings).await;
+        manifest.graph = graph.stats().snapshot();
         crate::telemetry::memory_mark("collected");
         let snapshot = match collected {
             Ok(snapshot) => snapshot,

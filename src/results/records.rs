@@ -163,6 +163,8 @@ pub enum RunStage {
     Lock,
     /// Reading Graph and ARM.
     Collect,
+    /// The run as a whole: cancelled, past its deadline, or given up by the queue.
+    Run,
     /// Writing results.
     Write,
 }
@@ -174,6 +176,7 @@ impl RunStage {
             Self::Auth => "auth",
             Self::Lock => "lock",
             Self::Collect => "collect",
+            Self::Run => "run",
             Self::Write => "write",
         }
     }
@@ -188,6 +191,37 @@ impl std::fmt::Display for RunStage {
 impl PartialEq<&str> for RunStage {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
+    }
+}
+
+/// Why a run ended `failed` without finishing its own work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureReason {
+    /// The invocation running it was cancelled: the host's `functionTimeout`, a scale-in, or a
+    /// caller that went away.
+    Cancelled,
+    /// Its process died: a later run of the tenant found it still `running` after its lease
+    /// expired.
+    Abandoned,
+    /// It ran past `MI_ASSESS_RUN_TIMEOUT`.
+    Deadline,
+    /// Its queue message was moved to the poison queue.
+    Poison,
+    /// The queue's last delivery of its message could not run it.
+    AttemptsExhausted,
+}
+
+impl FailureReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::Abandoned => "abandoned",
+            Self::Deadline => "deadline",
+            Self::Poison => "poison",
+            Self::AttemptsExhausted => "attemptsExhausted",
+        }
     }
 }
 
@@ -257,6 +291,9 @@ pub struct Manifest {
     /// The previous complete run the changes compare against.
     #[serde(default)]
     pub previous_run_id: Option<Uuid>,
+    /// Why the run failed without finishing, when that is what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
     /// The mi-assess version that produced the run.
     pub tool_version: String,
 }
@@ -285,6 +322,7 @@ impl Manifest {
             skipped: Vec::new(),
             warnings: Vec::new(),
             previous_run_id: None,
+            failure_reason: None,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -339,6 +377,9 @@ pub struct ScanStatus {
     /// Why the run failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the run failed without finishing, when that is what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
 }
 
 impl ScanStatus {
@@ -355,6 +396,7 @@ impl ScanStatus {
             results_prefix: None,
             manifest: None,
             error: None,
+            failure_reason: None,
         }
     }
 }

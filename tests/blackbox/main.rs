@@ -10,6 +10,7 @@
 mod azure;
 mod classification_sync;
 mod cli;
+mod faults;
 mod graph_payloads;
 mod host_contract;
 mod runs;

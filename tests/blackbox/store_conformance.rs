@@ -6,12 +6,8 @@ use mi_assess::results::store::conformance;
 
 use crate::support::*;
 
-/// Where the Blob store knowingly differs from the suite (and from the local store).
-const BLOB_KNOWN_DIVERGENCES: &[(&str, &str)] = &[(
-    "renew_and_release_refuse_a_lock_on_an_invalid_path",
-    "BlobStore::renew_lock and release_lock send the request without validating the lock's \
-     path, so Azurite answers 400 or 404 instead of InvalidPath",
-)];
+/// Where the Blob store knowingly differs from the suite (and from the local store): nowhere.
+const BLOB_KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
 
 #[tokio::test]
 async fn blob_store_passes_the_conformance_suite() {

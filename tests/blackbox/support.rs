@@ -172,6 +172,37 @@ impl Handler {
         }
     }
 
+    /// Kills the process at once (SIGKILL), as a crashed or recycled instance dies.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// POSTs an invocation and hangs up after `after`, as the host does when it cancels an
+    /// invocation (functionTimeout, scale-in): the handler only sees its connection drop.
+    /// `None` when the handler answered in time.
+    pub async fn invoke_cut_off(
+        &self,
+        function: &str,
+        envelope: &Value,
+        after: Duration,
+    ) -> Option<u16> {
+        let sent = self
+            .http
+            .post(format!("{}/{function}", self.base))
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header(
+                "X-Azure-Functions-InvocationId",
+                uuid::Uuid::new_v4().to_string(),
+            )
+            .json(envelope)
+            .send();
+        match tokio::time::timeout(after, sent).await {
+            Ok(answered) => Some(answered.expect("handler answered").status().as_u16()),
+            Err(_) => None,
+        }
+    }
+
     /// Everything the process printed so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
@@ -220,6 +251,68 @@ impl Handler {
             "handler replied {status} with content type {content_type:?}: {text}"
         );
         (status, serde_json::from_str(&text).expect("reply is JSON"))
+    }
+}
+
+/// Starts the Graph simulator with the demo tenant, every response `latency` late, so a run
+/// lasts long enough to be cut off.
+pub async fn slow_demo_simulator(latency: Duration) -> RunningSimulator {
+    let options = mi_assess::simulator::SimOptions {
+        latency,
+        ..Default::default()
+    };
+    RunningSimulator::start_with(SimTenant::demo().unwrap(), options)
+        .await
+        .unwrap()
+}
+
+/// The queue-trigger envelope that delivers `message` (the object `scans` put on the queue) to
+/// `scan-worker`, as the host sends it: a double-encoded string, with the trigger metadata.
+pub fn queue_envelope(message: &Value, dequeue_count: u32) -> Value {
+    let mut queue = rebind(
+        host_fixture("queue-string.json"),
+        "inMsg",
+        "scanRequest",
+        "scan-worker",
+    );
+    queue["Data"]["scanRequest"] = json!(serde_json::to_string(&message.to_string()).unwrap());
+    queue["Metadata"]["DequeueCount"] = json!(dequeue_count.to_string());
+    queue
+}
+
+/// Asks `scans` for a run and returns the reply's body and the queue message it enqueued.
+pub async fn post_scan(handler: &Handler) -> (u16, Value, Value) {
+    let (status, reply) = handler
+        .invoke(
+            "scans",
+            &http_envelope("POST", "/api/scans", json!({}), "scans"),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (code, body) = http_output(&reply);
+    (code, body, reply["Outputs"]["scanRequest"].clone())
+}
+
+/// Polls `scans/{runId}.json` until `done` accepts it, for at most `limit`.
+pub async fn wait_for_status(
+    store: &BlobStore,
+    run_id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = read_json(store, &format!("scans/{run_id}.json")).await
+            && done(&status)
+        {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "scans/{run_id}.json did not reach the expected state within {limit:?}: {:?}",
+            read_json(store, &format!("scans/{run_id}.json")).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

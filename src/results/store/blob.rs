@@ -205,6 +205,11 @@ impl ResultStore for BlobStore {
                         path: path.to_owned(),
                         message: "the lease response carries no lease id".into(),
                     })?;
+                // The last holder's run id is still on the blob (release keeps it).
+                let previous_holder = match client.get_properties(None).await {
+                    Ok(properties) => run_id_of(&properties.metadata().map_err(io)?),
+                    Err(e) => return Err(io(e)),
+                };
                 let metadata = HashMap::from([("runId".to_owned(), holder.to_owned())]);
                 let options = BlobClientSetMetadataOptions {
                     lease_id: Some(lease_id.clone()),
@@ -218,6 +223,7 @@ impl ResultStore for BlobStore {
                     path: path.to_owned(),
                     lease_id,
                     holder: holder.to_owned(),
+                    previous_holder,
                 }))
             }
             Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(LockAttempt::Held {
@@ -228,6 +234,7 @@ impl ResultStore for BlobStore {
     }
 
     async fn renew_lock(&self, lock: &Lock) -> Result<(), StoreError> {
+        validate(&lock.path)?;
         self.container
             .blob_client(&lock.path)
             .renew_lease(lock.lease_id.clone(), None)
@@ -241,6 +248,7 @@ impl ResultStore for BlobStore {
     }
 
     async fn release_lock(&self, lock: &Lock) -> Result<(), StoreError> {
+        validate(&lock.path)?;
         self.container
             .blob_client(&lock.path)
             .release_lease(lock.lease_id.clone(), None)
@@ -269,18 +277,21 @@ impl ResultStore for BlobStore {
                 if !leased {
                     return Ok(None);
                 }
-                // Header names, and so metadata keys, come back lower-cased.
-                Ok(properties
-                    .metadata()
-                    .map_err(io)?
-                    .into_iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("runId"))
-                    .map(|(_, v)| v))
+                Ok(run_id_of(&properties.metadata().map_err(io)?))
             }
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
             Err(e) => Err(io(e)),
         }
     }
+}
+
+/// The `runId` a lock blob's metadata names (header names, and so metadata keys, come back
+/// lower-cased).
+fn run_id_of(metadata: &HashMap<String, String>) -> Option<String> {
+    metadata
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("runId"))
+        .map(|(_, v)| v.clone())
 }
 
 /// Block size for streamed uploads.

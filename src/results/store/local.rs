@@ -59,7 +59,7 @@ impl ResultStore for LocalStore {
         let full = self.resolve(path)?;
         match tokio::fs::read(&full).await {
             Ok(bytes) => Ok(Some(Bytes::from(bytes))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(StoreError::Io {
                 operation: "read",
                 path: path.to_owned(),
@@ -79,7 +79,7 @@ impl ResultStore for LocalStore {
         };
         let file = match tokio::fs::File::open(&full).await {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(io(e)),
         };
         let chunks = futures::stream::try_unfold(file, move |mut file| {
@@ -119,7 +119,10 @@ impl ResultStore for LocalStore {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
         // Write to a temporary name and rename, so readers never see half a file.
-        let temp = full.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+        // Appended, never `with_extension`: that would turn `x/..json` into `x/..`.
+        let mut temp = full.clone().into_os_string();
+        temp.push(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let temp = PathBuf::from(temp);
         let mut file = tokio::fs::File::create(&temp).await.map_err(io)?;
         for chunk in chunks {
             file.write_all(&chunk?).await.map_err(io)?;
@@ -130,47 +133,61 @@ impl ResultStore for LocalStore {
     }
 
     async fn try_lock(&self, path: &str, holder: &str) -> Result<LockAttempt, StoreError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        if let Some(existing) = self.read_local_lock(path).await?
-            && existing.expires > now
-        {
-            return Ok(LockAttempt::Held {
-                holder: Some(existing.holder),
-            });
-        }
-        let token = uuid::Uuid::new_v4().to_string();
-        self.write_local_lock(path, holder, &token).await?;
-        // Re-read: if two processes raced, only the last writer holds it.
-        match self.read_local_lock(path).await? {
-            Some(written) if written.token == token => Ok(LockAttempt::Acquired(Lock {
-                path: path.to_owned(),
-                lease_id: token,
-                holder: holder.to_owned(),
-            })),
-            other => Ok(LockAttempt::Held {
-                holder: other.map(|o| o.holder),
-            }),
-        }
+        let holder = holder.to_owned();
+        let lock_path = path.to_owned();
+        self.update_lock(path, move |existing, now| match existing {
+            Some(held) if held.expires > now => (
+                LockChange::Keep,
+                LockAttempt::Held {
+                    holder: Some(held.holder),
+                },
+            ),
+            expired => {
+                let token = uuid::Uuid::new_v4().to_string();
+                let lock = Lock {
+                    path: lock_path,
+                    lease_id: token.clone(),
+                    holder: holder.clone(),
+                    previous_holder: expired.map(|e| e.holder),
+                };
+                (
+                    LockChange::Write(LocalLock::new(holder, token, now)),
+                    LockAttempt::Acquired(lock),
+                )
+            }
+        })
+        .await
     }
 
     async fn renew_lock(&self, lock: &Lock) -> Result<(), StoreError> {
-        self.write_local_lock(&lock.path, &lock.holder, &lock.lease_id)
-            .await
+        let token = lock.lease_id.clone();
+        let holder = lock.holder.clone();
+        let path = lock.path.clone();
+        self.update_lock(&lock.path, move |existing, now| match existing {
+            Some(held) if held.token == token => (
+                LockChange::Write(LocalLock::new(holder, token, now)),
+                Ok(()),
+            ),
+            // Lost: another run took the lock after this one's expired.
+            _ => (
+                LockChange::Keep,
+                Err(StoreError::Io {
+                    operation: "renew",
+                    path,
+                    message: "the lock is no longer held by this run".into(),
+                }),
+            ),
+        })
+        .await?
     }
 
     async fn release_lock(&self, lock: &Lock) -> Result<(), StoreError> {
-        match self.read_local_lock(&lock.path).await? {
-            Some(existing) if existing.token == lock.lease_id => {
-                tokio::fs::remove_file(self.resolve(&lock.path)?)
-                    .await
-                    .map_err(|e| StoreError::Io {
-                        operation: "release",
-                        path: lock.path.clone(),
-                        message: e.to_string(),
-                    })
-            }
-            _ => Ok(()),
-        }
+        let token = lock.lease_id.clone();
+        self.update_lock(&lock.path, move |existing, _| match existing {
+            Some(held) if held.token == token => (LockChange::Remove, ()),
+            _ => (LockChange::Keep, ()),
+        })
+        .await
     }
 
     async fn lock_holder(&self, path: &str) -> Result<Option<String>, StoreError> {
@@ -183,12 +200,38 @@ impl ResultStore for LocalStore {
     }
 }
 
+/// True when an I/O error means the file is not there: missing, or a path that runs through a
+/// file (`a.json/child`), which cannot exist either.
+fn is_missing(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
 /// The content of a local lock file.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct LocalLock {
     holder: String,
     token: String,
     expires: i64,
+}
+
+impl LocalLock {
+    fn new(holder: String, token: String, now: i64) -> Self {
+        Self {
+            holder,
+            token,
+            expires: now + i64::from(LOCK_TTL_SECONDS),
+        }
+    }
+}
+
+/// What a lock operation does to the lock file.
+enum LockChange {
+    Keep,
+    Write(LocalLock),
+    Remove,
 }
 
 impl LocalStore {
@@ -200,24 +243,67 @@ impl LocalStore {
         }
     }
 
-    async fn write_local_lock(
+    /// Reads the lock file at `path`, lets `decide` choose what to do with it, and does it, all
+    /// under an exclusive OS lock on a `.guard` file beside it: a second process (or task)
+    /// waits, then sees the first one's write. Never a read-then-write race.
+    async fn update_lock<T: Send + 'static>(
         &self,
         path: &str,
-        holder: &str,
-        token: &str,
-    ) -> Result<(), StoreError> {
-        let lock = LocalLock {
-            holder: holder.to_owned(),
-            token: token.to_owned(),
-            expires: time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(LOCK_TTL_SECONDS),
-        };
-        let body = serde_json::to_vec(&lock).map_err(|e| StoreError::Io {
-            operation: "write",
-            path: path.to_owned(),
+        decide: impl FnOnce(Option<LocalLock>, i64) -> (LockChange, T) + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let full = self.resolve(path)?;
+        let path = path.to_owned();
+        let io = move |operation: &'static str, e: std::io::Error| StoreError::Io {
+            operation,
+            path: path.clone(),
             message: e.to_string(),
-        })?;
-        self.put(path, Bytes::from(body), "application/json", &[])
-            .await
+        };
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = full.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io("lock", e))?;
+            }
+            let mut guard_name = full.clone().into_os_string();
+            guard_name.push(".guard");
+            let guard = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&guard_name)
+                .map_err(|e| io("lock", e))?;
+            guard.lock().map_err(|e| io("lock", e))?;
+            let existing = match std::fs::read(&full) {
+                Ok(bytes) => serde_json::from_slice::<LocalLock>(&bytes).ok(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io("lock", e)),
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let (change, answer) = decide(existing, now);
+            match change {
+                LockChange::Keep => {}
+                LockChange::Write(lock) => {
+                    let body = serde_json::to_vec(&lock)
+                        .map_err(|e| io("lock", std::io::Error::other(e)))?;
+                    let mut temp = full.clone().into_os_string();
+                    temp.push(".tmp");
+                    std::fs::write(&temp, body).map_err(|e| io("lock", e))?;
+                    std::fs::rename(&temp, &full).map_err(|e| io("lock", e))?;
+                }
+                LockChange::Remove => match std::fs::remove_file(&full) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io("release", e)),
+                },
+            }
+            // Dropping the guard file releases the OS lock.
+            drop(guard);
+            Ok(answer)
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            operation: "lock",
+            path: String::new(),
+            message: e.to_string(),
+        })?
     }
 }
 
@@ -226,6 +312,33 @@ mod tests {
     use futures::TryStreamExt as _;
 
     use super::*;
+
+    /// Many takers at once, as two CLI runs into one folder are: exactly one gets the lock
+    /// (the read-then-write lock this replaced let 3 of 6 tries overlap).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_takers_get_the_lock_exactly_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for round in 0..5 {
+            let path = format!("locks/tenant-{round}.lock");
+            let takers: Vec<_> = (0..16)
+                .map(|i| {
+                    let store = LocalStore::new(dir.path());
+                    let path = path.clone();
+                    tokio::spawn(async move { store.try_lock(&path, &format!("run-{i}")).await })
+                })
+                .collect();
+            let mut acquired = 0;
+            for taker in takers {
+                if let LockAttempt::Acquired(_) = taker.await.expect("joins").expect("locks") {
+                    acquired += 1;
+                }
+            }
+            assert_eq!(
+                acquired, 1,
+                "round {round}: {acquired} takers hold the lock"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn local_store_round_trips_and_reports_missing_files() {

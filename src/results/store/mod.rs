@@ -49,6 +49,9 @@ pub struct Lock {
     pub lease_id: String,
     /// Who holds it (a run id).
     pub holder: String,
+    /// Who held it last before this acquisition, when that is recorded: a run whose lease ran
+    /// out rather than being released may have died mid-run.
+    pub previous_holder: Option<String>,
 }
 
 /// The answer to a lock request.

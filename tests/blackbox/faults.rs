@@ -1,0 +1,213 @@
+//! Faults a deployment meets that mi-assess does not cause: a cancelled invocation, a run past
+//! its deadline, a process killed mid-run, and a long-lived process serving many runs.
+
+use std::time::Duration;
+
+use mi_assess::results::ResultStore as _;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A run of the demo tenant with every Graph response 300 ms late lasts several seconds.
+const SLOW: Duration = Duration::from_millis(300);
+
+fn run_id_of(body: &Value) -> String {
+    body["runId"].as_str().expect("a run id").to_owned()
+}
+
+/// The host cancels an invocation (functionTimeout, scale-in) by dropping its connection. The
+/// run must stop, read `failed` with reason `cancelled`, and free the tenant: before, its lease
+/// renewal outlived it and every later scan got 409 until the process restarted.
+#[tokio::test]
+async fn a_cancelled_worker_invocation_fails_its_run_and_frees_the_tenant() {
+    let sim = slow_demo_simulator(SLOW).await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let store = reader(&sim, &container);
+
+    let (code, body, message) = post_scan(&handler).await;
+    assert_eq!(code, 202, "{body}");
+    let run_id = run_id_of(&body);
+    let answered = handler
+        .invoke_cut_off(
+            "scan-worker",
+            &queue_envelope(&message, 1),
+            Duration::from_secs(1),
+        )
+        .await;
+    assert_eq!(answered, None, "the run should still be working after 1 s");
+
+    let status = wait_for_status(&store, &run_id, Duration::from_secs(70), |s| {
+        s["state"] == "failed"
+    })
+    .await;
+    assert_eq!(status["failureReason"], "cancelled", "{status}");
+    let tenant = sim.tenant().tenant_id.clone();
+    let manifest_path = status["manifest"].as_str().expect("a failed manifest");
+    let manifest = read_json(&store, manifest_path).await.expect("manifest");
+    assert_eq!(manifest["status"], "failed");
+    assert_eq!(manifest["failureReason"], "cancelled");
+    assert_eq!(manifest["errors"][0]["stage"], "run");
+
+    // The tenant takes a new scan (within the 70 s the lease would need to expire on its own).
+    let (code, body, message) = post_scan(&handler).await;
+    assert_eq!(code, 202, "the tenant is still locked: {body}");
+    let (status, reply) = handler
+        .invoke("scan-worker", &queue_envelope(&message, 1))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let done = read_json(&store, &format!("scans/{}.json", run_id_of(&body)))
+        .await
+        .expect("status");
+    assert_eq!(done["state"], "complete", "{done}");
+    assert!(
+        read_json(&store, &format!("latest/{tenant}.json"))
+            .await
+            .is_some()
+    );
+}
+
+/// Past MI_ASSESS_RUN_TIMEOUT a run stops its requests, writes a `failed` manifest with reason
+/// `deadline` and releases the lock.
+#[tokio::test]
+async fn a_run_past_its_deadline_stops_and_releases_the_tenant() {
+    let sim = slow_demo_simulator(SLOW).await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[("MI_ASSESS_RUN_TIMEOUT", "2")]).await;
+    let store = reader(&sim, &container);
+    let tenant = sim.tenant().tenant_id.clone();
+
+    let started = std::time::Instant::now();
+    let (status, reply) = handler
+        .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the run should stop at its deadline, not run to the end"
+    );
+    assert_eq!(status, 500, "a failed run fails the invocation: {reply}");
+    // The failure names the run: "run {runId} failed: …".
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    let run_id = message
+        .strip_prefix("run ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("the failure names its run: {reply}"))
+        .to_owned();
+    let status = read_json(&store, &format!("scans/{run_id}.json"))
+        .await
+        .expect("status");
+    assert_eq!(
+        (status["state"].as_str(), status["failureReason"].as_str()),
+        (Some("failed"), Some("deadline")),
+        "{status}"
+    );
+    let manifest = read_json(&store, status["manifest"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(manifest["failureReason"], "deadline");
+    assert!(
+        read_json(&store, &format!("latest/{tenant}.json"))
+            .await
+            .is_none(),
+        "a stopped run never moves latest/"
+    );
+    assert_eq!(
+        store
+            .lock_holder(&format!("locks/{tenant}.lock"))
+            .await
+            .unwrap(),
+        None,
+        "the lock is released"
+    );
+}
+
+/// A process killed mid-run leaves its status `running`; the next run that takes the expired
+/// lease marks it `failed` with reason `abandoned` and says so in its own manifest.
+#[tokio::test]
+async fn a_run_killed_mid_way_is_marked_abandoned_by_the_next_run() {
+    let sim = slow_demo_simulator(SLOW).await;
+    let container = new_container(&sim).await;
+    let store = reader(&sim, &container);
+    let mut first = Handler::spawn(&sim, &container, &[]).await;
+    let (_, body, message) = post_scan(&first).await;
+    let killed = run_id_of(&body);
+    let answered = first
+        .invoke_cut_off(
+            "scan-worker",
+            &queue_envelope(&message, 1),
+            Duration::from_millis(1500),
+        )
+        .await;
+    assert_eq!(answered, None);
+    first.kill();
+    let status = read_json(&store, &format!("scans/{killed}.json"))
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "running", "{status}");
+
+    // A new instance: its runs are refused until the dead run's lease (60 s) expires.
+    let second = Handler::spawn(&sim, &container, &[]).await;
+    let started = std::time::Instant::now();
+    let manifest = loop {
+        let (status, reply) = second
+            .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        let log = reply["Logs"][0].as_str().unwrap_or_default().to_owned();
+        if !log.contains("skipped") {
+            let tenant = sim.tenant().tenant_id.clone();
+            let latest = read_json(&store, &format!("latest/{tenant}.json"))
+                .await
+                .expect("the new run completes");
+            break read_json(&store, latest["manifest"].as_str().unwrap())
+                .await
+                .unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the dead run's lease never expired"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let status = read_json(&store, &format!("scans/{killed}.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status["state"].as_str(), status["failureReason"].as_str()),
+        (Some("failed"), Some("abandoned")),
+        "{status}"
+    );
+    let warnings = manifest["warnings"].to_string();
+    assert!(
+        warnings.contains(&killed) && warnings.contains("abandoned"),
+        "{manifest}"
+    );
+}
+
+/// The manifest counts its own run's Graph requests: before, the counters were the process's,
+/// and each run claimed the requests of every run before it.
+#[tokio::test]
+async fn two_runs_in_one_process_each_count_their_own_requests() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let store = reader(&sim, &container);
+    let mut requests = Vec::new();
+    for occurrence in ["2026-11-01T02:00:00", "2026-11-02T02:00:00"] {
+        let schedule = json!({"Last": occurrence, "Next": occurrence, "LastUpdated": occurrence});
+        let (status, reply) = handler
+            .invoke("nightly-assessment", &timer_envelope(schedule, false))
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        let tenant = sim.tenant().tenant_id.clone();
+        let latest = read_json(&store, &format!("latest/{tenant}.json"))
+            .await
+            .unwrap();
+        let manifest = read_json(&store, latest["manifest"].as_str().unwrap())
+            .await
+            .unwrap();
+        requests.push(manifest["graph"]["requests"].as_u64().unwrap());
+    }
+    assert!(requests[0] > 0, "{requests:?}");
+    assert_eq!(requests[0], requests[1], "{requests:?}");
+}
