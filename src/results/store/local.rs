@@ -284,7 +284,7 @@ impl LocalStore {
                     let body = serde_json::to_vec(&lock)
                         .map_err(|e| io("lock", std::io::Error::other(e)))?;
                     let mut temp = full.clone().into_os_string();
-                    temp.push(".tmp");
+                    temp.push(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
                     std::fs::write(&temp, body).map_err(|e| io("lock", e))?;
                     std::fs::rename(&temp, &full).map_err(|e| io("lock", e))?;
                 }
