@@ -87,6 +87,10 @@ pub struct AssessArgs {
     /// instead of reading Graph. The findings are identical to the original run's.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["demo", "results_url"])]
     pub from_snapshot: Option<PathBuf>,
+    /// The most a replayed snapshot may decompress to, in MiB: a larger one (or a gzip bomb)
+    /// stops with an error before it fills memory.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MAX_SNAPSHOT_MIB, requires = "from_snapshot")]
+    pub max_snapshot_mib: u64,
     /// Write run statistics (wall time, Graph requests, resource units, 429s, peak memory) to
     /// this JSON file.
     #[arg(long, value_name = "FILE")]
@@ -203,7 +207,8 @@ fn azure_plane(
         settings.arm_endpoint.clone(),
         tokens,
         RetryPolicy::default(),
-    )?;
+    )?
+    .with_limits(settings.limits);
     Ok(AzurePlane::new(settings.azure_plane, client))
 }
 
@@ -212,11 +217,12 @@ fn graph_client(
     credential: Arc<dyn TokenCredential>,
 ) -> anyhow::Result<GraphClient> {
     let tokens = TokenSource::new(credential, settings.graph_scope());
-    GraphClient::new(
+    Ok(GraphClient::new(
         settings.graph_endpoint.clone(),
         tokens,
         RetryPolicy::default(),
-    )
+    )?
+    .with_limits(settings.limits))
 }
 
 async fn serve() -> anyhow::Result<()> {
@@ -261,7 +267,7 @@ async fn serve() -> anyhow::Result<()> {
 
 async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.from_snapshot {
-        return replay(path, args.out.clone()).await;
+        return replay(path, args.max_snapshot_mib, args.out.clone()).await;
     }
     // The simulator must outlive the run, so it is held here.
     let mut _simulator: Option<RunningSimulator> = None;
@@ -283,6 +289,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 .map(str::to_owned)
                 .to_vec(),
             run_timeout: config::DEFAULT_RUN_TIMEOUT,
+            limits: Default::default(),
         };
         let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());
         eprintln!(
@@ -429,8 +436,12 @@ fn report(outcome: &RunOutcome, store: &dyn ResultStore) -> ExitCode {
 }
 
 /// `assess --from-snapshot`: assess a recorded snapshot and write a run from it, offline.
-async fn replay(path: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let snapshot = read_snapshot(path)?;
+async fn replay(
+    path: &std::path::Path,
+    max_snapshot_mib: u64,
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let snapshot = read_snapshot_at_most(path, max_snapshot_mib)?;
     let store: Arc<dyn ResultStore> = Arc::new(LocalStore::new(
         out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR)),
     ));
@@ -449,20 +460,47 @@ async fn replay(path: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<
     Ok(report(&outcome, store.as_ref()))
 }
 
-/// Reads a snapshot written by a run (`snapshot.json.gz`) or a plain JSON snapshot.
+/// What `--from-snapshot` decompresses at most by default: 4 GiB, far beyond a 50,000-identity
+/// snapshot (a few hundred MiB), far below what a bomb would take.
+pub const DEFAULT_MAX_SNAPSHOT_MIB: u64 = 4096;
+
+/// Reads a snapshot written by a run (`snapshot.json.gz`) or a plain JSON snapshot, of at most
+/// [`DEFAULT_MAX_SNAPSHOT_MIB`].
 pub fn read_snapshot(path: &std::path::Path) -> anyhow::Result<TenantSnapshot> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut decoded = Vec::new();
-        std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(raw.as_slice()),
-            &mut decoded,
-        )
-        .with_context(|| format!("{} is not valid gzip", path.display()))?;
-        decoded
+    read_snapshot_at_most(path, DEFAULT_MAX_SNAPSHOT_MIB)
+}
+
+/// Reads a snapshot that decompresses to at most `max_mib` MiB; past that it stops and says so.
+pub fn read_snapshot_at_most(
+    path: &std::path::Path,
+    max_mib: u64,
+) -> anyhow::Result<TenantSnapshot> {
+    use std::io::Read as _;
+    let limit = max_mib.saturating_mul(1024 * 1024);
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut head = [0u8; 2];
+    let gzip = matches!(
+        std::io::Read::read(&mut &file, &mut head),
+        Ok(2) if head == [0x1f, 0x8b]
+    );
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let reader: Box<dyn std::io::Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
     } else {
-        raw
+        Box::new(std::io::BufReader::new(file))
     };
+    // One byte past the limit tells "exactly the limit" from "more".
+    let mut text = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut text)
+        .with_context(|| format!("{} is not valid gzip", path.display()))?;
+    if text.len() as u64 > limit {
+        anyhow::bail!(
+            "{} decompresses to more than {max_mib} MiB, so it was not read (raise --max-snapshot-mib if it is a real snapshot)",
+            path.display()
+        );
+    }
     serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a mi-assess tenant snapshot", path.display()))
 }

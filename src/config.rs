@@ -27,6 +27,10 @@ pub const AZURE_PLANE_VAR: &str = "MI_ASSESS_AZURE_PLANE";
 pub const FIC_ALLOWED_ISSUERS_VAR: &str = "MI_ASSESS_FIC_ALLOWED_ISSUERS";
 /// Set by the Functions host: the loopback port to listen on.
 pub const HANDLER_PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+/// The largest Graph or ARM response body read, in MiB.
+pub const MAX_RESPONSE_MB_VAR: &str = "MI_ASSESS_MAX_RESPONSE_MB";
+/// The most pages one Graph or ARM listing follows.
+pub const MAX_PAGES_VAR: &str = "MI_ASSESS_MAX_PAGES";
 /// The longest a run may take before it stops itself (`hh:mm:ss` or seconds).
 pub const RUN_TIMEOUT_VAR: &str = "MI_ASSESS_RUN_TIMEOUT";
 /// A run's deadline by default: two minutes under host.json's `functionTimeout` (30 minutes),
@@ -110,6 +114,14 @@ pub enum ConfigError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// A count setting is not a whole number above zero.
+    #[error("{name} must be a whole number above zero; {value:?} is not")]
+    InvalidNumber {
+        /// Setting name.
+        name: &'static str,
+        /// The offending value.
+        value: String,
+    },
     /// A duration setting is not `hh:mm:ss` or a number of seconds, or is zero.
     #[error("{name} must be a duration as hh:mm:ss or seconds, above zero; {value:?} is not")]
     InvalidDuration {
@@ -171,6 +183,8 @@ pub struct Settings {
     pub fic_allowed_issuers: Vec<String>,
     /// How long a run may take before it stops itself.
     pub run_timeout: std::time::Duration,
+    /// What one response or listing may cost at most.
+    pub limits: crate::http::Limits,
 }
 
 impl Settings {
@@ -222,6 +236,21 @@ impl Settings {
             arm_endpoint,
             azure_plane,
             fic_allowed_issuers,
+            limits: {
+                let defaults = crate::http::Limits::default();
+                crate::http::Limits {
+                    max_response_bytes: non_empty(MAX_RESPONSE_MB_VAR)
+                        .map(|v| parse_positive(MAX_RESPONSE_MB_VAR, &v))
+                        .transpose()?
+                        .map_or(defaults.max_response_bytes, |mb| {
+                            mb.saturating_mul(1024 * 1024)
+                        }),
+                    max_pages: non_empty(MAX_PAGES_VAR)
+                        .map(|v| parse_positive(MAX_PAGES_VAR, &v))
+                        .transpose()?
+                        .unwrap_or(defaults.max_pages),
+                }
+            },
             run_timeout: non_empty(RUN_TIMEOUT_VAR)
                 .map(|v| parse_duration(RUN_TIMEOUT_VAR, &v))
                 .transpose()?
@@ -244,6 +273,18 @@ impl Settings {
             self.arm_endpoint.as_str().trim_end_matches('/')
         )
     }
+}
+
+/// Parses a whole number above zero.
+pub fn parse_positive(name: &'static str, raw: &str) -> Result<usize, ConfigError> {
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConfigError::InvalidNumber {
+            name,
+            value: raw.trim().to_owned(),
+        })
 }
 
 /// Parses a duration given as `hh:mm:ss` (host.json's format) or whole seconds; zero is refused.

@@ -188,6 +188,13 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// The response body was larger than [`Limits::max_response_bytes`].
+    TooLarge {
+        /// The request URL.
+        url: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A paging link pointed away from the configured endpoint ([`checked_link`]).
     ForeignLink {
         /// The link the service (or something pretending to be it) returned.
@@ -217,7 +224,7 @@ impl Error {
         match self {
             Self::Transport { .. } => true,
             Self::Status { status, .. } => is_retryable(status.as_u16()),
-            Self::Malformed { .. } | Self::ForeignLink { .. } => false,
+            Self::Malformed { .. } | Self::TooLarge { .. } | Self::ForeignLink { .. } => false,
         }
     }
 
@@ -230,6 +237,26 @@ impl Error {
     }
 }
 
+/// What one listing or one response may cost at most, so hostile or broken answers end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest response body read, checked as it streams in (before parsing).
+    pub max_response_bytes: usize,
+    /// The most pages one listing follows before it is an error.
+    pub max_pages: usize,
+}
+
+impl Default for Limits {
+    /// 64 MiB per response (a 999-object page of service principals is a few MiB) and 100,000
+    /// pages per listing (about 100 million objects at 999 per page).
+    fn default() -> Self {
+        Self {
+            max_response_bytes: 64 * 1024 * 1024,
+            max_pages: 100_000,
+        }
+    }
+}
+
 /// Sends `request` (to `url`) once and reads the whole answer: the body of a 2xx, else
 /// [`Error::Status`] with the body and `Retry-After`, or [`Error::Transport`] when the
 /// connection or the body read failed. `inspect` sees the response head as soon as it arrives,
@@ -237,20 +264,40 @@ impl Error {
 pub async fn attempt(
     url: &Url,
     request: reqwest::RequestBuilder,
+    max_bytes: usize,
     inspect: impl FnOnce(&reqwest::Response),
 ) -> Result<Bytes, Error> {
     let transport = |e: &reqwest::Error, what: &str| Error::Transport {
         url: url.to_string(),
         message: format!("{what}{}", error_chain(e)),
     };
-    let response = request.send().await.map_err(|e| transport(&e, ""))?;
+    let mut response = request.send().await.map_err(|e| transport(&e, ""))?;
     inspect(&response);
     let status = response.status();
     let retry_after = retry_after(&response);
-    let body = response
-        .bytes()
+    let too_large = || Error::TooLarge {
+        url: url.to_string(),
+        limit: max_bytes,
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_bytes as u64)
+    {
+        return Err(too_large());
+    }
+    // Streamed, so an endless or oversized body stops at the limit, never in memory whole.
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| transport(&e, "reading the body: "))?;
+        .map_err(|e| transport(&e, "reading the body: "))?
+    {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
     if status.is_success() {
         Ok(body)
     } else {

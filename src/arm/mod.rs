@@ -34,7 +34,7 @@ use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
 use crate::config::AzurePlaneMode;
-use crate::http::{self, Attempt, Method, RetryPolicy, ServiceError};
+use crate::http::{self, Attempt, Limits, Method, RetryPolicy, ServiceError};
 use crate::resolve::ArmResourceId;
 use crate::snapshot::azure::FederatedCredential;
 use model::{FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse};
@@ -162,6 +162,10 @@ impl From<http::Error> for ArmError {
                 }
             }
             http::Error::Malformed { url, message } => Self::Malformed { url, message },
+            http::Error::TooLarge { url, limit } => Self::Malformed {
+                url,
+                message: format!("the response is larger than the {limit}-byte limit"),
+            },
             http::Error::ForeignLink { link, expected } => Self::ForeignLink { link, expected },
         }
     }
@@ -247,6 +251,7 @@ pub struct ArmClient {
     stats: Arc<ArmStats>,
     gates: Arc<Gates>,
     credential_interval: Duration,
+    limits: Limits,
 }
 
 impl ArmClient {
@@ -264,12 +269,19 @@ impl ArmClient {
                 quota_resets_at: Mutex::new(None),
             }),
             credential_interval: Duration::from_secs(1) / FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND,
+            limits: Limits::default(),
         })
     }
 
     /// The configured endpoint.
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
+    }
+
+    /// Bounds responses and listings by `limits` (a new client uses [`Limits::default`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same client (counters, pacing and quota shared) with another retry policy.
@@ -294,7 +306,8 @@ impl ArmClient {
         )?;
         let mut rows = Vec::new();
         let mut skip_token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        let mut tokens_seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES.min(self.limits.max_pages) {
             let body = serde_json::to_value(QueryRequest {
                 query,
                 options: QueryOptions {
@@ -322,6 +335,13 @@ impl ArmClient {
             }
             rows.extend(page.data);
             match next {
+                Some(token) if !tokens_seen.insert(token.clone()) => {
+                    return Err(ArmError::Malformed {
+                        url: url.to_string(),
+                        message: "Resource Graph repeated a $skipToken this query already used"
+                            .into(),
+                    });
+                }
                 Some(token) => skip_token = Some(token),
                 None => return Ok(rows),
             }
@@ -369,6 +389,7 @@ impl ArmClient {
         segments.push("federatedIdentityCredentials");
         let mut next = Some(self.url(&segments, FEDERATED_CREDENTIALS_API_VERSION)?);
         let mut credentials = Vec::new();
+        let mut links_seen = std::collections::HashSet::new();
         while let Some(url) = next.take() {
             self.pace_credential_call().await;
             let bytes = match self.send(Method::GET, &url, None).await {
@@ -389,7 +410,16 @@ impl ArmClient {
             let page: FederatedCredentialPage = http::decode(&url, &bytes)?;
             credentials.extend(page.value.into_iter().map(FederatedCredential::from));
             if let Some(link) = page.next_link.filter(|l| !l.is_empty()) {
-                next = Some(http::checked_link(&link, &self.endpoint)?);
+                let url = http::checked_link(&link, &self.endpoint)?;
+                if !links_seen.insert(url.to_string()) || links_seen.len() > self.limits.max_pages {
+                    return Err(ArmError::Malformed {
+                        url: url.to_string(),
+                        message: "the nextLink repeats a page already read, or the listing \
+                                  passed its page cap"
+                            .into(),
+                    });
+                }
+                next = Some(url);
             }
         }
         Ok(FederatedCredentialListing::Listed(credentials))
@@ -480,7 +510,7 @@ impl ArmClient {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let request = http::request(&self.http, method.clone(), url, &token, body);
         let mut quota_reset = None;
-        let answer = http::attempt(url, request, |response| {
+        let answer = http::attempt(url, request, self.limits.max_response_bytes, |response| {
             quota_reset =
                 http::header(response, "x-ms-user-quota-resets-after").and_then(http::parse_hms);
             let quota_left = http::header(response, "x-ms-user-quota-remaining")

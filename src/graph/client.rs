@@ -6,6 +6,7 @@
 //! Security: a token is only ever sent to the configured Graph scheme, host and port. A
 //! `@odata.nextLink` that points anywhere else is refused before any request is made.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,8 +17,9 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::auth::{TokenError, TokenSource};
+use crate::config::{MAX_PAGES_VAR, MAX_RESPONSE_MB_VAR};
 use crate::http::RetryPolicy;
-use crate::http::{self, Attempt, Method, ServiceError, backoff};
+use crate::http::{self, Attempt, Limits, Method, ServiceError, backoff};
 
 /// The API version segment mi-assess uses.
 pub const API_VERSION: &str = "v1.0";
@@ -56,6 +58,25 @@ pub enum GraphError {
         /// What was wrong.
         message: String,
     },
+    /// The response was larger than the configured limit; reading it again cannot help.
+    #[error(
+        "the response from {url} is larger than the {limit}-byte limit ({MAX_RESPONSE_MB_VAR})"
+    )]
+    TooLarge {
+        /// The request URL.
+        url: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// Paging did not end: a nextLink repeated a page this listing already read, or the
+    /// listing reached its page cap.
+    #[error("paging of {url} did not end: {reason}")]
+    EndlessPaging {
+        /// The listing's first URL.
+        url: String,
+        /// Which limit it hit.
+        reason: String,
+    },
     /// `@odata.nextLink` pointed away from the configured Graph endpoint.
     #[error(
         "refusing to follow @odata.nextLink to {link}: it is not on the configured Graph endpoint {expected}"
@@ -84,6 +105,7 @@ impl From<http::Error> for GraphError {
                 }
             }
             http::Error::Malformed { url, message } => Self::Malformed { url, message },
+            http::Error::TooLarge { url, limit } => Self::TooLarge { url, limit },
             http::Error::ForeignLink { link, expected } => Self::ForeignNextLink { link, expected },
         }
     }
@@ -153,6 +175,40 @@ struct Page<T> {
     next_link: Option<String>,
 }
 
+/// The pages one listing has read: a nextLink seen before, or one page too many, ends it with
+/// [`GraphError::EndlessPaging`] instead of a loop that never ends.
+#[derive(Debug)]
+struct Paging {
+    first: String,
+    seen: std::collections::HashSet<String>,
+    max_pages: usize,
+}
+
+impl Paging {
+    fn new(first: &str, max_pages: usize) -> Self {
+        Self {
+            first: first.to_owned(),
+            seen: std::collections::HashSet::from([first.to_owned()]),
+            max_pages,
+        }
+    }
+
+    /// Records the next page's link; an error when it cannot be a new page.
+    fn follow(&mut self, link: &str) -> Result<(), GraphError> {
+        let reason = if !self.seen.insert(link.to_owned()) {
+            format!("@odata.nextLink {link} repeats a page this listing already read")
+        } else if self.seen.len() > self.max_pages {
+            format!("it passed {} pages ({MAX_PAGES_VAR})", self.max_pages)
+        } else {
+            return Ok(());
+        };
+        Err(GraphError::EndlessPaging {
+            url: self.first.clone(),
+            reason,
+        })
+    }
+}
+
 /// A Microsoft Graph client bound to one endpoint and one identity.
 #[derive(Debug, Clone)]
 pub struct GraphClient {
@@ -162,6 +218,7 @@ pub struct GraphClient {
     retry: RetryPolicy,
     stats: Arc<GraphStats>,
     pacer: Arc<Pacer>,
+    limits: Limits,
 }
 
 impl GraphClient {
@@ -184,7 +241,14 @@ impl GraphClient {
             retry,
             stats: Arc::new(GraphStats::default()),
             pacer: Arc::new(Pacer::new(MAX_BATCHES_IN_FLIGHT)),
+            limits: Limits::default(),
         })
+    }
+
+    /// Bounds responses and listings by `limits` (a new client uses [`Limits::default`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The configured endpoint.
@@ -238,12 +302,16 @@ impl GraphClient {
         path_and_query: &str,
     ) -> Result<Vec<T>, GraphError> {
         let mut items = Vec::new();
-        let mut next = Some(self.url(path_and_query)?);
+        let first = self.url(path_and_query)?;
+        let mut paging = Paging::new(first.as_str(), self.limits.max_pages);
+        let mut next = Some(first);
         while let Some(url) = next.take() {
             let page: Page<T> = self.get_url(&url).await?;
             items.extend(page.value);
             if let Some(link) = page.next_link {
-                next = Some(http::checked_link(&link, &self.endpoint)?);
+                let url = http::checked_link(&link, &self.endpoint)?;
+                paging.follow(url.as_str())?;
+                next = Some(url);
             }
         }
         // Growth by doubling leaves up to half the capacity unused; a run holds these lists
@@ -332,6 +400,8 @@ impl GraphClient {
             }
         };
         let mut in_flight = futures::stream::FuturesUnordered::new();
+        // The pages each request has followed, once it has a second one.
+        let mut paging: HashMap<usize, Paging> = HashMap::new();
         // Items waiting out a backoff (5xx or a malformed response), with the time they are due.
         let mut delayed: Vec<(tokio::time::Instant, BatchItem)> = Vec::new();
         loop {
@@ -373,7 +443,17 @@ impl GraphClient {
                         match serde_json::from_value::<Page<T>>(value) {
                             Ok(page) => {
                                 collected[key].extend(page.value);
-                                match page.next_link.map(|link| self.relative_next_link(&link)) {
+                                let next_path = page.next_link.map(|link| {
+                                    let path = self.relative_next_link(&link)?;
+                                    paging
+                                        .entry(key)
+                                        .or_insert_with(|| {
+                                            Paging::new(&paths[key], self.limits.max_pages)
+                                        })
+                                        .follow(&path)?;
+                                    Ok(path)
+                                });
+                                match next_path {
                                     None => {
                                         results[key] = Some(convert(
                                             std::mem::take(&mut collected[key]),
@@ -504,11 +584,26 @@ impl GraphClient {
                     .collect();
             }
         };
-        let mut by_id: std::collections::HashMap<String, BatchInnerResponse> = response
-            .responses
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let mut by_id: HashMap<String, BatchInnerResponse> = HashMap::new();
+        let mut repeated = false;
+        for inner in response.responses {
+            repeated |= by_id.insert(inner.id.clone(), inner).is_some();
+        }
+        if repeated {
+            // Which answer is which request's is unknowable: the batch is malformed, and every
+            // request in it is retried (and marked unknown when the retries run out).
+            return items
+                .into_iter()
+                .map(|item| BatchOutcome::Retry {
+                    error: GraphError::Malformed {
+                        url: item.path.clone(),
+                        message: "the $batch response answers one request id twice".into(),
+                    },
+                    item,
+                    retry_after: None,
+                })
+                .collect();
+        }
         let mut outcomes = Vec::with_capacity(items.len());
         let mut throttled: Vec<(Duration, bool)> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -662,7 +757,7 @@ impl GraphClient {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let request = http::request(&self.http, method.clone(), url, &token, body)
             .header("x-ms-throttle-priority", "Low");
-        let answer = http::attempt(url, request, |response| {
+        let answer = http::attempt(url, request, self.limits.max_response_bytes, |response| {
             if let Some(ru) = header_f64(response, "x-ms-resource-unit") {
                 self.stats
                     .resource_units

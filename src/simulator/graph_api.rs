@@ -542,6 +542,24 @@ fn collection(
         }
         body.insert("@odata.nextLink".to_owned(), Value::from(next.to_string()));
     }
+    if faults
+        .self_next_link
+        .as_deref()
+        .is_some_and(|needle| path.contains(needle))
+    {
+        let mut same = state.base_url.clone();
+        same.set_path(&format!("/v1.0/{path}"));
+        {
+            let mut pairs = same.query_pairs_mut();
+            for (k, v) in &query.pairs {
+                pairs.append_pair(k, v);
+            }
+        }
+        body.insert("@odata.nextLink".to_owned(), Value::from(same.to_string()));
+    }
+    if let Some(bytes) = faults.oversized_page_bytes {
+        body.insert("@sim.padding".to_owned(), Value::from("x".repeat(bytes)));
+    }
     body.insert("value".to_owned(), Value::Array(page));
     Ok(SimResponse::ok(json!(body), cost(entity, query)))
 }
@@ -920,6 +938,15 @@ pub(super) async fn graph_batch(
         .collect();
     // "Responses may come back in any order."
     responses.reverse();
+    let duplicate = state
+        .faults
+        .lock()
+        .map(|f| f.duplicate_batch_ids)
+        .unwrap_or(false);
+    if duplicate && responses.len() > 1 {
+        let first_id = responses[0]["id"].clone();
+        responses[1]["id"] = first_id;
+    }
     let response = (
         StatusCode::OK,
         [("content-type", "application/json")],

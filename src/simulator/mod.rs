@@ -41,6 +41,15 @@ pub struct FaultPlan {
     /// An origin (scheme, host, port) to put in `@odata.nextLink` instead of the simulator's
     /// own: a hostile link that must never receive a token.
     pub next_link_origin: Option<url::Url>,
+    /// Collections whose path contains this answer with an `@odata.nextLink` to the very page
+    /// just served: a listing that never ends unless the client notices (on the
+    /// managed-identity list, `servicePrincipals`; inside `$batch`, `appRoleAssignments`).
+    pub self_next_link: Option<String>,
+    /// Pad every collection page with this many bytes: a page larger than any client should
+    /// read whole.
+    pub oversized_page_bytes: Option<usize>,
+    /// `$batch` answers carry one request id twice (and lose another).
+    pub duplicate_batch_ids: bool,
 }
 
 /// Graph's resource-unit budget per app and tenant, by tenant size (RU per 10 seconds).

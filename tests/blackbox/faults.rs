@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use mi_assess::results::ResultStore as _;
+use mi_assess::simulator::FaultPlan;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -210,4 +211,180 @@ async fn two_runs_in_one_process_each_count_their_own_requests() {
     }
     assert!(requests[0] > 0, "{requests:?}");
     assert_eq!(requests[0], requests[1], "{requests:?}");
+}
+
+/// Runs the nightly assessment once and returns its invocation status and reply, failing the
+/// test (instead of hanging) when the run does not end within `limit`.
+async fn nightly_within(handler: &Handler, limit: Duration) -> (u16, Value) {
+    tokio::time::timeout(
+        limit,
+        handler.invoke("nightly-assessment", &timer_envelope(json!(null), false)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the run did not end within {limit:?}"))
+}
+
+/// An `@odata.nextLink` that points back at its own page ends the listing with an error: before,
+/// the managed-identity list ran until it was killed, its memory growing all the while.
+#[tokio::test]
+async fn a_next_link_to_its_own_page_on_the_identity_list_ends_the_run() {
+    let sim = demo_simulator().await;
+    sim.set_faults(FaultPlan {
+        self_next_link: Some("servicePrincipals".into()),
+        ..FaultPlan::default()
+    });
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[("MI_ASSESS_RUN_TIMEOUT", "120")]).await;
+    let (status, reply) = nightly_within(&handler, Duration::from_secs(60)).await;
+    assert_eq!(status, 500, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("failed") && message.contains("repeats a page"),
+        "{reply}"
+    );
+}
+
+/// The same loop inside `$batch` (an identity's appRoleAssignments) marks that data unknown:
+/// the run ends `partial`, never `complete`.
+#[tokio::test]
+async fn a_next_link_loop_inside_batch_makes_the_run_partial() {
+    let sim = demo_simulator().await;
+    sim.set_faults(FaultPlan {
+        self_next_link: Some("appRoleAssignments".into()),
+        ..FaultPlan::default()
+    });
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[("MI_ASSESS_RUN_TIMEOUT", "120")]).await;
+    let store = reader(&sim, &container);
+    let (status, reply) = nightly_within(&handler, Duration::from_secs(60)).await;
+    assert_eq!(status, 200, "{reply}");
+    let log = reply["Logs"][0].as_str().unwrap_or_default();
+    assert!(log.contains("partial"), "{reply}");
+    let run_id = log.split(' ').nth(1).unwrap();
+    let status = read_json(&store, &format!("scans/{run_id}.json"))
+        .await
+        .unwrap();
+    let manifest = read_json(&store, status["manifest"].as_str().unwrap())
+        .await
+        .unwrap();
+    let gaps = manifest["skipped"].to_string();
+    assert!(
+        gaps.contains("appRoleAssignments") && gaps.contains("repeats a page"),
+        "{manifest}"
+    );
+}
+
+/// A page larger than MI_ASSESS_MAX_RESPONSE_MB is refused as it streams in, with a clear
+/// error, and the handler's memory stays bounded: before, a 1,000,000-item page took it to
+/// 1.8 GB.
+#[tokio::test]
+async fn an_oversized_page_is_refused_and_memory_stays_bounded() {
+    let sim = demo_simulator().await;
+    sim.set_faults(FaultPlan {
+        oversized_page_bytes: Some(200 * 1024 * 1024),
+        ..FaultPlan::default()
+    });
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[("MI_ASSESS_MAX_RESPONSE_MB", "8")]).await;
+    let (status, reply) = nightly_within(&handler, Duration::from_secs(120)).await;
+    assert_eq!(status, 500, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("larger than the 8388608-byte limit"),
+        "{reply}"
+    );
+    let peak = handler.peak_rss_mib().expect("peak RSS");
+    assert!(
+        peak < 80.0,
+        "reading a 200 MiB page with an 8 MiB limit peaked at {peak:.0} MiB"
+    );
+}
+
+/// A `$batch` reply that answers one request id twice is malformed: its requests are retried
+/// (and marked unknown if that keeps happening), never matched to the wrong answer. Before, the
+/// duplicate was accepted silently, so one request got another's data. The run ends `partial`,
+/// or `complete` only with the data read again: the same findings as a clean run.
+#[tokio::test]
+async fn duplicate_ids_in_a_batch_reply_are_not_accepted() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let store = reader(&sim, &container);
+    let findings_of = |reply: Value| {
+        let store = &store;
+        async move {
+            let log = reply["Logs"][0].as_str().unwrap_or_default().to_owned();
+            let run_id = log.split(' ').nth(1).unwrap().to_owned();
+            let status = read_json(store, &format!("scans/{run_id}.json"))
+                .await
+                .unwrap();
+            let prefix = status["resultsPrefix"].as_str().unwrap().to_owned();
+            let bytes = store
+                .get(&format!("{prefix}/findings.ndjson"))
+                .await
+                .unwrap()
+                .unwrap();
+            let mut ids: Vec<String> = String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()["findingId"].to_string())
+                .collect();
+            ids.sort();
+            let manifest = read_json(store, status["manifest"].as_str().unwrap())
+                .await
+                .unwrap();
+            let requests = manifest["graph"]["requests"].as_u64().unwrap();
+            (status["state"].as_str().unwrap().to_owned(), ids, requests)
+        }
+    };
+    let (_, reply) = nightly_within(&handler, Duration::from_secs(120)).await;
+    let (_, clean, clean_requests) = findings_of(reply).await;
+
+    sim.set_faults(FaultPlan {
+        duplicate_batch_ids: true,
+        ..FaultPlan::default()
+    });
+    let (status, reply) = nightly_within(&handler, Duration::from_secs(120)).await;
+    assert_eq!(status, 200, "{reply}");
+    let (state, faulty, requests) = findings_of(reply).await;
+    assert!(
+        requests > clean_requests,
+        "the malformed batches are read again: {requests} requests against {clean_requests}"
+    );
+    assert!(
+        state == "partial" || (state == "complete" && faulty == clean),
+        "{state}: {} findings against {} in a clean run",
+        faulty.len(),
+        clean.len()
+    );
+}
+
+/// `--from-snapshot` stops at its decompressed-size cap and says why: before, a 3 MB gzip bomb
+/// took 3.1 GB.
+#[test]
+fn a_gzip_bomb_snapshot_is_refused_at_its_cap() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.json.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&bomb).unwrap(),
+        flate2::Compression::best(),
+    );
+    let zeros = vec![b' '; 1024 * 1024];
+    for _ in 0..64 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    encoder.finish().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["assess", "--from-snapshot"])
+        .arg(&bomb)
+        .args(["--max-snapshot-mib", "16", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("decompresses to more than 16 MiB"),
+        "{stderr}"
+    );
 }

@@ -172,6 +172,20 @@ impl Handler {
         }
     }
 
+    /// The process's peak resident memory so far, in MiB (`VmHWM`), on Linux.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
     /// Kills the process at once (SIGKILL), as a crashed or recycled instance dies.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
