@@ -52,6 +52,15 @@ param logFilter string = 'info'
 @description('MI_ASSESS_RUN_TIMEOUT: the longest a run may take (hh:mm:ss or seconds) before it stops itself, writes a failed manifest with reason deadline and releases the tenant lock. Keep it under host.json functionTimeout (00:30:00).')
 param runTimeout string = '00:28:00'
 
+@description('MI_ASSESS_IDENTITY_TIMEOUT: seconds GET /api/identities/{objectId} may work before it answers 504 (at most 60).')
+param identityTimeout string = '60'
+
+@description('MI_ASSESS_MAX_RESPONSE_MB: the largest Graph or ARM response body read, in MiB (checked as it streams in).')
+param maxResponseMb string = '64'
+
+@description('MI_ASSESS_MAX_PAGES: the most pages one Graph or ARM listing follows before it is an error.')
+param maxPages string = '100000'
+
 @description('Resource id of an existing user-assigned identity to scan and write results with (empty: the app\'s system-assigned identity). Sets MI_ASSESS_IDENTITY_CLIENT_ID to its client id; results and Graph roles then go to that identity.')
 param userAssignedIdentityResourceId string = ''
 
@@ -172,6 +181,9 @@ var miAssessSettings = {
   MI_ASSESS_FIC_ALLOWED_ISSUERS: ficAllowedIssuers
   MI_ASSESS_LOG: logFilter
   MI_ASSESS_RUN_TIMEOUT: runTimeout
+  MI_ASSESS_IDENTITY_TIMEOUT: identityTimeout
+  MI_ASSESS_MAX_RESPONSE_MB: maxResponseMb
+  MI_ASSESS_MAX_PAGES: maxPages
 }
 
 module app 'modules/function-app.bicep' = {

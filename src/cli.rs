@@ -249,7 +249,10 @@ async fn serve() -> anyhow::Result<()> {
     )
     .with_azure(azure_plane(&settings, credential)?)
     .with_run_timeout(settings.run_timeout);
-    state.ready(HandlerState { scanner });
+    state.ready(HandlerState {
+        scanner,
+        identity_timeout: settings.identity_timeout,
+    });
     tracing::info!(
         port,
         credential = ?kind,
@@ -289,6 +292,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 .map(str::to_owned)
                 .to_vec(),
             run_timeout: config::DEFAULT_RUN_TIMEOUT,
+            identity_timeout: config::MAX_IDENTITY_TIMEOUT,
             limits: Default::default(),
         };
         let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());

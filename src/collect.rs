@@ -51,6 +51,17 @@ pub enum CollectError {
     /// The scanner's token carries no tenant id.
     #[error("the Graph access token carries no tenant id (tid claim)")]
     UnknownTenant,
+    /// The token's tenant id is not a GUID, so it cannot name the tenant's results.
+    #[error("the Graph access token's tenant id (tid claim) is not a GUID: {0:?}")]
+    InvalidTenant(String),
+}
+
+/// The tenant id as results paths use it: a GUID in lower-case hyphenated form. Anything else
+/// (a path segment, `..`, a 100 KB string) never shapes a blob path.
+pub fn tenant_path_id(tid: &str) -> Result<String, CollectError> {
+    uuid::Uuid::try_parse(tid.trim())
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| CollectError::InvalidTenant(tid.chars().take(64).collect()))
 }
 
 impl CollectError {
@@ -66,7 +77,7 @@ pub async fn whoami(graph: &GraphClient) -> Result<(String, ScannerIdentity), Co
         .claims()
         .await
         .map_err(|e| CollectError::graph("the scanner identity")(e.into()))?;
-    let tenant_id = claims.tid.clone().ok_or(CollectError::UnknownTenant)?;
+    let tenant_id = tenant_path_id(claims.tid.as_deref().ok_or(CollectError::UnknownTenant)?)?;
     Ok((
         tenant_id,
         ScannerIdentity {
@@ -543,5 +554,36 @@ pub async fn fetch_managed_identity(
         Ok(_) => Ok(None),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a GUID names a tenant's results; it is normalised, and anything else is refused
+    /// (shortened in the message).
+    #[test]
+    fn tenant_ids_that_shape_paths_must_be_guids() {
+        assert_eq!(
+            tenant_path_id("7F3C2A91-5D4E-4B8F-A1C6-3E9D8B7A6F50").unwrap(),
+            "7f3c2a91-5d4e-4b8f-a1c6-3e9d8b7a6f50"
+        );
+        for bad in [
+            "../../latest",
+            "contoso.onmicrosoft.com",
+            "",
+            "7f3c2a91/5d4e",
+        ] {
+            assert!(
+                matches!(tenant_path_id(bad), Err(CollectError::InvalidTenant(_))),
+                "{bad}"
+            );
+        }
+        let long = "x".repeat(100_000);
+        let Err(CollectError::InvalidTenant(shown)) = tenant_path_id(&long) else {
+            panic!("refused")
+        };
+        assert_eq!(shown.len(), 64);
     }
 }

@@ -31,6 +31,10 @@ pub const HANDLER_PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
 pub const MAX_RESPONSE_MB_VAR: &str = "MI_ASSESS_MAX_RESPONSE_MB";
 /// The most pages one Graph or ARM listing follows.
 pub const MAX_PAGES_VAR: &str = "MI_ASSESS_MAX_PAGES";
+/// How long the single-identity endpoint may work, in seconds (at most 60).
+pub const IDENTITY_TIMEOUT_VAR: &str = "MI_ASSESS_IDENTITY_TIMEOUT";
+/// The single-identity endpoint's deadline by default, and its ceiling.
+pub const MAX_IDENTITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The longest a run may take before it stops itself (`hh:mm:ss` or seconds).
 pub const RUN_TIMEOUT_VAR: &str = "MI_ASSESS_RUN_TIMEOUT";
 /// A run's deadline by default: two minutes under host.json's `functionTimeout` (30 minutes),
@@ -183,6 +187,8 @@ pub struct Settings {
     pub fic_allowed_issuers: Vec<String>,
     /// How long a run may take before it stops itself.
     pub run_timeout: std::time::Duration,
+    /// How long the single-identity endpoint may work before it answers 504.
+    pub identity_timeout: std::time::Duration,
     /// What one response or listing may cost at most.
     pub limits: crate::http::Limits,
 }
@@ -251,6 +257,10 @@ impl Settings {
                         .unwrap_or(defaults.max_pages),
                 }
             },
+            identity_timeout: non_empty(IDENTITY_TIMEOUT_VAR)
+                .map(|v| parse_duration(IDENTITY_TIMEOUT_VAR, &v))
+                .transpose()?
+                .map_or(MAX_IDENTITY_TIMEOUT, |d| d.min(MAX_IDENTITY_TIMEOUT)),
             run_timeout: non_empty(RUN_TIMEOUT_VAR)
                 .map(|v| parse_duration(RUN_TIMEOUT_VAR, &v))
                 .transpose()?

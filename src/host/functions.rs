@@ -120,8 +120,10 @@ async fn nightly(state: &HandlerState, invocation: &Invocation) -> Result<Invoke
         "nightly assessment triggered"
     );
     // Retries of one timer occurrence carry the same ScheduleStatus, so they get the same run id:
-    // a retry re-runs a failed run in place and never duplicates a finished one.
-    let run_id = timer_run_id(&timer);
+    // a retry re-runs a failed run in place and never duplicates a finished one. The tenant is
+    // part of it, so two tenants sharing a results container each run their own occurrence.
+    let tenant = state.scanner.tenant_id().await.ok();
+    let run_id = timer_run_id(tenant.as_deref(), &timer);
     if let Ok(Some(existing)) = state.scanner.status(run_id).await
         && matches!(existing.state, RunState::Complete | RunState::Partial)
     {
@@ -154,16 +156,16 @@ async fn nightly(state: &HandlerState, invocation: &Invocation) -> Result<Invoke
     }
 }
 
-/// The run id of a timer occurrence: a UUIDv5 of its schedule status when the host sends one
-/// (stable across the host's retries), a random id otherwise.
-fn timer_run_id(timer: &super::protocol::TimerInfo) -> Uuid {
+/// The run id of a timer occurrence for a tenant: a UUIDv5 of the tenant and the schedule
+/// status when both are known (stable across the host's retries), a random id otherwise.
+fn timer_run_id(tenant: Option<&str>, timer: &super::protocol::TimerInfo) -> Uuid {
     let stamp = |t: Option<time::OffsetDateTime>| {
         t.map(|t| t.unix_timestamp().to_string())
             .unwrap_or_default()
     };
-    match &timer.schedule_status {
-        Some(s) if s.last.is_some() || s.next.is_some() => {
-            let key = format!("timer|{}|{}", stamp(s.last), stamp(s.next));
+    match (tenant, &timer.schedule_status) {
+        (Some(tenant), Some(s)) if s.last.is_some() || s.next.is_some() => {
+            let key = format!("timer|{tenant}|{}|{}", stamp(s.last), stamp(s.next));
             Uuid::new_v5(&TIMER_NAMESPACE, key.as_bytes())
         }
         _ => Uuid::new_v4(),
@@ -368,7 +370,22 @@ async fn identity(
         Ok(id) => id,
         Err(response) => return Ok(respond(response)),
     };
-    let response = match state.scanner.assess_identity(object_id).await {
+    let assessed = tokio::time::timeout(
+        state.identity_timeout,
+        state.scanner.assess_identity(object_id),
+    )
+    .await;
+    let Ok(assessed) = assessed else {
+        return Ok(respond(HttpResponseOut::error(
+            504,
+            "IdentityDeadline",
+            format!(
+                "assessing {object_id} took longer than {} s, so it was stopped (Graph is slow or throttling); try again later",
+                state.identity_timeout.as_secs()
+            ),
+        )));
+    };
+    let response = match assessed {
         Ok(Some(record)) => HttpResponseOut::json(200, &record),
         Ok(None) => HttpResponseOut::error(
             404,

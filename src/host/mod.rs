@@ -96,6 +96,9 @@ impl std::str::FromStr for FunctionName {
 pub struct HandlerState {
     /// Runs assessments and reads results.
     pub scanner: Scanner,
+    /// How long `GET /api/identities/{objectId}` may work before it answers 504 (at most
+    /// [`crate::config::MAX_IDENTITY_TIMEOUT`]: the platform cuts HTTP replies at 230 s).
+    pub identity_timeout: std::time::Duration,
 }
 
 /// A bound custom-handler server.

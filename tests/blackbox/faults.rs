@@ -388,3 +388,74 @@ fn a_gzip_bomb_snapshot_is_refused_at_its_cap() {
         "{stderr}"
     );
 }
+
+/// Two tenants' apps write into one results container, as the layout allows, and fire on the
+/// same timer occurrence: both complete and both move their own latest/. Before, the timer's
+/// run id came from the schedule alone, so the second tenant found the first one's status and
+/// did nothing.
+#[tokio::test]
+async fn two_tenants_sharing_a_container_on_one_timer_occurrence_both_complete() {
+    let contoso = demo_simulator().await;
+    let fabrikam = mi_assess::simulator::RunningSimulator::start(
+        mi_assess::simulator::SimTenant::generated(40, 7),
+    )
+    .await
+    .unwrap();
+    assert_ne!(contoso.tenant().tenant_id, fabrikam.tenant().tenant_id);
+    let container = new_container(&contoso).await;
+    let store = reader(&contoso, &container);
+    let occurrence = json!({
+        "Last": "2026-11-30T02:00:00", "Next": "2026-12-01T02:00:00",
+        "LastUpdated": "2026-11-30T02:00:00"
+    });
+    for sim in [&contoso, &fabrikam] {
+        let handler = Handler::spawn(sim, &container, &[]).await;
+        let (status, reply) = handler
+            .invoke(
+                "nightly-assessment",
+                &timer_envelope(occurrence.clone(), false),
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        let log = reply["Logs"][0].as_str().unwrap_or_default();
+        assert!(
+            log.contains("complete"),
+            "{}: {reply}",
+            sim.tenant().tenant_id
+        );
+        let latest = format!("latest/{}.json", sim.tenant().tenant_id);
+        assert!(read_json(&store, &latest).await.is_some(), "{latest}");
+    }
+}
+
+/// `GET /api/identities/{objectId}` has its own deadline and answers a clear 504 when Graph is
+/// slow: before, it kept working for about 15 minutes, long after the platform had cut the
+/// HTTP reply at 230 s.
+#[tokio::test]
+async fn the_identity_endpoint_answers_504_past_its_deadline() {
+    let sim = slow_demo_simulator(Duration::from_secs(1)).await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[("MI_ASSESS_IDENTITY_TIMEOUT", "2")]).await;
+    let id = "1c2f7a8b-3d4e-4f6a-9b0c-2d3e4f5a6b01";
+    let started = std::time::Instant::now();
+    let (status, reply) = handler
+        .invoke(
+            "identity",
+            &http_envelope(
+                "GET",
+                &format!("/api/identities/{id}"),
+                json!({"objectId": id}),
+                "identity",
+            ),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (code, body) = http_output(&reply);
+    assert_eq!(code, 504, "{body}");
+    assert_eq!(body["error"]["code"], "IdentityDeadline");
+}
