@@ -373,12 +373,12 @@ pub fn is_loopback(url: &Url) -> bool {
 pub fn parse_service_url(name: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|source| ConfigError::InvalidUrl {
         name: name.to_owned(),
-        value: value.to_owned(),
+        value: redacted(value),
         source,
     })?;
     let unusable = |reason| ConfigError::UnusableUrl {
         name: name.to_owned(),
-        value: value.to_owned(),
+        value: redacted(value),
         reason,
     };
     match url.scheme() {
@@ -400,6 +400,15 @@ pub fn parse_service_url(name: &str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// A URL as errors and logs may show it: without its query and fragment, where a SAS
+/// signature (`sig=`) or any other secret would travel.
+pub fn redacted(value: &str) -> String {
+    match value.find(['?', '#']) {
+        Some(at) => format!("{}?<redacted>", &value[..at]),
+        None => value.to_owned(),
+    }
+}
+
 /// Parses the results container URL: a service URL whose path names the container.
 pub fn parse_results_url(name: &str, value: &str) -> Result<Url, ConfigError> {
     let mut url = parse_service_url(name, value)?;
@@ -407,7 +416,7 @@ pub fn parse_results_url(name: &str, value: &str) -> Result<Url, ConfigError> {
     if trimmed.is_empty() {
         return Err(ConfigError::UnusableUrl {
             name: name.to_owned(),
-            value: value.to_owned(),
+            value: redacted(value),
             reason: "the URL must name a container, e.g. https://account.blob.core.windows.net/results",
         });
     }

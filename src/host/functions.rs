@@ -205,8 +205,40 @@ fn respond(response: HttpResponseOut) -> InvokeResponse {
 
 fn parse_guid(value: &str, what: &str) -> Result<Uuid, HttpResponseOut> {
     Uuid::parse_str(value.trim()).map_err(|_| {
-        HttpResponseOut::error(400, "InvalidId", format!("{what} {value:?} is not a GUID"))
+        HttpResponseOut::error(
+            400,
+            "InvalidId",
+            format!("{what} {:?} is not a GUID", shortened(value)),
+        )
     })
+}
+
+/// A client's value as a reply may quote it: at most 64 characters, so an oversized value is
+/// never echoed back whole.
+fn shortened(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
+/// What a reply says about an upstream failure: never the token endpoint's raw answer (it goes
+/// to the log), and at most a few hundred characters of anything else.
+fn upstream_message(e: &CollectError) -> String {
+    if let CollectError::Graph {
+        source: crate::graph::GraphError::Token(_),
+        ..
+    } = e
+    {
+        tracing::error!(error = %e, "no Graph token");
+        return "the scanner could not get a Graph token; the handler's log has the token endpoint's answer".to_owned();
+    }
+    let text = e.to_string();
+    match text.char_indices().nth(500) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// `POST /api/scans` and `GET /api/scans/{runId}`.
@@ -260,10 +292,12 @@ async fn start_scan(
             Err(e) => tracing::warn!(error = %e, "could not read the tenant lock; queuing anyway"),
         },
         Err(e) => {
+            // The token endpoint's own answer goes to the log, never into the reply.
+            tracing::error!(error = %e, "no Graph token; no scan was queued");
             return Ok(respond(HttpResponseOut::error(
                 503,
                 "IdentityUnavailable",
-                format!("the scanner could not get a Graph token, so no scan was queued: {e}"),
+                "the scanner could not get a Graph token, so no scan was queued; the handler's log has the token endpoint's answer",
             )));
         }
     }
@@ -397,7 +431,7 @@ async fn identity(
             "GraphForbidden",
             format!("the scanner's identity lacks a Graph permission: {source}"),
         ),
-        Err(e) => HttpResponseOut::error(502, "GraphUnavailable", e.to_string()),
+        Err(e) => HttpResponseOut::error(502, "GraphUnavailable", upstream_message(&e)),
     };
     Ok(respond(response))
 }

@@ -978,6 +978,13 @@ pub(super) async fn msi_token(
         )
             .into_response();
     }
+    if let Some(message) = state.faults.lock().ok().and_then(|f| f.token_error.clone()) {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"statusCode": 403, "message": message})),
+        )
+            .into_response();
+    }
     let query = Query::parse(raw_query.as_deref());
     if query.get("api-version") != Some("2019-08-01") {
         return (

@@ -50,6 +50,9 @@ pub struct FaultPlan {
     pub oversized_page_bytes: Option<usize>,
     /// `$batch` answers carry one request id twice (and lose another).
     pub duplicate_batch_ids: bool,
+    /// The managed-identity token endpoint refuses every request (403) with this message in
+    /// its body, which must never reach an API reply.
+    pub token_error: Option<String>,
 }
 
 /// Graph's resource-unit budget per app and tenant, by tenant size (RU per 10 seconds).

@@ -459,3 +459,96 @@ async fn the_identity_endpoint_answers_504_past_its_deadline() {
     assert_eq!(code, 504, "{body}");
     assert_eq!(body["error"]["code"], "IdentityDeadline");
 }
+
+/// A 100 KB run id is refused without being echoed back.
+#[tokio::test]
+async fn an_oversized_run_id_is_not_echoed() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let long = "r".repeat(100_000);
+    let (_, reply) = handler
+        .invoke(
+            "scans",
+            &http_envelope(
+                "GET",
+                &format!("/api/scans/{long}"),
+                json!({"runId": long}),
+                "scans",
+            ),
+        )
+        .await;
+    let (code, body) = http_output(&reply);
+    assert_eq!(code, 400);
+    assert!(
+        body.to_string().len() < 1_000,
+        "{} bytes",
+        body.to_string().len()
+    );
+}
+
+/// The token endpoint's own answer goes to the log, not into the reply.
+#[tokio::test]
+async fn the_token_endpoint_answer_is_not_echoed() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let marker = "token-endpoint-says-x9q7";
+    sim.set_faults(FaultPlan {
+        token_error: Some(format!("Identity not found ({marker})")),
+        ..FaultPlan::default()
+    });
+    let fresh = Handler::spawn(&sim, &container, &[]).await;
+    let (code, body, _) = post_scan(&fresh).await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["code"], "IdentityUnavailable");
+    assert!(!body.to_string().contains(marker), "{body}");
+}
+
+/// A missing results container is a 503 naming the setting, not "no such run".
+#[tokio::test]
+async fn a_missing_results_container_is_a_503_naming_the_setting() {
+    let sim = demo_simulator().await;
+    let missing = format!(
+        "{}/results-missing-{}",
+        azurite_blob_url(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let missing = url::Url::parse(&missing).unwrap();
+    let broken = Handler::spawn(&sim, &missing, &[]).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (_, reply) = broken
+        .invoke(
+            "scans",
+            &http_envelope(
+                "GET",
+                &format!("/api/scans/{id}"),
+                json!({"runId": id}),
+                "scans",
+            ),
+        )
+        .await;
+    let (code, body) = http_output(&reply);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.to_string().contains("MI_ASSESS_RESULTS_URL"), "{body}");
+}
+
+/// A SAS signature in a results URL is refused, and the error does not print it.
+#[test]
+fn a_sas_signature_never_reaches_an_error() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args([
+            "assess",
+            "--results-url",
+            "https://acct.blob.core.windows.net/results?sv=2024-01-01&sig=SECRETSIGNATURE",
+        ])
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success());
+    assert!(printed.contains("must not carry a query"), "{printed}");
+    assert!(!printed.contains("SECRETSIGNATURE"), "{printed}");
+}

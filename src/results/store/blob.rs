@@ -105,6 +105,11 @@ impl ResultStore for BlobStore {
         };
         match self.container.blob_client(path).download(None).await {
             Ok(result) => Ok(Some(result.body.map_err(io).boxed())),
+            // A missing container is not a missing file: a run id would read "not found"
+            // where the truth is a broken deployment.
+            Err(e) if is_container_missing(&e) => Err(StoreError::ContainerMissing {
+                container: self.container_url.to_string(),
+            }),
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
             Err(e) => Err(io(e)),
         }
@@ -292,6 +297,15 @@ fn run_id_of(metadata: &HashMap<String, String>) -> Option<String> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("runId"))
         .map(|(_, v)| v.clone())
+}
+
+/// True when Storage answered `ContainerNotFound`.
+fn is_container_missing(e: &azure_core::Error) -> bool {
+    matches!(
+        e.kind(),
+        azure_core::error::ErrorKind::HttpResponse { error_code: Some(code), .. }
+            if code.eq_ignore_ascii_case("ContainerNotFound")
+    )
 }
 
 /// Block size for streamed uploads.

@@ -22,6 +22,14 @@ pub enum StoreError {
     /// The path is not a relative path inside the store.
     #[error("invalid result path {0:?}")]
     InvalidPath(String),
+    /// The results container itself does not exist: a configuration fault, not a missing file.
+    #[error(
+        "the results container {container} does not exist; check MI_ASSESS_RESULTS_URL and the deployment"
+    )]
+    ContainerMissing {
+        /// The container URL, without any query.
+        container: String,
+    },
     /// Reading or writing failed.
     #[error("{operation} {path}: {message}")]
     Io {
