@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::protocol::{HttpRequestData, HttpResponseOut, InvokeRequest, InvokeResponse};
 use super::{FunctionName, HandlerState, host_error};
 use crate::collect::CollectError;
-use crate::pipeline::RunRequest;
-use crate::results::records::Trigger;
+use crate::pipeline::{Queued, RunRequest};
+use crate::results::records::{FailureReason, Trigger};
 use crate::results::{RunState, ScanStatus};
 
 /// Binding names, as in each function.json.
@@ -69,6 +69,7 @@ pub(super) async fn dispatch(state: &HandlerState, invocation: Invocation) -> Re
         FunctionName::Scans => scans(state, &invocation).await,
         FunctionName::Identity => identity(state, &invocation).await,
         FunctionName::ScanWorker => scan_worker(state, &invocation).await,
+        FunctionName::ScanWorkerPoison => scan_worker_poison(state, &invocation).await,
     };
     match result {
         Ok(response) => axum::Json(response).into_response(),
@@ -275,22 +276,8 @@ async fn start_scan(
     req: &HttpRequestData,
 ) -> Result<InvokeResponse, Failure> {
     // One run per tenant at a time: refuse while one is in progress.
-    match state.scanner.tenant_id().await {
-        Ok(tenant_id) => match state.scanner.running_run(&tenant_id).await {
-            Ok(Some(running)) => {
-                let body = json!({
-                    "error": {
-                        "code": "ScanInProgress",
-                        "message": format!("a scan of tenant {tenant_id} is already running"),
-                    },
-                    "runningRunId": running,
-                    "statusUrl": running.parse::<Uuid>().ok().map(|id| status_url(&req.url, id)),
-                });
-                return Ok(respond(HttpResponseOut::json(409, &body)));
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "could not read the tenant lock; queuing anyway"),
-        },
+    let tenant_id = match state.scanner.tenant_id().await {
+        Ok(tenant_id) => tenant_id,
         Err(e) => {
             // The token endpoint's own answer goes to the log, never into the reply.
             tracing::error!(error = %e, "no Graph token; no scan was queued");
@@ -300,10 +287,39 @@ async fn start_scan(
                 "the scanner could not get a Graph token, so no scan was queued; the handler's log has the token endpoint's answer",
             )));
         }
+    };
+    match state.scanner.running_run(&tenant_id).await {
+        Ok(Some(running)) => {
+            let body = json!({
+                "error": {
+                    "code": "ScanInProgress",
+                    "message": format!("a scan of tenant {tenant_id} is already running"),
+                },
+                "runningRunId": running,
+                "statusUrl": running.parse::<Uuid>().ok().map(|id| status_url(&req.url, id)),
+            });
+            return Ok(respond(HttpResponseOut::json(409, &body)));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the tenant lock; queuing anyway"),
     }
-    let run_id = Uuid::new_v4();
-    let status = match state.scanner.mark_queued(run_id, Trigger::Http).await {
-        Ok(status) => status,
+    // One queued run per tenant: a request while one waits joins it.
+    let status = match state.scanner.queue_run(&tenant_id).await {
+        Ok(Queued::New(status)) => status,
+        Ok(Queued::Existing(queued)) => {
+            let status_url = status_url(&req.url, queued.run_id);
+            let body = json!({
+                "runId": queued.run_id,
+                "state": RunState::Queued,
+                "statusUrl": status_url,
+                "requestedAt": queued.requested_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "deduplicated": true,
+            });
+            tracing::info!(run_id = %queued.run_id, "a scan of this tenant is already queued; joined it");
+            return Ok(respond(
+                HttpResponseOut::json(202, &body).header("Location", status_url),
+            ));
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not record a queued scan");
             return Ok(respond(HttpResponseOut::error(
@@ -313,6 +329,7 @@ async fn start_scan(
             )));
         }
     };
+    let run_id = status.run_id;
     let status_url = status_url(&req.url, run_id);
     let message = ScanRequestMessage {
         run_id,
@@ -446,6 +463,11 @@ async fn scan_worker(
         .queue_json(bindings::SCAN_REQUEST)
         .map_err(|e| Failure::BadEnvelope(e.to_string()))?;
     let dequeue_count = invocation.envelope.metadata_string("DequeueCount");
+    // The host's last delivery (host.json maxDequeueCount) must not leave the run `queued`.
+    let last_attempt = dequeue_count
+        .as_deref()
+        .and_then(|c| c.trim().parse::<u32>().ok())
+        .is_some_and(|c| c >= MAX_DEQUEUE_COUNT);
     // A redelivered message for a run that already produced results must not run it again.
     if let Ok(Some(status)) = state.scanner.status(message.run_id).await
         && matches!(status.state, RunState::Complete | RunState::Partial)
@@ -472,6 +494,25 @@ async fn scan_worker(
                 _ => Ok(InvokeResponse::default().log(line)),
             }
         }
+        Err(busy) if last_attempt => {
+            let line = format!(
+                "scan {} never started: {busy} through all {MAX_DEQUEUE_COUNT} deliveries of its message",
+                message.run_id
+            );
+            if let Err(e) = state
+                .scanner
+                .mark_failed(
+                    message.run_id,
+                    Trigger::Http,
+                    FailureReason::AttemptsExhausted,
+                    line.clone(),
+                )
+                .await
+            {
+                tracing::error!(error = %e, "could not mark the scan failed");
+            }
+            Err(Failure::Failed(line))
+        }
         // Fail the invocation so the queue redelivers the message after the visibility timeout.
         Err(busy) => Err(Failure::Failed(format!(
             "scan {} not started yet: {busy}",
@@ -479,6 +520,42 @@ async fn scan_worker(
         ))),
     }
 }
+
+/// `scan-worker-poison`: the host moved a scan's message to the poison queue after its last
+/// delivery failed. The run is marked `failed` with reason `poison`, so
+/// `GET /api/scans/{runId}` never says `queued` for a scan nobody will run.
+async fn scan_worker_poison(
+    state: &HandlerState,
+    invocation: &Invocation,
+) -> Result<InvokeResponse, Failure> {
+    let message: ScanRequestMessage = invocation
+        .envelope
+        .queue_json(bindings::SCAN_REQUEST)
+        .map_err(|e| Failure::BadEnvelope(e.to_string()))?;
+    let status = state
+        .scanner
+        .mark_failed(
+            message.run_id,
+            Trigger::Http,
+            FailureReason::Poison,
+            "its queue message was moved to the poison queue after its last delivery failed"
+                .to_owned(),
+        )
+        .await
+        .map_err(|e| {
+            Failure::Failed(format!(
+                "could not mark scan {} failed: {e}",
+                message.run_id
+            ))
+        })?;
+    let line = format!("scan {} is {}", message.run_id, status.state.as_str());
+    tracing::warn!(run_id = %message.run_id, "{line}");
+    Ok(InvokeResponse::default().log(line))
+}
+
+/// host.json's `extensions.queues.maxDequeueCount`: deliveries of a message before the host
+/// moves it to the poison queue (an infra test keeps the two equal).
+pub const MAX_DEQUEUE_COUNT: u32 = 3;
 
 #[cfg(test)]
 mod tests {

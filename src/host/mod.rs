@@ -47,11 +47,19 @@ pub enum FunctionName {
     Identity,
     /// `scan-worker`: the queue-triggered worker for on-demand scans.
     ScanWorker,
+    /// `scan-worker-poison`: marks scans whose message reached the poison queue failed.
+    ScanWorkerPoison,
 }
 
 impl FunctionName {
     /// Every function the handler dispatches on.
-    pub const ALL: [Self; 4] = [Self::Nightly, Self::Scans, Self::Identity, Self::ScanWorker];
+    pub const ALL: [Self; 5] = [
+        Self::Nightly,
+        Self::Scans,
+        Self::Identity,
+        Self::ScanWorker,
+        Self::ScanWorkerPoison,
+    ];
 
     /// The folder name in `functions/`, which is the path the host POSTs to.
     pub fn as_str(self) -> &'static str {
@@ -60,6 +68,7 @@ impl FunctionName {
             Self::Scans => "scans",
             Self::Identity => "identity",
             Self::ScanWorker => "scan-worker",
+            Self::ScanWorkerPoison => "scan-worker-poison",
         }
     }
 }

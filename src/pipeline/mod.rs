@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 pub use encode::{NdjsonChunks, gzip_json, ndjson_stream};
 pub use publish::Publisher;
-pub use run::Scanner;
+pub use run::{Queued, Scanner};
 
 use crate::assess::IdentityRecord;
 use crate::results::records::Trigger;

@@ -20,6 +20,27 @@ use crate::results::records::{FailureReason, RunError, RunStage, Trigger};
 use crate::results::{self, LockAttempt, Manifest, ResultStore, RunState, ScanStatus, StoreError};
 use crate::snapshot::{AssessmentSettings, ScannerIdentity};
 
+/// How long a request waits for the tenant's queue lock before it gives up (503).
+const QUEUE_LOCK_WAIT: Duration = Duration::from_secs(15);
+/// A run still `queued` after this long lost its message: requests no longer join it.
+const QUEUED_RUN_STALE_AFTER: time::Duration = time::Duration::hours(1);
+
+/// What [`Scanner::queue_run`] did.
+#[derive(Debug, Clone)]
+pub enum Queued {
+    /// A new run was queued; its message still has to be sent.
+    New(ScanStatus),
+    /// A run of the tenant was already queued: the request joins it.
+    Existing(ScanStatus),
+}
+
+/// `scans/tenants/{tenantId}.json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueuedPointer {
+    run_id: Uuid,
+}
+
 /// Runs assessments against one Graph endpoint and one result store.
 #[derive(Debug, Clone)]
 pub struct Scanner {
@@ -89,13 +110,87 @@ impl Scanner {
         }
     }
 
-    /// Records that a run was accepted and is waiting for a worker.
-    pub async fn mark_queued(
+    /// Queues a run of `tenant_id` requested over HTTP, unless one is already queued: one queued
+    /// run per tenant, however many requests arrive at once. The decision is taken under the
+    /// tenant's queue lock, so concurrent requests (on any instance) see each other.
+    pub async fn queue_run(&self, tenant_id: &str) -> Result<Queued, StoreError> {
+        let store = &self.publisher.store;
+        let lock_path = results::queue_lock_path(tenant_id);
+        let holder = Uuid::new_v4().to_string();
+        let started = tokio::time::Instant::now();
+        let lock = loop {
+            match store.try_lock(&lock_path, &holder).await? {
+                LockAttempt::Acquired(lock) => break lock,
+                LockAttempt::Held { .. } if started.elapsed() < QUEUE_LOCK_WAIT => {
+                    let jitter = Duration::from_millis(20 + fastrand::u64(0..60));
+                    tokio::time::sleep(jitter).await;
+                }
+                LockAttempt::Held { .. } => {
+                    return Err(StoreError::Io {
+                        operation: "queue",
+                        path: lock_path,
+                        message: format!(
+                            "the tenant's queue lock stayed busy for {} s",
+                            QUEUE_LOCK_WAIT.as_secs()
+                        ),
+                    });
+                }
+            }
+        };
+        let decided = self.queue_run_locked(tenant_id).await;
+        if let Err(e) = store.release_lock(&lock).await {
+            tracing::warn!(error = %e, "could not release the queue lock; it expires by itself");
+        }
+        decided
+    }
+
+    async fn queue_run_locked(&self, tenant_id: &str) -> Result<Queued, StoreError> {
+        let store = &self.publisher.store;
+        let pointer_path = results::queued_pointer_path(tenant_id);
+        let now = OffsetDateTime::now_utc();
+        if let Some(bytes) = store.get(&pointer_path).await?
+            && let Ok(pointer) = serde_json::from_slice::<QueuedPointer>(&bytes)
+            && let Ok(Some(existing)) = self.status(pointer.run_id).await
+            && existing.state == RunState::Queued
+            && now - existing.requested_at < QUEUED_RUN_STALE_AFTER
+        {
+            return Ok(Queued::Existing(existing));
+        }
+        let mut status = ScanStatus::queued(Uuid::new_v4(), Trigger::Http, now);
+        status.tenant_id = Some(tenant_id.to_owned());
+        self.publisher.write_status(&status).await?;
+        let pointer = serde_json::to_vec(&QueuedPointer {
+            run_id: status.run_id,
+        })
+        .map_err(|e| StoreError::Io {
+            operation: "queue",
+            path: pointer_path.clone(),
+            message: e.to_string(),
+        })?;
+        store
+            .put(&pointer_path, pointer.into(), results::JSON, &[])
+            .await?;
+        Ok(Queued::New(status))
+    }
+
+    /// Marks a run that has not finished `failed` with `reason` (a queue that gave up on its
+    /// message); a finished run is left as it is. Returns the status as it now reads.
+    pub async fn mark_failed(
         &self,
         run_id: Uuid,
         trigger: Trigger,
-    ) -> Result<ScanStatus, StoreError> {
-        let status = ScanStatus::queued(run_id, trigger, OffsetDateTime::now_utc());
+        reason: FailureReason,
+        message: String,
+    ) -> Result<ScanStatus, StatusReadError> {
+        let mut status = match self.status(run_id).await? {
+            Some(status) if status.state.is_finished() => return Ok(status),
+            Some(status) => status,
+            None => ScanStatus::queued(run_id, trigger, OffsetDateTime::now_utc()),
+        };
+        status.state = RunState::Failed;
+        status.failure_reason = Some(reason);
+        status.error = Some(message);
+        status.updated_at = OffsetDateTime::now_utc();
         self.publisher.write_status(&status).await?;
         Ok(status)
     }

@@ -68,6 +68,17 @@ pub fn lock_path(tenant_id: &str) -> String {
     format!("locks/{tenant_id}.lock")
 }
 
+/// `locks/{tenantId}.queue.lock`: leased for the moment a request is queued, so concurrent
+/// requests for one tenant queue one run between them.
+pub fn queue_lock_path(tenant_id: &str) -> String {
+    format!("locks/{tenant_id}.queue.lock")
+}
+
+/// `scans/tenants/{tenantId}.json`: the run most recently queued for a tenant.
+pub fn queued_pointer_path(tenant_id: &str) -> String {
+    format!("scans/tenants/{tenant_id}.json")
+}
+
 /// `scans/{runId}.json`.
 pub fn status_path(run_id: Uuid) -> String {
     format!("scans/{run_id}.json")

@@ -552,3 +552,97 @@ fn a_sas_signature_never_reaches_an_error() {
     assert!(printed.contains("must not carry a query"), "{printed}");
     assert!(!printed.contains("SECRETSIGNATURE"), "{printed}");
 }
+
+/// 50 concurrent `POST /api/scans` queue one run between them: the others answer 202 with that
+/// run's id and `deduplicated: true`, and enqueue nothing. Before, each queued its own run, and
+/// the host's three dequeue attempts ran 3 of 50 while the rest stayed `queued` forever.
+#[tokio::test]
+async fn concurrent_scan_requests_queue_one_run() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = std::sync::Arc::new(Handler::spawn(&sim, &container, &[]).await);
+    let posts: Vec<_> = (0..50)
+        .map(|_| {
+            let handler = handler.clone();
+            tokio::spawn(async move { post_scan(&handler).await })
+        })
+        .collect();
+    let mut run_ids = std::collections::BTreeSet::new();
+    let (mut queued, mut joined) = (0, 0);
+    for post in posts {
+        let (code, body, message) = post.await.unwrap();
+        assert_eq!(code, 202, "{body}");
+        run_ids.insert(run_id_of(&body));
+        if body["deduplicated"] == true {
+            joined += 1;
+            assert!(message.is_null(), "a joined request enqueues nothing");
+        } else {
+            queued += 1;
+            assert!(message.is_object());
+        }
+    }
+    assert_eq!((run_ids.len(), queued, joined), (1, 1, 49), "{run_ids:?}");
+}
+
+/// The worker's last delivery (DequeueCount 3, host.json's maxDequeueCount) of a scan it cannot
+/// start marks the run `failed`, so it never reads `queued` forever.
+#[tokio::test]
+async fn the_last_dequeue_attempt_marks_the_run_failed() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let store = reader(&sim, &container);
+    let (_, body, message) = post_scan(&handler).await;
+    let run_id = run_id_of(&body);
+    // Another run holds the tenant, through every delivery.
+    let tenant = sim.tenant().tenant_id.clone();
+    let other = uuid::Uuid::new_v4().to_string();
+    let _held = store
+        .try_lock(&format!("locks/{tenant}.lock"), &other)
+        .await
+        .unwrap();
+    for attempt in 1..=3 {
+        let (status, reply) = handler
+            .invoke("scan-worker", &queue_envelope(&message, attempt))
+            .await;
+        assert_eq!(status, 500, "attempt {attempt}: {reply}");
+        let state = read_json(&store, &format!("scans/{run_id}.json"))
+            .await
+            .unwrap();
+        let expected = if attempt < 3 { "queued" } else { "failed" };
+        assert_eq!(state["state"], expected, "attempt {attempt}: {state}");
+    }
+    let state = read_json(&store, &format!("scans/{run_id}.json"))
+        .await
+        .unwrap();
+    assert_eq!(state["failureReason"], "attemptsExhausted", "{state}");
+}
+
+/// `scan-worker-poison` marks a scan whose message reached the poison queue `failed` with
+/// reason `poison`; a finished run is left alone.
+#[tokio::test]
+async fn a_poisoned_scan_message_marks_the_run_failed() {
+    let sim = demo_simulator().await;
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let store = reader(&sim, &container);
+    let (_, body, message) = post_scan(&handler).await;
+    let run_id = run_id_of(&body);
+    let mut poisoned = queue_envelope(&message, 1);
+    poisoned["Metadata"]["sys"]["MethodName"] = json!("scan-worker-poison");
+    let (status, reply) = handler.invoke("scan-worker-poison", &poisoned).await;
+    assert_eq!(status, 200, "{reply}");
+    let state = read_json(&store, &format!("scans/{run_id}.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (state["state"].as_str(), state["failureReason"].as_str()),
+        (Some("failed"), Some("poison")),
+        "{state}"
+    );
+    // The next request queues a new run instead of joining the failed one.
+    let (code, body, _) = post_scan(&handler).await;
+    assert_eq!(code, 202);
+    assert_ne!(run_id_of(&body), run_id);
+    assert!(body["deduplicated"].is_null(), "{body}");
+}

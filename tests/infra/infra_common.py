@@ -22,7 +22,7 @@ FUNCTIONS = ROOT / "functions"
 STRICT = os.environ.get("MI_ASSESS_INFRA_STRICT") == "1"
 
 # The functions the handler dispatches on (POST /<name> from the host); folder names under functions/.
-EXPECTED_FUNCTIONS = {"nightly-assessment", "scans", "identity", "scan-worker"}
+EXPECTED_FUNCTIONS = {"nightly-assessment", "scans", "identity", "scan-worker", "scan-worker-poison"}
 
 SETTING_NAME = re.compile(r"MI_ASSESS_[A-Z0-9_]+")
 RUST_SETTING_LITERAL = re.compile(r'"(MI_ASSESS_[A-Z0-9_]+)"')

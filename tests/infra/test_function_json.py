@@ -121,13 +121,16 @@ class FunctionJson(unittest.TestCase):
             for b in doc["bindings"]:
                 if b["type"] in ("queue", "queueTrigger"):
                     with self.subTest(function=fn, binding=b["name"]):
-                        self.assertEqual(b.get("queueName"), queue, "queue name must be the one Bicep creates")
+                        # The host itself writes the poison queue, which scan-worker-poison reads.
+                        names = {queue, f"{queue}-poison"} if b["type"] == "queueTrigger" else {queue}
+                        self.assertIn(b.get("queueName"), names, "queue name must be one Bicep creates")
                         conn = b.get("connection", "AzureWebJobsStorage")
                         # Identity-based connection: <conn>__credential + service URIs, never a connection string.
                         self.assertIn(f"{conn}__credential", app)
                         self.assertIn(f"{conn}__queueServiceUri", app)
                         (produced if b["type"] == "queue" else consumed).add(b["queueName"])
-        self.assertEqual(produced, consumed, "every queue written is read by a queueTrigger")
+        self.assertEqual(produced, consumed - {f"{queue}-poison"}, "every queue written is read by a queueTrigger")
+        self.assertIn(f"{queue}-poison", consumed, "scan-worker-poison reads the poison queue")
         self.assertRegex(main, r"queueNames:\s*\[scanQueueName,\s*'\$\{scanQueueName\}-poison'\]")
 
 
@@ -140,6 +143,14 @@ class HostJson(unittest.TestCase):
         self.assertEqual(desc.get("arguments"), ["serve"])
         self.assertTrue(host["extensionBundle"]["version"].startswith("[4."), "Flex needs bundle [4.*, 5.0.0)")
         self.assertEqual(host["extensions"]["http"]["routePrefix"], "api")
+
+    def test_max_dequeue_count_matches_the_worker(self):
+        host = json.loads(ic.read(ic.ROOT / "host.json"))
+        src = ic.read(ic.SRC / "host" / "functions.rs")
+        m = re.search(r"pub const MAX_DEQUEUE_COUNT: u32 = (\d+);", src)
+        self.assertTrue(m, "MAX_DEQUEUE_COUNT in src/host/functions.rs")
+        self.assertEqual(host["extensions"]["queues"]["maxDequeueCount"], int(m.group(1)),
+                         "scan-worker marks the run failed on the host's last delivery")
 
 
 if __name__ == "__main__":
