@@ -13,6 +13,7 @@
 #                against schemas/, and the ingestion recipes in docs/ingestion.md match real output
 #   7. report    scripts/test-report-browser.sh: the demo's report.html in headless Chromium
 #   8. infra     scripts/validate-infra.sh (Bicep parse, checkov, function.json, drift, zip layout)
+#   9. fuzz      scripts/fuzz.sh: every cargo-fuzz target in fuzz/ for 30 s, seeded with fixtures
 # Azurite is stopped on exit. Exit status is non-zero if any step fails.
 set -euo pipefail
 
@@ -95,5 +96,8 @@ env -u SSL_CERT_FILE "$ROOT/scripts/test-report-browser.sh"
 log "infra validation"
 # pip must see the machine's CA bundle, not the test CA.
 env -u SSL_CERT_FILE MI_ASSESS_BINARY="$ROOT/target/debug/mi-assess" "$ROOT/scripts/validate-infra.sh"
+
+log "fuzz (every target for 30 s)"
+env -u SSL_CERT_FILE "$ROOT/scripts/fuzz.sh" 30
 
 log "all tests passed"

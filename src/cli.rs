@@ -479,32 +479,38 @@ pub fn read_snapshot_at_most(
     path: &std::path::Path,
     max_mib: u64,
 ) -> anyhow::Result<TenantSnapshot> {
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    snapshot_from_reader(std::io::BufReader::new(file), max_mib)
+        .with_context(|| format!("{} is not a snapshot mi-assess can replay", path.display()))
+}
+
+/// Reads a snapshot, gzip-compressed or plain JSON, from `reader`, decompressing at most
+/// `max_mib` MiB (a fuzz target's entry point).
+pub fn snapshot_from_reader(
+    mut reader: impl std::io::BufRead,
+    max_mib: u64,
+) -> anyhow::Result<TenantSnapshot> {
     use std::io::Read as _;
     let limit = max_mib.saturating_mul(1024 * 1024);
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut head = [0u8; 2];
-    let gzip = matches!(
-        std::io::Read::read(&mut &file, &mut head),
-        Ok(2) if head == [0x1f, 0x8b]
-    );
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let reader: Box<dyn std::io::Read> = if gzip {
-        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+    let gzip = reader
+        .fill_buf()
+        .context("reading")?
+        .starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn std::io::Read + '_> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(reader))
     } else {
-        Box::new(std::io::BufReader::new(file))
+        Box::new(reader)
     };
     // One byte past the limit tells "exactly the limit" from "more".
     let mut text = Vec::new();
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut text)
-        .with_context(|| format!("{} is not valid gzip", path.display()))?;
+        .context("not valid gzip")?;
     if text.len() as u64 > limit {
         anyhow::bail!(
-            "{} decompresses to more than {max_mib} MiB, so it was not read (raise --max-snapshot-mib if it is a real snapshot)",
-            path.display()
+            "it decompresses to more than {max_mib} MiB, so it was not read (raise --max-snapshot-mib if it is a real snapshot)"
         );
     }
-    serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not a mi-assess tenant snapshot", path.display()))
+    serde_json::from_slice(&text).context("not a mi-assess tenant snapshot")
 }

@@ -169,10 +169,12 @@ impl GraphStats {
 /// One page of a Graph collection. `value` is required: a page without it is malformed, never
 /// an empty list.
 #[derive(Debug, Deserialize)]
-struct Page<T> {
-    value: Vec<T>,
+pub struct Page<T> {
+    /// The page's items; a page without `value` is malformed, never empty.
+    pub value: Vec<T>,
+    /// The next page, when there is one.
     #[serde(rename = "@odata.nextLink", default)]
-    next_link: Option<String>,
+    pub next_link: Option<String>,
 }
 
 /// The pages one listing has read: a nextLink seen before, or one page too many, ends it with
@@ -584,12 +586,7 @@ impl GraphClient {
                     .collect();
             }
         };
-        let mut by_id: HashMap<String, BatchInnerResponse> = HashMap::new();
-        let mut repeated = false;
-        for inner in response.responses {
-            repeated |= by_id.insert(inner.id.clone(), inner).is_some();
-        }
-        if repeated {
+        let Some(mut by_id) = response.by_id() else {
             // Which answer is which request's is unknowable: the batch is malformed, and every
             // request in it is retried (and marked unknown when the retries run out).
             return items
@@ -603,7 +600,7 @@ impl GraphClient {
                     retry_after: None,
                 })
                 .collect();
-        }
+        };
         let mut outcomes = Vec::with_capacity(items.len());
         let mut throttled: Vec<(Duration, bool)> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -972,9 +969,43 @@ enum BatchOutcome {
     },
 }
 
+/// A JSON `$batch` reply: one inner response per request, in any order.
 #[derive(Debug, Deserialize)]
-struct BatchResponse {
+pub struct BatchResponse {
     responses: Vec<BatchInnerResponse>,
+}
+
+impl BatchResponse {
+    /// The inner responses by request id; `None` when one id is answered twice, which makes
+    /// the whole reply malformed (which answer is whose is unknowable).
+    fn by_id(self) -> Option<HashMap<String, BatchInnerResponse>> {
+        let mut by_id = HashMap::with_capacity(self.responses.len());
+        for inner in self.responses {
+            if by_id.insert(inner.id.clone(), inner).is_some() {
+                return None;
+            }
+        }
+        Some(by_id)
+    }
+}
+
+/// Decodes a Graph collection page exactly as listings do (a fuzz target's entry point).
+pub fn decode_page(url: &Url, bytes: &[u8]) -> Result<Page<serde_json::Value>, GraphError> {
+    Ok(http::decode(url, bytes)?)
+}
+
+/// Decodes a `$batch` reply exactly as the `$batch` engine does, and indexes it by request id
+/// (a fuzz target's entry point): the ids answered and their statuses, sorted by id.
+pub fn decode_batch(url: &Url, bytes: &[u8]) -> Result<Vec<(String, u16)>, GraphError> {
+    let response: BatchResponse = http::decode(url, bytes)?;
+    let by_id = response.by_id().ok_or_else(|| GraphError::Malformed {
+        url: url.to_string(),
+        message: "the $batch response answers one request id twice".into(),
+    })?;
+    let mut answered: Vec<(String, u16)> =
+        by_id.into_iter().map(|(id, r)| (id, r.status)).collect();
+    answered.sort();
+    Ok(answered)
 }
 
 #[derive(Debug, Deserialize)]

@@ -384,7 +384,7 @@ fn a_gzip_bomb_snapshot_is_refused_at_its_cap() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
-        stderr.contains("decompresses to more than 16 MiB"),
+        stderr.contains("decompresses to more than 16 MiB") && stderr.contains("bomb.json.gz"),
         "{stderr}"
     );
 }
