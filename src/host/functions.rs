@@ -453,15 +453,20 @@ async fn identity(
     Ok(respond(response))
 }
 
+/// The message `scans` put on the queue, as the host delivers it to a queue trigger.
+fn scan_message(invocation: &Invocation) -> Result<ScanRequestMessage, Failure> {
+    invocation
+        .envelope
+        .queue_json(bindings::SCAN_REQUEST)
+        .map_err(|e| Failure::BadEnvelope(e.to_string()))
+}
+
 /// The queue worker behind `POST /api/scans`.
 async fn scan_worker(
     state: &HandlerState,
     invocation: &Invocation,
 ) -> Result<InvokeResponse, Failure> {
-    let message: ScanRequestMessage = invocation
-        .envelope
-        .queue_json(bindings::SCAN_REQUEST)
-        .map_err(|e| Failure::BadEnvelope(e.to_string()))?;
+    let message = scan_message(invocation)?;
     let dequeue_count = invocation.envelope.metadata_string("DequeueCount");
     // The host's last delivery (host.json maxDequeueCount) must not leave the run `queued`.
     let last_attempt = dequeue_count
@@ -528,10 +533,7 @@ async fn scan_worker_poison(
     state: &HandlerState,
     invocation: &Invocation,
 ) -> Result<InvokeResponse, Failure> {
-    let message: ScanRequestMessage = invocation
-        .envelope
-        .queue_json(bindings::SCAN_REQUEST)
-        .map_err(|e| Failure::BadEnvelope(e.to_string()))?;
+    let message = scan_message(invocation)?;
     let status = state
         .scanner
         .mark_failed(

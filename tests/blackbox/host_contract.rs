@@ -181,13 +181,7 @@ async fn on_demand_scan_is_queued_then_run_by_the_worker() {
     assert_eq!((code, body["state"].as_str()), (200, Some("queued")));
 
     // The host delivers the message to scan-worker as a double-encoded string.
-    let mut queue = rebind(
-        host_fixture("queue-string.json"),
-        "inMsg",
-        "scanRequest",
-        "scan-worker",
-    );
-    queue["Data"]["scanRequest"] = json!(serde_json::to_string(&message.to_string()).unwrap());
+    let queue = queue_envelope(message, 1);
     let (status, reply) = handler.invoke("scan-worker", &queue).await;
     assert_eq!(status, 200, "{reply}");
     assert!(reply["Logs"][0].as_str().unwrap().contains("complete"));
