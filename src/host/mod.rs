@@ -83,7 +83,7 @@ impl std::fmt::Display for FunctionName {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no function named {name:?}; known: {}", FunctionName::ALL.map(FunctionName::as_str).join(", "))]
 pub struct UnknownFunction {
-    /// The name the host used.
+    /// The name the host used (its first 64 characters).
     pub name: String,
 }
 
@@ -95,7 +95,8 @@ impl std::str::FromStr for FunctionName {
             .into_iter()
             .find(|f| f.as_str() == name)
             .ok_or_else(|| UnknownFunction {
-                name: name.to_owned(),
+                // Quoted back in the reply: never more than a short prefix.
+                name: name.chars().take(64).collect(),
             })
     }
 }
@@ -309,6 +310,22 @@ async fn read_envelope(body: Body) -> Result<Bytes, EnvelopeReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Function names parse to what the handler serves; an unknown one is quoted back short.
+    #[test]
+    fn function_names_parse_and_unknown_ones_are_quoted_short() {
+        for function in FunctionName::ALL {
+            assert_eq!(function.as_str().parse::<FunctionName>(), Ok(function));
+        }
+        let long = "f".repeat(100_000);
+        let unknown = long.parse::<FunctionName>().expect_err("unknown");
+        assert!(
+            unknown.to_string().len() < 200,
+            "{}",
+            unknown.to_string().len()
+        );
+        assert!(unknown.to_string().contains("scan-worker-poison"));
+    }
 
     /// The probe is answered before the handler's clients exist; an invocation waits for them,
     /// and gets a 503 (not a hang) when start-up gives up.
