@@ -481,7 +481,7 @@ pub fn read_snapshot_at_most(
 ) -> anyhow::Result<TenantSnapshot> {
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     snapshot_from_reader(std::io::BufReader::new(file), max_mib)
-        .with_context(|| format!("{} is not a snapshot mi-assess can replay", path.display()))
+        .with_context(|| format!("{} is not a mi-assess tenant snapshot", path.display()))
 }
 
 /// Reads a snapshot, gzip-compressed or plain JSON, from `reader`, decompressing at most
@@ -512,5 +512,5 @@ pub fn snapshot_from_reader(
             "it decompresses to more than {max_mib} MiB, so it was not read (raise --max-snapshot-mib if it is a real snapshot)"
         );
     }
-    serde_json::from_slice(&text).context("not a mi-assess tenant snapshot")
+    serde_json::from_slice(&text).context("its JSON does not have the snapshot's shape")
 }
