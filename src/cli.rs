@@ -17,6 +17,7 @@ use crate::config::{self, AzurePlaneMode, Settings};
 use crate::graph::GraphClient;
 use crate::host::{Application, HandlerState};
 use crate::http::RetryPolicy;
+use crate::model::Severity;
 use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
 use crate::results::records::Trigger;
 use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunState, ScanStatus};
@@ -53,7 +54,8 @@ pub enum Command {
     /// Run one assessment now and print a summary.
     ///
     /// Uses the managed identity when IDENTITY_ENDPOINT/IDENTITY_HEADER are set, otherwise
-    /// your Azure CLI or azd login. Exit status: 0 complete, 1 failed, 2 partial.
+    /// your Azure CLI or azd login. Exit status: 0 complete (and no gate hit), 1 failed,
+    /// 2 partial, 3 a finding at or above --fail-on, 64 a usage error.
     Assess(AssessArgs),
     /// Serve a simulated tenant (Graph and the managed-identity token endpoint) on loopback.
     ///
@@ -87,6 +89,13 @@ pub struct AssessArgs {
     /// instead of reading Graph. The findings are identical to the original run's.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["demo", "results_url"])]
     pub from_snapshot: Option<PathBuf>,
+    /// Exit 3 when the run has a finding at or above this severity (critical, high, medium, low
+    /// or info) that is not suppressed: a gate for CI pipelines.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
+    /// With --fail-on: gate only on findings that are new since the previous complete run.
+    #[arg(long, requires = "fail_on")]
+    pub fail_on_new: bool,
     /// The most a replayed snapshot may decompress to, in MiB: a larger one (or a gzip bomb)
     /// stops with an error before it fills memory.
     #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MAX_SNAPSHOT_MIB, requires = "from_snapshot")]
@@ -270,7 +279,13 @@ async fn serve() -> anyhow::Result<()> {
 
 async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.from_snapshot {
-        return replay(path, args.max_snapshot_mib, args.out.clone()).await;
+        return replay(
+            path,
+            args.max_snapshot_mib,
+            args.out.clone(),
+            Gate::of(&args),
+        )
+        .await;
     }
     // The simulator must outlive the run, so it is held here.
     let mut _simulator: Option<RunningSimulator> = None;
@@ -358,7 +373,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 std::fs::write(path, serde_json::to_vec_pretty(&stats)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
-            Ok(report(&outcome, store.as_ref()))
+            Ok(report(&outcome, store.as_ref(), Gate::of(&args)))
         }
         Err(busy) => anyhow::bail!("{busy}; try again when it has finished"),
     }
@@ -421,8 +436,67 @@ async fn seed_demo_suppressions(store: &dyn ResultStore) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints the summary and maps the run state to the exit status.
-fn report(outcome: &RunOutcome, store: &dyn ResultStore) -> ExitCode {
+/// Exit status of a usage error (sysexits `EX_USAGE`).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit status of a run whose findings hit `--fail-on`.
+pub const EXIT_GATE: u8 = 3;
+
+/// `--fail-on` and `--fail-on-new`: fail a pipeline on findings at or above a severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// The lowest severity that fails.
+    pub fail_on: Severity,
+    /// Only findings new since the previous complete run count.
+    pub only_new: bool,
+}
+
+impl Gate {
+    fn of(args: &AssessArgs) -> Option<Self> {
+        args.fail_on.map(|fail_on| Self {
+            fail_on,
+            only_new: args.fail_on_new,
+        })
+    }
+
+    /// How many findings of the run hit the gate; suppressed findings never do.
+    pub fn hits(&self, counts: &results::records::RunCounts) -> usize {
+        let counted = if self.only_new {
+            &counts.new_by_severity
+        } else {
+            &counts.active_by_severity
+        };
+        counted.at_or_above(self.fail_on)
+    }
+}
+
+/// `critical`, `high`, `medium`, `low` or `info`.
+fn parse_severity(value: &str) -> Result<Severity, String> {
+    [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ]
+    .into_iter()
+    .find(|s| s.as_str().eq_ignore_ascii_case(value.trim()))
+    .ok_or_else(|| format!("{value:?} is not a severity: critical, high, medium, low or info"))
+}
+
+/// The exit status of a run: failed (1) before a gate hit (3) before partial (2) before
+/// complete (0). A partial run's findings are real, so they still trip the gate.
+pub fn exit_status(manifest: &Manifest, gate: Option<Gate>) -> u8 {
+    let hit = gate.is_some_and(|g| g.hits(&manifest.counts) > 0);
+    match manifest.status {
+        RunState::Complete | RunState::Partial if hit => EXIT_GATE,
+        RunState::Complete => 0,
+        RunState::Partial => 2,
+        _ => 1,
+    }
+}
+
+/// Prints the summary and maps the run state and the gate to the exit status.
+fn report(outcome: &RunOutcome, store: &dyn ResultStore, gate: Option<Gate>) -> ExitCode {
     let location = outcome
         .prefix
         .as_deref()
@@ -432,11 +506,17 @@ fn report(outcome: &RunOutcome, store: &dyn ResultStore) -> ExitCode {
         "{}",
         summary::render(&outcome.manifest, outcome.highlights.as_ref(), &location)
     );
-    match outcome.manifest.status {
-        RunState::Complete => ExitCode::SUCCESS,
-        RunState::Partial => ExitCode::from(2),
-        _ => ExitCode::FAILURE,
+    if let Some(gate) = gate {
+        let hits = gate.hits(&outcome.manifest.counts);
+        if hits > 0 {
+            eprintln!(
+                "gate: {hits} {}finding(s) at or above {} that are not suppressed (--fail-on)",
+                if gate.only_new { "new " } else { "" },
+                gate.fail_on.as_str()
+            );
+        }
     }
+    ExitCode::from(exit_status(&outcome.manifest, gate))
 }
 
 /// `assess --from-snapshot`: assess a recorded snapshot and write a run from it, offline.
@@ -444,6 +524,7 @@ async fn replay(
     path: &std::path::Path,
     max_snapshot_mib: u64,
     out: Option<PathBuf>,
+    gate: Option<Gate>,
 ) -> anyhow::Result<ExitCode> {
     let snapshot = read_snapshot_at_most(path, max_snapshot_mib)?;
     let store: Arc<dyn ResultStore> = Arc::new(LocalStore::new(
@@ -461,7 +542,7 @@ async fn replay(
     let outcome = Publisher::new(store.clone())
         .publish(manifest, prefix, &snapshot, &mut status)
         .await;
-    Ok(report(&outcome, store.as_ref()))
+    Ok(report(&outcome, store.as_ref(), gate))
 }
 
 /// What `--from-snapshot` decompresses at most by default: 4 GiB, far beyond a 50,000-identity
@@ -513,4 +594,74 @@ pub fn snapshot_from_reader(
         );
     }
     serde_json::from_slice(&text).context("its JSON does not have the snapshot's shape")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::records::SeverityCounts;
+
+    fn manifest(status: RunState, active: SeverityCounts, new: SeverityCounts) -> Manifest {
+        let mut m = Manifest::started(
+            Uuid::nil(),
+            Trigger::Cli,
+            None,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        m.status = status;
+        m.counts.active_by_severity = active;
+        m.counts.new_by_severity = new;
+        m
+    }
+
+    /// Failed before gate before partial before complete; suppressed findings (not in the active
+    /// counts) never trip the gate; the new-only gate reads the new counts.
+    #[test]
+    fn exit_status_orders_failed_gate_partial_complete() {
+        let high = SeverityCounts {
+            high: 1,
+            ..SeverityCounts::default()
+        };
+        let none = SeverityCounts::default();
+        let gate = |fail_on, only_new| Some(Gate { fail_on, only_new });
+        assert_eq!(
+            exit_status(&manifest(RunState::Complete, none, none), None),
+            0
+        );
+        assert_eq!(
+            exit_status(&manifest(RunState::Partial, none, none), None),
+            2
+        );
+        assert_eq!(
+            exit_status(
+                &manifest(RunState::Failed, high, high),
+                gate(Severity::Low, false)
+            ),
+            1
+        );
+        let complete = manifest(RunState::Complete, high, none);
+        assert_eq!(exit_status(&complete, gate(Severity::High, false)), 3);
+        assert_eq!(exit_status(&complete, gate(Severity::Medium, false)), 3);
+        assert_eq!(exit_status(&complete, gate(Severity::Critical, false)), 0);
+        assert_eq!(
+            exit_status(&complete, gate(Severity::High, true)),
+            0,
+            "nothing new"
+        );
+        assert_eq!(
+            exit_status(
+                &manifest(RunState::Partial, high, none),
+                gate(Severity::High, false)
+            ),
+            3
+        );
+        // Only suppressed high findings: the active counts hold none, so the gate passes.
+        assert_eq!(
+            exit_status(
+                &manifest(RunState::Complete, none, none),
+                gate(Severity::Info, false)
+            ),
+            0
+        );
+    }
 }

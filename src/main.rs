@@ -5,5 +5,16 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    mi_assess::cli::run(mi_assess::cli::Cli::parse())
+    match mi_assess::cli::Cli::try_parse() {
+        Ok(cli) => mi_assess::cli::run(cli),
+        // --help and --version are not errors; everything else is a usage error (sysexits 64).
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::from(mi_assess::cli::EXIT_USAGE)
+        }
+    }
 }

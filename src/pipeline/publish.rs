@@ -155,6 +155,13 @@ impl Publisher {
             totals.add(&chunk.identities, &chunk.findings);
             selection.add_subjects(&chunk.identities, &chunk.findings);
             let changes = comparison.compare(&chunk.findings);
+            for change in &changes {
+                if change.change_type == changes::ChangeType::New
+                    && let Some(state) = change.after.as_ref().filter(|s| !s.suppressed)
+                {
+                    counts.new_by_severity.add(state.severity);
+                }
+            }
             totals.changes.add(&changes);
             selection.add_changes(changes);
         }

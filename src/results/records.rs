@@ -81,6 +81,13 @@ pub struct RunCounts {
     /// Findings marked suppressed (accepted risk).
     #[serde(default)]
     pub suppressed: usize,
+    /// Findings not suppressed, per severity: what `--fail-on` gates on.
+    #[serde(default)]
+    pub active_by_severity: SeverityCounts,
+    /// New findings since the previous complete run that are not suppressed, per severity: what
+    /// `--fail-on-new` gates on.
+    #[serde(default)]
+    pub new_by_severity: SeverityCounts,
     /// Changes since the previous complete run.
     #[serde(default)]
     pub changes: crate::changes::ChangeCounts,
@@ -105,6 +112,9 @@ impl RunCounts {
         for finding in findings {
             self.findings_by_severity.add(finding.severity);
             self.suppressed += usize::from(finding.suppressed);
+            if !finding.suppressed {
+                self.active_by_severity.add(finding.severity);
+            }
         }
     }
 }
@@ -133,6 +143,22 @@ impl SeverityCounts {
             counts.add(finding.severity);
         }
         counts
+    }
+
+    /// Findings at `severity` or above.
+    pub fn at_or_above(&self, severity: crate::model::Severity) -> usize {
+        use crate::model::Severity;
+        [
+            (Severity::Critical, self.critical),
+            (Severity::High, self.high),
+            (Severity::Medium, self.medium),
+            (Severity::Low, self.low),
+            (Severity::Info, self.info),
+        ]
+        .into_iter()
+        .filter(|(s, _)| *s >= severity)
+        .map(|(_, n)| n)
+        .sum()
     }
 
     /// Counts one more finding of `severity`.

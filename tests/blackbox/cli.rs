@@ -196,3 +196,55 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+fn demo_with(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["assess", "--demo", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// A CI pipeline can gate on the findings: `--fail-on` exits 3 on an unsuppressed finding at or
+/// above the severity, `--fail-on-new` only on new ones, and usage errors exit 64 (sysexits),
+/// never 2, which means "partial".
+#[test]
+fn exit_codes_gate_on_findings_and_keep_usage_errors_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = demo_with(&out, &["--fail-on", "high"]);
+    assert_eq!(
+        first.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stderr).contains("gate:"));
+    // The second run of the same tenant finds nothing new: the new-only gate passes, the full
+    // gate still fails.
+    let again = demo_with(&out, &["--fail-on", "high", "--fail-on-new"]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let full = demo_with(&out, &["--fail-on", "critical"]);
+    assert_eq!(full.status.code(), Some(3));
+    // No gate: a complete run exits 0.
+    assert_eq!(demo_with(&out, &[]).status.code(), Some(0));
+    for usage in [
+        vec!["--fail-on", "severe"],
+        vec!["--fail-on-new"],
+        vec!["--no-such-flag"],
+    ] {
+        let output = demo_with(&out, &usage);
+        assert_eq!(output.status.code(), Some(64), "{usage:?}");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["assess", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+}
