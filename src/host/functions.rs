@@ -217,10 +217,14 @@ fn parse_guid(value: &str, what: &str) -> Result<Uuid, HttpResponseOut> {
 /// A client's value as a reply may quote it: at most 64 characters, so an oversized value is
 /// never echoed back whole.
 fn shortened(value: &str) -> String {
-    const SHOWN: usize = 64;
-    match value.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_owned(),
+    cut_to(value, 64)
+}
+
+/// `text` cut to `max` characters, with an ellipsis when it was longer.
+fn cut_to(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -232,14 +236,9 @@ fn upstream_message(e: &CollectError) -> String {
         ..
     } = e
     {
-        tracing::error!(error = %e, "no Graph token");
         return "the scanner could not get a Graph token; the handler's log has the token endpoint's answer".to_owned();
     }
-    let text = e.to_string();
-    match text.char_indices().nth(500) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    cut_to(&e.to_string(), 500)
 }
 
 /// `POST /api/scans` and `GET /api/scans/{runId}`.
@@ -448,7 +447,10 @@ async fn identity(
             "GraphForbidden",
             format!("the scanner's identity lacks a Graph permission: {source}"),
         ),
-        Err(e) => HttpResponseOut::error(502, "GraphUnavailable", upstream_message(&e)),
+        Err(e) => {
+            tracing::error!(error = %e, "the single-identity assessment failed");
+            HttpResponseOut::error(502, "GraphUnavailable", upstream_message(&e))
+        }
     };
     Ok(respond(response))
 }
