@@ -188,6 +188,29 @@ impl fmt::Debug for Classifier {
     }
 }
 
+/// Microsoft Graph's application id.
+pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// Graph application permissions with a direct path to Global Administrator (AzTier "Direct",
+/// plus the two the assessment issue names: AppRoleAssignment/Application.ReadWrite.All).
+pub const DIRECT_TO_GLOBAL_ADMIN: &[&str] = &[
+    "RoleManagement.ReadWrite.Directory",
+    "AppRoleAssignment.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "RoleAssignmentSchedule.ReadWrite.Directory",
+    "PrivilegedAccess.ReadWrite.AzureADGroup",
+    "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "UserAuthMethod-TAP.ReadWrite.All",
+    "UserAuthMethod-Phone.ReadWrite.All",
+    "UserAuthMethod-HardwareOATH.ReadWrite.All",
+    "UserAuthMethod-QR.ReadWrite.All",
+    "Policy.ReadWrite.ConditionalAccess",
+    "DelegatedAdminRelationship.ReadWrite.All",
+    "User.DeleteRestore.All",
+    "User.EnableDisableAccount.All",
+];
+
 static EMBEDDED: LazyLock<Classifier> = LazyLock::new(|| {
     match Classifier::from_json(APP_ROLES_JSON, DIRECTORY_ROLES_JSON, AZURE_ROLES_JSON) {
         Ok(classifier) => classifier,

@@ -166,3 +166,8 @@ impl<'de> Deserialize<'de> for Timestamp {
         String::deserialize(deserializer).map(Self::parse)
     }
 }
+
+/// A Graph call as the `az rest` command that makes it (remediation text).
+pub fn az_rest(method: &str, graph: &str, path: &str) -> String {
+    format!("az rest --method {method} --url \"{graph}/v1.0{path}\"")
+}

@@ -157,6 +157,9 @@ impl<'a> Assessor<'a> {
                 let mut record = IdentityRecord::from_service_principal(sp);
                 let (count, highest) = per_subject.get(sp.id.as_str()).copied().unwrap_or_default();
                 record.attach(view, count, highest);
+                let paths = self.resolver.paths();
+                record.path_to_tier0 = paths.path_to_tier0(&sp.id);
+                record.actors = paths.actors(&sp.id);
                 record
             })
             .collect();

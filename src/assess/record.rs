@@ -7,6 +7,7 @@ use crate::classification::Tier;
 use crate::model::{IdentityKind, Severity};
 use crate::resolve::azure::ResolvedAzureRole;
 use crate::resolve::identity_kind::classify;
+use crate::resolve::paths::{Actors, PathToTier0};
 use crate::resolve::principals::{
     PrincipalView, ResolvedAppRole, ResolvedDirectoryRole, ResolvedGrant, ResolvedGroup,
 };
@@ -14,7 +15,7 @@ use crate::snapshot::DatasetName;
 use crate::snapshot::graph::ServicePrincipal;
 
 /// Version of the identity record format.
-pub const IDENTITY_SCHEMA_VERSION: &str = "1.1.0";
+pub const IDENTITY_SCHEMA_VERSION: &str = "1.2.0";
 
 /// One line of `identities.ndjson`: a managed identity and the resource behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +72,14 @@ pub struct IdentityRecord {
     /// Data sets that could not be read for this identity.
     #[serde(default)]
     pub unknown: Vec<DatasetName>,
+    /// The shortest path from it to a Tier-0 privilege, hop by hop (null: none). A direct
+    /// holding is a path of one hop (two through a group).
+    #[serde(default)]
+    pub path_to_tier0: Option<PathToTier0>,
+    /// The principals that can run code as it or take it over: their count and the first 20,
+    /// most dangerous first.
+    #[serde(default)]
+    pub actors: Actors,
     /// Number of findings about it.
     #[serde(default)]
     pub finding_count: usize,
@@ -105,6 +114,8 @@ impl IdentityRecord {
             delegated_grants: None,
             azure_role_assignments: None,
             unknown: Vec::new(),
+            path_to_tier0: None,
+            actors: Actors::default(),
             finding_count: 0,
             highest_severity: None,
         }

@@ -165,6 +165,17 @@ impl RoleDefinitionRow {
             .collect()
     }
 
+    /// The data-action patterns that allow the data-plane `action` (for evidence).
+    pub fn granting_data_patterns(&self, action: &str) -> Vec<String> {
+        self.permissions
+            .iter()
+            .filter(|p| !p.not_data_actions.iter().any(|n| action_matches(n, action)))
+            .flat_map(|p| p.data_actions.iter())
+            .filter(|a| action_matches(a, action))
+            .cloned()
+            .collect()
+    }
+
     /// True for a custom role.
     pub fn is_custom(&self) -> bool {
         self.role_type

@@ -3,13 +3,14 @@
 //! A [`Resolver`] indexes a [`TenantSnapshot`] once (principals, groups, directory roles, the
 //! Azure plane), orders the subjects of assessment (managed identities by object id, then
 //! credential-bearing service principals by object id), computes every subject's tier (some
-//! rules compare one subject with others) and resolves any subject into a [`PrincipalView`] on
-//! demand. A [`TenantView`] is what one rule call reads: a chunk of resolved subjects with the
+//! rules compare one subject with others), builds the privilege graph ([`paths`]) and resolves
+//! any subject into a [`PrincipalView`] on demand. A [`TenantView`] is what one rule call reads: a chunk of resolved subjects with the
 //! resolver behind it. Pure: no I/O, nothing but the snapshot.
 
 pub mod arm_id;
 pub mod azure;
 pub mod identity_kind;
+pub mod paths;
 pub mod principals;
 mod roles;
 
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 
 pub use arm_id::ArmResourceId;
 use azure::AzureIndex;
+use paths::{AttackPaths, SubjectNode};
 use principals::{PrincipalView, SnapshotIndex, credentials_of};
 
 use crate::classification::{Classifier, Tier};
@@ -61,6 +63,7 @@ pub struct Resolver<'a> {
     subjects: Vec<Subject<'a>>,
     by_id: HashMap<String, usize>,
     tiers: Vec<Option<Tier>>,
+    paths: AttackPaths<'a>,
 }
 
 impl std::fmt::Debug for Resolver<'_> {
@@ -102,13 +105,23 @@ impl<'a> Resolver<'a> {
             subjects,
             by_id,
             tiers: Vec::new(),
+            paths: AttackPaths::default(),
         };
-        resolver.tiers = resolver
-            .subjects
-            .iter()
-            .map(|s| resolver.resolve(*s).tier())
-            .collect();
+        let mut tiers = Vec::with_capacity(resolver.subjects.len());
+        let mut nodes = Vec::with_capacity(resolver.subjects.len());
+        for subject in &resolver.subjects {
+            let view = resolver.resolve(*subject);
+            tiers.push(view.tier());
+            nodes.push(SubjectNode::from_view(&view, resolver.azure()));
+        }
+        resolver.tiers = tiers;
+        resolver.paths = AttackPaths::new(snapshot, nodes);
         resolver
+    }
+
+    /// The privilege graph: paths to Tier-0 and who controls each identity.
+    pub fn paths(&self) -> &AttackPaths<'a> {
+        &self.paths
     }
 
     /// The snapshot behind it.
@@ -223,6 +236,11 @@ impl<'a> TenantView<'a> {
     /// per run; `None` when no subject has that id.
     pub fn tier_of(&self, id: &str) -> Option<Option<Tier>> {
         self.resolver.tier_of(id)
+    }
+
+    /// The privilege graph: paths to Tier-0 and who controls each identity.
+    pub fn paths(&self) -> &AttackPaths<'a> {
+        self.resolver.paths()
     }
 
     /// The managed identity's service principal object, by object id.

@@ -48,7 +48,7 @@ fn identities_by_id<'v>(view: &'v TenantView<'_>) -> HashMap<String, &'v Princip
 }
 
 /// "management group mg-contoso-root", "subscription sub-platform (e8a2…)", …
-fn describe_scope(index: &AzureIndex<'_>, scope: &str) -> String {
+pub(super) fn describe_scope(index: &AzureIndex<'_>, scope: &str) -> String {
     match ScopeKind::of(scope) {
         ScopeKind::Root => "the root scope (/)".to_owned(),
         ScopeKind::ManagementGroup => {
@@ -82,7 +82,7 @@ fn describe_scope(index: &AzureIndex<'_>, scope: &str) -> String {
     }
 }
 
-fn via_text(role: &ResolvedAzureRole) -> String {
+pub(super) fn via_text(role: &ResolvedAzureRole) -> String {
     role.via_group
         .as_ref()
         .map(|g| {
@@ -95,7 +95,7 @@ fn via_text(role: &ResolvedAzureRole) -> String {
 }
 
 /// The exact call that removes a role, direct or through a group.
-fn remove_azure_role(
+pub(super) fn remove_azure_role(
     view: &TenantView<'_>,
     subject: &PrincipalView,
     role: &ResolvedAzureRole,
@@ -118,7 +118,7 @@ fn remove_azure_role(
     }
 }
 
-fn role_evidence(index: &AzureIndex<'_>, role: &ResolvedAzureRole) -> serde_json::Value {
+pub(super) fn role_evidence(index: &AzureIndex<'_>, role: &ResolvedAzureRole) -> serde_json::Value {
     let mut evidence = serde_json::to_value(role).unwrap_or_default();
     evidence["scopeDescription"] = json!(describe_scope(index, &role.scope));
     evidence

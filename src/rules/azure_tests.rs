@@ -18,22 +18,27 @@ use crate::snapshot::graph::{AppRoleAssignment, DirectoryObject, ServicePrincipa
 use crate::snapshot::{Dataset, PrincipalData, TenantSnapshot};
 
 /// The subscription every test resource lives in (`managed_identity` uses it too).
-const SUB: &str = "s";
-const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+pub(super) const SUB: &str = "s";
+pub(super) const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 const TARGET: &str = "33333333-0000-4000-8000-000000000002";
 const HOST_MI: &str = "33333333-0000-4000-8000-000000000003";
 const DELETED: &str = "66666666-0000-4000-8000-000000000001";
 const EXISTING: &str = "66666666-0000-4000-8000-000000000002";
-const CUSTOM: &str = "77777777-0000-4000-8000-000000000001";
+pub(super) const CUSTOM: &str = "77777777-0000-4000-8000-000000000001";
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
 
-fn uami_id(name: &str) -> String {
+pub(super) fn uami_id(name: &str) -> String {
     format!(
         "/subscriptions/{SUB}/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
     )
 }
 
-fn builtin(guid: &str, name: &str, actions: &[&str], not_actions: &[&str]) -> RoleDefinitionRow {
+pub(super) fn builtin(
+    guid: &str,
+    name: &str,
+    actions: &[&str],
+    not_actions: &[&str],
+) -> RoleDefinitionRow {
     RoleDefinitionRow {
         id: format!("/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
         role_name: Some(name.into()),
@@ -47,7 +52,7 @@ fn builtin(guid: &str, name: &str, actions: &[&str], not_actions: &[&str]) -> Ro
     }
 }
 
-fn custom(actions: &[&str], not_actions: &[&str]) -> RoleDefinitionRow {
+pub(super) fn custom(actions: &[&str], not_actions: &[&str]) -> RoleDefinitionRow {
     RoleDefinitionRow {
         id: format!(
             "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{CUSTOM}"
@@ -60,7 +65,7 @@ fn custom(actions: &[&str], not_actions: &[&str]) -> RoleDefinitionRow {
 
 /// A snapshot with one readable subscription (under management group `mg1`), the usual
 /// built-in role definitions, and nothing assigned.
-fn azure_base() -> TenantSnapshot {
+pub(super) fn azure_base() -> TenantSnapshot {
     let mut s = empty();
     s.azure = Dataset::Collected {
         items: AzureSnapshot {
@@ -124,7 +129,7 @@ fn azure_base() -> TenantSnapshot {
     s
 }
 
-fn azure(s: &mut TenantSnapshot) -> &mut AzureSnapshot {
+pub(super) fn azure(s: &mut TenantSnapshot) -> &mut AzureSnapshot {
     match &mut s.azure {
         Dataset::Collected { items } => items,
         Dataset::Unknown { .. } => panic!("the test snapshot has Azure data"),
@@ -132,7 +137,7 @@ fn azure(s: &mut TenantSnapshot) -> &mut AzureSnapshot {
 }
 
 /// Adds a user-assigned identity (Graph service principal and ARM resource) with Graph app roles.
-fn add_uami(s: &mut TenantSnapshot, id: &str, name: &str, permissions: &[&str]) {
+pub(super) fn add_uami(s: &mut TenantSnapshot, id: &str, name: &str, permissions: &[&str]) {
     s.managed_identities.push(managed_identity(id, name, true));
     let assignments = permissions
         .iter()
@@ -192,7 +197,13 @@ fn attach(s: &mut TenantSnapshot, name: &str) {
     });
 }
 
-fn assign(s: &mut TenantSnapshot, principal: &str, kind: &str, role: &str, scope: &str) -> String {
+pub(super) fn assign(
+    s: &mut TenantSnapshot,
+    principal: &str,
+    kind: &str,
+    role: &str,
+    scope: &str,
+) -> String {
     let a = azure(s);
     let id = format!(
         "{}/providers/Microsoft.Authorization/roleAssignments/ra-{}",

@@ -7,6 +7,7 @@
 
 mod azure;
 mod credentials;
+mod paths;
 mod privileges;
 mod scanner;
 mod suppression;
@@ -155,6 +156,9 @@ pub const RULES: &[Rule] = &[
     azure::UNTRUSTED_ISSUER,
     azure::SELF_HOSTED_ISSUER,
     azure::BROAD_GITHUB_SUBJECT,
+    paths::PATH_TO_TIER0,
+    paths::WHO_CAN_BECOME,
+    paths::BROAD_WRITE_ROLE,
 ];
 
 /// Looks a rule up by id.
@@ -231,12 +235,11 @@ pub fn catalogue_text() -> String {
     out
 }
 
-/// `az rest` prefix for a Graph call.
-pub(crate) fn az_rest(method: &str, graph: &str, path: &str) -> String {
-    format!("az rest --method {method} --url \"{graph}/v1.0{path}\"")
-}
+pub(crate) use crate::model::az_rest;
 
 #[cfg(test)]
 mod azure_tests;
+#[cfg(test)]
+mod paths_tests;
 #[cfg(test)]
 mod tests;

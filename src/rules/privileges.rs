@@ -10,32 +10,11 @@ use crate::model::Severity;
 use crate::resolve::TenantView;
 use crate::resolve::principals::{PrincipalView, ResolvedAppRole, ResolvedDirectoryRole};
 
-/// Microsoft Graph's application id.
-pub(crate) const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+pub(crate) use crate::classification::{DIRECT_TO_GLOBAL_ADMIN, MICROSOFT_GRAPH_APP_ID};
 /// Exchange Online's application id.
 const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 /// SharePoint Online's application id.
 const SHAREPOINT_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
-
-/// Graph application permissions with a direct path to Global Administrator (AzTier "Direct",
-/// plus the two the assessment issue names: AppRoleAssignment/Application.ReadWrite.All).
-pub(crate) const DIRECT_TO_GLOBAL_ADMIN: &[&str] = &[
-    "RoleManagement.ReadWrite.Directory",
-    "AppRoleAssignment.ReadWrite.All",
-    "Application.ReadWrite.All",
-    "RoleAssignmentSchedule.ReadWrite.Directory",
-    "PrivilegedAccess.ReadWrite.AzureADGroup",
-    "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
-    "UserAuthenticationMethod.ReadWrite.All",
-    "UserAuthMethod-TAP.ReadWrite.All",
-    "UserAuthMethod-Phone.ReadWrite.All",
-    "UserAuthMethod-HardwareOATH.ReadWrite.All",
-    "UserAuthMethod-QR.ReadWrite.All",
-    "Policy.ReadWrite.ConditionalAccess",
-    "DelegatedAdminRelationship.ReadWrite.All",
-    "User.DeleteRestore.All",
-    "User.EnableDisableAccount.All",
-];
 
 fn is_graph(role: &ResolvedAppRole) -> bool {
     role.resource_app_id

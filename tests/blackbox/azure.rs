@@ -10,10 +10,13 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// The Azure-plane rules, each of which must fire on the demo tenant.
-const AZURE_RULES: [&str; 10] = [
+const AZURE_RULES: [&str; 13] = [
     "MI-AZ-001",
     "MI-AZ-002",
     "MI-AZ-003",
+    "MI-AZ-004",
+    "MI-PATH-001",
+    "MI-PATH-002",
     "MI-ORPH-001",
     "MI-ORPH-002",
     "MI-ORPH-003",
@@ -128,7 +131,64 @@ async fn the_demo_azure_plane_fires_every_rule_and_denied_access_keeps_graph_fin
         "sg-platform-operators"
     );
     assert_eq!(kubelet["tier"], "controlPlane", "Azure raises the tier");
-    assert_eq!(kubelet["findingCount"], 0);
+    // Contributor over a subscription through a group: once a Tier-0 identity without a
+    // finding, now a broad write role and a list of who can act as it.
+    let kubelet_rules: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["identityName"] == "id-aks-prod-kubelet")
+        .map(|f| f["ruleId"].as_str().unwrap_or_default())
+        .collect();
+    assert!(kubelet_rules.contains(&"MI-AZ-004"), "{kubelet_rules:?}");
+    assert!(kubelet_rules.contains(&"MI-PATH-002"), "{kubelet_rules:?}");
+    // The escalation: Log Analytics Contributor at mg-contoso-root carries
+    // virtualMachines/extensions/*, so deploy-diagnostics-to-la runs code on vm-build-agent-01,
+    // whose group holds Application Administrator.
+    let path = findings
+        .iter()
+        .find(|f| f["ruleId"] == "MI-PATH-001" && f["identityName"] == "deploy-diagnostics-to-la")
+        .expect("the escalation through vm-build-agent-01 is reported");
+    assert_eq!(path["severity"], "critical");
+    let hops = path["evidence"]["hops"].as_array().unwrap();
+    let chain: Vec<(&str, &str)> = hops
+        .iter()
+        .map(|h| {
+            (
+                h["edge"].as_str().unwrap(),
+                h["to"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            ("canExecuteAs", "vm-build-agent-01"),
+            ("memberOf", "sg-tier0-app-admins"),
+            ("holdsDirectoryRole", "Application Administrator"),
+        ]
+    );
+    assert_eq!(hops[0]["evidence"]["roleName"], "Log Analytics Contributor");
+    assert_eq!(
+        hops[0]["evidence"]["grantedBy"],
+        "Microsoft.Compute/virtualMachines/extensions/*"
+    );
+    let diagnostics = identity(&identities, "deploy-diagnostics-to-la");
+    assert_eq!(diagnostics["pathToTier0"]["hops"], path["evidence"]["hops"]);
+    // The hijackable scanner: the custom role's Microsoft.Web/sites/* lets id-github-deploy
+    // deploy to the scanner's own function app.
+    let scanner = findings
+        .iter()
+        .find(|f| f["ruleId"] == "MI-PATH-002" && f["identityName"] == "func-mi-assess")
+        .expect("who can become the scanner is reported");
+    assert_eq!(scanner["evidence"]["isScanner"], true);
+    let actors = scanner["evidence"]["actors"].as_array().unwrap();
+    let github = actors
+        .iter()
+        .find(|a| a["principal"]["name"] == "id-github-deploy")
+        .expect("id-github-deploy can act as the scanner");
+    assert_eq!(github["control"]["roleName"], "Contoso Deployment Operator");
+    assert_eq!(github["control"]["grantedBy"], "Microsoft.Web/sites/*");
+    let record = identity(&identities, "func-mi-assess");
+    assert_eq!(record["actors"]["count"], actors.len());
     // Five Resource Graph queries, one credential list per user-assigned identity, one lookup.
     let log = sim.arm_request_log();
     assert_eq!(

@@ -1,0 +1,1244 @@
+//! Attack paths: who can become each managed identity, and what each one can reach, as one
+//! privilege graph over the snapshot.
+//!
+//! A managed identity has no secret to steal. Its power is taken by whoever controls the
+//! resource it runs in ([`Control`]: an Azure role whose actions, per the can-execute-as table
+//! in [`execute_as`], give code execution on the host, or take over a user-assigned identity),
+//! and it reaches further than its own grants when it controls another, more privileged
+//! identity. This module builds that graph once per run:
+//!
+//! - **Tier-0 holdings** ([`Holding`]): what each assessed subject holds that is Tier-0 by
+//!   itself (a ControlPlane directory role at tenant scope, a ControlPlane application
+//!   permission, or a role that can grant Azure access at root or management-group scope),
+//!   directly or through a group.
+//! - **Control edges**, computed on demand from a scope index: for a host, walk its ancestor
+//!   scopes (resource, resource group, subscription, management groups, `/`) and keep the
+//!   assignments whose role allows a table action for the host's type. Roles are matched by
+//!   their actions (wildcards and `notActions`), never by role id.
+//! - **Reachability**, once for the whole graph: a multi-source shortest-path search from the
+//!   Tier-0 holders over the reversed control and membership edges, first from the critical
+//!   targets, then from the high ones, so a path's severity follows its target.
+//!
+//! Pure: no I/O; the same snapshot gives the same paths.
+
+pub mod execute_as;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::azure::{
+    AzureIndex, CONTRIBUTOR, OWNER, RBAC_ADMINISTRATOR, ROLE_ASSIGNMENT_WRITE, ScopeKind,
+    USER_ACCESS_ADMINISTRATOR, normalise_id, role_guid,
+};
+use super::principals::{GroupRef, PrincipalView};
+use crate::classification::{DIRECT_TO_GLOBAL_ADMIN, MICROSOFT_GRAPH_APP_ID, Tier};
+use crate::model::{RoleState, Severity, SubjectKind, az_rest};
+use crate::snapshot::TenantSnapshot;
+use crate::snapshot::azure::{AzureSnapshot, RoleAssignmentRow, RoleDefinitionRow};
+use execute_as::{AllowedAction, ExecuteAsTable, first_allowed};
+
+/// How many actors an identity record and a finding list by name.
+pub const ACTORS_LISTED: usize = 20;
+
+/// What a node of the graph is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NodeKind {
+    /// A managed identity's service principal.
+    ManagedIdentity,
+    /// Any other service principal.
+    ServicePrincipal,
+    /// A user.
+    User,
+    /// A group.
+    Group,
+    /// A principal from another tenant (`ForeignGroup`).
+    ForeignPrincipal,
+    /// A principal whose type is not known.
+    Unknown,
+    /// A directory role.
+    DirectoryRole,
+    /// An application permission (app role) on an API.
+    AppPermission,
+    /// An Azure RBAC scope (root, management group, subscription, resource group, resource).
+    AzureScope,
+}
+
+impl NodeKind {
+    /// The kind of an Azure role assignment's principal, from its `principalType`.
+    pub fn of_principal_type(principal_type: Option<&str>) -> Self {
+        match principal_type.map(str::to_ascii_lowercase).as_deref() {
+            Some("user") => Self::User,
+            Some("group") => Self::Group,
+            Some("serviceprincipal") => Self::ServicePrincipal,
+            Some("foreigngroup") => Self::ForeignPrincipal,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// A node named in a path or an actor list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRef {
+    /// Object id, role id, permission id or scope.
+    pub id: String,
+    /// What it is.
+    pub kind: NodeKind,
+    /// Display name, when known.
+    pub name: Option<String>,
+}
+
+/// What an edge of the graph is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EdgeKind {
+    /// Member of a group (transitively).
+    MemberOf,
+    /// Holds a directory role (active or eligible).
+    HoldsDirectoryRole,
+    /// Holds an application permission.
+    HoldsAppRole,
+    /// Holds an Azure role at a scope.
+    HoldsAzureRole,
+    /// Controls a managed identity: can run code in its host, or take over the user-assigned
+    /// identity.
+    CanExecuteAs,
+}
+
+/// What a Tier-0 holding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HoldingKind {
+    /// A ControlPlane directory role at tenant scope.
+    DirectoryRole,
+    /// A ControlPlane application permission.
+    AppPermission,
+    /// An Azure role that can grant access, at root or management-group scope.
+    AzureAccessAdministration,
+}
+
+/// Something a subject holds that is Tier-0 by itself: the end of every path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holding {
+    /// Critical for a Global-Administrator-equivalent target, high for other Tier-0 ones.
+    pub severity: Severity,
+    /// What it is.
+    pub kind: HoldingKind,
+    /// The target node: the role, permission or scope.
+    pub target: NodeRef,
+    /// One line: the role and its scope or state, or the permission and its API.
+    pub description: String,
+    /// The assignment that grants it (what to delete).
+    pub assignment_id: String,
+    /// The group it is held through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_group: Option<GroupRef>,
+}
+
+/// How a control edge reaches the identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "route",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Route {
+    /// Code execution on a resource the identity is attached to.
+    Host {
+        /// The host's resource id.
+        host_id: String,
+        /// Its type.
+        host_type: String,
+    },
+    /// A federated credential added to the user-assigned identity.
+    FederatedCredential {
+        /// The user-assigned identity's resource id.
+        identity_resource_id: String,
+    },
+    /// The user-assigned identity attached to compute the actor can write.
+    Assign {
+        /// The user-assigned identity's resource id.
+        identity_resource_id: String,
+        /// The assignment that gives the compute write.
+        compute_assignment_id: String,
+        /// The compute write it allows.
+        compute_action: String,
+    },
+}
+
+/// One way a principal controls a managed identity: an Azure role assignment whose role
+/// allows an action of the can-execute-as table over a scope that holds the identity's host
+/// (or the user-assigned identity itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Control {
+    /// Object id of the principal holding the assignment.
+    pub actor_id: String,
+    /// The assignment's `principalType`.
+    pub actor_type: Option<String>,
+    /// The assignment (what `az role assignment delete --ids` takes).
+    pub assignment_id: String,
+    /// Its role definition id.
+    pub role_definition_id: String,
+    /// The role's name.
+    pub role_name: String,
+    /// The assignment's scope.
+    pub scope: String,
+    /// The table action the role allows.
+    pub action: String,
+    /// The role's pattern that allows it (`*` when the definition was not collected and the
+    /// role is Owner or Contributor).
+    pub granted_by: String,
+    /// How the action becomes the identity's token.
+    pub how: String,
+    /// The ABAC condition on the assignment, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// How it reaches the identity.
+    #[serde(flatten)]
+    pub route: Route,
+}
+
+/// Everything that controls one identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controls {
+    /// Controls that work as they stand.
+    pub effective: Vec<Control>,
+    /// `assign/action` over a user-assigned identity by a principal with no compute write
+    /// anywhere: the control is latent until it gets one.
+    pub latent: Vec<Control>,
+}
+
+/// One hop of a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hop {
+    /// Where the hop starts.
+    pub from: NodeRef,
+    /// What it is.
+    pub edge: EdgeKind,
+    /// Where it ends.
+    pub to: NodeRef,
+    /// What in the snapshot creates it.
+    pub evidence: serde_json::Value,
+    /// The exact change that removes it.
+    pub remediation: String,
+}
+
+/// The shortest path from an identity to Tier-0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathToTier0 {
+    /// The target's severity: critical for Global-Administrator-equivalent targets.
+    pub severity: Severity,
+    /// The Tier-0 holding at the end.
+    pub target: Holding,
+    /// The hops, from the identity to the target.
+    pub hops: Vec<Hop>,
+}
+
+impl PathToTier0 {
+    /// True when the path goes through control of another identity, not only through the
+    /// identity's own holdings and groups.
+    pub fn is_escalation(&self) -> bool {
+        self.hops.iter().any(|h| h.edge == EdgeKind::CanExecuteAs)
+    }
+}
+
+/// A principal that can act as an identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    /// The principal.
+    pub principal: NodeRef,
+    /// An application service principal that signs in with a secret or certificate.
+    pub holds_credentials: bool,
+    /// Its own tier, when it is an assessed subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// The first way it controls the identity.
+    pub control: Control,
+    /// How many ways it controls the identity.
+    pub controls: usize,
+}
+
+impl Actor {
+    /// Lower is more dangerous: credential-bearing apps and foreign principals first, then
+    /// groups (every member is an actor), users, principals of unknown type, then other
+    /// service principals and managed identities.
+    pub fn danger_rank(&self) -> u8 {
+        if self.holds_credentials {
+            return 0;
+        }
+        match self.principal.kind {
+            NodeKind::ForeignPrincipal => 0,
+            NodeKind::Group => 1,
+            NodeKind::User => 2,
+            NodeKind::Unknown => 3,
+            _ => 4,
+        }
+    }
+}
+
+/// The principals that can act as an identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actors {
+    /// How many distinct principals can.
+    pub count: usize,
+    /// The first [`ACTORS_LISTED`], most dangerous first.
+    pub first: Vec<Actor>,
+}
+
+/// A subject of assessment as the graph knows it.
+#[derive(Debug, Clone)]
+pub struct SubjectNode {
+    /// Object id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Kind.
+    pub kind: SubjectKind,
+    /// Tier.
+    pub tier: Option<Tier>,
+    /// Holds credentials (service principals).
+    pub holds_credentials: bool,
+    /// Tier-0 holdings, most severe first.
+    pub holdings: Vec<Holding>,
+    /// Its groups.
+    pub groups: Vec<GroupRef>,
+}
+
+impl SubjectNode {
+    /// The node built from a resolved view.
+    pub fn from_view(view: &PrincipalView, azure: Option<&AzureIndex<'_>>) -> Self {
+        Self {
+            id: view.id.clone(),
+            name: view.display_name.clone(),
+            kind: view.kind,
+            tier: view.tier(),
+            holds_credentials: !view.credentials.is_empty(),
+            holdings: holdings_of(view, azure),
+            groups: view
+                .groups
+                .iter()
+                .flatten()
+                .map(|g| GroupRef {
+                    id: g.id.clone(),
+                    display_name: g.display_name.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn node(&self) -> NodeRef {
+        NodeRef {
+            id: self.id.clone(),
+            kind: if self.kind == SubjectKind::ServicePrincipal {
+                NodeKind::ServicePrincipal
+            } else {
+                NodeKind::ManagedIdentity
+            },
+            name: Some(self.name.clone()),
+        }
+    }
+}
+
+/// The Tier-0 holdings in a view, most severe first.
+pub fn holdings_of(view: &PrincipalView, azure: Option<&AzureIndex<'_>>) -> Vec<Holding> {
+    let mut out = Vec::new();
+    for role in view.directory_roles.iter().flatten() {
+        if role.tier != Tier::ControlPlane || !role.is_tenant_scope() {
+            continue;
+        }
+        let (severity, state) = match role.state {
+            RoleState::Active => (Severity::Critical, "active"),
+            RoleState::Eligible => (Severity::High, "eligible"),
+        };
+        out.push(Holding {
+            severity,
+            kind: HoldingKind::DirectoryRole,
+            target: NodeRef {
+                id: role.role_definition_id.clone(),
+                kind: NodeKind::DirectoryRole,
+                name: Some(role.role_name.clone()),
+            },
+            description: format!(
+                "the {state} directory role {} at tenant scope",
+                role.role_name
+            ),
+            assignment_id: role.assignment_id.clone(),
+            via_group: role.via_group.clone(),
+        });
+    }
+    for role in view.app_roles.iter().flatten() {
+        if role.tier != Tier::ControlPlane {
+            continue;
+        }
+        let permission = role
+            .permission
+            .clone()
+            .unwrap_or_else(|| format!("app role {}", role.app_role_id));
+        let on_graph = role
+            .resource_app_id
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(MICROSOFT_GRAPH_APP_ID));
+        let direct = on_graph
+            && DIRECT_TO_GLOBAL_ADMIN
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&permission));
+        out.push(Holding {
+            severity: if direct {
+                Severity::Critical
+            } else {
+                Severity::High
+            },
+            kind: HoldingKind::AppPermission,
+            target: NodeRef {
+                id: format!("{}/{}", role.resource_id, role.app_role_id),
+                kind: NodeKind::AppPermission,
+                name: Some(permission.clone()),
+            },
+            description: format!(
+                "the application permission {permission} on {}",
+                role.resource_name.as_deref().unwrap_or(&role.resource_id)
+            ),
+            assignment_id: role.assignment_id.clone(),
+            via_group: None,
+        });
+    }
+    for role in view.azure_roles.iter().flatten() {
+        if !matches!(
+            role.scope_kind,
+            ScopeKind::Root | ScopeKind::ManagementGroup
+        ) {
+            continue;
+        }
+        let guid = role.role_guid();
+        let grants = match azure.and_then(|a| a.definition(&role.role_definition_id)) {
+            Some(d) if !d.permissions.is_empty() => d.allows(ROLE_ASSIGNMENT_WRITE),
+            _ => [OWNER, USER_ACCESS_ADMINISTRATOR, RBAC_ADMINISTRATOR].contains(&guid.as_str()),
+        };
+        if !grants {
+            continue;
+        }
+        out.push(Holding {
+            severity: Severity::Critical,
+            kind: HoldingKind::AzureAccessAdministration,
+            target: NodeRef {
+                id: role.scope.clone(),
+                kind: NodeKind::AzureScope,
+                name: Some(role.scope.clone()),
+            },
+            description: format!(
+                "{} at {}, which can grant any Azure role there",
+                role.role_name, role.scope
+            ),
+            assignment_id: role.assignment_id.clone(),
+            via_group: role.via_group.clone(),
+        });
+    }
+    // Most severe first; direct before through a group; then by assignment for stability.
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.via_group.is_some().cmp(&b.via_group.is_some()))
+            .then(a.assignment_id.cmp(&b.assignment_id))
+    });
+    out
+}
+
+/// What one role definition allows of the can-execute-as table.
+#[derive(Debug, Clone, Default)]
+struct RoleAccess {
+    name: String,
+    /// Per table host entry.
+    hosts: Vec<Option<AllowedAction>>,
+    federated_credential: Option<AllowedAction>,
+    assign: Option<AllowedAction>,
+    compute_write: Option<AllowedAction>,
+}
+
+impl RoleAccess {
+    fn of(table: &ExecuteAsTable, definition: Option<&RoleDefinitionRow>, guid: &str) -> Self {
+        let compute: Vec<String> = table.compute_write_actions().collect();
+        match definition.filter(|d| !d.permissions.is_empty()) {
+            Some(d) => Self {
+                name: d.role_name.clone().unwrap_or_else(|| guid.to_owned()),
+                hosts: table
+                    .hosts
+                    .iter()
+                    .map(|h| first_allowed(d, &h.actions, &h.data_actions))
+                    .collect(),
+                federated_credential: first_allowed(
+                    d,
+                    std::slice::from_ref(&table.user_assigned_identity.federated_credential_write),
+                    &[],
+                ),
+                assign: first_allowed(
+                    d,
+                    std::slice::from_ref(&table.user_assigned_identity.assign),
+                    &[],
+                ),
+                compute_write: first_allowed(d, &compute, &[]),
+            },
+            // Without a definition only Owner and Contributor are known to allow it all (`*`).
+            None if guid == OWNER || guid == CONTRIBUTOR => {
+                let all = |action: &String| {
+                    Some(AllowedAction {
+                        action: action.clone(),
+                        granted_by: "*".to_owned(),
+                    })
+                };
+                Self {
+                    name: if guid == OWNER {
+                        "Owner"
+                    } else {
+                        "Contributor"
+                    }
+                    .to_owned(),
+                    hosts: table
+                        .hosts
+                        .iter()
+                        .map(|h| h.actions.first().and_then(all))
+                        .collect(),
+                    federated_credential: all(&table
+                        .user_assigned_identity
+                        .federated_credential_write),
+                    assign: all(&table.user_assigned_identity.assign),
+                    compute_write: compute.first().and_then(all),
+                }
+            }
+            None => Self {
+                name: guid.to_owned(),
+                hosts: vec![None; table.hosts.len()],
+                ..Self::default()
+            },
+        }
+    }
+}
+
+/// A resource a managed identity runs in.
+#[derive(Debug, Clone)]
+struct HostRef {
+    id: String,
+    resource_type: String,
+}
+
+/// Where a subject stands in the search: the next step towards Tier-0.
+#[derive(Debug, Clone)]
+enum Step {
+    Holds(Holding),
+    Controls {
+        via_group: Option<GroupRef>,
+        control: Box<Control>,
+        next: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Reach {
+    severity: Severity,
+    hops: u32,
+    step: Step,
+}
+
+/// The privilege graph of one snapshot, with every subject's shortest path to Tier-0.
+#[derive(Debug, Default)]
+pub struct AttackPaths<'a> {
+    graph: String,
+    subjects: Vec<SubjectNode>,
+    position: HashMap<String, usize>,
+    members: HashMap<String, Vec<usize>>,
+    group_names: HashMap<String, Option<String>>,
+    azure: Option<AzureGraph<'a>>,
+    reach: Vec<Option<Reach>>,
+}
+
+/// The Azure side: the scope index and what each role allows.
+#[derive(Debug)]
+struct AzureGraph<'a> {
+    assignments: &'a [RoleAssignmentRow],
+    by_scope: HashMap<String, Vec<usize>>,
+    roles: HashMap<String, RoleAccess>,
+    management_groups: HashMap<String, Vec<String>>,
+    tenant_root: String,
+    hosts: HashMap<String, Vec<HostRef>>,
+    user_assigned: HashMap<String, String>,
+    compute_writers: HashMap<String, usize>,
+    /// Names of role-assignment principals Graph returned (`getByIds`).
+    names: HashMap<String, String>,
+    /// Role-assignment principals Graph says no longer exist.
+    deleted: HashSet<String>,
+}
+
+/// The scope key of an assignment scope or resource id: lower case, `/` for the root.
+fn scope_key(scope: &str) -> String {
+    let key = normalise_id(scope);
+    if key.is_empty() { "/".to_owned() } else { key }
+}
+
+impl<'a> AzureGraph<'a> {
+    fn new(azure: &'a AzureSnapshot, tenant_id: &str) -> Self {
+        let table = ExecuteAsTable::embedded();
+        let definitions: HashMap<String, &RoleDefinitionRow> = azure
+            .role_definitions
+            .iter()
+            .map(|d| (role_guid(&d.id), d))
+            .collect();
+        let mut by_scope: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut roles: HashMap<String, RoleAccess> = HashMap::new();
+        let mut compute_writers = HashMap::new();
+        for (i, a) in azure.role_assignments.iter().enumerate() {
+            by_scope.entry(scope_key(&a.scope)).or_default().push(i);
+            let guid = role_guid(&a.role_definition_id);
+            let access = roles
+                .entry(guid.clone())
+                .or_insert_with(|| RoleAccess::of(table, definitions.get(&guid).copied(), &guid));
+            if access.compute_write.is_some() {
+                compute_writers
+                    .entry(a.principal_id.to_ascii_lowercase())
+                    .or_insert(i);
+            }
+        }
+        let management_groups = azure
+            .subscriptions
+            .iter()
+            .map(|s| {
+                (
+                    s.subscription_id.to_ascii_lowercase(),
+                    s.management_group_ancestors_chain
+                        .iter()
+                        .map(|mg| mg.name.to_ascii_lowercase())
+                        .collect(),
+                )
+            })
+            .collect();
+        let user_assigned: HashMap<String, String> = azure
+            .user_assigned_identities
+            .iter()
+            .filter_map(|u| {
+                let principal = u.principal_id.as_deref().filter(|p| !p.is_empty())?;
+                Some((principal.to_ascii_lowercase(), u.id.clone()))
+            })
+            .collect();
+        let principal_of_uami: HashMap<String, &str> = user_assigned
+            .iter()
+            .map(|(p, id)| (normalise_id(id), p.as_str()))
+            .collect();
+        let mut hosts: HashMap<String, Vec<HostRef>> = HashMap::new();
+        for r in &azure.identity_resources {
+            let host = HostRef {
+                id: r.id.clone(),
+                resource_type: r.resource_type.clone().unwrap_or_default(),
+            };
+            if let Some(p) = r.principal_id.as_deref().filter(|p| !p.is_empty()) {
+                hosts
+                    .entry(p.to_ascii_lowercase())
+                    .or_default()
+                    .push(host.clone());
+            }
+            for (uami, value) in r.user_assigned_identities.iter().flatten() {
+                let principal = value
+                    .get("principalId")
+                    .and_then(|v| v.as_str())
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .or_else(|| {
+                        principal_of_uami
+                            .get(&normalise_id(uami))
+                            .map(|p| p.to_string())
+                    });
+                if let Some(p) = principal {
+                    hosts.entry(p).or_default().push(host.clone());
+                }
+            }
+        }
+        let lookup = azure.principal_lookup.known();
+        let names: HashMap<String, String> = lookup
+            .into_iter()
+            .flat_map(|l| &l.found)
+            .filter_map(|o| Some((o.id.to_ascii_lowercase(), o.display_name.clone()?)))
+            .collect();
+        let deleted = lookup
+            .into_iter()
+            .flat_map(|l| &l.checked)
+            .filter(|id| lookup.is_some_and(|l| l.is_deleted(id)))
+            .map(|id| id.to_ascii_lowercase())
+            .collect();
+        Self {
+            names,
+            deleted,
+            assignments: &azure.role_assignments,
+            by_scope,
+            roles,
+            management_groups,
+            tenant_root: tenant_id.to_ascii_lowercase(),
+            hosts,
+            user_assigned,
+            compute_writers,
+        }
+    }
+
+    /// The scopes that contain `resource_id`, itself first, then its parent resources, its
+    /// resource group, subscription, management groups and `/`.
+    fn ancestors(&self, resource_id: &str) -> Vec<String> {
+        let id = normalise_id(resource_id);
+        let segments: Vec<&str> = id.split('/').filter(|s| !s.is_empty()).collect();
+        let mut out = Vec::new();
+        if segments.len() >= 2 && segments[0] == "subscriptions" {
+            let subscription = segments[1];
+            // Resource and parent resources: every prefix ending on a name after providers/.
+            if let Some(p) = segments.iter().position(|s| *s == "providers") {
+                let mut end = segments.len();
+                while end > p + 2 {
+                    if (end - p).is_multiple_of(2) && end - p >= 4 {
+                        out.push(format!("/{}", segments[..end].join("/")));
+                    }
+                    end -= 1;
+                }
+            }
+            if segments.len() >= 4 && segments[2] == "resourcegroups" {
+                out.push(format!(
+                    "/subscriptions/{subscription}/resourcegroups/{}",
+                    segments[3]
+                ));
+            }
+            out.push(format!("/subscriptions/{subscription}"));
+            let chain = self.management_groups.get(subscription);
+            for mg in chain.into_iter().flatten() {
+                out.push(format!(
+                    "/providers/microsoft.management/managementgroups/{mg}"
+                ));
+            }
+            if !chain.is_some_and(|c| c.contains(&self.tenant_root)) {
+                out.push(format!(
+                    "/providers/microsoft.management/managementgroups/{}",
+                    self.tenant_root
+                ));
+            }
+        } else {
+            out.push(id);
+        }
+        out.push("/".to_owned());
+        out
+    }
+
+    fn assignments_over(&self, resource_id: &str) -> impl Iterator<Item = usize> + '_ {
+        self.ancestors(resource_id)
+            .into_iter()
+            .flat_map(|scope| self.by_scope.get(&scope).cloned().unwrap_or_default())
+    }
+
+    fn control(&self, i: usize, allowed: &AllowedAction, how: &str, route: Route) -> Control {
+        let a = &self.assignments[i];
+        Control {
+            actor_id: a.principal_id.clone(),
+            actor_type: a.principal_type.clone(),
+            assignment_id: a.id.clone(),
+            role_definition_id: a.role_definition_id.clone(),
+            role_name: self
+                .roles
+                .get(&role_guid(&a.role_definition_id))
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
+            scope: a.scope.clone(),
+            action: allowed.action.clone(),
+            granted_by: allowed.granted_by.clone(),
+            how: how.to_owned(),
+            condition: a.condition.clone().filter(|c| !c.trim().is_empty()),
+            route,
+        }
+    }
+
+    fn controls(&self, identity_id: &str) -> Controls {
+        let table = ExecuteAsTable::embedded();
+        let key = identity_id.to_ascii_lowercase();
+        let mut out = Controls::default();
+        for host in self.hosts.get(&key).into_iter().flatten() {
+            let Some((entry, host_entry)) = table.host(&host.resource_type) else {
+                continue;
+            };
+            for i in self.assignments_over(&host.id) {
+                let a = &self.assignments[i];
+                let Some(access) = self.roles.get(&role_guid(&a.role_definition_id)) else {
+                    continue;
+                };
+                if let Some(allowed) = access.hosts.get(entry).cloned().flatten() {
+                    out.effective.push(self.control(
+                        i,
+                        &allowed,
+                        &host_entry.how,
+                        Route::Host {
+                            host_id: host.id.clone(),
+                            host_type: host_entry.resource_type.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        if let Some(uami) = self.user_assigned.get(&key) {
+            let how = &table.user_assigned_identity.how;
+            for i in self.assignments_over(uami) {
+                let a = &self.assignments[i];
+                let Some(access) = self.roles.get(&role_guid(&a.role_definition_id)) else {
+                    continue;
+                };
+                if let Some(allowed) = &access.federated_credential {
+                    out.effective.push(
+                        self.control(
+                            i,
+                            allowed,
+                            how.get("federatedCredential")
+                                .map(String::as_str)
+                                .unwrap_or_default(),
+                            Route::FederatedCredential {
+                                identity_resource_id: uami.clone(),
+                            },
+                        ),
+                    );
+                } else if let Some(allowed) = &access.assign {
+                    let writer = self
+                        .compute_writers
+                        .get(&a.principal_id.to_ascii_lowercase())
+                        .copied();
+                    let compute = writer.and_then(|w| {
+                        let role = self
+                            .roles
+                            .get(&role_guid(&self.assignments[w].role_definition_id))?;
+                        Some((w, role.compute_write.clone()?))
+                    });
+                    let how = how.get("assign").map(String::as_str).unwrap_or_default();
+                    match compute {
+                        Some((w, write)) => out.effective.push(self.control(
+                            i,
+                            allowed,
+                            how,
+                            Route::Assign {
+                                identity_resource_id: uami.clone(),
+                                compute_assignment_id: self.assignments[w].id.clone(),
+                                compute_action: write.action,
+                            },
+                        )),
+                        None => out.latent.push(self.control(
+                            i,
+                            allowed,
+                            how,
+                            Route::Assign {
+                                identity_resource_id: uami.clone(),
+                                compute_assignment_id: String::new(),
+                                compute_action: String::new(),
+                            },
+                        )),
+                    }
+                }
+            }
+        }
+        // An identity controlling itself is no escalation, and a deleted principal controls
+        // nothing (MI-ORPH-003 reports its assignment).
+        let keep = |c: &Control| {
+            !c.actor_id.eq_ignore_ascii_case(identity_id)
+                && !self.deleted.contains(&c.actor_id.to_ascii_lowercase())
+        };
+        out.effective.retain(keep);
+        out.latent.retain(keep);
+        out
+    }
+
+    /// The identities an assignment controls: hosts under its scope whose type's actions its
+    /// role allows, and user-assigned identities under it whose federated credentials it can
+    /// write. Each identity once, with its first control.
+    fn controlled_by(&self, assignment_id: &str) -> Vec<(String, Control)> {
+        let Some(i) = self
+            .assignments
+            .iter()
+            .position(|a| a.id.eq_ignore_ascii_case(assignment_id))
+        else {
+            return Vec::new();
+        };
+        let a = &self.assignments[i];
+        let Some(access) = self.roles.get(&role_guid(&a.role_definition_id)) else {
+            return Vec::new();
+        };
+        let table = ExecuteAsTable::embedded();
+        let scope = scope_key(&a.scope);
+        let mut out: BTreeMap<String, Control> = BTreeMap::new();
+        for (principal, hosts) in &self.hosts {
+            for host in hosts {
+                let Some((entry, host_entry)) = table.host(&host.resource_type) else {
+                    continue;
+                };
+                let Some(allowed) = access.hosts.get(entry).cloned().flatten() else {
+                    continue;
+                };
+                if out.contains_key(principal) || !self.ancestors(&host.id).contains(&scope) {
+                    continue;
+                }
+                let route = Route::Host {
+                    host_id: host.id.clone(),
+                    host_type: host_entry.resource_type.clone(),
+                };
+                out.insert(
+                    principal.clone(),
+                    self.control(i, &allowed, &host_entry.how, route),
+                );
+            }
+        }
+        if let Some(allowed) = &access.federated_credential {
+            let how = table
+                .user_assigned_identity
+                .how
+                .get("federatedCredential")
+                .map(String::as_str)
+                .unwrap_or_default();
+            for (principal, uami) in &self.user_assigned {
+                if out.contains_key(principal) || !self.ancestors(uami).contains(&scope) {
+                    continue;
+                }
+                let route = Route::FederatedCredential {
+                    identity_resource_id: uami.clone(),
+                };
+                out.insert(principal.clone(), self.control(i, allowed, how, route));
+            }
+        }
+        out.remove(&a.principal_id.to_ascii_lowercase());
+        out.into_iter().collect()
+    }
+
+    /// True when the principal holds a role with write on some compute host type.
+    fn has_compute_write(&self, principal_id: &str) -> bool {
+        self.compute_writers
+            .contains_key(&principal_id.to_ascii_lowercase())
+    }
+}
+
+impl<'a> AttackPaths<'a> {
+    /// Builds the graph over `subjects` (in assessment order) and searches it.
+    pub fn new(snapshot: &'a TenantSnapshot, subjects: Vec<SubjectNode>) -> Self {
+        let azure = snapshot
+            .azure
+            .known()
+            .map(|a| AzureGraph::new(a, &snapshot.tenant_id));
+        let mut position = HashMap::with_capacity(subjects.len());
+        let mut members: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut group_names: HashMap<String, Option<String>> = HashMap::new();
+        for (i, s) in subjects.iter().enumerate() {
+            position.entry(s.id.to_ascii_lowercase()).or_insert(i);
+            for g in &s.groups {
+                members
+                    .entry(g.id.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
+                group_names
+                    .entry(g.id.to_ascii_lowercase())
+                    .or_insert_with(|| g.display_name.clone());
+            }
+        }
+        let mut paths = Self {
+            graph: snapshot.graph_endpoint.clone(),
+            reach: vec![None; subjects.len()],
+            subjects,
+            position,
+            members,
+            group_names,
+            azure,
+        };
+        for class in [Severity::Critical, Severity::High] {
+            paths.search(class);
+        }
+        paths
+    }
+
+    /// Multi-source shortest paths from the holders of `class` targets over reversed control
+    /// and membership edges; fills subjects no more severe class reached.
+    fn search(&mut self, class: Severity) {
+        let mut best: Vec<Option<Reach>> = vec![None; self.subjects.len()];
+        let mut queue = BinaryHeap::new();
+        for (i, s) in self.subjects.iter().enumerate() {
+            if let Some(h) = s.holdings.iter().find(|h| h.severity == class) {
+                let hops = 1 + u32::from(h.via_group.is_some());
+                best[i] = Some(Reach {
+                    severity: class,
+                    hops,
+                    step: Step::Holds(h.clone()),
+                });
+                queue.push(Reverse((hops, i)));
+            }
+        }
+        while let Some(Reverse((hops, v))) = queue.pop() {
+            if best[v].as_ref().is_some_and(|r| r.hops < hops) {
+                continue;
+            }
+            for control in self.controls(&self.subjects[v].id).effective {
+                let actor = control.actor_id.to_ascii_lowercase();
+                let mut relax =
+                    |u: usize, via_group: Option<GroupRef>, queue: &mut BinaryHeap<_>| {
+                        let cost = hops + 1 + u32::from(via_group.is_some());
+                        if best[u].as_ref().is_none_or(|r| r.hops > cost) {
+                            best[u] = Some(Reach {
+                                severity: class,
+                                hops: cost,
+                                step: Step::Controls {
+                                    via_group,
+                                    control: Box::new(control.clone()),
+                                    next: v,
+                                },
+                            });
+                            queue.push(Reverse((cost, u)));
+                        }
+                    };
+                if let Some(&u) = self.position.get(&actor) {
+                    relax(u, None, &mut queue);
+                }
+                if let Some(group_members) = self.members.get(&actor) {
+                    let via = GroupRef {
+                        id: control.actor_id.clone(),
+                        display_name: self.group_names.get(&actor).cloned().flatten(),
+                    };
+                    for &u in group_members {
+                        relax(u, Some(via.clone()), &mut queue);
+                    }
+                }
+            }
+        }
+        for (slot, found) in self.reach.iter_mut().zip(best) {
+            if slot.is_none() {
+                *slot = found;
+            }
+        }
+    }
+
+    /// Everything that controls the identity, computed from the scope index.
+    pub fn controls(&self, identity_id: &str) -> Controls {
+        self.azure
+            .as_ref()
+            .map(|a| a.controls(identity_id))
+            .unwrap_or_default()
+    }
+
+    /// True when the principal holds a role with write on some compute host type anywhere
+    /// (what `assign/action` over a user-assigned identity needs to be used).
+    pub fn has_compute_write(&self, principal_id: &str) -> bool {
+        self.azure
+            .as_ref()
+            .is_some_and(|a| a.has_compute_write(principal_id))
+    }
+
+    /// The identities (by object id) that one Azure role assignment lets its holder act as,
+    /// each with the control it gives.
+    pub fn controlled_by(&self, assignment_id: &str) -> Vec<(String, Control)> {
+        self.azure
+            .as_ref()
+            .map(|a| a.controlled_by(assignment_id))
+            .unwrap_or_default()
+    }
+
+    /// The subject node of an assessed subject, by object id.
+    pub fn subject(&self, id: &str) -> Option<&SubjectNode> {
+        self.position
+            .get(&id.to_ascii_lowercase())
+            .map(|&i| &self.subjects[i])
+    }
+
+    /// The principals that can act as the identity, most dangerous first.
+    pub fn actors(&self, identity_id: &str) -> Actors {
+        let mut by_actor: BTreeMap<String, Actor> = BTreeMap::new();
+        for control in self.controls(identity_id).effective {
+            let key = control.actor_id.to_ascii_lowercase();
+            if let Some(actor) = by_actor.get_mut(&key) {
+                actor.controls += 1;
+                continue;
+            }
+            let subject = self.position.get(&key).map(|&i| &self.subjects[i]);
+            let principal =
+                match subject {
+                    Some(s) => s.node(),
+                    None => NodeRef {
+                        id: control.actor_id.clone(),
+                        kind: NodeKind::of_principal_type(control.actor_type.as_deref()),
+                        name: self.group_names.get(&key).cloned().flatten().or_else(|| {
+                            self.azure.as_ref().and_then(|a| a.names.get(&key).cloned())
+                        }),
+                    },
+                };
+            by_actor.insert(
+                key,
+                Actor {
+                    principal,
+                    holds_credentials: subject.is_some_and(|s| s.holds_credentials),
+                    tier: subject.and_then(|s| s.tier),
+                    control,
+                    controls: 1,
+                },
+            );
+        }
+        let mut all: Vec<Actor> = by_actor.into_values().collect();
+        all.sort_by(|a, b| {
+            a.danger_rank()
+                .cmp(&b.danger_rank())
+                .then_with(|| a.principal.name.cmp(&b.principal.name))
+                .then_with(|| a.principal.id.cmp(&b.principal.id))
+        });
+        let count = all.len();
+        all.truncate(ACTORS_LISTED);
+        Actors { count, first: all }
+    }
+
+    /// The shortest path from a subject to Tier-0 (its most severe class), if any.
+    pub fn path_to_tier0(&self, subject_id: &str) -> Option<PathToTier0> {
+        let mut i = *self.position.get(&subject_id.to_ascii_lowercase())?;
+        let first = self.reach[i].as_ref()?;
+        let severity = first.severity;
+        let mut hops = Vec::new();
+        let mut seen = HashSet::new();
+        loop {
+            if !seen.insert(i) {
+                return None; // unreachable: each step leads to a shorter distance
+            }
+            let subject = &self.subjects[i];
+            let reach = self.reach[i].as_ref()?;
+            let from = subject.node();
+            match &reach.step {
+                Step::Holds(holding) => {
+                    let holder = self.through_group(&mut hops, &from, holding.via_group.as_ref());
+                    hops.push(self.holding_hop(subject, holder, holding));
+                    return Some(PathToTier0 {
+                        severity,
+                        target: holding.clone(),
+                        hops,
+                    });
+                }
+                Step::Controls {
+                    via_group,
+                    control,
+                    next,
+                } => {
+                    let actor = self.through_group(&mut hops, &from, via_group.as_ref());
+                    let target = &self.subjects[*next];
+                    hops.push(control_hop(actor, target.node(), control));
+                    i = *next;
+                }
+            }
+        }
+    }
+
+    /// Adds the membership hop when the step goes through a group; returns the node the next
+    /// hop starts from.
+    fn through_group(
+        &self,
+        hops: &mut Vec<Hop>,
+        from: &NodeRef,
+        group: Option<&GroupRef>,
+    ) -> NodeRef {
+        let Some(group) = group else {
+            return from.clone();
+        };
+        let node = NodeRef {
+            id: group.id.clone(),
+            kind: NodeKind::Group,
+            name: group.display_name.clone(),
+        };
+        hops.push(Hop {
+            from: from.clone(),
+            edge: EdgeKind::MemberOf,
+            to: node.clone(),
+            evidence: json!({ "groupId": group.id, "membership": "transitive" }),
+            remediation: format!(
+                "Remove {} from the group {} (or from the nested group that makes it a member): {}",
+                from.name.as_deref().unwrap_or(&from.id),
+                group.display_name.as_deref().unwrap_or(&group.id),
+                az_rest(
+                    "DELETE",
+                    &self.graph,
+                    &format!("/groups/{}/members/{}/$ref", group.id, from.id)
+                )
+            ),
+        });
+        node
+    }
+
+    fn holding_hop(&self, subject: &SubjectNode, holder: NodeRef, holding: &Holding) -> Hop {
+        let (edge, remediation) = match holding.kind {
+            HoldingKind::DirectoryRole => (
+                EdgeKind::HoldsDirectoryRole,
+                format!(
+                    "Remove the role assignment: {}",
+                    az_rest(
+                        "DELETE",
+                        &self.graph,
+                        &format!(
+                            "/roleManagement/directory/roleAssignments/{}",
+                            holding.assignment_id
+                        )
+                    )
+                ),
+            ),
+            HoldingKind::AppPermission => (
+                EdgeKind::HoldsAppRole,
+                format!(
+                    "Remove the app role assignment: {}",
+                    az_rest(
+                        "DELETE",
+                        &self.graph,
+                        &format!(
+                            "/servicePrincipals/{}/appRoleAssignments/{}",
+                            subject.id, holding.assignment_id
+                        )
+                    )
+                ),
+            ),
+            HoldingKind::AzureAccessAdministration => (
+                EdgeKind::HoldsAzureRole,
+                format!(
+                    "Delete the assignment: az role assignment delete --ids \"{}\"",
+                    holding.assignment_id
+                ),
+            ),
+        };
+        Hop {
+            from: holder,
+            edge,
+            to: holding.target.clone(),
+            evidence: json!({
+                "assignmentId": holding.assignment_id,
+                "holds": holding.description,
+            }),
+            remediation,
+        }
+    }
+}
+
+/// The hop of a control edge.
+fn control_hop(actor: NodeRef, target: NodeRef, control: &Control) -> Hop {
+    let narrow = match &control.route {
+        Route::Host { host_id, .. } => format!(
+            "or grant {} at a scope that does not hold {host_id}, or use a role without {}",
+            control.role_name, control.action
+        ),
+        Route::FederatedCredential {
+            identity_resource_id,
+        }
+        | Route::Assign {
+            identity_resource_id,
+            ..
+        } => format!(
+            "or grant {} at a scope that does not hold {identity_resource_id}, or use a role without {}",
+            control.role_name, control.action
+        ),
+    };
+    Hop {
+        from: actor,
+        edge: EdgeKind::CanExecuteAs,
+        to: target,
+        evidence: serde_json::to_value(control).unwrap_or_default(),
+        remediation: format!(
+            "Delete the assignment: az role assignment delete --ids \"{}\"; {narrow}",
+            control.assignment_id
+        ),
+    }
+}
