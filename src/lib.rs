@@ -18,6 +18,7 @@ pub mod graph;
 pub mod host;
 pub mod http;
 pub mod model;
+pub mod opengraph;
 pub mod pipeline;
 pub mod report;
 pub mod resolve;

@@ -64,6 +64,14 @@ where
     }
 }
 
+/// A document serialised piece by piece (one upload chunk per piece), such as
+/// `attack-graph.json`.
+pub fn json_chunks<'a>(
+    pieces: impl Iterator<Item = Result<Vec<u8>, serde_json::Error>> + Send + 'a,
+) -> Chunks<'a> {
+    Box::new(pieces.map(|piece| piece.map(Bytes::from).map_err(serialise_error)))
+}
+
 /// Serialises a value as gzip-compressed JSON.
 pub fn gzip_json<T: Serialize>(value: &T) -> Result<Bytes, StoreError> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::RunOutcome;
-use super::encode::{Body, gzip_json, json_bytes, ndjson_stream};
+use super::encode::{Body, gzip_json, json_bytes, json_chunks, ndjson_stream};
 use crate::assess::{Assessment, Assessor, CHUNK_SUBJECTS};
 use crate::changes::{self, Comparison, CurrentRun};
 use crate::report::{Selection, Totals};
@@ -195,10 +195,12 @@ impl Publisher {
                 run,
             ),
         );
-        let writes: [(&str, &str, Body<'_>); 4] = [
+        let attack_graph = json_chunks(crate::opengraph::chunks(assessor.resolver()));
+        let writes: [(&str, &str, Body<'_>); 5] = [
             (files::IDENTITIES, NDJSON, Body::Ndjson(identities)),
             (files::FINDINGS, NDJSON, Body::Ndjson(findings)),
             (files::CHANGES, NDJSON, Body::Ndjson(changes)),
+            (files::ATTACK_GRAPH, JSON, Body::Stream(attack_graph)),
             (files::SNAPSHOT, GZIP, Body::Whole(gzip_json(snapshot))),
         ];
         for (name, content_type, body) in writes {

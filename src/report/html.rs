@@ -7,12 +7,13 @@ use base64::Engine as _;
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
-use super::ReportInput;
 use super::subjects::Subject;
+use super::{AttackPath, ReportInput};
 use crate::assess::IdentityRecord;
 use crate::changes::{Change, ChangeType, FindingState};
 use crate::classification::Tier;
 use crate::model::{RoleState, Severity, SubjectKind};
+use crate::resolve::paths::{EdgeKind, Hop};
 use crate::results::records::{Manifest, RunState, SeverityCounts, Trigger};
 use crate::rules::Finding;
 
@@ -53,6 +54,7 @@ pub(super) fn render_head(input: &ReportInput<'_>, subjects: &[Subject<'_>]) -> 
     render_problems(&mut out, manifest);
     render_overview(&mut out, input);
     let listed: BTreeSet<String> = subjects.iter().map(|s| anchor(s.id)).collect();
+    render_attack_paths(&mut out, &input.totals.attack_paths, &listed);
     render_changes(&mut out, input.changes, input.totals.changes, &listed);
     render_filters(&mut out, input.findings, subjects);
     if subjects.len() < input.totals.subjects {
@@ -381,6 +383,70 @@ fn render_chart(out: &mut String, counts: &SeverityCounts, suppressed: &Severity
 /// Counts of change events and their table.
 /// `listed` holds the anchors of the subjects on the page: a change about one of them links to
 /// its row.
+/// "Attack paths": the shortest escalation paths to Tier-0, each as a chain of hops.
+fn render_attack_paths(out: &mut String, paths: &[AttackPath], listed: &BTreeSet<String>) {
+    if paths.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "<section class=\"card\" id=\"attack-paths\">\n<h2>Attack paths <span class=\"count\">{}</span></h2>\n\
+         <p class=\"muted\">Managed identities that reach a Tier-0 privilege through another identity they can \
+         run code as, shortest first. Break any hop to break the path; each hop names its fix.</p>\n",
+        paths.len()
+    ));
+    for entry in paths {
+        let name = esc(&entry.identity_name);
+        let link = anchor(&entry.identity_id);
+        let who = if listed.contains(&link) {
+            format!("<a href=\"#{link}\">{name}</a>")
+        } else {
+            name
+        };
+        out.push_str(&format!(
+            "<article class=\"attack-path sev-{}\"><header>{} {who} reaches {} in {} hops</header>\n",
+            entry.path.severity.as_str(),
+            severity_badge(entry.path.severity),
+            esc(&entry.path.target.description),
+            entry.path.hops.len()
+        ));
+        render_hops(out, &entry.path.hops);
+        out.push_str("</article>\n");
+    }
+    out.push_str("</section>\n");
+}
+
+/// A path as an ordered chain: actor → hop → … → target, each hop with its evidence and fix.
+fn render_hops(out: &mut String, hops: &[Hop]) {
+    out.push_str("<ol class=\"hops\">\n");
+    for hop in hops {
+        let node = |n: &crate::resolve::paths::NodeRef| {
+            format!(
+                "<span class=\"node\">{}</span>",
+                esc(n.name.as_deref().unwrap_or(&n.id))
+            )
+        };
+        let what = match hop.edge {
+            EdgeKind::CanExecuteAs => format!(
+                "can run code as, through {} over {} ({})",
+                esc(hop.evidence["roleName"].as_str().unwrap_or_default()),
+                esc(hop.evidence["scope"].as_str().unwrap_or_default()),
+                esc(hop.evidence["action"].as_str().unwrap_or_default())
+            ),
+            EdgeKind::MemberOf => "is a member of".to_owned(),
+            EdgeKind::HoldsDirectoryRole => "holds the directory role".to_owned(),
+            EdgeKind::HoldsAppRole => "holds the application permission".to_owned(),
+            EdgeKind::HoldsAzureRole => "holds the Azure role at".to_owned(),
+        };
+        out.push_str(&format!(
+            "<li>{} <span class=\"edge\">{what}</span> {}<div class=\"hop-fix\"><code>{}</code></div></li>\n",
+            node(&hop.from),
+            node(&hop.to),
+            esc(&hop.remediation)
+        ));
+    }
+    out.push_str("</ol>\n");
+}
+
 fn render_changes(
     out: &mut String,
     changes: &[Change],
@@ -933,6 +999,13 @@ fn render_finding(out: &mut String, f: &Finding) {
             None => out.push_str("Suppressed by suppressions.json."),
         }
         out.push_str("</p>\n");
+    }
+    if let Some(hops) = f
+        .evidence
+        .get("hops")
+        .and_then(|h| serde_json::from_value::<Vec<Hop>>(h.clone()).ok())
+    {
+        render_hops(out, &hops);
     }
     let evidence =
         serde_json::to_string_pretty(&f.evidence).unwrap_or_else(|_| f.evidence.to_string());

@@ -35,6 +35,7 @@ use std::collections::BTreeSet;
 
 use crate::assess::IdentityRecord;
 use crate::changes::Change;
+use crate::resolve::paths::PathToTier0;
 use crate::results::records::{Manifest, SeverityCounts};
 use crate::rules::Finding;
 
@@ -72,6 +73,23 @@ pub struct Totals {
     /// Subjects the report would list: every managed identity and every other principal that
     /// has a finding.
     pub subjects: usize,
+    /// The shortest escalation paths to Tier-0 of the whole run (paths through another
+    /// identity), shortest first, at most [`MAX_ATTACK_PATHS`].
+    pub attack_paths: Vec<AttackPath>,
+}
+
+/// How many attack paths the report lists.
+pub const MAX_ATTACK_PATHS: usize = 25;
+
+/// An identity's path to Tier-0, as the report's "Attack paths" section lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttackPath {
+    /// The identity's object id.
+    pub identity_id: String,
+    /// Its display name.
+    pub identity_name: String,
+    /// The path.
+    pub path: PathToTier0,
 }
 
 impl Totals {
@@ -100,6 +118,31 @@ impl Totals {
             }
         }
         self.subjects += identities.len() + others.len();
+        for record in identities {
+            let Some(path) = record.path_to_tier0.as_ref().filter(|p| p.is_escalation()) else {
+                continue;
+            };
+            self.attack_paths.push(AttackPath {
+                identity_id: record.id.clone(),
+                identity_name: record
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| record.id.clone()),
+                path: path.clone(),
+            });
+        }
+        // Shortest first, then most severe, then by name: the same list however the run is
+        // chunked.
+        self.attack_paths.sort_by(|a, b| {
+            a.path
+                .hops
+                .len()
+                .cmp(&b.path.hops.len())
+                .then(b.path.severity.cmp(&a.path.severity))
+                .then_with(|| a.identity_name.cmp(&b.identity_name))
+                .then_with(|| a.identity_id.cmp(&b.identity_id))
+        });
+        self.attack_paths.truncate(MAX_ATTACK_PATHS);
     }
 }
 

@@ -40,6 +40,8 @@ pub mod files {
     pub const FINDINGS: &str = "findings.ndjson";
     /// Change events since the previous complete run.
     pub const CHANGES: &str = "changes.ndjson";
+    /// The privilege graph in BloodHound CE's OpenGraph format.
+    pub const ATTACK_GRAPH: &str = "attack-graph.json";
     /// The self-contained HTML report.
     pub const REPORT: &str = "report.html";
     /// The tenant snapshot the run assessed (replay it with `--from-snapshot`).

@@ -16,7 +16,8 @@ recursively. A file's kind comes from its path relative to that directory:
     scans/<anything>.json or .ndjson                                                     scan status
     ...suppressions.json                                                                 suppressions file
 
-Everything else (snapshot.json.gz, report.html, locks/, logs) is ignored; other .json/.ndjson files are
+attack-graph.json (BloodHound OpenGraph) is validated by test_opengraph.py. Everything else
+(snapshot.json.gz, report.html, locks/, logs) is ignored; other .json/.ndjson files are
 listed as unclassified, without failing.
 """
 
@@ -197,6 +198,7 @@ class Samples:
     files: dict[str, list[Path]] = field(default_factory=lambda: {k: [] for k in KINDS})
     parse_errors: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     unclassified: list[Path] = field(default_factory=list)
+    attack_graphs: list[Path] = field(default_factory=list)
 
 
 def classify(rel: str) -> tuple[str, str] | None:
@@ -224,7 +226,9 @@ def load_samples() -> Samples:
         rel = path.relative_to(root).as_posix()
         found = classify(rel)
         if found is None:
-            if path.suffix in (".json", ".ndjson"):
+            if path.name == "attack-graph.json":
+                samples.attack_graphs.append(path)
+            elif path.suffix in (".json", ".ndjson"):
                 samples.unclassified.append(path)
             continue
         kind, shape = found

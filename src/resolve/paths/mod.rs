@@ -1038,6 +1038,36 @@ impl<'a> AttackPaths<'a> {
             .unwrap_or_default()
     }
 
+    /// The resources the identity runs in (id and ARM type), as the Azure plane lists them.
+    pub fn hosts_of(&self, identity_id: &str) -> Vec<(String, String)> {
+        self.azure
+            .as_ref()
+            .and_then(|a| a.hosts.get(&identity_id.to_ascii_lowercase()))
+            .into_iter()
+            .flatten()
+            .map(|h| (h.id.clone(), h.resource_type.clone()))
+            .collect()
+    }
+
+    /// The scopes that contain a resource, in lower case: itself, its parent resources, its
+    /// resource group, subscription, management groups (nearest first) and `/`.
+    pub fn ancestors(&self, resource_id: &str) -> Vec<String> {
+        match &self.azure {
+            Some(a) => a.ancestors(resource_id),
+            None => vec![scope_key(resource_id)],
+        }
+    }
+
+    /// The display name Graph gave a role-assignment principal (`getByIds`), if any.
+    pub fn principal_name(&self, id: &str) -> Option<String> {
+        let key = id.to_ascii_lowercase();
+        self.group_names
+            .get(&key)
+            .cloned()
+            .flatten()
+            .or_else(|| self.azure.as_ref()?.names.get(&key).cloned())
+    }
+
     /// The subject node of an assessed subject, by object id.
     pub fn subject(&self, id: &str) -> Option<&SubjectNode> {
         self.position
