@@ -138,6 +138,7 @@ pub(super) const PRIVILEGED_RBAC_AT_HIGH_SCOPE: Rule = Rule {
         "Delegate Azure role assignment management with conditions (learn.microsoft.com/azure/role-based-access-control/delegate-role-assignments-overview)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: privileged_rbac_at_high_scope,
 };
 
@@ -198,6 +199,7 @@ pub(super) const CUSTOM_ROLE_GRANTS_ACCESS: Rule = Rule {
         "Azure custom roles (learn.microsoft.com/azure/role-based-access-control/custom-roles)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: custom_role_grants_access,
 };
 
@@ -260,7 +262,7 @@ pub(super) const CONTROL_OVER_PRIVILEGED_IDENTITY: Rule = Rule {
     id: "MI-AZ-003",
     title: "Managed identity can take over a more privileged user-assigned identity",
     applies_to: "managed identities holding Managed Identity Operator, Managed Identity Contributor, or any role with federated-credential write or identity assign rights, over a scope that holds a user-assigned identity",
-    severity: "high",
+    severity: "high; medium when the control is latent (assign/action alone, and the holder has write on no compute resource to attach the identity to)",
     rationale: "Federated-credential write lets the holder add a trust to an issuer it controls and mint tokens as the target identity; assign/action (Managed Identity Operator) lets it attach the identity to compute it controls and use its token. Either way the holder gets every right of the target. When the target is more privileged than the holder (by its Graph, Entra and Azure roles, not counting this control), that is privilege escalation.",
     remediation: "Delete the controlling assignment (az role assignment delete --ids <assignment id>), or narrow it to a resource group that holds no identity more privileged than the holder; move privileged user-assigned identities to a resource group of their own.",
     references: &[
@@ -268,6 +270,7 @@ pub(super) const CONTROL_OVER_PRIVILEGED_IDENTITY: Rule = Rule {
         "emiliensocchi/azure-tiering: Managed Identity Operator and Contributor are Tier 0",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: control_over_privileged_identity,
 };
 
@@ -307,6 +310,12 @@ fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
                     .map(|r| r.tier),
             )
             .max();
+        let has_compute_write = view.paths().has_compute_write(&holder.id)
+            || holder
+                .groups
+                .iter()
+                .flatten()
+                .any(|g| view.paths().has_compute_write(&g.id));
         for role in controlling {
             let definition = index.definition(&role.role_definition_id);
             let guid = role.role_guid();
@@ -345,18 +354,31 @@ fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
                     (true, false) => "add a federated credential to it",
                     _ => "attach it to a resource it controls",
                 };
+                // assign/action is used by attaching the identity to compute the holder can
+                // write; without such write anywhere, the control is latent.
+                let latent = !can_add_credential && !has_compute_write;
                 out.push(rule.finding(
-                    Severity::High,
+                    if latent {
+                        Severity::Medium
+                    } else {
+                        Severity::High
+                    },
                     holder,
                     &format!("{}:{}", role.assignment_id, uami.id),
                     format!(
-                        "{} can take over the more privileged {} ({}) through {} over {}{}",
+                        "{} {} the more privileged {} ({}) through {} over {}{}{}",
                         holder.display_name,
+                        if latent { "could take over" } else { "can take over" },
                         target.display_name,
                         target_tier.map(Tier::as_str).unwrap_or("no tier"),
                         role.role_name,
                         describe_scope(index, &role.scope),
-                        via_text(role)
+                        via_text(role),
+                        if latent {
+                            " (latent: it can write no compute resource to attach it to)"
+                        } else {
+                            ""
+                        }
                     ),
                     json!({
                         "holder": {
@@ -374,6 +396,8 @@ fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
                         "role": role_evidence(index, role),
                         "canAddFederatedCredential": can_add_credential,
                         "canAssignIdentity": can_assign,
+                        "holderHasComputeWrite": has_compute_write,
+                        "latent": latent,
                         "how": how,
                     }),
                     format!(
@@ -403,6 +427,7 @@ pub(super) const UNUSED_USER_ASSIGNED_IDENTITY: Rule = Rule {
         "EntraOps Get-EntraOpsManagedIdentityAssignments (Resource Graph join on identity.userAssignedIdentities)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: unused_user_assigned_identity,
 };
 
@@ -543,6 +568,7 @@ pub(super) const STALE_MANAGED_IDENTITY: Rule = Rule {
         "Managed identity best practice recommendations (learn.microsoft.com/entra/identity/managed-identities-azure-resources/managed-identity-best-practice-recommendations)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: stale_managed_identity,
 };
 
@@ -674,6 +700,7 @@ pub(super) const ORPHANED_ROLE_ASSIGNMENT: Rule = Rule {
         "Remove Azure role assignments: \"Identity not found\" (learn.microsoft.com/azure/role-based-access-control/troubleshoot-limits#remove-role-assignments-for-deleted-principals)",
     ],
     scope: Scope::Tenant,
+    retired: None,
     check: orphaned_role_assignment,
 };
 
@@ -865,6 +892,7 @@ pub(super) const FEDERATED_CREDENTIAL_INVENTORY: Rule = Rule {
         "Federated Identity Credentials - List (learn.microsoft.com/rest/api/managedidentity)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: federated_credential_inventory,
 };
 
@@ -914,6 +942,7 @@ pub(super) const UNTRUSTED_ISSUER: Rule = Rule {
         "Workload identity federation: supported scenarios (learn.microsoft.com/entra/workload-id/workload-identity-federation)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: untrusted_issuer,
 };
 
@@ -966,6 +995,7 @@ pub(super) const SELF_HOSTED_ISSUER: Rule = Rule {
         "Workload identity federation considerations: issuer requirements",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: self_hosted_issuer,
 };
 
@@ -1036,6 +1066,7 @@ pub(super) const BROAD_GITHUB_SUBJECT: Rule = Rule {
         "prowler #12747: broad federated credential subjects",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: broad_github_subject_rule,
 };
 

@@ -431,8 +431,17 @@ fn control_over_a_more_privileged_identity_names_both() {
     let direct = &["RoleManagement.ReadWrite.Directory"][..];
     let cases: Vec<(&str, TenantSnapshot, Vec<Severity>)> = vec![
         (
-            "operator over a ControlPlane target",
+            "operator over a ControlPlane target, no compute write anywhere: latent",
             control_case(MANAGED_IDENTITY_OPERATOR, &rg, &[], direct),
+            vec![Severity::Medium],
+        ),
+        (
+            "operator over a ControlPlane target, with compute it can write",
+            {
+                let mut s = control_case(MANAGED_IDENTITY_OPERATOR, &rg, &[], direct);
+                assign(&mut s, MI, "ServicePrincipal", CONTRIBUTOR, &other_rg);
+                s
+            },
             vec![Severity::High],
         ),
         (
@@ -487,6 +496,9 @@ fn control_over_a_more_privileged_identity_names_both() {
     assert_eq!(f.evidence["holder"]["tierWithoutThisControl"], json!(null));
     assert_eq!(f.evidence["canAssignIdentity"], true);
     assert_eq!(f.evidence["canAddFederatedCredential"], false);
+    assert_eq!(f.evidence["latent"], true);
+    assert_eq!(f.evidence["holderHasComputeWrite"], false);
+    assert!(f.title.contains("latent"), "{}", f.title);
     assert!(
         f.title.contains("id-holder") && f.title.contains("id-target"),
         "{}",

@@ -28,6 +28,7 @@ pub(super) const MOVE_TO_MANAGED_IDENTITY: Rule = Rule {
         "Workload identity federation (learn.microsoft.com/entra/workload-id/workload-identity-federation)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: move_to_managed_identity,
 };
 
@@ -154,6 +155,7 @@ pub(super) const CREDENTIAL_HYGIENE: Rule = Rule {
         "ScubaGear MS.AAD.5.6/5.7; Entra recommendations staleAppCreds; Prowler entra_app_registration_client_secret_unused",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: credential_hygiene,
 };
 

@@ -93,6 +93,9 @@ pub struct Rule {
     pub references: &'static [&'static str],
     /// What the check reports about, which decides how a run calls it.
     pub scope: Scope,
+    /// Set when the rule no longer fires: what replaced it. Its id stays in the catalogue and is
+    /// never reused.
+    pub retired: Option<&'static str>,
     /// The check.
     pub check: fn(&TenantView<'_>) -> Vec<Finding>,
 }
@@ -172,6 +175,7 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
 pub fn evaluate(view: &TenantView<'_>) -> Vec<Finding> {
     RULES
         .iter()
+        .filter(|rule| rule.retired.is_none())
         .filter(|rule| rule.scope == Scope::Subjects || view.is_tenant_pass())
         .flat_map(|rule| (rule.check)(view))
         .collect()
@@ -192,15 +196,22 @@ pub fn catalogue_markdown() -> String {
             "| [{id}](#{anchor}) | {title} | {applies} | {severity} |\n",
             id = rule.id,
             anchor = rule.id.to_ascii_lowercase(),
-            title = rule.title,
+            title = match rule.retired {
+                Some(_) => format!("*Retired.* {}", rule.title),
+                None => rule.title.to_owned(),
+            },
             applies = rule.applies_to,
             severity = rule.severity,
         ));
     }
     for rule in RULES {
         out.push_str(&format!(
-            "\n## {id}\n\n**{title}**\n\n- Applies to: {applies}\n- Severity: {severity}\n\n\
+            "\n## {id}\n\n**{title}**\n\n{retired}- Applies to: {applies}\n- Severity: {severity}\n\n\
              **Why it matters.** {rationale}\n\n**How to fix it.** {remediation}\n",
+            retired = rule
+                .retired
+                .map(|r| format!("- **Retired:** {r}\n"))
+                .unwrap_or_default(),
             id = rule.id,
             title = rule.title,
             applies = rule.applies_to,
@@ -223,9 +234,13 @@ pub fn catalogue_text() -> String {
     let mut out = String::new();
     for rule in RULES {
         out.push_str(&format!(
-            "{id}  {title}\n    applies to: {applies}\n    severity:   {severity}\n    why:        {rationale}\n    fix:        {remediation}\n\n",
+            "{id}  {title}\n{retired}    applies to: {applies}\n    severity:   {severity}\n    why:        {rationale}\n    fix:        {remediation}\n\n",
             id = rule.id,
             title = rule.title,
+            retired = rule
+                .retired
+                .map(|r| format!("    retired:    {r}\n"))
+                .unwrap_or_default(),
             applies = rule.applies_to,
             severity = rule.severity,
             rationale = rule.rationale,

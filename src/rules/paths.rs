@@ -30,6 +30,7 @@ pub(super) const PATH_TO_TIER0: Rule = Rule {
         "EntraOps: scopes above a Tier-0 host are Tier-0",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: path_to_tier0,
 };
 
@@ -96,6 +97,7 @@ pub(super) const WHO_CAN_BECOME: Rule = Rule {
         "BloodHound CE inbound control of AZManagedIdentity",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: who_can_become,
 };
 
@@ -209,6 +211,7 @@ pub(super) const BROAD_WRITE_ROLE: Rule = Rule {
         "emiliensocchi/azure-tiering: Contributor over a subscription is Tier 0 when it holds Tier-0 hosts",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: broad_write_role,
 };
 

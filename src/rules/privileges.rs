@@ -76,6 +76,7 @@ pub(super) const CONTROL_PLANE_PERMISSION: Rule = Rule {
         "Maester MT.1050",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: control_plane_permission,
 };
 
@@ -191,6 +192,7 @@ pub(super) const TENANT_WIDE_DATA: Rule = Rule {
         "Role Based Access Control for Applications in Exchange Online (learn.microsoft.com/exchange/permissions-exo/application-rbac)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: tenant_wide_data_check,
 };
 
@@ -233,7 +235,7 @@ fn remove_directory_role(
 ) -> String {
     if let Some(group) = &role.via_group {
         return format!(
-            "Remove the identity from the group {} (or from the nested group that makes it a member): {}",
+            "Remove the identity from the group {} (or from the nested group that makes it a member): {}. Tokens already issued keep the role for up to 24 hours. If the workload needs the role, assign it to the identity directly instead of through the group.",
             group.display_name.as_deref().unwrap_or(&group.id),
             az_rest(
                 "DELETE",
@@ -281,8 +283,47 @@ pub(super) const DIRECTORY_ROLE: Rule = Rule {
         "Zero Trust Assessment 21836; Prowler TIER_0_ROLE_TEMPLATE_IDS",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: directory_role,
 };
+
+/// MI-ROLE-001's evidence: the role, and for a role held through a group, the group (why it is
+/// privileged) and the token-cache delay that removing the membership has, so that the one
+/// group path is one finding (MI-GROUP-001 and MI-GROUP-002 used to repeat it).
+fn role_evidence(subject: &PrincipalView, role: &ResolvedDirectoryRole) -> serde_json::Value {
+    let mut evidence = serde_json::to_value(role).unwrap_or_default();
+    if let Some(via) = &role.via_group {
+        let group = subject
+            .groups
+            .iter()
+            .flatten()
+            .find(|g| g.id.eq_ignore_ascii_case(&via.id));
+        evidence["group"] = json!({
+            "id": via.id,
+            "name": via.display_name,
+            "isAssignableToRole": group.and_then(|g| g.is_assignable_to_role),
+            "securityEnabled": group.and_then(|g| g.security_enabled),
+            "privilegedBecause": group.map(|g| g.privileged_because.clone()).unwrap_or_default(),
+        });
+        evidence["tokenCacheNote"] = json!(TOKEN_CACHE_NOTE);
+    }
+    evidence
+}
+
+/// Why removing a group membership does not revoke at once.
+const TOKEN_CACHE_NOTE: &str =
+    "managed identity tokens are cached for up to 24 hours; group changes take that long to apply";
+
+/// True when the subject holds a directory role through the group (MI-ROLE-001 reports that
+/// path, with the group as related evidence).
+fn conveys_directory_role(subject: &PrincipalView, group_id: &str) -> bool {
+    subject
+        .directory_roles
+        .iter()
+        .flatten()
+        .filter_map(|r| r.via_group.as_ref())
+        .any(|g| g.id.eq_ignore_ascii_case(group_id))
+}
 
 fn directory_role(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &DIRECTORY_ROLE;
@@ -328,7 +369,7 @@ fn directory_role(view: &TenantView<'_>) -> Vec<Finding> {
                     "{} holds {} role {} over {}{}",
                     subject.display_name, state, role.role_name, scope, via
                 ),
-                serde_json::to_value(role).unwrap_or_default(),
+                role_evidence(subject, role),
                 remove_directory_role(view, subject, role),
             ));
         }
@@ -340,7 +381,7 @@ fn directory_role(view: &TenantView<'_>) -> Vec<Finding> {
 pub(super) const PRIVILEGED_GROUP: Rule = Rule {
     id: "MI-GROUP-001",
     title: "Managed identity is a member of a privileged group",
-    applies_to: "managed identities",
+    applies_to: "managed identities in a privileged group that gives them no directory role (MI-ROLE-001 reports a role held through a group, naming the group)",
     severity: "high",
     rationale: "The guidance says to make sure a managed identity is not part of a privileged group such as an administrators group. A role-assignable group, a group holding a directory role (active or eligible) or a group the organisation declares privileged passes its rights to every member, and membership is easy to overlook when reviewing the identity itself.",
     remediation: "Remove the identity from the group (DELETE /groups/{groupId}/members/{identityId}/$ref, or from the nested group that makes it a member) and grant the identity the specific permission it needs directly.",
@@ -349,6 +390,7 @@ pub(super) const PRIVILEGED_GROUP: Rule = Rule {
         "EntraOps transitiveMemberOf with isAssignableToRole",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: privileged_group,
 };
 
@@ -357,6 +399,9 @@ fn privileged_group(view: &TenantView<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for subject in &view.identities {
         for group in subject.privileged_groups() {
+            if conveys_directory_role(subject, &group.id) {
+                continue;
+            }
             let name = group
                 .display_name
                 .clone()
@@ -395,6 +440,9 @@ pub(super) const PRIVILEGE_THROUGH_GROUP: Rule = Rule {
         "Managed identity best practice recommendations: limitation of using managed identities for authorization (learn.microsoft.com/entra/identity/managed-identities-azure-resources/managed-identity-best-practice-recommendations)",
     ],
     scope: Scope::Subjects,
+    retired: Some(
+        "merged into MI-ROLE-001 in 0.2: a directory role held through a group is one finding, whose evidence names the group and the token-cache delay",
+    ),
     check: privilege_through_group,
 };
 
@@ -428,7 +476,7 @@ fn privilege_through_group(view: &TenantView<'_>) -> Vec<Finding> {
             format!("{} holds {} directory role(s) through group membership", subject.display_name, via.len()),
             json!({
                 "roles": roles,
-                "tokenCacheNote": "managed identity tokens are cached for up to 24 hours; group changes take that long to apply",
+                "tokenCacheNote": TOKEN_CACHE_NOTE,
             }),
             format!(
                 "Assign the needed role directly to the identity (POST {}/v1.0/roleManagement/directory/roleAssignments with principalId {}), then remove it from the group(s) {}.",
@@ -453,6 +501,7 @@ pub(super) const DELEGATED_GRANTS: Rule = Rule {
         "oAuth2PermissionGrant resource type (learn.microsoft.com/graph/api/resources/oauth2permissiongrant)",
     ],
     scope: Scope::Subjects,
+    retired: None,
     check: delegated_grants,
 };
 
@@ -496,6 +545,7 @@ pub(super) const DISABLED_BUT_PRIVILEGED: Rule = Rule {
     remediation: "Remove the identity's app role assignments, directory roles and group memberships, or delete the identity (or its resource) if it is no longer used.",
     references: &["Monkey365 / CIS analogue: disabled accounts with permissions"],
     scope: Scope::Subjects,
+    retired: None,
     check: disabled_but_privileged,
 };
 

@@ -27,6 +27,7 @@ pub(super) const SCANNER_SELF_CHECK: Rule = Rule {
     remediation: "Remove every app role assignment and directory role beyond the documented read set from the scanner's identity.",
     references: &["Maester #1287 (run with least privileges); the mi-assess README, Permissions"],
     scope: Scope::Tenant,
+    retired: None,
     check: scanner_self_check,
 };
 

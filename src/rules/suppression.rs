@@ -19,6 +19,7 @@ pub(super) const EXPIRED_SUPPRESSION: Rule = Rule {
     remediation: "Fix the underlying finding, or renew the entry in suppressions.json with a new expiry and a current reason.",
     references: &["mi-assess README, Suppressions"],
     scope: Scope::Tenant,
+    retired: None,
     check: expired_suppressions,
 };
 

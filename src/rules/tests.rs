@@ -350,34 +350,32 @@ fn directory_role_severity_follows_state_and_scope() {
 }
 
 #[test]
-fn roles_through_groups_fire_role_group_and_info_rules() {
+fn a_role_through_a_group_is_one_finding_naming_the_group() {
     let mut s = with_identity(&[], vec![group(GROUP, true)], true);
     s.role_assignments = Dataset::Collected {
         items: vec![role(GROUP, GLOBAL_ADMIN, "/")],
     };
     assert_eq!(fired(&s, "MI-ROLE-001"), vec![Severity::Critical]);
-    assert_eq!(fired(&s, "MI-GROUP-001"), vec![Severity::High]);
-    assert_eq!(fired(&s, "MI-GROUP-002"), vec![Severity::Info]);
+    // The same group path used to be three findings (MI-ROLE-001, MI-GROUP-001, MI-GROUP-002).
+    assert_eq!(fired(&s, "MI-GROUP-001"), vec![]);
+    assert_eq!(fired(&s, "MI-GROUP-002"), vec![]);
     let a = assess(&s);
-    let f = a
-        .findings
-        .iter()
-        .find(|f| f.rule_id == "MI-ROLE-001")
-        .expect("finding");
+    assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
+    let f = &a.findings[0];
     assert!(
         f.remediation
             .contains(&format!("/groups/{GROUP}/members/{MI}/$ref"))
     );
-    let info = a
-        .findings
-        .iter()
-        .find(|f| f.rule_id == "MI-GROUP-002")
-        .expect("finding");
+    assert_eq!(f.evidence["group"]["id"], GROUP);
+    assert_eq!(f.evidence["group"]["isAssignableToRole"], true);
     assert!(
-        info.evidence["tokenCacheNote"]
+        f.evidence["tokenCacheNote"]
             .as_str()
             .is_some_and(|n| n.contains("24 hours"))
     );
+    // A privileged group that gives no role is still its own finding.
+    let s = with_identity(&[], vec![group(GROUP, true)], true);
+    assert_eq!(fired(&s, "MI-GROUP-001"), vec![Severity::High]);
 }
 
 #[test]
@@ -403,7 +401,19 @@ fn privileged_groups_are_role_assignable_role_holding_or_configured() {
     eligible.role_eligibility_schedules = Dataset::Collected {
         items: vec![role(GROUP, DIRECTORY_READERS, "/")],
     };
-    assert_eq!(fired(&eligible, "MI-GROUP-001"), vec![Severity::High]);
+    // A group holding an (eligible) role is privileged; MI-ROLE-001 reports the path, naming it.
+    assert!(fired(&eligible, "MI-GROUP-001").is_empty());
+    assert_eq!(fired(&eligible, "MI-ROLE-001"), vec![Severity::Info]);
+    let a = assess(&eligible);
+    let role = a
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "MI-ROLE-001")
+        .unwrap();
+    assert_eq!(
+        role.evidence["group"]["privilegedBecause"][0],
+        "holds the eligible directory role Directory Readers"
+    );
     // Directory roles and administrative units in memberOf are not groups.
     let mut not_group = group(GROUP, true);
     not_group.odata_type = Some("#microsoft.graph.directoryRole".into());

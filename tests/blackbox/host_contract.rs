@@ -255,7 +255,12 @@ async fn single_identity_endpoint_answers_200_404_and_400() {
         .iter()
         .map(|f| f["ruleId"].as_str().unwrap())
         .collect();
-    assert_eq!(rules, vec!["MI-ROLE-001", "MI-GROUP-001", "MI-GROUP-002"]);
+    // One group path, one finding: the role names the group it comes through.
+    assert_eq!(rules, vec!["MI-ROLE-001"]);
+    assert_eq!(
+        record["findings"][0]["evidence"]["group"]["name"],
+        "sg-tier0-app-admins"
+    );
     assert_eq!(
         reply["Outputs"]["res"]["headers"]["Content-Type"],
         "application/json; charset=utf-8"
