@@ -11,6 +11,8 @@
 //! the source files and regenerates it. Row formats:
 //! - `app-roles.json`: `[resourceAppId, appRoleId, value, tier, category]`;
 //! - `directory-roles.json`: `[templateId, name, isPrivileged, tier]`;
+//! - `directory-role-actions.json`: `[action, tier]`, the tier of each directory action
+//!   (`microsoft.directory/…`) the built-in roles carry, which tiers custom roles;
 //! - `azure-roles.json`: `[roleDefinitionId, name, isPrivileged, tier]`;
 //!
 //! with `tier` one of `"controlPlane"`, `"managementPlane"`, `"userAccess"` or `null`
@@ -32,6 +34,8 @@ use serde::{Deserialize, Serialize};
 const APP_ROLES_JSON: &str = include_str!("../data/classification/app-roles.json");
 const DIRECTORY_ROLES_JSON: &str = include_str!("../data/classification/directory-roles.json");
 const AZURE_ROLES_JSON: &str = include_str!("../data/classification/azure-roles.json");
+const DIRECTORY_ROLE_ACTIONS_JSON: &str =
+    include_str!("../data/classification/directory-role-actions.json");
 
 /// Enterprise Access Model tier; `Ord` so that `max()` gives the most privileged:
 /// `UserAccess < ManagementPlane < ControlPlane`.
@@ -139,6 +143,8 @@ pub struct DataError {
 type AppRoleRow = (String, String, String, Option<Tier>, String);
 /// `[id, name, isPrivileged, tier]`
 type RoleRow = (String, String, bool, Option<Tier>);
+/// `[action, tier]`
+type ActionRow = (String, Option<Tier>);
 
 #[derive(Debug)]
 struct AppRoleEntry {
@@ -176,6 +182,8 @@ pub struct Classifier {
     directory_roles: HashMap<String, RoleEntry>,
     /// Keyed by lower-case role definition GUID.
     azure_roles: HashMap<String, RoleEntry>,
+    /// Keyed by lower-case directory action.
+    directory_role_actions: HashMap<String, Option<Tier>>,
 }
 
 impl fmt::Debug for Classifier {
@@ -184,6 +192,7 @@ impl fmt::Debug for Classifier {
             .field("app_roles", &self.app_roles.len())
             .field("directory_roles", &self.directory_roles.len())
             .field("azure_roles", &self.azure_roles.len())
+            .field("directory_role_actions", &self.directory_role_actions.len())
             .finish()
     }
 }
@@ -212,7 +221,9 @@ pub const DIRECT_TO_GLOBAL_ADMIN: &[&str] = &[
 ];
 
 static EMBEDDED: LazyLock<Classifier> = LazyLock::new(|| {
-    match Classifier::from_json(APP_ROLES_JSON, DIRECTORY_ROLES_JSON, AZURE_ROLES_JSON) {
+    match Classifier::from_json(APP_ROLES_JSON, DIRECTORY_ROLES_JSON, AZURE_ROLES_JSON)
+        .and_then(|c| c.with_directory_role_actions(DIRECTORY_ROLE_ACTIONS_JSON))
+    {
         Ok(classifier) => classifier,
         Err(e) => {
             tracing::error!(
@@ -260,6 +271,50 @@ impl Classifier {
         insert_roles(&mut classifier.directory_roles, directory_rows);
         insert_roles(&mut classifier.azure_roles, azure_rows);
         Ok(classifier)
+    }
+
+    /// Adds the per-action tiers of directory roles (`directory-role-actions.json`, format in the
+    /// module docs); if an action appears twice, the more privileged row wins.
+    pub fn with_directory_role_actions(mut self, actions: &str) -> Result<Classifier, DataError> {
+        let rows: Vec<ActionRow> = parse("directory-role-actions.json", actions)?;
+        for (action, tier) in rows {
+            let key = normalize_id(&action);
+            let entry = self.directory_role_actions.entry(key).or_insert(tier);
+            *entry = (*entry).max(tier);
+        }
+        Ok(self)
+    }
+
+    /// Tier of one directory action (`allowedResourceActions` of a role definition), e.g.
+    /// `microsoft.directory/applications/credentials/update`: the dataset's tier, looked up
+    /// case-insensitively; for an action it does not know (or leaves unclassified), the
+    /// [`tier_by_action`] heuristic, marked `classified: false`.
+    pub fn directory_role_action(&self, action: &str) -> Tiering {
+        match self.directory_role_actions.get(&normalize_id(action)) {
+            Some(Some(tier)) => Tiering::classified(*tier),
+            _ => Tiering::unclassified(tier_by_action(action)),
+        }
+    }
+
+    /// Tier of a custom (or unlisted) directory role by its actions: the highest tier among
+    /// them, `classified` only when the dataset tiers every action. A role with no action is
+    /// ManagementPlane, unclassified: an unknown role is never assumed harmless.
+    pub fn directory_role_by_actions<'a>(
+        &self,
+        actions: impl IntoIterator<Item = &'a str>,
+    ) -> Tiering {
+        let mut result: Option<Tiering> = None;
+        for action in actions {
+            let tiering = self.directory_role_action(action);
+            result = Some(match result {
+                None => tiering,
+                Some(so_far) => Tiering {
+                    tier: so_far.tier.max(tiering.tier),
+                    classified: so_far.classified && tiering.classified,
+                },
+            });
+        }
+        result.unwrap_or(Tiering::unclassified(Tier::ManagementPlane))
     }
 
     /// Tier of an application permission held through an app role assignment.
@@ -383,6 +438,53 @@ pub fn tier_by_name(name: &str) -> Tier {
         Tier::ManagementPlane
     } else if name.contains("read") {
         Tier::UserAccess
+    } else {
+        Tier::ManagementPlane
+    }
+}
+
+/// Tiers a directory action by its name alone; used for actions the dataset does not know.
+/// Actions read `namespace/entity[/property]/verb`, matched case-insensitively:
+///
+/// 1. A read (`…/read`, `…/limitedRead`, `…/restrictedRead`) is **ControlPlane** when it reads
+///    secrets (`password`, `credential`, `secret`, `bitlocker`, `/key/`), **UserAccess** when it is
+///    a basic read (`/standard/read`, `/basic/read`, `/limitedRead`, `/members/read`,
+///    `/memberOf/read`, `/owners/read`), and **ManagementPlane** otherwise.
+/// 2. `createAsOwner` and `inviteGuest` are **UserAccess** (the dataset's tier for them).
+/// 3. Any other verb in the directory (`microsoft.directory/…`), or `allTasks` on
+///    `allEntities` of any service, is **ControlPlane**: it changes identities, their
+///    credentials, roles or policies.
+/// 4. Anything else (a write elsewhere, an empty or malformed action) is **ManagementPlane**:
+///    an unknown action is never assumed harmless.
+pub fn tier_by_action(action: &str) -> Tier {
+    const SECRET_MARKERS: [&str; 5] = ["password", "credential", "secret", "bitlocker", "/key/"];
+    const BASIC_READS: [&str; 6] = [
+        "/standard/read",
+        "/basic/read",
+        "/limitedread",
+        "/members/read",
+        "/memberof/read",
+        "/owners/read",
+    ];
+    let action = action.trim().to_ascii_lowercase();
+    let verb = action.rsplit('/').next().unwrap_or_default();
+    if matches!(verb, "read" | "limitedread" | "restrictedread") {
+        if SECRET_MARKERS.iter().any(|m| action.contains(m)) {
+            Tier::ControlPlane
+        } else if BASIC_READS.iter().any(|m| action.ends_with(m)) {
+            Tier::UserAccess
+        } else {
+            Tier::ManagementPlane
+        }
+    } else if matches!(verb, "createasowner" | "inviteguest") {
+        Tier::UserAccess
+    } else if action
+        .strip_prefix("microsoft.directory/")
+        .is_some_and(|rest| rest.contains('/'))
+        || action.ends_with("/allentities/allproperties/alltasks")
+        || action.ends_with("/allentities/alltasks")
+    {
+        Tier::ControlPlane
     } else {
         Tier::ManagementPlane
     }
@@ -595,6 +697,77 @@ mod tests {
         assert_eq!(Tier::UserAccess.to_string(), "userAccess");
         let tier: Tier = serde_json::from_str(r#""controlPlane""#).unwrap();
         assert_eq!(tier, Tier::ControlPlane);
+    }
+
+    #[test]
+    fn directory_actions_are_tiered_by_the_dataset_then_by_name() {
+        let c = classifier();
+        assert!(c.directory_role_actions.len() > 600, "{c:?}");
+        // In the dataset (case-insensitive).
+        assert_eq!(
+            c.directory_role_action("Microsoft.Directory/Applications/Credentials/Update"),
+            Tiering::classified(Tier::ControlPlane)
+        );
+        assert_eq!(
+            c.directory_role_action("microsoft.directory/groups/standard/read"),
+            Tiering::classified(Tier::UserAccess)
+        );
+        // Not in the dataset: the name decides, never harmless.
+        let unknown = [
+            (
+                "microsoft.directory/widgets/credentials/update",
+                Tier::ControlPlane,
+            ),
+            (
+                "microsoft.directory/widgets/password/read",
+                Tier::ControlPlane,
+            ),
+            (
+                "microsoft.directory/widgets/standard/read",
+                Tier::UserAccess,
+            ),
+            (
+                "microsoft.directory/widgets/allProperties/read",
+                Tier::ManagementPlane,
+            ),
+            (
+                "microsoft.directory/widgets/createAsOwner",
+                Tier::UserAccess,
+            ),
+            (
+                "microsoft.widgets/allEntities/allProperties/allTasks",
+                Tier::ControlPlane,
+            ),
+            ("microsoft.widgets/reports/update", Tier::ManagementPlane),
+            ("", Tier::ManagementPlane),
+            ("nonsense", Tier::ManagementPlane),
+        ];
+        for (action, tier) in unknown {
+            assert_eq!(
+                c.directory_role_action(action),
+                Tiering::unclassified(tier),
+                "{action}"
+            );
+        }
+        // A custom role: the highest of its actions; classified only when all are known.
+        assert_eq!(
+            c.directory_role_by_actions([
+                "microsoft.directory/groups/standard/read",
+                "microsoft.directory/applications/credentials/update",
+            ]),
+            Tiering::classified(Tier::ControlPlane)
+        );
+        assert_eq!(
+            c.directory_role_by_actions([
+                "microsoft.directory/groups/standard/read",
+                "microsoft.directory/widgets/standard/read",
+            ]),
+            Tiering::unclassified(Tier::UserAccess)
+        );
+        assert_eq!(
+            c.directory_role_by_actions(std::iter::empty()),
+            Tiering::unclassified(Tier::ManagementPlane)
+        );
     }
 
     #[test]

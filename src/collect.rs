@@ -2,19 +2,28 @@
 //! here; nothing in this module judges what it reads.
 //!
 //! Plan (read-only; Application.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory,
-//! plus Directory.Read.All for delegated grants):
-//! 1. paged lists: managed identities, application service principals, applications, role
+//! plus Directory.Read.All for delegated grants, user owners and role-assignment principals):
+//! 1. paged lists: managed identities, application service principals and applications (both
+//!    with their owners expanded), groups with their owners (see [`ownership`]), role
 //!    definitions, active role assignments, PIM eligibility and assignment schedules, delegated
 //!    grants (filtered to collected clients);
-//! 2. per principal, in JSON `$batch`es of 20: `appRoleAssignments`, `transitiveMemberOf`;
+//! 2. per principal, in JSON `$batch`es of 20: `appRoleAssignments`, `transitiveMemberOf`; the
+//!    principals are the managed identities, the credential-bearing service principals and the
+//!    service principals they control through ownership;
 //! 3. once per referenced resource, in `$batch`: the resource's `appRoles`;
-//! 4. the Azure plane through Azure Resource Manager (`crate::arm::collect`).
+//! 4. the Azure plane through Azure Resource Manager (`crate::arm::collect`), and the principals
+//!    of its role assignments through `directoryObjects/getByIds` ([`principals`]).
 //!
 //! The managed-identity list is required; anything else that fails becomes a
 //! [`Dataset::Unknown`] plus a [`CollectionGap`], and the run is `partial` (except Azure-plane
 //! gaps the configuration allows, see `crate::arm::collect`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[cfg(test)]
+mod collection_tests;
+pub mod ownership;
+pub mod principals;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -29,9 +38,10 @@ use crate::snapshot::graph::{
     RoleAssignment, RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
 };
 use crate::snapshot::{
-    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, DatasetName,
+    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, DatasetName, Ownership,
     PrincipalData, SNAPSHOT_SCHEMA_VERSION, ScannerIdentity, TenantSnapshot,
 };
+use ownership::WithOwners;
 
 /// `$batch` requests in flight at once.
 pub const BATCH_CONCURRENCY: usize = 4;
@@ -151,11 +161,18 @@ pub async fn collect_tenant(
         "listed managed identities"
     );
 
-    // 2. Credential-bearing application service principals owned by this tenant.
-    let credential_service_principals =
-        collect_credential_service_principals(graph, &tenant_id, &mut gaps).await;
+    // 2. Credential-bearing application service principals owned by this tenant, and who owns
+    // which application, service principal and group. The group list pages on its own, beside.
+    let mut group_gaps = Vec::new();
+    let ((credential_service_principals, ownership), groups) = futures::join!(
+        collect_credential_service_principals(graph, &tenant_id, &mut gaps),
+        ownership::group_candidates(graph, &mut group_gaps),
+    );
+    gaps.append(&mut group_gaps);
+    let ownership = finish_ownership(graph, ownership, groups, &mut gaps).await;
 
-    // 3. Per-principal data in $batch.
+    // 3. Per-principal data in $batch: managed identities, credential-bearing service
+    // principals, and the service principals they control through ownership.
     let mut principal_ids: Vec<String> =
         managed_identities.iter().map(|sp| sp.id.clone()).collect();
     if let Some(creds) = credential_service_principals.known() {
@@ -163,7 +180,25 @@ pub async fn collect_tenant(
     }
     principal_ids.sort();
     principal_ids.dedup();
-    let principals = collect_principal_data(graph, &principal_ids, &mut gaps).await;
+    // Collected principals whose existence needs no check on the Azure side.
+    let known_principals: BTreeSet<String> = principal_ids
+        .iter()
+        .map(|id| id.to_ascii_lowercase())
+        .collect();
+    let mut data_ids = principal_ids.clone();
+    if let Dataset::Collected { items } = &ownership {
+        let controlled = ownership::controlled_service_principals(items, &known_principals);
+        if !controlled.is_empty() {
+            tracing::info!(
+                count = controlled.len(),
+                "service principals controlled through ownership"
+            );
+        }
+        data_ids.extend(controlled);
+        data_ids.sort();
+        data_ids.dedup();
+    }
+    let principals = collect_principal_data(graph, &data_ids, &mut gaps).await;
 
     // 4. The app roles of every resource those principals hold roles on.
     let resource_ids: BTreeSet<String> = principals
@@ -207,7 +242,7 @@ pub async fn collect_tenant(
     .await;
 
     // 6. Delegated grants, kept only for the collected principals.
-    let client_ids: BTreeSet<&str> = principal_ids.iter().map(String::as_str).collect();
+    let client_ids: BTreeSet<&str> = data_ids.iter().map(String::as_str).collect();
     let delegated_grants = match list_dataset::<OAuth2PermissionGrant>(
         graph,
         DatasetName::DelegatedGrants,
@@ -227,10 +262,6 @@ pub async fn collect_tenant(
 
     // 7. The Azure plane: RBAC, user-assigned identities, federated credentials. The principals
     // read above (managed identities, credential-bearing service principals) surely exist.
-    let known_principals: BTreeSet<String> = principal_ids
-        .iter()
-        .map(|id| id.to_ascii_lowercase())
-        .collect();
     let azure =
         crate::arm::collect::collect_azure(azure, graph, &known_principals, &mut gaps).await;
 
@@ -250,43 +281,80 @@ pub async fn collect_tenant(
         role_eligibility_schedules,
         role_assignment_schedules,
         delegated_grants,
+        ownership,
         azure,
         gaps,
     })
 }
 
+/// Ownership as the lists read it: the owned applications and service principals (before the
+/// groups and the owners `$expand` may have cut are added) and the application service
+/// principals by `appId`; `Err` with the reason when the lists could not be read.
+type ListedOwnership = Result<
+    (
+        Vec<ownership::Candidate>,
+        HashMap<String, crate::snapshot::graph::DirectoryObject>,
+    ),
+    String,
+>;
+
+/// Lists application service principals and applications (owners expanded): the
+/// credential-bearing service principals owned by this tenant, and the owned ones.
 async fn collect_credential_service_principals(
     graph: &GraphClient,
     tenant_id: &str,
     gaps: &mut Vec<CollectionGap>,
-) -> Dataset<Vec<CredentialServicePrincipal>> {
-    let service_principals: Dataset<Vec<ServicePrincipal>> = list_dataset(
+) -> (Dataset<Vec<CredentialServicePrincipal>>, ListedOwnership) {
+    let expand = ownership::expand_owners();
+    let service_principals: Dataset<Vec<WithOwners<ServicePrincipal>>> = list_dataset(
         graph,
         DatasetName::ApplicationServicePrincipals,
-        &format!("servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select={SERVICE_PRINCIPAL_SELECT}&$top=999"),
+        &format!("servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select={SERVICE_PRINCIPAL_SELECT}&{expand}&$top=999"),
         gaps,
     )
     .await;
-    let applications: Dataset<Vec<Application>> = list_dataset(
+    let applications: Dataset<Vec<WithOwners<Application>>> = list_dataset(
         graph,
         DatasetName::Applications,
-        &format!("applications?$select={APPLICATION_SELECT}&$top=999"),
+        &format!("applications?$select={APPLICATION_SELECT}&{expand}&$top=999"),
         gaps,
     )
     .await;
     let (Some(service_principals), Some(applications)) =
         (service_principals.known(), applications.known())
     else {
-        return Dataset::Unknown {
-            reason: "application service principals or applications could not be listed".into(),
-        };
+        let reason = "application service principals or applications could not be listed";
+        let ownership_reason = format!("{reason}, so their owners are unknown");
+        gaps.push(CollectionGap {
+            dataset: DatasetName::Ownership,
+            principals: 0,
+            status: None,
+            reason: ownership_reason.clone(),
+            needs_permission: None,
+            affects_status: true,
+        });
+        return (
+            Dataset::Unknown {
+                reason: reason.into(),
+            },
+            Err(ownership_reason),
+        );
     };
+    let mut candidates = ownership::service_principal_candidates(service_principals);
+    candidates.extend(ownership::application_candidates(applications));
+    let owners = Ok((candidates, ownership::by_app_id(service_principals)));
     let apps_by_app_id: HashMap<String, &Application> = applications
         .iter()
-        .filter_map(|a| a.app_id.as_ref().map(|id| (id.to_ascii_lowercase(), a)))
+        .filter_map(|a| {
+            a.item
+                .app_id
+                .as_ref()
+                .map(|id| (id.to_ascii_lowercase(), &a.item))
+        })
         .collect();
     let items = service_principals
         .iter()
+        .map(|l| &l.item)
         .filter(|sp| {
             sp.app_owner_organization_id
                 .as_deref()
@@ -318,7 +386,37 @@ async fn collect_credential_service_principals(
         count = items.len(),
         "found credential-bearing service principals"
     );
-    Dataset::Collected { items }
+    (Dataset::Collected { items }, owners)
+}
+
+/// Completes ownership: adds the owned groups, reads again the owners `$expand` may have cut,
+/// and links owned applications to their service principals. Unknown when any part is.
+async fn finish_ownership(
+    graph: &GraphClient,
+    listed: ListedOwnership,
+    groups: Dataset<Vec<ownership::Candidate>>,
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Ownership> {
+    let (mut candidates, service_principals) = match listed {
+        Ok(listed) => listed,
+        Err(reason) => return Dataset::Unknown { reason },
+    };
+    match groups {
+        Dataset::Collected { items } => candidates.extend(items),
+        Dataset::Unknown { reason } => {
+            return Dataset::Unknown {
+                reason: format!("groups and their owners could not be listed: {reason}"),
+            };
+        }
+    }
+    match ownership::complete(graph, candidates, gaps).await {
+        Ok(owned) => {
+            let ownership = ownership::assemble(owned, &service_principals);
+            tracing::info!(owned = ownership.owned.len(), "collected ownership");
+            Dataset::Collected { items: ownership }
+        }
+        Err(reason) => Dataset::Unknown { reason },
+    }
 }
 
 async fn collect_principal_data(
@@ -431,7 +529,14 @@ pub async fn collect_identity(
     let (tenant_id, scanner) = whoami(graph).await?;
     let mut gaps = Vec::new();
     let ids = vec![identity.id.clone()];
-    let principals = collect_principal_data(graph, &ids, &mut gaps).await;
+    // What the identity owns, and the service principals it controls through that.
+    let ownership = ownership::owned_by_one(graph, &identity.id, &mut gaps).await;
+    let mut data_ids = ids.clone();
+    if let Some(owned) = ownership.known() {
+        let me: BTreeSet<String> = [identity.id.to_ascii_lowercase()].into();
+        data_ids.extend(ownership::controlled_service_principals(owned, &me));
+    }
+    let principals = collect_principal_data(graph, &data_ids, &mut gaps).await;
     let resource_ids: BTreeSet<String> = principals
         .values()
         .filter_map(|p| p.app_role_assignments.known())
@@ -442,8 +547,7 @@ pub async fn collect_identity(
     // Roles can be held directly or through any group the identity is in.
     let mut holders = ids.clone();
     if let Some(memberships) = principals
-        .values()
-        .next()
+        .get(&identity.id)
         .and_then(|p| p.memberships.known())
     {
         holders.extend(
@@ -513,6 +617,7 @@ pub async fn collect_identity(
         role_eligibility_schedules,
         role_assignment_schedules,
         delegated_grants,
+        ownership,
         // The single-identity answer reads Graph only; its Azure roles are unknown, not none.
         azure: crate::snapshot::azure::not_collected(
             "the single-identity assessment reads Graph only; Azure roles are assessed in full runs",

@@ -4,8 +4,9 @@
 //!
 //! Permission model: **Reader (Azure RBAC) at management-group scope** and nothing more (Reader
 //! covers Resource Graph, role assignments and definitions, and
-//! `…/federatedIdentityCredentials/read`). The existence check is a Graph call
-//! (`POST /directoryObjects/getByIds`, Directory.Read.All).
+//! `…/federatedIdentityCredentials/read`). The existence check of role-assignment principals,
+//! and what each one is, are Graph calls (`crate::collect::principals`: `POST
+//! /directoryObjects/getByIds`, Directory.Read.All).
 //!
 //! Without ARM access (401 or 403 on the first query, no token for the ARM scope, or no readable
 //! subscription) the run goes on with the Graph assessment: the Azure data set is unknown, and
@@ -17,15 +18,12 @@
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
-
 use super::{ArmClient, ArmError, AzurePlane, FederatedCredentialListing, queries};
 use crate::config::{AZURE_PLANE_VAR, AzurePlaneMode};
 use crate::graph::GraphClient;
 use crate::snapshot::azure::{
     AzureSnapshot, FederatedCredentialsResult, IdentityFederatedCredentials, PrincipalLookup,
 };
-use crate::snapshot::graph::DirectoryObject;
 use crate::snapshot::{AZURE_PERMISSION, CollectionGap, Dataset, DatasetName};
 
 /// Ids per `directoryObjects/getByIds` request (Graph's limit).
@@ -263,11 +261,6 @@ async fn collect_federated_credentials(
     out
 }
 
-#[derive(Debug, Deserialize)]
-struct ObjectsPage {
-    value: Vec<DirectoryObject>,
-}
-
 /// Role-assignment principals to a service principal (or of unknown type) that collection did
 /// not read already: their existence is unknown until Graph is asked.
 pub fn principals_to_check(
@@ -299,38 +292,12 @@ async fn lookup_principals(
     gaps: &mut Vec<CollectionGap>,
 ) -> Dataset<PrincipalLookup> {
     let checked = principals_to_check(snapshot, known_principals);
-    let mut found = Vec::new();
-    for chunk in checked.chunks(GET_BY_IDS_LIMIT) {
-        // No `types`: every directory object type, so a missing id really is gone.
-        let body = serde_json::json!({ "ids": chunk });
-        match graph
-            .post::<ObjectsPage>("directoryObjects/getByIds", &body)
-            .await
-        {
-            Ok(page) => found.extend(page.value),
-            Err(e) => {
-                let status = e.status();
-                tracing::warn!(error = %e, "role-assignment principals could not be looked up");
-                let reason = format!(
-                    "whether the principals of {} Azure role assignments still exist could not be checked: {e}",
-                    checked.len()
-                );
-                gaps.push(CollectionGap {
-                    dataset: DatasetName::DirectoryObjects,
-                    principals: checked.len(),
-                    status,
-                    reason: reason.clone(),
-                    needs_permission: matches!(status, Some(401 | 403))
-                        .then(|| DatasetName::DirectoryObjects.permission().to_owned()),
-                    affects_status: true,
-                });
-                return Dataset::Unknown { reason };
-            }
-        }
-    }
-    Dataset::Collected {
-        items: PrincipalLookup { checked, found },
-    }
+    let resolved = crate::collect::principals::principals_to_resolve(
+        &snapshot.role_assignments,
+        &checked,
+        known_principals,
+    );
+    crate::collect::principals::lookup(graph, checked, resolved, gaps).await
 }
 
 #[cfg(test)]

@@ -342,7 +342,7 @@ impl GraphClient {
                     message: e.to_string(),
                 })
         };
-        self.batch_values(paths, concurrency, BatchMode::Collection, &convert)
+        self.batch_values(paths, concurrency, BatchMode::Collection, &[], &convert)
             .await
     }
 
@@ -352,6 +352,18 @@ impl GraphClient {
         paths: &[String],
         concurrency: usize,
     ) -> Vec<Result<T, GraphError>> {
+        self.batch_get_with(paths, &[], concurrency).await
+    }
+
+    /// [`Self::batch_get`] with request headers on every inner request, e.g.
+    /// `ConsistencyLevel: eventual` for `$count` on directory objects. A whole response body
+    /// (its `@odata.count` too) is one object: no `@odata.nextLink` is followed.
+    pub async fn batch_get_with<T: DeserializeOwned>(
+        &self,
+        paths: &[String],
+        headers: &[(&str, &str)],
+        concurrency: usize,
+    ) -> Vec<Result<T, GraphError>> {
         let convert = |mut values: Vec<serde_json::Value>, path: &str| {
             let value = values.pop().unwrap_or_default();
             serde_json::from_value(value).map_err(|e| GraphError::Malformed {
@@ -359,7 +371,7 @@ impl GraphClient {
                 message: e.to_string(),
             })
         };
-        self.batch_values(paths, concurrency, BatchMode::Object, &convert)
+        self.batch_values(paths, concurrency, BatchMode::Object, headers, &convert)
             .await
     }
 
@@ -370,8 +382,13 @@ impl GraphClient {
         paths: &[String],
         concurrency: usize,
         mode: BatchMode,
+        headers: &[(&str, &str)],
         convert: &Converter<R>,
     ) -> Vec<Result<R, GraphError>> {
+        let headers: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect();
         type T = serde_json::Value;
         let mut results: Vec<Option<Result<R, GraphError>>> = paths.iter().map(|_| None).collect();
         let mut collected: Vec<Vec<T>> = paths.iter().map(|_| Vec::new()).collect();
@@ -416,7 +433,7 @@ impl GraphClient {
             {
                 let take = BATCH_LIMIT.min(pending.len());
                 let chunk = pending.split_off(pending.len() - take);
-                in_flight.push(self.send_batch(&batch_url, chunk));
+                in_flight.push(self.send_batch(&batch_url, chunk, &headers));
             }
             let outcomes = if in_flight.is_empty() {
                 match delayed.iter().map(|(at, _)| *at).min() {
@@ -559,11 +576,22 @@ impl GraphClient {
     }
 
     /// Sends one `$batch` of at most 20 GETs and sorts the inner responses.
-    async fn send_batch(&self, batch_url: &Url, items: Vec<BatchItem>) -> Vec<BatchOutcome> {
+    async fn send_batch(
+        &self,
+        batch_url: &Url,
+        items: Vec<BatchItem>,
+        headers: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<BatchOutcome> {
         let requests: Vec<serde_json::Value> = items
             .iter()
             .enumerate()
-            .map(|(i, item)| serde_json::json!({ "id": i.to_string(), "method": Method::GET.as_str(), "url": item.path }))
+            .map(|(i, item)| {
+                let mut request = serde_json::json!({ "id": i.to_string(), "method": Method::GET.as_str(), "url": item.path });
+                if !headers.is_empty() {
+                    request["headers"] = serde_json::Value::Object(headers.clone());
+                }
+                request
+            })
             .collect();
         let body = serde_json::json!({ "requests": requests });
         let sent_in = self.pacer.window();

@@ -95,6 +95,7 @@ fn snapshot() -> TenantSnapshot {
         role_eligibility_schedules: Default::default(),
         role_assignment_schedules: Default::default(),
         delegated_grants: Default::default(),
+        ownership: Default::default(),
         azure: crate::snapshot::azure::not_collected("not read in this test"),
         gaps: Vec::new(),
     }

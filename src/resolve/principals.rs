@@ -14,7 +14,7 @@ use crate::classification::{Classifier, Tier};
 use crate::model::{CredentialHome, CredentialKind, RoleState, SubjectKind, Timestamp};
 use crate::snapshot::graph::{
     Credential, DirectoryObject, OAuth2PermissionGrant, ResourceServicePrincipal, RoleAssignment,
-    ServicePrincipal,
+    RoleDefinition, ServicePrincipal,
 };
 use crate::snapshot::{CredentialServicePrincipal, Dataset, DatasetName, TenantSnapshot};
 
@@ -71,7 +71,8 @@ pub struct ResolvedDirectoryRole {
     pub role_name: String,
     /// Enterprise Access Model tier.
     pub tier: Tier,
-    /// False when the role is not in the classification data.
+    /// False when the role is not in the classification data (for a custom role: when not all
+    /// of its actions are, so a name heuristic tiered some).
     pub classified: bool,
     /// Microsoft's "privileged" label (or ControlPlane tier).
     pub is_privileged: bool,
@@ -253,6 +254,9 @@ pub(super) struct SnapshotIndex<'a> {
     classifier: &'a Classifier,
     resources: HashMap<&'a str, &'a ResourceServicePrincipal>,
     role_names: HashMap<String, String>,
+    /// Role definitions by lower-case id and template id (custom roles are tiered by their
+    /// actions).
+    role_definitions: HashMap<String, &'a RoleDefinition>,
     roles: RoleIndex<'a>,
     configured: BTreeSet<String>,
     grants_by_client: Option<HashMap<String, Vec<&'a OAuth2PermissionGrant>>>,
@@ -280,6 +284,19 @@ impl<'a> SnapshotIndex<'a> {
                 keys
             })
             .collect();
+        let role_definitions: HashMap<String, &RoleDefinition> = snapshot
+            .role_definitions
+            .known()
+            .into_iter()
+            .flatten()
+            .flat_map(|d| {
+                let mut keys = vec![(d.id.to_ascii_lowercase(), d)];
+                if let Some(t) = &d.template_id {
+                    keys.push((t.to_ascii_lowercase(), d));
+                }
+                keys
+            })
+            .collect();
         let configured: BTreeSet<String> = snapshot
             .settings
             .privileged_group_ids
@@ -295,6 +312,7 @@ impl<'a> SnapshotIndex<'a> {
             classifier,
             resources,
             role_names,
+            role_definitions,
             roles: RoleIndex::new(snapshot),
             configured,
             grants_by_client,
@@ -475,8 +493,31 @@ impl<'a> SnapshotIndex<'a> {
                 c.tiering.classified,
                 c.is_privileged || c.tiering.tier == Tier::ControlPlane,
             ),
-            // A custom or unknown role: never assumed harmless.
-            None => (Tier::ManagementPlane, false, false),
+            // A custom role (or one newer than the data): tiered by its actions, every block's
+            // (conditions only narrow them, so they are not relied on). Without a definition, or
+            // with no actions, it is never assumed harmless.
+            None => match self
+                .role_definitions
+                .get(&assignment.role_definition_id.to_ascii_lowercase())
+                .filter(|d| !d.role_permissions.is_empty())
+            {
+                Some(definition) => {
+                    let tiering = self.classifier.directory_role_by_actions(
+                        definition
+                            .role_permissions
+                            .iter()
+                            .flat_map(|p| p.allowed_resource_actions.iter())
+                            .map(String::as_str),
+                    );
+                    (
+                        tiering.tier,
+                        tiering.classified,
+                        definition.is_privileged.unwrap_or(false)
+                            || tiering.tier == Tier::ControlPlane,
+                    )
+                }
+                None => (Tier::ManagementPlane, false, false),
+            },
         };
         ResolvedDirectoryRole {
             assignment_id: assignment.id.clone(),
@@ -527,5 +568,96 @@ impl<'a> SnapshotIndex<'a> {
             seen.entry(key).or_insert(role);
         }
         Some(seen.into_values().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Resolver;
+    use crate::classification::Tier;
+    use crate::snapshot::TenantSnapshot;
+
+    const MI: &str = "0b1e6f7a-2c3d-4e5f-8a9b-1c2d3e4f5a01";
+
+    /// A snapshot with one managed identity holding one directory role, defined as given.
+    fn holding(role_id: &str, definition: serde_json::Value) -> TenantSnapshot {
+        serde_json::from_value(serde_json::json!({
+            "schemaVersion": "1.0.0",
+            "tenantId": "7f3c2a91-5d4e-4b8f-a1c6-3e9d8b7a6f50",
+            "collectedAt": "2026-01-01T00:00:00Z",
+            "graphEndpoint": "https://graph.microsoft.com",
+            "scanner": {},
+            "managedIdentities": [{"id": MI, "servicePrincipalType": "ManagedIdentity"}],
+            "roleDefinitions": {"status": "collected", "items": [definition]},
+            "roleAssignments": {"status": "collected", "items": [
+                {"id": "ra-1", "principalId": MI, "roleDefinitionId": role_id, "directoryScopeId": "/"}
+            ]},
+            "roleEligibilitySchedules": {"status": "collected", "items": []},
+        }))
+        .expect("snapshot")
+    }
+
+    fn role_of(snapshot: &TenantSnapshot) -> super::ResolvedDirectoryRole {
+        let resolver = Resolver::new(snapshot);
+        let view = resolver.subject(MI).expect("subject");
+        view.directory_roles
+            .expect("roles known")
+            .into_iter()
+            .next()
+            .expect("one role")
+    }
+
+    /// A custom role is tiered by its actions through the per-action classification, never
+    /// left at the unclassified default when its actions say more.
+    #[test]
+    fn custom_roles_are_tiered_by_their_actions() {
+        let custom = "c0ffee00-0000-4000-8000-000000000001";
+        let credentials = holding(
+            custom,
+            serde_json::json!({
+                "id": custom, "displayName": "App credential manager", "isBuiltIn": false,
+                "rolePermissions": [{"allowedResourceActions": [
+                    "microsoft.directory/applications/standard/read",
+                    "microsoft.directory/applications/credentials/update"
+                ], "condition": null}]
+            }),
+        );
+        let role = role_of(&credentials);
+        assert_eq!(role.role_name, "App credential manager");
+        assert_eq!(role.tier, Tier::ControlPlane);
+        assert!(role.classified, "every action is in the data");
+        assert!(role.is_privileged, "ControlPlane counts as privileged");
+
+        let reader = holding(
+            custom,
+            serde_json::json!({
+                "id": custom, "displayName": "Group reader", "isBuiltIn": false,
+                "rolePermissions": [{"allowedResourceActions": [
+                    "microsoft.directory/groups/standard/read"
+                ]}]
+            }),
+        );
+        let role = role_of(&reader);
+        assert_eq!(role.tier, Tier::UserAccess);
+        assert!(role.classified && !role.is_privileged);
+
+        // No actions known: never assumed harmless.
+        let opaque = holding(
+            custom,
+            serde_json::json!({"id": custom, "displayName": "Opaque", "isBuiltIn": false}),
+        );
+        let role = role_of(&opaque);
+        assert_eq!(role.tier, Tier::ManagementPlane);
+        assert!(!role.classified && !role.is_privileged);
+
+        // A built-in role keeps the role-level classification.
+        let global_admin = "62e90394-69f5-4237-9190-012177145e10";
+        let builtin = holding(
+            global_admin,
+            serde_json::json!({"id": global_admin, "templateId": global_admin, "displayName": "Global Administrator", "isBuiltIn": true,
+                "rolePermissions": [{"allowedResourceActions": ["microsoft.directory/groups/standard/read"]}]}),
+        );
+        let role = role_of(&builtin);
+        assert_eq!(role.tier, Tier::ControlPlane);
     }
 }

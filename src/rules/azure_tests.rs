@@ -684,6 +684,7 @@ fn role_assignments_of_deleted_principals_are_orphaned() {
                 id: EXISTING.to_uppercase(),
                 ..Default::default()
             }],
+            ..Default::default()
         },
     };
     assert_eq!(fired(&s, "MI-ORPH-003"), vec![Severity::Medium]);
@@ -1007,6 +1008,7 @@ fn chunked_assessment_equals_the_whole_tenant_assessment() {
         items: PrincipalLookup {
             checked: vec![DELETED.into()],
             found: Vec::new(),
+            ..Default::default()
         },
     };
     // An expired suppression about the target, and the scanner running as the holder with more

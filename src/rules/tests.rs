@@ -119,6 +119,7 @@ pub(super) fn empty() -> TenantSnapshot {
                 template_id: Some(GLOBAL_ADMIN.into()),
                 display_name: Some("Global Administrator".into()),
                 is_built_in: Some(true),
+                ..Default::default()
             }],
         },
         role_assignments: Dataset::Collected { items: Vec::new() },
@@ -126,6 +127,9 @@ pub(super) fn empty() -> TenantSnapshot {
         role_assignment_schedules: Dataset::Collected { items: Vec::new() },
         delegated_grants: Dataset::Collected { items: Vec::new() },
         azure: crate::snapshot::azure::not_collected("not read in this test"),
+        ownership: Dataset::Collected {
+            items: Default::default(),
+        },
         gaps: Vec::new(),
     }
 }
@@ -169,7 +173,7 @@ pub(super) fn group(id: &str, role_assignable: bool) -> DirectoryObject {
         display_name: Some("a group".into()),
         is_assignable_to_role: Some(role_assignable),
         security_enabled: Some(true),
-        role_template_id: None,
+        ..Default::default()
     }
 }
 

@@ -1,5 +1,6 @@
-//! Request handlers of the simulator's Azure Resource Manager endpoints, plus Graph's
-//! `POST /v1.0/directoryObjects/getByIds`, which the Azure-plane collection uses.
+//! Request handlers of the simulator's Azure Resource Manager endpoints. (Graph's
+//! `POST /v1.0/directoryObjects/getByIds`, which the Azure-plane collection uses, is served by
+//! `graph_api`; its requests are counted here, as [`RunningSimulator::get_by_ids_requests`].)
 //!
 //! ARM is served on the simulator's own origin, under `/providers/…` and `/subscriptions/…`, so
 //! one base URL is both `MI_ASSESS_GRAPH_ENDPOINT` and `MI_ASSESS_ARM_ENDPOINT`. Tokens carry
@@ -14,7 +15,6 @@
 //! - `GET /subscriptions/…/userAssignedIdentities/{name}/federatedIdentityCredentials`: the
 //!   credential list with `nextLink` paging, 404 for unknown identities and the configured
 //!   404/405 answers.
-//! - `POST /v1.0/directoryObjects/getByIds`: the service principals and groups among `ids`.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -37,7 +37,8 @@ use crate::simulator::tenant::SimTenant;
 #[derive(Debug, Default)]
 pub(crate) struct ArmSimState {
     requests: AtomicU64,
-    graph_requests: AtomicU64,
+    /// `directoryObjects/getByIds` requests (served by `graph_api`).
+    pub(crate) graph_requests: AtomicU64,
     log: Mutex<Vec<String>>,
 }
 
@@ -352,99 +353,4 @@ pub(super) async fn arm_get(
         answer["nextLink"] = Value::from(next.to_string());
     }
     (StatusCode::OK, axum::Json(answer)).into_response()
-}
-
-/// Graph's limit on ids per `getByIds` request.
-const GET_BY_IDS_LIMIT: usize = 1000;
-
-/// `POST /v1.0/directoryObjects/getByIds`: the directory objects among `ids` (service principals
-/// and groups; no `types` filter means every type).
-pub(super) async fn get_by_ids(
-    State(state): State<Arc<SimState>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let graph_error = |status: StatusCode, code: &str, message: &str| {
-        (
-            status,
-            axum::Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response()
-    };
-    if authorise(&state, &headers).is_err() {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token validation failure.",
-        );
-    }
-    state.graph_requests.fetch_add(1, Ordering::Relaxed);
-    state.arm.graph_requests.fetch_add(1, Ordering::Relaxed);
-    if let Ok(mut log) = state.request_log.lock() {
-        log.push("directoryObjects/getByIds".to_owned());
-    }
-    let data = state.tenant();
-    let tenant: &SimTenant = &data;
-    if tenant
-        .denied
-        .iter()
-        .any(|d| d.eq_ignore_ascii_case("directoryObjects"))
-    {
-        return graph_error(
-            StatusCode::FORBIDDEN,
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        );
-    }
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let Some(ids) = request.get("ids").and_then(Value::as_array) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "Request_BadRequest",
-            "ids is required.",
-        );
-    };
-    if ids.len() > GET_BY_IDS_LIMIT {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "Request_BadRequest",
-            "Too many ids: at most 1000 per request.",
-        );
-    }
-    let matches = |object: &Value, id: &str| {
-        object
-            .get("id")
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.eq_ignore_ascii_case(id))
-    };
-    let found: Vec<Value> = ids
-        .iter()
-        .filter_map(Value::as_str)
-        .filter_map(|id| {
-            if let Some(sp) = tenant.service_principals.iter().find(|o| matches(o, id)) {
-                let mut sp = sp.clone();
-                sp["@odata.type"] = Value::from("#microsoft.graph.servicePrincipal");
-                return Some(sp);
-            }
-            tenant.groups.iter().find(|o| matches(o, id)).map(|g| {
-                let mut g = g.clone();
-                g["@odata.type"] = Value::from("#microsoft.graph.group");
-                g
-            })
-        })
-        .collect();
-    // POST directoryObjects/getByIds costs 5 resource units (2 with $select).
-    state.resource_units.fetch_add(5, Ordering::Relaxed);
-    let mut response = (
-        StatusCode::OK,
-        axum::Json(json!({
-            "@odata.context": format!("{}v1.0/$metadata#directoryObjects", state.base_url),
-            "value": found,
-        })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert("x-ms-resource-unit", HeaderValue::from_static("5"));
-    response
 }

@@ -17,7 +17,20 @@ pub struct SimData {
     assignments_by_principal: HashMap<String, Vec<usize>>,
     groups_of_member: HashMap<String, Vec<String>>,
     group_by_id: HashMap<String, usize>,
+    user_by_id: HashMap<String, usize>,
+    app_by_id: HashMap<String, usize>,
+    owners_of: HashMap<String, Vec<String>>,
+    owned_by: HashMap<String, Vec<String>>,
 }
+
+/// Graph application permissions that read full user objects; without one, users in
+/// directory-object collections come back with limited information (type and id only).
+const USER_READ_ROLES: [&str; 4] = [
+    "User.Read.All",
+    "User.ReadBasic.All",
+    "Directory.Read.All",
+    "User.ReadWrite.All",
+];
 
 impl Deref for SimData {
     type Target = SimTenant;
@@ -62,12 +75,30 @@ impl SimData {
                     .push(group.to_ascii_lowercase());
             }
         }
-        let group_by_id = tenant
-            .groups
-            .iter()
-            .enumerate()
-            .filter_map(|(i, g)| key(g, "id").map(|id| (id, i)))
-            .collect();
+        let by_id = |objects: &[Value]| -> HashMap<String, usize> {
+            objects
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| key(o, "id").map(|id| (id, i)))
+                .collect()
+        };
+        let group_by_id = by_id(&tenant.groups);
+        let user_by_id = by_id(&tenant.users);
+        let app_by_id = by_id(&tenant.applications);
+        let mut owners_of: HashMap<String, Vec<String>> = HashMap::new();
+        let mut owned_by: HashMap<String, Vec<String>> = HashMap::new();
+        for (object, owners) in &tenant.owners {
+            for owner in owners {
+                owners_of
+                    .entry(object.to_ascii_lowercase())
+                    .or_default()
+                    .push(owner.to_ascii_lowercase());
+                owned_by
+                    .entry(owner.to_ascii_lowercase())
+                    .or_default()
+                    .push(object.to_ascii_lowercase());
+            }
+        }
         Self {
             tenant,
             sp_by_id,
@@ -75,7 +106,103 @@ impl SimData {
             assignments_by_principal,
             groups_of_member,
             group_by_id,
+            user_by_id,
+            app_by_id,
+            owners_of,
+            owned_by,
         }
+    }
+
+    /// A group by object id.
+    pub fn group(&self, id: &str) -> Option<&Value> {
+        self.group_by_id
+            .get(&id.to_ascii_lowercase())
+            .and_then(|i| self.tenant.groups.get(*i))
+    }
+
+    /// An application registration by object id.
+    pub fn application(&self, id: &str) -> Option<&Value> {
+        self.app_by_id
+            .get(&id.to_ascii_lowercase())
+            .and_then(|i| self.tenant.applications.get(*i))
+    }
+
+    /// Any directory object by id, with its `@odata.type`, as a directory-object collection
+    /// returns it: a user the scanner may not read in full (no User.Read.All or
+    /// Directory.Read.All) comes back with limited information, only its type and id.
+    pub fn directory_object(&self, id: &str) -> Option<Value> {
+        let typed = |object: &Value, kind: &str| {
+            let mut object = object.clone();
+            object["@odata.type"] = Value::from(format!("#microsoft.graph.{kind}"));
+            object
+        };
+        let id_lower = id.to_ascii_lowercase();
+        if let Some(sp) = self.service_principal(id) {
+            return Some(typed(sp, "servicePrincipal"));
+        }
+        if let Some(user) = self
+            .user_by_id
+            .get(&id_lower)
+            .and_then(|i| self.tenant.users.get(*i))
+        {
+            let readable = self
+                .tenant
+                .scanner
+                .graph_roles
+                .iter()
+                .any(|r| USER_READ_ROLES.iter().any(|u| u.eq_ignore_ascii_case(r)));
+            if readable {
+                return Some(typed(user, "user"));
+            }
+            return Some(json!({"@odata.type": "#microsoft.graph.user", "id": user.get("id")}));
+        }
+        if let Some(group) = self.group(id) {
+            return Some(typed(group, "group"));
+        }
+        self.application(id).map(|app| typed(app, "application"))
+    }
+
+    /// The owners of an application, service principal or group, as directory objects.
+    pub fn owners_of(&self, id: &str) -> Vec<Value> {
+        self.owners_of
+            .get(&id.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|o| self.directory_object(o))
+            .collect()
+    }
+
+    /// What a user or service principal owns, as directory objects.
+    pub fn owned_by(&self, owner_id: &str) -> Vec<Value> {
+        self.owned_by
+            .get(&owner_id.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|o| self.directory_object(o))
+            .collect()
+    }
+
+    /// What `GET /groups/{id}/transitiveMembers` returns: every member of the group, directly
+    /// or through nested groups (the nested groups included), as directory objects.
+    pub fn transitive_members(&self, group_id: &str) -> Vec<Value> {
+        let mut members_of: HashMap<String, &Vec<String>> = HashMap::new();
+        for (group, members) in &self.tenant.group_members {
+            members_of.insert(group.to_ascii_lowercase(), members);
+        }
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut frontier = vec![group_id.to_ascii_lowercase()];
+        while let Some(group) = frontier.pop() {
+            for member in members_of.get(&group).into_iter().flat_map(|m| m.iter()) {
+                let member = member.to_ascii_lowercase();
+                if found.insert(member.clone()) {
+                    frontier.push(member);
+                }
+            }
+        }
+        found
+            .iter()
+            .filter_map(|id| self.directory_object(id))
+            .collect()
     }
 
     /// The tenant itself.

@@ -255,7 +255,7 @@ impl RunningSimulator {
             .route("/v1.0/$batch", axum::routing::post(graph_api::graph_batch))
             .route(
                 "/v1.0/directoryObjects/getByIds",
-                axum::routing::post(arm_api::get_by_ids),
+                axum::routing::post(graph_api::graph_get_by_ids),
             )
             .route(
                 "/providers/Microsoft.ResourceGraph/resources",

@@ -28,9 +28,16 @@ pub struct SimTenant {
     /// Groups.
     #[serde(default)]
     pub groups: Vec<Value>,
-    /// Direct members of each group (service principals or groups), by group id.
+    /// Direct members of each group (service principals, users or groups), by group id.
     #[serde(default)]
     pub group_members: BTreeMap<String, Vec<String>>,
+    /// Users (members and guests), as Graph JSON objects.
+    #[serde(default)]
+    pub users: Vec<Value>,
+    /// Owners (user or service principal ids) of applications, service principals and groups,
+    /// by the owned object's id.
+    #[serde(default)]
+    pub owners: BTreeMap<String, Vec<String>>,
     /// App role assignments (application permissions) of every principal.
     #[serde(default)]
     pub app_role_assignments: Vec<Value>,
@@ -140,6 +147,7 @@ impl SimTenant {
             ..Self::default()
         };
         tenant.add_realistic_privileges(identities, seed);
+        tenant.add_realistic_ownership(identities, seed);
         tenant
     }
 }
@@ -307,6 +315,97 @@ impl SimTenant {
             assign(self, &scanner_id, role);
         }
         self.scanner.graph_roles.push("Directory.Read.All".into());
+    }
+}
+
+impl SimTenant {
+    /// Gives a generated tenant the owners a real estate has, deterministically for `seed` (with
+    /// a generator of its own, so the privileges above do not change): one user per hundred
+    /// identities (at least five; one in ten, and the last, a guest); most applications owned by a user or two,
+    /// one in fifty also by a managed identity (an owner that can add itself a credential); a few
+    /// service principals and a third of the groups owned by users, the first role-assignable
+    /// group by the last user, a guest; and one application with 25 owners, more than `$expand` returns.
+    fn add_realistic_ownership(&mut self, identities: usize, seed: u32) {
+        let mut rng = fastrand::Rng::with_seed(u64::from(seed) ^ 0x0a3e_5e11);
+        let user_count = (identities / 100).max(5);
+        let user_id = |u: usize| format!("{seed:08x}-8000-4000-8000-{u:012x}");
+        for u in 0..user_count {
+            let guest = u % 10 == 9 || u + 1 == user_count;
+            let (name, upn, kind) = if guest {
+                (
+                    format!("Partner {u:05}"),
+                    format!("partner{u:05}_fabrikam.com#EXT#@generated.onmicrosoft.com"),
+                    "Guest",
+                )
+            } else {
+                (
+                    format!("User {u:05}"),
+                    format!("user{u:05}@generated.onmicrosoft.com"),
+                    "Member",
+                )
+            };
+            self.users.push(json!({
+                "id": user_id(u), "displayName": name, "userPrincipalName": upn,
+                "userType": kind, "accountEnabled": true,
+            }));
+        }
+        let identity_ids: Vec<String> = self
+            .service_principals
+            .iter()
+            .filter(|sp| sp["servicePrincipalType"] == "ManagedIdentity")
+            .filter_map(|sp| sp["id"].as_str().map(str::to_owned))
+            .collect();
+        let field = |object: &Value, name: &str| object[name].as_str().map(str::to_owned);
+        let applications: Vec<String> = self
+            .applications
+            .iter()
+            .filter_map(|a| field(a, "id"))
+            .collect();
+        for (a, app) in applications.iter().enumerate() {
+            let mut owners = Vec::new();
+            if rng.u32(0..100) < 70 {
+                for _ in 0..rng.usize(1..3) {
+                    owners.push(user_id(rng.usize(0..user_count)));
+                }
+            }
+            if rng.u32(0..100) < 2 && !identity_ids.is_empty() {
+                owners.push(identity_ids[rng.usize(0..identity_ids.len())].clone());
+            }
+            if a == 0 && user_count >= 25 {
+                owners = (0..25).map(user_id).collect();
+            }
+            owners.sort();
+            owners.dedup();
+            if !owners.is_empty() {
+                self.owners.insert(app.clone(), owners);
+            }
+        }
+        let application_sps: Vec<String> = self
+            .service_principals
+            .iter()
+            .filter(|sp| {
+                sp["servicePrincipalType"] == "Application"
+                    && sp["appOwnerOrganizationId"].as_str() == Some(self.tenant_id.as_str())
+            })
+            .filter_map(|sp| field(sp, "id"))
+            .collect();
+        for sp in application_sps {
+            if rng.u32(0..100) < 5 {
+                self.owners
+                    .insert(sp, vec![user_id(rng.usize(0..user_count))]);
+            }
+        }
+        let groups: Vec<String> = self.groups.iter().filter_map(|g| field(g, "id")).collect();
+        for (g, group) in groups.iter().enumerate() {
+            if g == 0 {
+                // A guest owns the first role-assignable group.
+                self.owners
+                    .insert(group.clone(), vec![user_id(user_count - 1)]);
+            } else if rng.u32(0..100) < 33 {
+                self.owners
+                    .insert(group.clone(), vec![user_id(rng.usize(0..user_count))]);
+            }
+        }
     }
 }
 

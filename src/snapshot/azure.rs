@@ -107,15 +107,28 @@ impl FederatedCredentialsResult {
     }
 }
 
-/// Which principals of role assignments exist in Entra (`POST /directoryObjects/getByIds`).
+/// The principals of Azure role assignments as Entra knows them
+/// (`POST /directoryObjects/getByIds`): which still exist, and what each one is (a user, member
+/// or guest; a group; a service principal, managed identity or not).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PrincipalLookup {
-    /// Principal ids that were looked up: those of role assignments to a service principal (or
-    /// an unknown principal type) that collection did not already know.
+    /// Principal ids that were checked for existence: those of role assignments to a service
+    /// principal (or an unknown principal type) that collection did not already know. One
+    /// missing from `found` is deleted (MI-ORPH-003).
     pub checked: Vec<String>,
-    /// The directory objects Graph returned for them; a checked id missing here is deleted.
+    /// The directory objects Graph returned for `checked` and `resolved` (`@odata.type`, `id`,
+    /// `displayName`, and `userType`, `appId`, `servicePrincipalType`, `isAssignableToRole`,
+    /// `securityEnabled` as the type has them).
     pub found: Vec<DirectoryObject>,
+    /// The other principal ids of role assignments that were looked up for their name and type:
+    /// users, groups, foreign groups and devices. One missing from `found` stays unknown (a
+    /// foreign group lives in another tenant); only `checked` ids are ever called deleted.
+    /// Empty in snapshots written before it existed.
+    pub resolved: Vec<String>,
+    /// Transitive member counts (`/groups/{id}/transitiveMembers?$count=true`) of the groups
+    /// that hold Azure roles, by lower-case group id; a group missing here was not counted.
+    pub group_member_counts: BTreeMap<String, u64>,
 }
 
 impl PrincipalLookup {
@@ -123,6 +136,18 @@ impl PrincipalLookup {
     pub fn is_deleted(&self, id: &str) -> bool {
         self.checked.iter().any(|c| c.eq_ignore_ascii_case(id))
             && !self.found.iter().any(|f| f.id.eq_ignore_ascii_case(id))
+    }
+
+    /// The directory object Graph returned for `id`, when it was looked up and found.
+    pub fn object(&self, id: &str) -> Option<&DirectoryObject> {
+        self.found.iter().find(|f| f.id.eq_ignore_ascii_case(id))
+    }
+
+    /// The transitive member count of a group that holds Azure roles, when it was counted.
+    pub fn member_count(&self, group_id: &str) -> Option<u64> {
+        self.group_member_counts
+            .get(&group_id.to_ascii_lowercase())
+            .copied()
     }
 }
 

@@ -154,8 +154,10 @@ pub struct AppRoleAssignment {
 pub const APP_ROLE_ASSIGNMENT_SELECT: &str =
     "id,appRoleId,principalId,resourceId,resourceDisplayName,createdDateTime";
 
-/// A directory object from `memberOf`/`transitiveMemberOf`: a group, a directory role or an
-/// administrative unit, told apart by `@odata.type`.
+/// A directory object from `memberOf`/`transitiveMemberOf`, `owners`, an expanded `owners` or
+/// `directoryObjects/getByIds`: a group, a directory role, an administrative unit, a user, a
+/// service principal or an application, told apart by `@odata.type`. Fields a type does not have
+/// stay `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryObject {
@@ -177,6 +179,16 @@ pub struct DirectoryObject {
     /// Directory role: the built-in role template id.
     #[serde(default)]
     pub role_template_id: Option<String>,
+    /// Service principal or application: the application (client) id, which links an
+    /// application registration to its service principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Service principal: `Application`, `ManagedIdentity`, `Legacy`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_type: Option<String>,
+    /// User: `Member` or `Guest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
 }
 
 impl DirectoryObject {
@@ -189,7 +201,51 @@ impl DirectoryObject {
     pub fn is_directory_role(&self) -> bool {
         self.odata_type.as_deref() == Some("#microsoft.graph.directoryRole")
     }
+
+    /// True for users (members and guests).
+    pub fn is_user(&self) -> bool {
+        self.odata_type.as_deref() == Some(USER_TYPE)
+    }
+
+    /// True for guest users (`userType` `Guest`).
+    pub fn is_guest(&self) -> bool {
+        self.is_user()
+            && self
+                .user_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Guest"))
+    }
+
+    /// True for service principals (managed identities included).
+    pub fn is_service_principal(&self) -> bool {
+        self.odata_type.as_deref() == Some(SERVICE_PRINCIPAL_TYPE)
+    }
+
+    /// True for application registrations.
+    pub fn is_application(&self) -> bool {
+        self.odata_type.as_deref() == Some(APPLICATION_TYPE)
+    }
 }
+
+/// `@odata.type` of users.
+pub const USER_TYPE: &str = "#microsoft.graph.user";
+/// `@odata.type` of service principals.
+pub const SERVICE_PRINCIPAL_TYPE: &str = "#microsoft.graph.servicePrincipal";
+/// `@odata.type` of application registrations.
+pub const APPLICATION_TYPE: &str = "#microsoft.graph.application";
+/// `@odata.type` of groups.
+pub const GROUP_TYPE: &str = "#microsoft.graph.group";
+
+/// The `$select` nested in `$expand=owners(…)` and used on `/{collection}/{id}/owners`: what
+/// tells a user (member or guest) from a service principal (managed identity or not).
+/// Properties of derived types are accepted on directory-object collections; a type that lacks
+/// one returns it as null.
+pub const OWNER_SELECT: &str = "id,displayName,appId,servicePrincipalType,userType";
+
+/// Graph's documented cut of an expanded directory-object relationship: "`$expand` typically
+/// returns a maximum of 20 items for the expanded relationship and has no @odata.nextLink"
+/// (`concepts/query-parameters.md`). A list this long may be cut and is read again in full.
+pub const EXPAND_LIMIT: usize = 20;
 
 /// A directory role definition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,10 +263,44 @@ pub struct RoleDefinition {
     /// Built-in or custom.
     #[serde(default)]
     pub is_built_in: Option<bool>,
+    /// What the role allows: the directory actions of each permission block (custom roles are
+    /// tiered by them).
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub role_permissions: Vec<RolePermission>,
+    /// Microsoft's "privileged" label. Only Graph **beta** exposes `isPrivileged` (v1.0's
+    /// `unifiedRoleDefinition` has no such property), so v1.0 collection leaves it `None` and
+    /// the classification data supplies the label for built-in roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_privileged: Option<bool>,
 }
 
-/// `$select` for role definitions.
-pub const ROLE_DEFINITION_SELECT: &str = "id,templateId,displayName,isBuiltIn";
+/// One permission block of a directory role definition (`unifiedRolePermission`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolePermission {
+    /// Directory actions, e.g. `microsoft.directory/applications/credentials/update`.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub allowed_resource_actions: Vec<String>,
+    /// A condition that narrows the actions (e.g. to owned objects), when there is one.
+    #[serde(default)]
+    pub condition: Option<String>,
+}
+
+/// A list Graph may send as `null` (a `$select`ed property the object lacks) reads as empty.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `$select` for role definitions (v1.0: `isPrivileged` is beta-only and is not asked for).
+pub const ROLE_DEFINITION_SELECT: &str = "id,templateId,displayName,isBuiltIn,rolePermissions";
 
 /// An active directory role assignment, or a PIM schedule (eligible or active).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

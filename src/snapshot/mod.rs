@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 pub mod azure;
 pub mod graph;
+pub mod ownership;
 pub mod suppressions;
 
 use azure::AzureSnapshot;
@@ -20,6 +21,7 @@ use graph::{
     AppRoleAssignment, DirectoryObject, OAuth2PermissionGrant, ResourceServicePrincipal,
     RoleAssignment, RoleDefinition, ServicePrincipal,
 };
+pub use ownership::{OwnedObject, Ownership};
 
 /// Version of the snapshot format.
 pub const SNAPSHOT_SCHEMA_VERSION: &str = "1.0.0";
@@ -109,6 +111,13 @@ pub enum DatasetName {
     IdentityResources,
     /// The federated identity credentials of user-assigned identities.
     FederatedIdentityCredentials,
+    /// Owners of applications and service principals (`owners`, expanded on their lists or
+    /// read per object).
+    Ownership,
+    /// Owners of groups (`groups?$expand=owners`, or `/groups/{id}/owners`).
+    GroupOwnership,
+    /// Member counts of groups holding Azure roles (`/groups/{id}/transitiveMembers`).
+    GroupMemberCounts,
 }
 
 impl DatasetName {
@@ -134,6 +143,9 @@ impl DatasetName {
             Self::UserAssignedIdentities => "userAssignedIdentities",
             Self::IdentityResources => "identityResources",
             Self::FederatedIdentityCredentials => "federatedIdentityCredentials",
+            Self::Ownership => "ownership",
+            Self::GroupOwnership => "groupOwnership",
+            Self::GroupMemberCounts => "groupMemberCounts",
         }
     }
 
@@ -146,11 +158,14 @@ impl DatasetName {
             | Self::RoleEligibilitySchedules
             | Self::RoleAssignmentSchedules
             | Self::DirectoryRoles => "RoleManagement.Read.Directory",
-            Self::Memberships => "GroupMember.Read.All",
+            Self::Memberships | Self::GroupOwnership | Self::GroupMemberCounts => {
+                "GroupMember.Read.All"
+            }
             Self::ApplicationServicePrincipals
             | Self::Applications
             | Self::AppRoleAssignments
-            | Self::ResourceAppRoles => "Application.Read.All",
+            | Self::ResourceAppRoles
+            | Self::Ownership => "Application.Read.All",
             Self::Azure
             | Self::AzureSubscriptions
             | Self::AzureRoleAssignments
@@ -272,6 +287,11 @@ pub struct TenantSnapshot {
     /// Delegated permission grants whose client is one of the collected principals.
     #[serde(default)]
     pub delegated_grants: Dataset<Vec<OAuth2PermissionGrant>>,
+    /// Who owns which application, service principal and group (every owned object with at
+    /// least one owner); unknown when it could not be read completely, and in snapshots written
+    /// before it existed, never "nobody owns anything".
+    #[serde(default = "ownership::not_recorded")]
+    pub ownership: Dataset<Ownership>,
     /// The Azure plane (Azure RBAC, user-assigned identities, federated credentials); unknown
     /// when ARM was off or not readable, and in snapshots written before it existed.
     #[serde(default = "azure::not_recorded")]

@@ -18,6 +18,10 @@
 //!   with `"; "`).
 //! - `directory-roles.json` from `Classification_EntraIdDirectoryRoles.json`:
 //!   `[templateId, name, isPrivileged, tier]`, tier from `Classification.EAMTierLevelName`.
+//! - `directory-role-actions.json` from the same file: `[action, tier]`, one row per distinct
+//!   `RolePermissions[].AuthorizedResourceAction` (compared case-insensitively; the first
+//!   spelling in sorted order is kept), tier its `EAMTierLevelName` (the highest when roles
+//!   disagree); entries without an action are dropped. Rows are sorted by lower-cased action.
 //! - `azure-roles.json` from `Classification_AzureResources.json`:
 //!   `[roleDefinitionId, name, isPrivileged, tier]`, tier the highest `EAMTierLevelName` among the
 //!   role's `RolePermissions` (ControlPlane > ManagementPlane > UserAccess).
@@ -192,6 +196,39 @@ fn derive_directory_roles(dir: &Path) -> Vec<Value> {
     rows.into_iter().map(|(_, _, row)| row).collect()
 }
 
+fn derive_directory_role_actions(dir: &Path) -> Vec<Value> {
+    const FILE: &str = "Classification_EntraIdDirectoryRoles.json";
+    let mut actions: std::collections::BTreeMap<String, (String, Option<u8>)> =
+        std::collections::BTreeMap::new();
+    for role in read_source_json(dir, FILE) {
+        let permissions = role
+            .get("RolePermissions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for permission in permissions {
+            let Some(action) = permission
+                .get("AuthorizedResourceAction")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+            else {
+                continue;
+            };
+            let rank = tier_rank(permission.get("EAMTierLevelName"));
+            let entry = actions
+                .entry(action.to_ascii_lowercase())
+                .or_insert_with(|| (action.to_owned(), rank));
+            entry.0 = entry.0.clone().min(action.to_owned());
+            entry.1 = entry.1.max(rank);
+        }
+    }
+    actions
+        .into_values()
+        .map(|(action, rank)| json!([action, tier_value(rank)]))
+        .collect()
+}
+
 fn derive_azure_roles(dir: &Path) -> Vec<Value> {
     const FILE: &str = "Classification_AzureResources.json";
     let mut rows: Vec<(String, String, Value)> = read_source_json(dir, FILE)
@@ -259,6 +296,10 @@ fn classification_sync_shipped_data_matches_the_source_files() {
         (
             "directory-roles.json",
             render(&derive_directory_roles(&source)),
+        ),
+        (
+            "directory-role-actions.json",
+            render(&derive_directory_role_actions(&source)),
         ),
         ("azure-roles.json", render(&derive_azure_roles(&source))),
         ("LICENSE-MIT", read_source_text(&source, "LICENSE-MIT")),
