@@ -109,6 +109,10 @@ pub enum DatasetName {
     IdentityResources,
     /// The federated identity credentials of user-assigned identities.
     FederatedIdentityCredentials,
+    /// The storage accounts of function apps' deployment storage (Resource Graph).
+    StorageAccounts,
+    /// Azure RBAC PIM eligibility (role eligibility schedule instances, per subscription).
+    AzureEligibleRoleAssignments,
 }
 
 impl DatasetName {
@@ -134,6 +138,8 @@ impl DatasetName {
             Self::UserAssignedIdentities => "userAssignedIdentities",
             Self::IdentityResources => "identityResources",
             Self::FederatedIdentityCredentials => "federatedIdentityCredentials",
+            Self::StorageAccounts => "storageAccounts",
+            Self::AzureEligibleRoleAssignments => "azureEligibleRoleAssignments",
         }
     }
 
@@ -157,7 +163,9 @@ impl DatasetName {
             | Self::AzureRoleDefinitions
             | Self::UserAssignedIdentities
             | Self::IdentityResources
-            | Self::FederatedIdentityCredentials => AZURE_PERMISSION,
+            | Self::FederatedIdentityCredentials
+            | Self::StorageAccounts
+            | Self::AzureEligibleRoleAssignments => AZURE_PERMISSION,
         }
     }
 }

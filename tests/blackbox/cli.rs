@@ -25,7 +25,7 @@ fn demo_runs_the_whole_pipeline_and_prints_a_summary() {
     );
     assert!(stdout.contains("id-github-deploy"));
     assert!(
-        stdout.contains("37 findings: 6 critical, 15 high, 6 medium, 2 low, 8 info (2 suppressed)"),
+        stdout.contains("38 findings: 6 critical, 16 high, 6 medium, 2 low, 8 info (2 suppressed)"),
         "{stdout}"
     );
     assert!(
