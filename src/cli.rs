@@ -116,11 +116,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
     /// Azure role assignments per managed identity in the generated tenant's Azure estate, on
-    /// average (0 with --resources-per-identity 0: no readable subscription).
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// average; a realistic estate is 10 (0 with --resources-per-identity 0, the default: no
+    /// readable subscription).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub role_assignments_per_identity: usize,
-    /// Azure resources per managed identity in the generated tenant's Azure estate, about.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    /// Azure resources per managed identity in the generated tenant's Azure estate, about; a
+    /// realistic estate is 2.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub resources_per_identity: usize,
     /// Enforce Graph's throttling budget: small (3,500 RU/10 s), medium (5,000), large (8,000).
     #[arg(long, value_enum)]

@@ -876,13 +876,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenant_with_no_readable_subscription_counts_as_no_access() {
-        let sim = RunningSimulator::start(SimTenant::generated_with(
-            3,
-            1,
-            crate::simulator::estate::EstateSize::none(),
-        ))
-        .await
-        .expect("simulator");
+        let sim = RunningSimulator::start(SimTenant::generated(3, 1))
+            .await
+            .expect("simulator");
         let (graph, plane) = clients(&sim, AzurePlaneMode::Optional);
         let mut gaps = Vec::new();
         assert!(
