@@ -115,6 +115,15 @@ pub struct SimulateArgs {
     /// Seed of the generated tenant and of the fault generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
+    /// Azure role assignments per managed identity in the generated tenant's Azure estate, on
+    /// average; a realistic estate is 10 (0 with --resources-per-identity 0, the default: no
+    /// readable subscription).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub role_assignments_per_identity: usize,
+    /// Azure resources per managed identity in the generated tenant's Azure estate, about; a
+    /// realistic estate is 2.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub resources_per_identity: usize,
     /// Enforce Graph's throttling budget: small (3,500 RU/10 s), medium (5,000), large (8,000).
     #[arg(long, value_enum)]
     pub budget: Option<BudgetArg>,
@@ -381,7 +390,14 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let tenant = match args.identities {
-        Some(n) => SimTenant::generated(n, args.seed),
+        Some(n) => SimTenant::generated_with(
+            n,
+            args.seed,
+            estate_size(
+                args.role_assignments_per_identity,
+                args.resources_per_identity,
+            ),
+        ),
         None => SimTenant::demo().context("loading the embedded demo tenant")?,
     };
     let options = SimOptions {
@@ -417,6 +433,17 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         .await
         .context("waiting for Ctrl-C")?;
     Ok(())
+}
+
+/// The estate size of `simulate --identities`.
+fn estate_size(
+    role_assignments_per_identity: usize,
+    resources_per_identity: usize,
+) -> crate::simulator::estate::EstateSize {
+    crate::simulator::estate::EstateSize {
+        role_assignments_per_identity,
+        resources_per_identity,
+    }
 }
 
 /// Gives a fresh demo output folder the example `suppressions.json`, so the demo shows accepted

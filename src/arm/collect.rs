@@ -1,6 +1,7 @@
-//! Azure-plane collection: the Resource Graph queries, the federated credentials of every
-//! user-assigned identity, and an Entra existence check for role-assignment principals, read
-//! into the snapshot's [`AzureSnapshot`]. All I/O of the Azure plane lives here.
+//! Azure-plane collection: the Resource Graph queries, the PIM eligibilities of every readable
+//! subscription, the federated credentials of every user-assigned identity, and an Entra
+//! existence check for role-assignment principals, read into the snapshot's [`AzureSnapshot`].
+//! All I/O of the Azure plane lives here.
 //!
 //! Permission model: **Reader (Azure RBAC) at management-group scope** and nothing more (Reader
 //! covers Resource Graph, role assignments and definitions, and
@@ -15,6 +16,16 @@
 //! absence is a fault. An `optional` plane is best effort: when the first query fails for any
 //! other reason (ARM unreachable), it is skipped the same way, after one retry. Any failure once
 //! access is established is a real gap and always counts.
+//!
+//! Two data sets are read on their own, so that losing one leaves the rest of the plane known:
+//! the deployment storage accounts (a Resource Graph join, `queries::STORAGE_ACCOUNTS`) and the
+//! PIM eligibilities. A tenant without the Entra ID P2 (or Governance) licence answers the PIM
+//! read with 400 `AadPremiumLicenseRequired`: the eligibilities are unknown and the gap says
+//! why, but it does **not** make the run partial. Without the licence PIM for Azure resources
+//! is unavailable, so no eligibility can be activated and nothing the assessment could act on
+//! is missing; counting it would make every run of an unlicensed tenant partial, for ever,
+//! which would hide real gaps and trip `partial`-based gates. Any other failure of the PIM read
+//! (403, 5xx after retries, a malformed page) is a real gap and counts.
 
 use std::collections::BTreeSet;
 
@@ -22,14 +33,18 @@ use super::{ArmClient, ArmError, AzurePlane, FederatedCredentialListing, queries
 use crate::config::{AZURE_PLANE_VAR, AzurePlaneMode};
 use crate::graph::GraphClient;
 use crate::snapshot::azure::{
-    AzureSnapshot, FederatedCredentialsResult, IdentityFederatedCredentials, PrincipalLookup,
+    AzureSnapshot, EligibleRoleAssignmentRow, FederatedCredentialsResult,
+    IdentityFederatedCredentials, PrincipalLookup, StorageAccountRow, SubscriptionRow,
 };
 use crate::snapshot::{AZURE_PERMISSION, CollectionGap, Dataset, DatasetName};
 
 /// Ids per `directoryObjects/getByIds` request (Graph's limit).
 pub const GET_BY_IDS_LIMIT: usize = 1000;
-/// Federated-credential lists in flight at once (the client also paces them per second).
-const CREDENTIAL_CONCURRENCY: usize = 4;
+/// Federated-credential lists in flight at once (the client also paces them per second and
+/// subscription).
+const CREDENTIAL_CONCURRENCY: usize = 8;
+/// PIM eligibility lists (one per subscription) in flight at once.
+const ELIGIBILITY_CONCURRENCY: usize = 4;
 /// Retries of the access probe when the plane is optional (best effort: skip quickly).
 const OPTIONAL_PROBE_RETRIES: u32 = 1;
 
@@ -122,10 +137,14 @@ pub async fn collect_azure(
         Ok(rows) => rows,
         Err(e) => return failed(gaps, DatasetName::IdentityResources, &e),
     };
+    let storage_accounts = collect_storage_accounts(arm, gaps).await;
+    let eligible_role_assignments = collect_eligibility(arm, &subscriptions, gaps).await;
     tracing::info!(
         subscriptions = subscriptions.len(),
         role_assignments = role_assignments.len(),
         user_assigned_identities = user_assigned_identities.len(),
+        identity_resources = identity_resources.len(),
+        eligible_role_assignments = eligible_role_assignments.known().map(Vec::len),
         "collected the Azure plane"
     );
 
@@ -143,6 +162,8 @@ pub async fn collect_azure(
         role_definitions,
         user_assigned_identities,
         identity_resources,
+        storage_accounts,
+        eligible_role_assignments,
         federated_credentials,
         principal_lookup: Dataset::default(),
     };
@@ -198,21 +219,136 @@ fn failed(
     Dataset::Unknown { reason }
 }
 
+/// The deployment storage accounts; a failure is a gap of this data set alone.
+async fn collect_storage_accounts(
+    arm: &ArmClient,
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Vec<StorageAccountRow>> {
+    match arm.resource_graph_rows(queries::STORAGE_ACCOUNTS).await {
+        Ok(rows) => Dataset::Collected { items: rows },
+        Err(e) => {
+            let reason = format!(
+                "the storage accounts of function apps' deployment storage could not be read: {e}"
+            );
+            tracing::warn!(error = %e, "deployment storage accounts could not be read");
+            gaps.push(CollectionGap {
+                dataset: DatasetName::StorageAccounts,
+                principals: 0,
+                status: e.status(),
+                reason: reason.clone(),
+                needs_permission: e.is_access_denied().then(|| AZURE_PERMISSION.to_owned()),
+                affects_status: true,
+            });
+            Dataset::Unknown { reason }
+        }
+    }
+}
+
+/// The PIM eligibilities of every readable subscription (each list holds those at, above and
+/// below it), one list per subscription, duplicates (management-group and root eligibilities
+/// come back from every subscription under them) merged by id. The first subscription is read
+/// alone: an unlicensed tenant answers it with `AadPremiumLicenseRequired`, and the others are
+/// not asked.
+pub async fn collect_eligibility(
+    arm: &ArmClient,
+    subscriptions: &[SubscriptionRow],
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Vec<EligibleRoleAssignmentRow>> {
+    use futures::StreamExt as _;
+    let ids: Vec<String> = subscriptions
+        .iter()
+        .map(|s| s.subscription_id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let Some((first, rest)) = ids.split_first() else {
+        return Dataset::Collected { items: Vec::new() };
+    };
+    let first_result = arm.eligible_role_assignments(first).await;
+    let licence_missing = matches!(&first_result, Err(e) if e.is_licence_required());
+    let mut results = vec![(first.clone(), first_result)];
+    if !licence_missing {
+        let rest: Vec<(String, Result<Vec<EligibleRoleAssignmentRow>, ArmError>)> =
+            futures::stream::iter(rest.to_vec())
+                .map(|id| async move {
+                    let result = arm.eligible_role_assignments(&id).await;
+                    (id, result)
+                })
+                .buffered(ELIGIBILITY_CONCURRENCY)
+                .collect()
+                .await;
+        results.extend(rest);
+    }
+    let mut rows: Vec<EligibleRoleAssignmentRow> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut failures: Vec<(String, ArmError)> = Vec::new();
+    for (subscription, result) in results {
+        match result {
+            Ok(page) => {
+                for row in page {
+                    if seen.insert(row.id.to_ascii_lowercase()) {
+                        rows.push(row);
+                    }
+                }
+            }
+            Err(e) => failures.push((subscription, e)),
+        }
+    }
+    if failures.is_empty() {
+        return Dataset::Collected { items: rows };
+    }
+    let licence = failures.iter().all(|(_, e)| e.is_licence_required());
+    let (subscription, error) = &failures[0];
+    let reason = if licence {
+        format!(
+            "Azure PIM eligibility was not read: the tenant has no Microsoft Entra ID P2 (or Governance) licence, so PIM for Azure resources is unavailable and no role can be activated ({error}); the run is not partial for it"
+        )
+    } else {
+        format!(
+            "Azure PIM eligibility could not be read in {} of {} subscriptions (first: {subscription}): {error}",
+            failures.len(),
+            ids.len()
+        )
+    };
+    tracing::warn!(licence, failures = failures.len(), error = %error, "Azure PIM eligibility not collected");
+    gaps.push(CollectionGap {
+        dataset: DatasetName::AzureEligibleRoleAssignments,
+        principals: 0,
+        status: error.status(),
+        reason: reason.clone(),
+        needs_permission: error
+            .is_access_denied()
+            .then(|| AZURE_PERMISSION.to_owned()),
+        affects_status: !licence,
+    });
+    Dataset::Unknown { reason }
+}
+
 async fn collect_federated_credentials(
     arm: &ArmClient,
     identity_ids: &[String],
     gaps: &mut Vec<CollectionGap>,
 ) -> Vec<IdentityFederatedCredentials> {
     use futures::StreamExt as _;
-    let results: Vec<(String, Result<FederatedCredentialListing, ArmError>)> =
-        futures::stream::iter(identity_ids.iter().cloned())
-            .map(|id| async move {
-                let result = arm.federated_credentials(&id).await;
-                (id, result)
+    // Pacing is per subscription: take the subscriptions in turn, so the lists in flight are
+    // paced by different gates, then put the answers back in collection order.
+    let order = interleave_by_subscription(identity_ids);
+    let mut answered: Vec<(usize, String, Result<FederatedCredentialListing, ArmError>)> =
+        futures::stream::iter(order)
+            .map(|i| {
+                let id = identity_ids[i].clone();
+                async move {
+                    let result = arm.federated_credentials(&id).await;
+                    (i, id, result)
+                }
             })
             .buffered(CREDENTIAL_CONCURRENCY)
             .collect()
             .await;
+    answered.sort_by_key(|(i, ..)| *i);
+    let results: Vec<(String, Result<FederatedCredentialListing, ArmError>)> = answered
+        .into_iter()
+        .map(|(_, id, result)| (id, result))
+        .collect();
     let mut failures = 0usize;
     let mut last_error: Option<ArmError> = None;
     let out = results
@@ -257,6 +393,31 @@ async fn collect_federated_credentials(
                 .then(|| AZURE_PERMISSION.to_owned()),
             affects_status: true,
         });
+    }
+    out
+}
+
+/// Indexes of `ids` taking their subscriptions in turn: the first identity of each
+/// subscription, then the second of each, and so on (subscriptions in order of appearance).
+fn interleave_by_subscription(ids: &[String]) -> Vec<usize> {
+    let mut queues: Vec<(String, std::collections::VecDeque<usize>)> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let subscription = crate::resolve::ArmResourceId::parse(id)
+            .and_then(|r| r.subscription_id)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match queues.iter_mut().find(|(s, _)| *s == subscription) {
+            Some((_, queue)) => queue.push_back(i),
+            None => queues.push((subscription, std::collections::VecDeque::from([i]))),
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    while out.len() < ids.len() {
+        for (_, queue) in &mut queues {
+            if let Some(i) = queue.pop_front() {
+                out.push(i);
+            }
+        }
     }
     out
 }
@@ -417,6 +578,168 @@ mod tests {
         assert_eq!(sim.get_by_ids_requests(), 1);
     }
 
+    /// An eligibility instance as ARM returns it.
+    fn eligibility(name: &str, scope: &str, principal: &str, role: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": format!("{scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/{name}"),
+            "name": name,
+            "type": "Microsoft.Authorization/roleEligibilityScheduleInstances",
+            "properties": {
+                "scope": scope,
+                "roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+                "principalId": principal,
+                "principalType": "User",
+                "status": "Provisioned",
+                "memberType": "Direct",
+                "startDateTime": "2025-01-01T00:00:00Z",
+                "condition": ""
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn deployment_storage_and_pim_eligibility_are_collected() {
+        let mut tenant = SimTenant::demo().expect("demo");
+        tenant.arm.page_size = Some(2);
+        let sub = "2b9e6c41-8f3a-4d7e-b5c2-9a1f0e8d7c63";
+        let user = "a7b8c9d0-1e2f-4a3b-8c4d-5e6f7a8b9c0d";
+        let owner = crate::resolve::azure::OWNER;
+        tenant.arm.eligible_role_assignments = vec![
+            // Under the root management group: every subscription's list returns it.
+            eligibility(
+                "e-root",
+                "/providers/Microsoft.Management/managementGroups/mg-contoso-root",
+                user,
+                owner,
+            ),
+            eligibility("e-sub", &format!("/subscriptions/{sub}"), user, owner),
+            eligibility(
+                "e-rg-1",
+                &format!("/subscriptions/{sub}/resourceGroups/rg-payroll"),
+                user,
+                owner,
+            ),
+            eligibility(
+                "e-rg-2",
+                &format!("/subscriptions/{sub}/resourceGroups/rg-crm"),
+                user,
+                owner,
+            ),
+            // Under no readable subscription: no list returns it.
+            eligibility(
+                "e-elsewhere",
+                "/providers/Microsoft.Management/managementGroups/mg-other",
+                user,
+                owner,
+            ),
+        ];
+        let sim = RunningSimulator::start(tenant).await.expect("simulator");
+        let (graph, plane) = clients(&sim, AzurePlaneMode::Required);
+        let mut gaps = Vec::new();
+        let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
+        assert!(gaps.is_empty(), "{gaps:?}");
+        let azure = azure.known().expect("collected");
+        let accounts = azure.storage_accounts.known().expect("storage accounts");
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].name, "stmiassessdeploy");
+        let app = azure
+            .identity_resources
+            .iter()
+            .find(|r| r.name.as_deref() == Some("func-mi-assess"))
+            .expect("the scanner's app");
+        assert_eq!(
+            app.deployment_storage.as_deref(),
+            Some("https://stmiassessdeploy.blob.core.windows.net/app-package-mi-assess")
+        );
+        let eligible = azure
+            .eligible_role_assignments
+            .known()
+            .expect("eligibility");
+        let mut names: Vec<&str> = eligible
+            .iter()
+            .filter_map(|e| e.id.rsplit('/').next())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["e-rg-1", "e-rg-2", "e-root", "e-sub"],
+            "merged across subscriptions, nothing outside them"
+        );
+        // One list per subscription, the finance one in two pages of two.
+        let lists: Vec<String> = sim
+            .arm_request_log()
+            .into_iter()
+            .filter(|l| l.ends_with("/roleEligibilityScheduleInstances"))
+            .collect();
+        assert_eq!(lists.len(), 3 + 1, "{lists:?}");
+        let index =
+            crate::resolve::azure::AzureIndex::new(azure, "7f3c2a91-5d4e-4b8f-a1c6-3e9d8b7a6f50");
+        let storage = index
+            .deployment_storage(&app.id)
+            .expect("deployment storage");
+        assert_eq!(storage.storage_account_id, Some(accounts[0].id.as_str()));
+        assert_eq!(storage.container, "app-package-mi-assess");
+        assert_eq!(index.eligible_assignments_of(user).len(), 4);
+    }
+
+    #[tokio::test]
+    async fn an_unlicensed_tenant_leaves_eligibility_unknown_without_making_the_run_partial() {
+        for (status, affects, permission) in
+            [(400, false, false), (403, true, true), (503, true, false)]
+        {
+            let mut tenant = SimTenant::demo().expect("demo");
+            tenant.arm.eligibility_status = Some(status);
+            let sim = RunningSimulator::start(tenant).await.expect("simulator");
+            let (graph, plane) = clients(&sim, AzurePlaneMode::Required);
+            let mut gaps = Vec::new();
+            let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
+            let azure = azure.known().expect("the rest of the plane is known");
+            assert!(azure.eligible_role_assignments.is_unknown(), "{status}");
+            assert!(azure.storage_accounts.known().is_some());
+            assert_eq!(gaps.len(), 1, "{status}: {gaps:?}");
+            let gap = &gaps[0];
+            assert_eq!(gap.dataset, DatasetName::AzureEligibleRoleAssignments);
+            assert_eq!(gap.status, Some(status));
+            assert_eq!(gap.affects_status, affects, "{status}");
+            assert_eq!(gap.needs_permission.is_some(), permission, "{status}");
+            let lists = sim
+                .arm_request_log()
+                .iter()
+                .filter(|l| l.ends_with("/roleEligibilityScheduleInstances"))
+                .count();
+            if status == 400 {
+                assert!(gap.reason.contains("P2"), "{}", gap.reason);
+                assert_eq!(lists, 1, "an unlicensed tenant is asked once");
+            } else {
+                assert!(
+                    gap.reason.contains("3 of 3 subscriptions"),
+                    "{}",
+                    gap.reason
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_storage_account_query_is_a_gap_of_its_own() {
+        let mut tenant = SimTenant::demo().expect("demo");
+        tenant.arm.rejected_queries = vec![queries::STORAGE_ACCOUNTS.to_owned()];
+        let sim = RunningSimulator::start(tenant).await.expect("simulator");
+        let (graph, plane) = clients(&sim, AzurePlaneMode::Optional);
+        let mut gaps = Vec::new();
+        let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
+        let azure = azure.known().expect("the rest of the plane is known");
+        assert!(azure.storage_accounts.is_unknown());
+        assert!(!azure.identity_resources.is_empty());
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0].dataset, DatasetName::StorageAccounts);
+        assert_eq!(gaps[0].status, Some(400));
+        assert!(
+            gaps[0].affects_status,
+            "a failure once access is established counts"
+        );
+    }
+
     #[tokio::test]
     async fn a_next_link_to_another_origin_is_refused_and_recorded_per_identity() {
         let mut tenant = SimTenant::demo().expect("demo");
@@ -537,6 +860,25 @@ mod tests {
             "{}",
             gaps[0].reason
         );
+    }
+
+    #[test]
+    fn credential_lists_take_the_subscriptions_in_turn() {
+        let id = |s: &str, n: usize| {
+            format!(
+                "/subscriptions/{s}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u{n}"
+            )
+        };
+        let ids = vec![
+            id("a", 0),
+            id("a", 1),
+            id("a", 2),
+            id("B", 3),
+            id("b", 4),
+            id("c", 5),
+        ];
+        assert_eq!(interleave_by_subscription(&ids), [0, 3, 5, 1, 4, 2]);
+        assert!(interleave_by_subscription(&[]).is_empty());
     }
 
     #[test]

@@ -7,9 +7,15 @@
 //!   resultFormat: "objectArray"}}`. No `subscriptions` or `managementGroups` are sent, so every
 //!   query covers every subscription the scanner can read (tenant scope). Pages are followed with
 //!   `$skipToken`; a result Resource Graph reports as truncated without a token is an error.
+//! - **Azure RBAC PIM eligibility**: `GET {arm}/subscriptions/{id}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`
+//!   (api-version [`ELIGIBILITY_API_VERSION`]), no `$filter`, so each answer holds the
+//!   eligibilities at, above and below the subscription; `nextLink` paging. Resource Graph has
+//!   no table for them. A tenant without the Entra ID P2 (or Governance) licence answers 400
+//!   `AadPremiumLicenseRequired` ([`ArmError::is_licence_required`]).
 //! - **Federated identity credentials**: `GET {arm}{identityId}/federatedIdentityCredentials`
 //!   (api-version [`FEDERATED_CREDENTIALS_API_VERSION`]), paced to
-//!   [`FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND`], `nextLink` paging. 404 (the identity is gone)
+//!   [`FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND`] per subscription (ARM throttles reads per
+//!   subscription and principal), `nextLink` paging. 404 (the identity is gone)
 //!   and 405 (federated credentials not supported for it) are an answer, not an error.
 //!
 //! Throttling: 429 and transient 5xx are retried with the same policy and HTTP layer as Graph
@@ -36,18 +42,26 @@ use crate::auth::{TokenError, TokenSource};
 use crate::config::AzurePlaneMode;
 use crate::http::{self, Attempt, Limits, Method, RetryPolicy, ServiceError};
 use crate::resolve::ArmResourceId;
-use crate::snapshot::azure::FederatedCredential;
-use model::{FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse};
+use crate::snapshot::azure::{EligibleRoleAssignmentRow, FederatedCredential};
+use model::{
+    EligibilityInstancePage, FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse,
+};
 
 /// Resource Graph API version.
 pub const RESOURCE_GRAPH_API_VERSION: &str = "2022-10-01";
 /// Managed Identity API version for federated identity credentials (GA since 2023-01-31, and
 /// available in the sovereign clouds).
 pub const FEDERATED_CREDENTIALS_API_VERSION: &str = "2023-01-31";
+/// Authorization API version for role eligibility schedule instances (PIM for Azure resources,
+/// GA since 2020-10-01).
+pub const ELIGIBILITY_API_VERSION: &str = "2020-10-01";
+/// The ARM error code of a PIM read in a tenant without the Entra ID P2 (or Governance) licence.
+pub const LICENCE_REQUIRED_CODE: &str = "AadPremiumLicenseRequired";
 /// Rows per Resource Graph page (the service maximum).
 pub const RESOURCE_GRAPH_PAGE_SIZE: u32 = 1000;
-/// Federated-credential list calls per second, at most (ARM allows 25 reads per second per
-/// subscription and principal; this leaves room for everything else).
+/// Federated-credential list calls per second and subscription, at most (ARM's token bucket
+/// refills 25 reads per second per subscription and principal, with a burst of 250; this
+/// leaves room for everything else).
 pub const FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND: u32 = 10;
 /// Pages of one Resource Graph query, at most (a runaway-token guard: 5 million rows).
 const MAX_PAGES: usize = 5_000;
@@ -81,18 +95,34 @@ pub mod queries {
 | project id, name, subscriptionId, resourceGroup, location, tags, principalId = tostring(properties.principalId), clientId = tostring(properties.clientId)";
 
     /// Every resource with a managed identity (its `identity` block), plus every AKS cluster
-    /// (whose OIDC issuer URL feeds the federated-credential allowlist even without one).
+    /// (whose OIDC issuer URL feeds the federated-credential allowlist even without one). Flex
+    /// Consumption function apps also give their deployment storage: the blob container URL
+    /// (`functionAppConfig.deployment.storage.value`) and how the app authenticates to it.
     pub const IDENTITY_RESOURCES: &str = "resources\n\
 | where (isnotnull(identity) and tostring(identity.type) !~ 'None') or type =~ 'microsoft.containerservice/managedclusters'\n\
-| project id, name, type, subscriptionId, resourceGroup, identityType = tostring(identity.type), principalId = tostring(identity.principalId), userAssignedIdentities = identity.userAssignedIdentities, oidcIssuerUrl = tostring(properties.oidcIssuerProfile.issuerURL)";
+| project id, name, type, subscriptionId, resourceGroup, identityType = tostring(identity.type), principalId = tostring(identity.principalId), userAssignedIdentities = identity.userAssignedIdentities, oidcIssuerUrl = tostring(properties.oidcIssuerProfile.issuerURL), deploymentStorage = tostring(properties.functionAppConfig.deployment.storage.value), deploymentStorageAuthentication = tostring(properties.functionAppConfig.deployment.storage.authentication.type)";
+
+    /// The storage accounts that some function app's deployment storage names, and only those
+    /// (so the row count stays that of the Flex apps, not of every account): the account name
+    /// is the first label of the container URL's host, joined (inner, distinct names) with
+    /// the accounts' names; `blobEndpoint` lets the caller match the URL exactly.
+    pub const STORAGE_ACCOUNTS: &str = "resources\n\
+| where type =~ 'microsoft.storage/storageaccounts'\n\
+| project id, name = tolower(name), subscriptionId, resourceGroup, blobEndpoint = tostring(properties.primaryEndpoints.blob)\n\
+| join kind=inner (resources\n\
+    | where type =~ 'microsoft.web/sites' and isnotempty(tostring(properties.functionAppConfig.deployment.storage.value))\n\
+    | project name = tolower(tostring(split(tostring(split(tostring(properties.functionAppConfig.deployment.storage.value), '/')[2]), '.')[0]))\n\
+    | distinct name) on name\n\
+| project id, name, subscriptionId, resourceGroup, blobEndpoint";
 
     /// All queries, in the order collection sends them.
-    pub const ALL: [&str; 5] = [
+    pub const ALL: [&str; 6] = [
         SUBSCRIPTIONS,
         ROLE_ASSIGNMENTS,
         ROLE_DEFINITIONS,
         USER_ASSIGNED_IDENTITIES,
         IDENTITY_RESOURCES,
+        STORAGE_ACCOUNTS,
     ];
 }
 
@@ -184,6 +214,13 @@ impl ArmError {
     pub fn is_access_denied(&self) -> bool {
         matches!(self, Self::Token(_)) || matches!(self.status(), Some(401 | 403))
     }
+
+    /// True when ARM refused a PIM read because the tenant lacks the Entra ID P2 (or
+    /// Governance) licence: 400 with code [`LICENCE_REQUIRED_CODE`] (its message reads "The
+    /// tenant needs an AAD Premium 2 license.").
+    pub fn is_licence_required(&self) -> bool {
+        matches!(self, Self::Status { status: 400, code, .. } if code.eq_ignore_ascii_case(LICENCE_REQUIRED_CODE))
+    }
 }
 
 /// Counters for one ARM client and its clones.
@@ -235,8 +272,8 @@ pub enum FederatedCredentialListing {
 /// Shared pacing and quota state of a client and its clones.
 #[derive(Debug)]
 struct Gates {
-    /// Earliest moment the next federated-credential call may start.
-    next_credential_call: Mutex<Instant>,
+    /// Earliest moment the next federated-credential call may start, per subscription.
+    next_credential_call: Mutex<std::collections::HashMap<String, Instant>>,
     /// Set when Resource Graph said the quota is used up: no request before this moment.
     quota_resets_at: Mutex<Option<Instant>>,
 }
@@ -265,7 +302,7 @@ impl ArmClient {
             retry,
             stats: Arc::new(ArmStats::default()),
             gates: Arc::new(Gates {
-                next_credential_call: Mutex::new(Instant::now()),
+                next_credential_call: Mutex::new(std::collections::HashMap::new()),
                 quota_resets_at: Mutex::new(None),
             }),
             credential_interval: Duration::from_secs(1) / FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND,
@@ -373,7 +410,8 @@ impl ArmClient {
     }
 
     /// Lists the federated identity credentials of one user-assigned identity, paced to at most
-    /// [`FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND`] calls per second across clones.
+    /// [`FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND`] calls per second in its subscription
+    /// across clones.
     pub async fn federated_credentials(
         &self,
         identity_id: &str,
@@ -390,8 +428,13 @@ impl ArmClient {
         let mut next = Some(self.url(&segments, FEDERATED_CREDENTIALS_API_VERSION)?);
         let mut credentials = Vec::new();
         let mut links_seen = std::collections::HashSet::new();
+        let subscription = parsed
+            .subscription_id
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         while let Some(url) = next.take() {
-            self.pace_credential_call().await;
+            self.pace_credential_call(&subscription).await;
             let bytes = match self.send(Method::GET, &url, None).await {
                 Ok(bytes) => bytes,
                 Err(ArmError::Status {
@@ -425,6 +468,52 @@ impl ArmClient {
         Ok(FederatedCredentialListing::Listed(credentials))
     }
 
+    /// Lists the Azure RBAC PIM eligibilities that apply in one subscription: the role
+    /// eligibility schedule instances at, above (management groups, `/`) and below (resource
+    /// groups, resources) it, following `nextLink` on the configured endpoint only.
+    pub async fn eligible_role_assignments(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Vec<EligibleRoleAssignmentRow>, ArmError> {
+        let subscription = subscription_id.trim();
+        if uuid::Uuid::parse_str(subscription).is_err() {
+            return Err(ArmError::Malformed {
+                url: self.endpoint.to_string(),
+                message: format!("{subscription:.64} is not a subscription id"),
+            });
+        }
+        let mut next = Some(self.url(
+            &[
+                "subscriptions",
+                subscription,
+                "providers",
+                "Microsoft.Authorization",
+                "roleEligibilityScheduleInstances",
+            ],
+            ELIGIBILITY_API_VERSION,
+        )?);
+        let mut rows = Vec::new();
+        let mut links_seen = std::collections::HashSet::new();
+        while let Some(url) = next.take() {
+            let page: EligibilityInstancePage =
+                http::decode(&url, &self.send(Method::GET, &url, None).await?)?;
+            rows.extend(page.value.into_iter().map(EligibleRoleAssignmentRow::from));
+            if let Some(link) = page.next_link.filter(|l| !l.is_empty()) {
+                let url = http::checked_link(&link, &self.endpoint)?;
+                if !links_seen.insert(url.to_string()) || links_seen.len() > self.limits.max_pages {
+                    return Err(ArmError::Malformed {
+                        url: url.to_string(),
+                        message: "the nextLink repeats a page already read, or the listing \
+                                  passed its page cap"
+                            .into(),
+                    });
+                }
+                next = Some(url);
+            }
+        }
+        Ok(rows)
+    }
+
     /// `{endpoint}/{segments…}?api-version={version}`, each segment percent-encoded.
     fn url(&self, segments: &[&str], api_version: &str) -> Result<Url, ArmError> {
         let mut url = self.endpoint.clone();
@@ -442,13 +531,14 @@ impl ArmClient {
         Ok(url)
     }
 
-    async fn pace_credential_call(&self) {
+    async fn pace_credential_call(&self, subscription: &str) {
         let wait = {
-            let mut next = match self.gates.next_credential_call.lock() {
+            let mut gates = match self.gates.next_credential_call.lock() {
                 Ok(guard) => guard,
                 Err(poisoned) => poisoned.into_inner(),
             };
             let now = Instant::now();
+            let next = gates.entry(subscription.to_owned()).or_insert(now);
             let slot = (*next).max(now);
             *next = slot + self.credential_interval;
             slot - now

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::azure::FederatedCredential;
+use crate::snapshot::azure::{EligibleRoleAssignmentRow, FederatedCredential};
 
 /// Body of `POST {arm}/providers/Microsoft.ResourceGraph/resources`.
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +116,75 @@ impl From<FederatedCredentialResource> for FederatedCredential {
     }
 }
 
+/// One page of `GET {scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EligibilityInstancePage {
+    /// The instances.
+    pub value: Vec<EligibilityInstance>,
+    /// The next page, when there is one.
+    #[serde(rename = "nextLink", default)]
+    pub next_link: Option<String>,
+}
+
+/// A role eligibility schedule instance as ARM returns it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EligibilityInstance {
+    /// Resource id.
+    pub id: String,
+    /// What the eligibility is (`properties` of the instance).
+    pub properties: EligibilityInstanceProperties,
+}
+
+/// `properties` of a role eligibility schedule instance (`expandedProperties` is not kept: it
+/// repeats names the snapshot has elsewhere).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EligibilityInstanceProperties {
+    /// The eligibility's scope.
+    pub scope: String,
+    /// The role definition id.
+    pub role_definition_id: String,
+    /// The eligible principal.
+    pub principal_id: String,
+    /// Its type.
+    pub principal_type: Option<String>,
+    /// The master schedule.
+    pub role_eligibility_schedule_id: Option<String>,
+    /// `Provisioned`, …
+    pub status: Option<String>,
+    /// Start.
+    pub start_date_time: Option<String>,
+    /// End (none: permanent).
+    pub end_date_time: Option<String>,
+    /// `Direct`, `Group` or `Inherited`.
+    pub member_type: Option<String>,
+    /// ABAC condition.
+    pub condition: Option<String>,
+    /// Created.
+    pub created_on: Option<String>,
+}
+
+impl From<EligibilityInstance> for EligibleRoleAssignmentRow {
+    fn from(i: EligibilityInstance) -> Self {
+        let p = i.properties;
+        Self {
+            id: i.id,
+            scope: p.scope,
+            principal_id: p.principal_id,
+            principal_type: p.principal_type,
+            role_definition_id: p.role_definition_id,
+            condition: p.condition.filter(|c| !c.trim().is_empty()),
+            member_type: p.member_type,
+            status: p.status,
+            start_date_time: p.start_date_time,
+            end_date_time: p.end_date_time,
+            role_eligibility_schedule_id: p.role_eligibility_schedule_id,
+            created_on: p.created_on,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,12 +206,71 @@ mod tests {
         }))
         .expect("parses");
         assert_eq!(resource.attached_identities().count(), 1);
+        assert_eq!(resource.deployment_storage, None);
+        let app: IdentityResourceRow = serde_json::from_value(serde_json::json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/f",
+            "deploymentStorage": "https://st.blob.core.windows.net/app-package",
+            "deploymentStorageAuthentication": ""
+        }))
+        .expect("parses");
+        assert_eq!(
+            app.deployment_storage.as_deref(),
+            Some("https://st.blob.core.windows.net/app-package")
+        );
+        assert_eq!(
+            app.deployment_storage_authentication, None,
+            "Resource Graph's empty string is none"
+        );
+        let blank: IdentityResourceRow =
+            serde_json::from_value(serde_json::json!({"id": "x", "deploymentStorage": "  "}))
+                .expect("parses");
+        assert_eq!(blank.deployment_storage, None);
         let page: QueryResponse = serde_json::from_value(serde_json::json!({
             "totalRecords": 3, "count": 1, "data": [{}], "$skipToken": "t", "resultTruncated": "false"
         }))
         .expect("parses");
         assert!(!page.is_truncated());
         assert!(serde_json::from_value::<QueryResponse>(serde_json::json!({"count": 0})).is_err());
+    }
+
+    #[test]
+    fn eligibility_instances_flatten_their_properties() {
+        // The documented example (azure-rest-api-specs, GetRoleEligibilityScheduleInstancesByScope).
+        let page: EligibilityInstancePage = serde_json::from_value(serde_json::json!({
+            "value": [{
+                "properties": {
+                    "scope": "/subscriptions/dfa2a084-766f-4003-8ae1-c4aeb893a99f",
+                    "roleDefinitionId": "/subscriptions/dfa2a084-766f-4003-8ae1-c4aeb893a99f/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+                    "principalId": "a3bb8764-cb92-4276-9d2a-ca1e895e55ea",
+                    "principalType": "User",
+                    "status": "Provisioned",
+                    "roleEligibilityScheduleId": "/subscriptions/dfa2a084-766f-4003-8ae1-c4aeb893a99f/providers/Microsoft.Authorization/RoleEligibilitySchedules/b1477448-2cc6-4ceb-93b4-54a202a89413",
+                    "startDateTime": "2020-09-10T00:32:36.86Z",
+                    "endDateTime": "2021-09-10T00:31:41.477Z",
+                    "memberType": "Direct",
+                    "createdOn": "2020-09-10T00:32:36.86Z",
+                    "condition": "",
+                    "expandedProperties": {"principal": {"displayName": "User Account"}}
+                },
+                "name": "21e4b59a-0499-4fe0-a3c3-43a3055b773a",
+                "id": "/subscriptions/dfa2a084-766f-4003-8ae1-c4aeb893a99f/providers/Microsoft.Authorization/RoleEligibilityScheduleInstances/21e4b59a-0499-4fe0-a3c3-43a3055b773a",
+                "type": "Microsoft.Authorization/RoleEligibilityScheduleInstances"
+            }]
+        }))
+        .expect("parses");
+        let row: EligibleRoleAssignmentRow = page.value.into_iter().next().expect("one").into();
+        assert_eq!(row.principal_type.as_deref(), Some("User"));
+        assert_eq!(
+            row.scope,
+            "/subscriptions/dfa2a084-766f-4003-8ae1-c4aeb893a99f"
+        );
+        assert_eq!(row.condition, None, "an empty condition is none");
+        assert!(row.is_provisioned());
+        assert_eq!(
+            row.as_assignment().role_definition_id,
+            row.role_definition_id
+        );
+        assert!(page.next_link.is_none());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! GUID and what their actions allow, scope containment (management groups through each
 //! subscription's ancestor chain), and the tier of each Azure role
 //! ([`crate::classification::Classifier::azure_role`] for built-in roles, the role's own
-//! actions for custom ones). No I/O here.
+//! actions for custom ones), the deployment storage of Flex Consumption function apps and the
+//! storage accounts behind it, and Azure RBAC PIM eligibilities by principal. No I/O here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,8 +13,9 @@ use super::ArmResourceId;
 use super::principals::{GroupRef, ResolvedGroup};
 use crate::classification::{Classifier, Tier};
 use crate::snapshot::azure::{
-    AzureSnapshot, FederatedCredentialsResult, IdentityResourceRow, RoleAssignmentRow,
-    RoleDefinitionRow, SubscriptionRow, UserAssignedIdentityRow,
+    AzureSnapshot, EligibleRoleAssignmentRow, FederatedCredentialsResult, IdentityResourceRow,
+    RoleAssignmentRow, RoleDefinitionRow, StorageAccountRow, SubscriptionRow,
+    UserAssignedIdentityRow,
 };
 
 /// Owner.
@@ -257,6 +259,65 @@ pub struct AksCluster<'a> {
     pub issuer: &'a str,
 }
 
+/// Where a Flex Consumption function app runs its package from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentStorage<'a> {
+    /// The function app's resource id.
+    pub app_id: &'a str,
+    /// The container URL as the app names it (`functionAppConfig.deployment.storage.value`).
+    pub container_url: &'a str,
+    /// The storage account name: the first label of the URL's host, lower case.
+    pub account_name: String,
+    /// The blob container: the URL's first path segment.
+    pub container: String,
+    /// The storage account's resource id, when the account is among the collected ones
+    /// (matched on its blob endpoint, else on its name). None: it is in a subscription the
+    /// scanner cannot read, in another tenant, or the storage accounts are unknown.
+    pub storage_account_id: Option<&'a str>,
+    /// How the app authenticates to the container, as ARM reports it.
+    pub authentication: Option<&'a str>,
+}
+
+impl DeploymentStorage<'_> {
+    /// The container's resource id (what a role assignment scoped to the container names),
+    /// when the account is known.
+    pub fn container_id(&self) -> Option<String> {
+        self.storage_account_id.map(|account| {
+            format!(
+                "{}/blobServices/default/containers/{}",
+                account.trim_end_matches('/'),
+                self.container
+            )
+        })
+    }
+}
+
+/// Splits a deployment container URL into (blob endpoint `scheme://host/`, account name,
+/// container), all lower case; `None` when it is not an absolute URL with a container.
+pub fn parse_container_url(url: &str) -> Option<(String, String, String)> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    let account = host.split('.').next().filter(|a| !a.is_empty())?.to_owned();
+    let container = parsed
+        .path_segments()?
+        .find(|s| !s.is_empty())?
+        .to_ascii_lowercase();
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Some((
+        format!("{}://{host}{port}/", parsed.scheme()),
+        account,
+        container,
+    ))
+}
+
+/// A blob endpoint normalised for comparison: lower case, one trailing slash.
+fn normalise_endpoint(endpoint: &str) -> String {
+    format!(
+        "{}/",
+        endpoint.trim().trim_end_matches('/').to_ascii_lowercase()
+    )
+}
+
 /// The Azure snapshot, indexed for resolution and rules.
 #[derive(Debug, Clone)]
 pub struct AzureIndex<'a> {
@@ -271,6 +332,9 @@ pub struct AzureIndex<'a> {
     resources: HashMap<String, &'a IdentityResourceRow>,
     identities_by_id: HashMap<String, &'a UserAssignedIdentityRow>,
     credentials: HashMap<String, &'a FederatedCredentialsResult>,
+    eligible_by_principal: HashMap<String, Vec<&'a EligibleRoleAssignmentRow>>,
+    storage_by_endpoint: HashMap<String, &'a StorageAccountRow>,
+    storage_by_name: HashMap<String, &'a StorageAccountRow>,
 }
 
 impl<'a> AzureIndex<'a> {
@@ -283,6 +347,24 @@ impl<'a> AzureIndex<'a> {
                 .or_default()
                 .push(a);
         }
+        let mut eligible_by_principal: HashMap<String, Vec<&EligibleRoleAssignmentRow>> =
+            HashMap::new();
+        for e in snapshot
+            .eligible_role_assignments
+            .known()
+            .into_iter()
+            .flatten()
+        {
+            eligible_by_principal
+                .entry(e.principal_id.to_ascii_lowercase())
+                .or_default()
+                .push(e);
+        }
+        let accounts: &[StorageAccountRow] = snapshot
+            .storage_accounts
+            .known()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let mut definitions = HashMap::new();
         for d in &snapshot.role_definitions {
             // A GUID can repeat (the same custom role listed per assignable scope); keep one.
@@ -319,7 +401,82 @@ impl<'a> AzureIndex<'a> {
                 .iter()
                 .map(|f| (normalise_id(&f.identity_id), &f.result))
                 .collect(),
+            eligible_by_principal,
+            storage_by_endpoint: accounts
+                .iter()
+                .filter_map(|a| {
+                    a.blob_endpoint
+                        .as_deref()
+                        .map(|e| (normalise_endpoint(e), a))
+                })
+                .collect(),
+            storage_by_name: accounts
+                .iter()
+                .map(|a| (a.name.trim().to_ascii_lowercase(), a))
+                .collect(),
         }
+    }
+
+    /// Where the function app `app_id` runs its package from: its Flex Consumption deployment
+    /// storage container and, when collected, the storage account holding it. `None` when the
+    /// app is not among the identity resources or has no deployment storage (or an unusable
+    /// URL).
+    pub fn deployment_storage(&self, app_id: &str) -> Option<DeploymentStorage<'a>> {
+        let app = self.resource(app_id)?;
+        self.deployment_storage_of(app)
+    }
+
+    /// [`Self::deployment_storage`] of a resource row.
+    pub fn deployment_storage_of(
+        &self,
+        app: &'a IdentityResourceRow,
+    ) -> Option<DeploymentStorage<'a>> {
+        let url = app.deployment_storage.as_deref()?;
+        let (endpoint, account_name, container) = parse_container_url(url)?;
+        let account = self
+            .storage_by_endpoint
+            .get(&endpoint)
+            .or_else(|| self.storage_by_name.get(&account_name))
+            .copied();
+        Some(DeploymentStorage {
+            app_id: &app.id,
+            container_url: url,
+            account_name,
+            container,
+            storage_account_id: account.map(|a| a.id.as_str()),
+            authentication: app.deployment_storage_authentication.as_deref(),
+        })
+    }
+
+    /// The function apps whose deployment storage is in the storage account
+    /// `storage_account_id`: whoever can write that account's blobs chooses the code they run.
+    pub fn apps_deploying_from(&self, storage_account_id: &str) -> Vec<DeploymentStorage<'a>> {
+        let wanted = normalise_id(storage_account_id);
+        self.snapshot
+            .identity_resources
+            .iter()
+            .filter(|r| r.deployment_storage.is_some())
+            .filter_map(|r| self.deployment_storage_of(r))
+            .filter(|d| {
+                d.storage_account_id
+                    .is_some_and(|id| normalise_id(id) == wanted)
+            })
+            .collect()
+    }
+
+    /// True when the PIM eligibilities were collected (see [`Self::eligible_assignments_of`]).
+    pub fn eligibility_known(&self) -> bool {
+        !self.snapshot.eligible_role_assignments.is_unknown()
+    }
+
+    /// The Azure RBAC PIM eligibilities of `principal_id` (held directly, not through a group),
+    /// in force or not ([`EligibleRoleAssignmentRow::is_provisioned`]). Empty when there are
+    /// none, and when they are unknown ([`Self::eligibility_known`] tells the two apart).
+    pub fn eligible_assignments_of(&self, principal_id: &str) -> &[&'a EligibleRoleAssignmentRow] {
+        self.eligible_by_principal
+            .get(&principal_id.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// A role definition by GUID or full id.
@@ -660,6 +817,178 @@ mod tests {
         assert!(!index.scope_contains("/subscriptions/s1/resourceGroups/r", uami));
         assert!(index.subscription_readable("s1"));
         assert!(!index.subscription_readable("s2"));
+    }
+
+    fn flex_app(id: &str, url: Option<&str>) -> IdentityResourceRow {
+        IdentityResourceRow {
+            id: id.into(),
+            resource_type: Some("microsoft.web/sites".into()),
+            deployment_storage: url.map(str::to_owned),
+            deployment_storage_authentication: Some("systemassignedidentity".into()),
+            ..Default::default()
+        }
+    }
+
+    fn account(id: &str, name: &str, endpoint: Option<&str>) -> StorageAccountRow {
+        StorageAccountRow {
+            id: id.into(),
+            name: name.into(),
+            blob_endpoint: endpoint.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn deployment_storage_names_the_account_and_container() {
+        let st = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stdeploy";
+        let other = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stother";
+        let snapshot = AzureSnapshot {
+            identity_resources: vec![
+                flex_app(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/func-a",
+                    Some("https://StDeploy.blob.core.windows.net/app-package-a/"),
+                ),
+                // Matched by name: the endpoint differs (a DNS-zone endpoint).
+                flex_app(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/func-b",
+                    Some("https://stother.z12.blob.storage.azure.net/pkg"),
+                ),
+                // An account the scanner cannot see.
+                flex_app(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/func-c",
+                    Some("https://stelsewhere.blob.core.windows.net/pkg"),
+                ),
+                flex_app(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/web",
+                    None,
+                ),
+                flex_app(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/bad",
+                    Some("not a url"),
+                ),
+            ],
+            storage_accounts: crate::snapshot::Dataset::Collected {
+                items: vec![
+                    account(
+                        st,
+                        "stdeploy",
+                        Some("https://stdeploy.blob.core.windows.net/"),
+                    ),
+                    account(
+                        other,
+                        "stother",
+                        Some("https://stother.blob.core.windows.net/"),
+                    ),
+                ],
+            },
+            ..Default::default()
+        };
+        let index = AzureIndex::new(&snapshot, "t");
+        let a = index
+            .deployment_storage(
+                "/subscriptions/S1/resourcegroups/RG/providers/Microsoft.Web/sites/FUNC-A",
+            )
+            .expect("func-a has deployment storage");
+        assert_eq!(a.storage_account_id, Some(st));
+        assert_eq!(a.account_name, "stdeploy");
+        assert_eq!(a.container, "app-package-a");
+        assert_eq!(a.authentication, Some("systemassignedidentity"));
+        assert_eq!(
+            a.container_id().as_deref(),
+            Some(format!("{st}/blobServices/default/containers/app-package-a").as_str())
+        );
+        let b = index
+            .deployment_storage(
+                "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/func-b",
+            )
+            .expect("func-b");
+        assert_eq!(b.storage_account_id, Some(other));
+        let c = index
+            .deployment_storage(
+                "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/func-c",
+            )
+            .expect("func-c");
+        assert_eq!(
+            (c.storage_account_id, c.account_name.as_str()),
+            (None, "stelsewhere")
+        );
+        assert!(
+            index
+                .deployment_storage(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/web"
+                )
+                .is_none()
+        );
+        assert!(
+            index
+                .deployment_storage(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/bad"
+                )
+                .is_none()
+        );
+        assert!(
+            index
+                .deployment_storage(
+                    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/gone"
+                )
+                .is_none()
+        );
+        let from: Vec<&str> = index
+            .apps_deploying_from(&st.to_ascii_uppercase())
+            .iter()
+            .map(|d| d.app_id)
+            .collect();
+        assert_eq!(
+            from,
+            ["/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/func-a"]
+        );
+        // Storage accounts unknown: the app still names its account, without an id.
+        let unknown = AzureSnapshot {
+            storage_accounts: crate::snapshot::azure::storage_accounts_not_recorded(),
+            ..snapshot.clone()
+        };
+        let index = AzureIndex::new(&unknown, "t");
+        let a = index
+            .deployment_storage(
+                "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/func-a",
+            )
+            .expect("func-a");
+        assert_eq!(
+            (a.storage_account_id, a.account_name.as_str()),
+            (None, "stdeploy")
+        );
+    }
+
+    #[test]
+    fn eligibilities_are_indexed_by_principal_and_unknown_is_told_apart() {
+        let row = |id: &str, principal: &str| EligibleRoleAssignmentRow {
+            id: id.into(),
+            principal_id: principal.into(),
+            scope: "/subscriptions/s1".into(),
+            role_definition_id: format!(
+                "/providers/Microsoft.Authorization/roleDefinitions/{OWNER}"
+            ),
+            ..Default::default()
+        };
+        let snapshot = AzureSnapshot {
+            eligible_role_assignments: crate::snapshot::Dataset::Collected {
+                items: vec![row("e1", "P1"), row("e2", "p1"), row("e3", "p2")],
+            },
+            ..Default::default()
+        };
+        let index = AzureIndex::new(&snapshot, "t");
+        assert!(index.eligibility_known());
+        assert_eq!(index.eligible_assignments_of("p1").len(), 2);
+        assert_eq!(index.eligible_assignments_of("P2")[0].id, "e3");
+        assert!(index.eligible_assignments_of("p3").is_empty());
+        let unknown = AzureSnapshot::default();
+        let unknown = AzureSnapshot {
+            eligible_role_assignments: crate::snapshot::azure::eligible_not_recorded(),
+            ..unknown
+        };
+        let index = AzureIndex::new(&unknown, "t");
+        assert!(!index.eligibility_known());
+        assert!(index.eligible_assignments_of("p1").is_empty());
     }
 
     #[test]

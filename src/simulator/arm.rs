@@ -4,9 +4,11 @@
 //! Resource Graph rows are stored exactly as mi-assess's KQL queries project them
 //! (`crate::arm::queries`): the simulator answers each query string by identity rather than
 //! running KQL, so a row here is one row of that query's answer. Federated identity credentials
-//! are stored as ARM returns them, per user-assigned identity.
+//! are stored as ARM returns them, per user-assigned identity, and PIM eligibilities as ARM
+//! returns role eligibility schedule instances.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,6 +31,17 @@ pub struct SimArm {
     pub user_assigned_identities: Vec<Value>,
     /// Rows of `queries::IDENTITY_RESOURCES`.
     pub resources: Vec<Value>,
+    /// Rows of `queries::STORAGE_ACCOUNTS`: the accounts deployment storage names (the
+    /// simulator does not run the join: list exactly the accounts the query would return).
+    pub storage_accounts: Vec<Value>,
+    /// Azure RBAC PIM eligibilities: role eligibility schedule instances (ARM JSON, `id`,
+    /// `name`, `type`, `properties`). A subscription's list returns those whose
+    /// `properties.scope` is at, above or below it.
+    pub eligible_role_assignments: Vec<Value>,
+    /// The PIM eligibility lists are answered with this status instead: 400
+    /// `AadPremiumLicenseRequired` (no Entra ID P2 licence), 403 `AuthorizationFailed`, or any
+    /// other status as a server error.
+    pub eligibility_status: Option<u16>,
     /// Federated identity credentials (ARM JSON), by user-assigned identity resource id.
     pub federated_credentials: BTreeMap<String, Vec<Value>>,
     /// User-assigned identities whose credential list is answered with this status instead:
@@ -39,6 +52,14 @@ pub struct SimArm {
     pub page_size: Option<usize>,
     /// The first this many Resource Graph requests are answered 429 with an exhausted quota.
     pub throttle_first: usize,
+    /// The generated estate whose large data sets (role assignments, identity resources,
+    /// user-assigned identities) are computed page by page after the stored rows above; not
+    /// serialised.
+    #[serde(skip)]
+    pub estate: Option<Arc<super::estate::Estate>>,
+    /// Resource Graph queries answered 400 `BadRequest`, as a Resource Graph that rejects them
+    /// (an unsupported operator, say) would.
+    pub rejected_queries: Vec<String>,
 }
 
 impl SimArm {
@@ -50,18 +71,88 @@ impl SimArm {
             q if q == queries::ROLE_DEFINITIONS => &self.role_definitions,
             q if q == queries::USER_ASSIGNED_IDENTITIES => &self.user_assigned_identities,
             q if q == queries::IDENTITY_RESOURCES => &self.resources,
+            q if q == queries::STORAGE_ACCOUNTS => &self.storage_accounts,
             _ => return None,
         };
         Some(rows)
     }
 
+    /// One Resource Graph page of `query`: the total row count and rows `offset..offset + top`
+    /// (the stored rows, then the generated estate's). `None` for a query mi-assess never sends.
+    pub fn page(&self, query: &str, offset: usize, top: usize) -> Option<(usize, Vec<Value>)> {
+        let stored = self.rows(query)?;
+        let generated = self.estate.as_ref().map_or(0, |e| e.count(query));
+        let total = stored.len() + generated;
+        let end = offset.saturating_add(top).min(total);
+        let rows = (offset.min(end)..end)
+            .filter_map(|i| match stored.get(i) {
+                Some(row) => Some(row.clone()),
+                None => self
+                    .estate
+                    .as_ref()
+                    .and_then(|e| e.row(query, i - stored.len())),
+            })
+            .collect();
+        Some((total, rows))
+    }
+
+    /// The management groups above a readable subscription (its ancestor chain), or `None` when
+    /// the subscription is not one of `subscriptions`.
+    pub fn ancestors_of(&self, subscription_id: &str) -> Option<Vec<String>> {
+        let row = self.subscriptions.iter().find(|s| {
+            s.get("subscriptionId")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(subscription_id))
+        })?;
+        Some(
+            row.get("managementGroupAncestorsChain")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|mg| mg.get("name").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    /// The eligibilities a subscription's list returns: with `at_scope_only` (`$filter=atScope()`)
+    /// those at or above it, otherwise also those below it.
+    pub fn eligibilities_for(&self, subscription_id: &str, at_scope_only: bool) -> Vec<&Value> {
+        let Some(ancestors) = self.ancestors_of(subscription_id) else {
+            return Vec::new();
+        };
+        let subscription = format!("/subscriptions/{}", subscription_id.to_ascii_lowercase());
+        self.eligible_role_assignments
+            .iter()
+            .filter(|e| {
+                let scope = e
+                    .pointer("/properties/scope")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .trim_end_matches('/')
+                    .to_ascii_lowercase();
+                if scope.is_empty() {
+                    return true;
+                }
+                if let Some(group) =
+                    scope.strip_prefix("/providers/microsoft.management/managementgroups/")
+                {
+                    return ancestors.iter().any(|a| a.eq_ignore_ascii_case(group));
+                }
+                scope == subscription
+                    || (!at_scope_only && scope.starts_with(&format!("{subscription}/")))
+            })
+            .collect()
+    }
+
     /// True when a user-assigned identity with this resource id exists.
     pub fn has_identity(&self, id: &str) -> bool {
-        self.user_assigned_identities.iter().any(|u| {
-            u.get("id")
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.eq_ignore_ascii_case(id))
-        })
+        self.estate.as_ref().is_some_and(|e| e.has_identity(id))
+            || self.user_assigned_identities.iter().any(|u| {
+                u.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(id))
+            })
     }
 
     /// The federated credentials of one identity (case-insensitive id).
@@ -93,5 +184,30 @@ mod tests {
             assert!(arm.rows(query).is_some());
         }
         assert!(arm.rows("resources | take 1").is_none());
+    }
+
+    #[test]
+    fn a_subscription_lists_the_eligibilities_at_above_and_below_it() {
+        let arm: SimArm = serde_json::from_value(serde_json::json!({
+            "subscriptions": [{"subscriptionId": "S1", "managementGroupAncestorsChain": [{"name": "mg-a"}, {"name": "root"}]}],
+            "eligibleRoleAssignments": [
+                {"id": "root", "properties": {"scope": "/"}},
+                {"id": "mg", "properties": {"scope": "/providers/Microsoft.Management/managementGroups/MG-A"}},
+                {"id": "other-mg", "properties": {"scope": "/providers/Microsoft.Management/managementGroups/mg-b"}},
+                {"id": "sub", "properties": {"scope": "/subscriptions/s1"}},
+                {"id": "rg", "properties": {"scope": "/subscriptions/s1/resourceGroups/rg"}},
+                {"id": "other-sub", "properties": {"scope": "/subscriptions/s10"}}
+            ]
+        }))
+        .expect("parses");
+        let ids = |at_scope| -> Vec<&str> {
+            arm.eligibilities_for("s1", at_scope)
+                .iter()
+                .filter_map(|e| e["id"].as_str())
+                .collect()
+        };
+        assert_eq!(ids(false), ["root", "mg", "sub", "rg"]);
+        assert_eq!(ids(true), ["root", "mg", "sub"]);
+        assert!(arm.eligibilities_for("s2", false).is_empty());
     }
 }

@@ -15,6 +15,10 @@
 //! - `GET /subscriptions/…/userAssignedIdentities/{name}/federatedIdentityCredentials`: the
 //!   credential list with `nextLink` paging, 404 for unknown identities and the configured
 //!   404/405 answers.
+//! - `GET /subscriptions/{id}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`:
+//!   the PIM eligibilities at, above and below the subscription (`$filter=atScope()`: at and
+//!   above only), `nextLink` paging, 404 for a subscription the tenant does not have, and the
+//!   configured 400 `AadPremiumLicenseRequired` / 403 answers.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -29,7 +33,8 @@ use serde_json::{Value, json};
 use super::token::{audience_and_expiry, is_unexpired};
 use super::{RunningSimulator, SimState};
 use crate::arm::{
-    FEDERATED_CREDENTIALS_API_VERSION, RESOURCE_GRAPH_API_VERSION, RESOURCE_GRAPH_PAGE_SIZE,
+    ELIGIBILITY_API_VERSION, FEDERATED_CREDENTIALS_API_VERSION, LICENCE_REQUIRED_CODE,
+    RESOURCE_GRAPH_API_VERSION, RESOURCE_GRAPH_PAGE_SIZE,
 };
 use crate::simulator::tenant::SimTenant;
 
@@ -212,13 +217,20 @@ pub(super) async fn resource_graph(
             "The simulator answers resultFormat objectArray only.",
         );
     }
-    let Some(rows) = tenant.arm.rows(query) else {
+    if tenant.arm.rejected_queries.iter().any(|q| q == query) {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Please provide below info when asking for support: timestamp, correlationId. The query is invalid.",
+        );
+    }
+    if tenant.arm.rows(query).is_none() {
         return arm_error(
             StatusCode::BAD_REQUEST,
             "InvalidQuery",
             "The simulator answers only the Resource Graph queries mi-assess sends (crate::arm::queries).",
         );
-    };
+    }
     let offset = match skip_token.as_deref().map(decode_offset) {
         None => 0,
         Some(Some(offset)) => offset,
@@ -237,15 +249,21 @@ pub(super) async fn resource_graph(
         .unwrap_or(100)
         .clamp(1, RESOURCE_GRAPH_PAGE_SIZE as usize)
         .min(tenant.arm.page_size.unwrap_or(usize::MAX).max(1));
-    let page: Vec<Value> = rows.iter().skip(offset).take(top).cloned().collect();
+    let Some((total, page)) = tenant.arm.page(query, offset, top) else {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidQuery",
+            "The simulator answers only the Resource Graph queries mi-assess sends (crate::arm::queries).",
+        );
+    };
     let mut answer = json!({
-        "totalRecords": rows.len(),
+        "totalRecords": total,
         "count": page.len(),
         "data": page,
         "facets": [],
         "resultTruncated": "false",
     });
-    if offset + top < rows.len() {
+    if offset + top < total {
         answer["$skipToken"] = Value::from(encode_offset(offset + top));
     }
     let mut response = (StatusCode::OK, axum::Json(answer)).into_response();
@@ -259,6 +277,113 @@ pub(super) async fn resource_graph(
 }
 
 const CREDENTIALS_SUFFIX: &str = "/federatedIdentityCredentials";
+const ELIGIBILITY_SUFFIX: &str =
+    "/providers/microsoft.authorization/roleeligibilityscheduleinstances";
+/// Eligibility instances per page (ARM pages these lists; the exact size is not documented).
+const ELIGIBILITY_PAGE_SIZE: usize = 100;
+
+/// `GET /subscriptions/{id}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`.
+fn eligibility_list(
+    state: &SimState,
+    tenant: &SimTenant,
+    path: &str,
+    subscription: &str,
+    raw_query: Option<&str>,
+) -> Response {
+    if query_param(raw_query, "api-version").as_deref() != Some(ELIGIBILITY_API_VERSION) {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            &format!("The api-version must be {ELIGIBILITY_API_VERSION}."),
+        );
+    }
+    if tenant.arm.denied || tenant.arm.eligibility_status == Some(403) {
+        return arm_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/read'.",
+        );
+    }
+    match tenant.arm.eligibility_status {
+        Some(400) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                LICENCE_REQUIRED_CODE,
+                "The tenant needs an AAD Premium 2 license.",
+            );
+        }
+        Some(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return arm_error(
+                status,
+                "InternalServerError",
+                "Encountered internal server error.",
+            );
+        }
+        None => {}
+    }
+    if tenant.arm.ancestors_of(subscription).is_none() {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            &format!("The subscription '{subscription}' could not be found."),
+        );
+    }
+    let at_scope_only = match query_param(raw_query, "$filter") {
+        None => false,
+        Some(f) if f.trim().eq_ignore_ascii_case("atScope()") => true,
+        Some(_) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "The simulator answers no $filter or $filter=atScope() only.",
+            );
+        }
+    };
+    let all = tenant.arm.eligibilities_for(subscription, at_scope_only);
+    let offset = match query_param(raw_query, "$skiptoken") {
+        None => 0,
+        Some(token) => match decode_offset(&token) {
+            Some(offset) => offset,
+            None => {
+                return arm_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidSkipToken",
+                    "Bad $skiptoken.",
+                );
+            }
+        },
+    };
+    let top = tenant
+        .arm
+        .page_size
+        .unwrap_or(ELIGIBILITY_PAGE_SIZE)
+        .clamp(1, ELIGIBILITY_PAGE_SIZE);
+    let page: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(top)
+        .map(|v| (*v).clone())
+        .collect();
+    let mut answer = json!({ "value": page });
+    if offset + top < all.len() {
+        let mut next = state
+            .faults
+            .lock()
+            .ok()
+            .and_then(|f| f.next_link_origin.clone())
+            .unwrap_or_else(|| state.base_url.clone());
+        next.set_path(path);
+        next.query_pairs_mut()
+            .append_pair("api-version", ELIGIBILITY_API_VERSION)
+            .append_pair("$skiptoken", &encode_offset(offset + top));
+        if at_scope_only {
+            next.query_pairs_mut().append_pair("$filter", "atScope()");
+        }
+        answer["nextLink"] = Value::from(next.to_string());
+    }
+    (StatusCode::OK, axum::Json(answer)).into_response()
+}
 
 /// `GET /subscriptions/{*path}`: the federated credential list of a user-assigned identity.
 pub(super) async fn arm_get(
@@ -272,6 +397,15 @@ pub(super) async fn arm_get(
     }
     let path = format!("/subscriptions/{}", path.trim_end_matches('/'));
     state.arm.record(path.clone());
+    let lower = path.to_ascii_lowercase();
+    if let Some(subscription) = lower
+        .strip_suffix(ELIGIBILITY_SUFFIX)
+        .and_then(|p| p.strip_prefix("/subscriptions/"))
+        .filter(|s| !s.contains('/'))
+    {
+        let data = state.tenant();
+        return eligibility_list(&state, &data, &path, subscription, raw_query.as_deref());
+    }
     let Some(identity_id) = path.strip_suffix(CREDENTIALS_SUFFIX).filter(|id| {
         id.to_ascii_lowercase()
             .contains("/providers/microsoft.managedidentity/userassignedidentities/")
@@ -279,7 +413,7 @@ pub(super) async fn arm_get(
         return arm_error(
             StatusCode::BAD_REQUEST,
             "InvalidResourceType",
-            "The simulator serves federated identity credential lists only.",
+            "The simulator serves federated identity credential and PIM eligibility lists only.",
         );
     };
     if query_param(raw_query.as_deref(), "api-version").as_deref()

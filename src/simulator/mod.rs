@@ -10,6 +10,7 @@
 
 pub mod arm;
 mod arm_api;
+pub mod estate;
 mod graph_api;
 mod index;
 pub mod tenant;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::estate::{self, EstateSize};
 use super::token::TokenSubject;
 
 /// A simulated tenant.
@@ -78,8 +79,19 @@ impl SimTenant {
     }
 
     /// A deterministic tenant with `identities` managed identities (alternating system- and
-    /// user-assigned across several resource types) plus Microsoft Graph's own service principal.
+    /// user-assigned across every host type of the attack-path table) plus Microsoft Graph's
+    /// own service principal, without an Azure estate ([`EstateSize::none`]): the existing
+    /// rule MI-AZ-003 is quadratic in the user-assigned identities a role's scope covers and
+    /// emits one finding per pair, so the realistic estate ([`EstateSize::default`], through
+    /// [`Self::generated_with`] or `simulate --role-assignments-per-identity 10
+    /// --resources-per-identity 2`) would take the scale test and benchmark past their budgets.
     pub fn generated(identities: usize, seed: u32) -> Self {
+        Self::generated_with(identities, seed, EstateSize::none())
+    }
+
+    /// [`Self::generated`] with an Azure estate of `estate`'s size ([`EstateSize::none`]: ARM
+    /// answers but no subscription is readable). See [`super::estate`].
+    pub fn generated_with(identities: usize, seed: u32, estate: EstateSize) -> Self {
         let tenant_id = format!("{seed:08x}-0000-4000-8000-000000000000");
         let scanner = TokenSubject {
             tenant_id: tenant_id.clone(),
@@ -91,39 +103,25 @@ impl SimTenant {
                 "RoleManagement.Read.Directory".into(),
             ],
         };
-        const HOSTS: [&str; 5] = [
-            "Microsoft.Web/sites",
-            "Microsoft.Compute/virtualMachines",
-            "Microsoft.Logic/workflows",
-            "Microsoft.DataFactory/factories",
-            "Microsoft.Automation/automationAccounts",
-        ];
         let mut service_principals = vec![microsoft_graph_service_principal()];
         for i in 0..identities {
-            let id = format!("{seed:08x}-{:04x}-4000-8000-{i:012x}", (i / 65536) % 65536);
-            let app_id = format!("{seed:08x}-a000-4000-8000-{i:012x}");
-            let sub = format!("{:08x}-1111-4000-8000-{:012x}", seed, i % 7);
-            let rg = format!("rg-workload-{:03}", i % 40);
+            let id = estate::identity_object_id(seed, i);
+            let app_id = estate::identity_app_id(seed, i);
+            // Graph spells the resource group segment in lower case.
+            let arm_id = estate::identity_arm_id(seed, i, identities).replacen(
+                "/resourceGroups/",
+                "/resourcegroups/",
+                1,
+            );
             let (names, display) = if i % 2 == 0 {
-                let host = HOSTS[(i / 2) % HOSTS.len()];
-                let name = format!("res-{i:06}");
                 (
-                    vec![
-                        "isExplicit=False".to_owned(),
-                        format!("/subscriptions/{sub}/resourcegroups/{rg}/providers/{host}/{name}"),
-                    ],
-                    name,
+                    vec!["isExplicit=False".to_owned(), arm_id],
+                    format!("res-{i:06}"),
                 )
             } else {
-                let name = format!("id-{i:06}");
                 (
-                    vec![
-                        "isExplicit=True".to_owned(),
-                        format!(
-                            "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
-                        ),
-                    ],
-                    name,
+                    vec!["isExplicit=True".to_owned(), arm_id],
+                    format!("id-{i:06}"),
                 )
             };
             service_principals.push(json!({
@@ -148,6 +146,19 @@ impl SimTenant {
         };
         tenant.add_realistic_privileges(identities, seed);
         tenant.add_realistic_ownership(identities, seed);
+        if !estate.is_none() {
+            let scanner = tenant.scanner.object_id.clone();
+            let (generated, rows) =
+                estate::Estate::generate(seed, identities, &tenant.tenant_id, &scanner, estate);
+            let arm = &mut tenant.arm;
+            arm.subscriptions = rows.subscriptions;
+            arm.role_definitions = rows.role_definitions;
+            arm.storage_accounts = rows.storage_accounts;
+            arm.role_assignments = rows.role_assignments;
+            arm.eligible_role_assignments = rows.eligibilities;
+            arm.federated_credentials = rows.federated_credentials;
+            arm.estate = Some(std::sync::Arc::new(generated));
+        }
         tenant
     }
 }
@@ -226,10 +237,10 @@ impl SimTenant {
             .filter(|sp| sp["servicePrincipalType"] == "ManagedIdentity")
             .filter_map(|sp| sp["id"].as_str().map(str::to_owned))
             .collect();
-        let group_count = (identities / 100).max(4);
+        let group_count = estate::group_count(identities);
         for g in 0..group_count {
             self.groups.push(json!({
-                "id": format!("{seed:08x}-6000-4000-8000-{g:012x}"),
+                "id": estate::group_id(seed, g),
                 "displayName": format!("sg-generated-{g:04}"),
                 "securityEnabled": true,
                 "isAssignableToRole": g < 2,
@@ -237,7 +248,7 @@ impl SimTenant {
                 "groupTypes": [],
             }));
         }
-        let group_id = |g: usize| format!("{seed:08x}-6000-4000-8000-{g:012x}");
+        let group_id = |g: usize| estate::group_id(seed, g);
         self.role_assignments.push(json!({"id": format!("ra-gen-group-0"), "principalId": group_id(0), "roleDefinitionId": GENERATED_DIRECTORY_ROLES[1].0, "directoryScopeId": "/"}));
         self.role_eligibility_schedules.push(json!({"id": "res-gen-group-1", "principalId": group_id(1), "roleDefinitionId": GENERATED_DIRECTORY_ROLES[2].0, "directoryScopeId": "/", "memberType": "Direct", "status": "Provisioned"}));
         let mut assignment = 0usize;
@@ -288,8 +299,8 @@ impl SimTenant {
             }
         }
         // Applications owned by the tenant, one in twenty with a secret.
-        for a in 0..(identities / 20).max(1) {
-            let sp_id = format!("{seed:08x}-7000-4000-8000-{a:012x}");
+        for a in 0..estate::application_count(identities) {
+            let sp_id = estate::application_sp_id(seed, a);
             let app_id = format!("{seed:08x}-7a00-4000-8000-{a:012x}");
             self.service_principals.push(json!({
                 "id": sp_id, "appId": app_id, "displayName": format!("app-generated-{a:05}"),
@@ -451,6 +462,52 @@ mod tests {
         };
         assert!(explicit("isExplicit=True") >= 2);
         assert!(explicit("isExplicit=False") >= 2);
+    }
+
+    #[test]
+    fn generated_identities_live_in_the_generated_estate() {
+        let tenant = SimTenant::generated_with(600, 3, EstateSize::default());
+        let arm = &tenant.arm;
+        let estate = arm.estate.as_ref().expect("an estate");
+        let queries = crate::arm::queries::IDENTITY_RESOURCES;
+        let hosts: std::collections::BTreeMap<String, Value> = (0..estate.count(queries))
+            .filter_map(|i| estate.row(queries, i))
+            .map(|r| (r["id"].as_str().unwrap_or_default().to_ascii_lowercase(), r))
+            .collect();
+        for sp in tenant
+            .service_principals
+            .iter()
+            .filter(|sp| sp["servicePrincipalType"] == "ManagedIdentity")
+        {
+            let arm_id = sp["alternativeNames"][1].as_str().expect("arm id");
+            if sp["alternativeNames"][0] == "isExplicit=True" {
+                assert!(arm.has_identity(arm_id), "{arm_id}");
+            } else {
+                let host = hosts
+                    .get(&arm_id.to_ascii_lowercase())
+                    .expect("the host exists");
+                assert_eq!(host["principalId"], sp["id"], "{arm_id}");
+            }
+        }
+        // Every group and application an assignment names exists in Graph.
+        let known: std::collections::BTreeSet<String> = tenant
+            .service_principals
+            .iter()
+            .chain(tenant.groups.iter())
+            .filter_map(|o| o["id"].as_str().map(str::to_owned))
+            .collect();
+        let assignments = crate::arm::queries::ROLE_ASSIGNMENTS;
+        for i in 0..estate.count(assignments) {
+            let row = estate.row(assignments, i).expect("row");
+            let principal = row["principalId"].as_str().expect("principal");
+            let kind = row["principalType"].as_str().expect("type");
+            if kind == "Group" || (kind == "ServicePrincipal" && !principal.contains("-dead-")) {
+                assert!(known.contains(principal), "{row}");
+            }
+        }
+        assert!(!arm.storage_accounts.is_empty() && !arm.eligible_role_assignments.is_empty());
+        let none = SimTenant::generated_with(10, 3, EstateSize::none());
+        assert!(none.arm.estate.is_none() && none.arm.subscriptions.is_empty());
     }
 
     #[test]

@@ -30,6 +30,16 @@ pub struct AzureSnapshot {
     pub user_assigned_identities: Vec<UserAssignedIdentityRow>,
     /// Resources with an `identity` block, and AKS clusters.
     pub identity_resources: Vec<IdentityResourceRow>,
+    /// The storage accounts that function apps' Flex Consumption deployment storage names
+    /// (rows of `crate::arm::queries::STORAGE_ACCOUNTS`); unknown when the query failed, and in
+    /// snapshots written before they were collected.
+    #[serde(default = "storage_accounts_not_recorded")]
+    pub storage_accounts: Dataset<Vec<StorageAccountRow>>,
+    /// Azure RBAC PIM eligibility (role eligibility schedule instances), per readable
+    /// subscription; unknown when not readable, when the tenant has no PIM licence, and in
+    /// snapshots written before it was collected.
+    #[serde(default = "eligible_not_recorded")]
+    pub eligible_role_assignments: Dataset<Vec<EligibleRoleAssignmentRow>>,
     /// The federated credentials of each user-assigned identity.
     pub federated_credentials: Vec<IdentityFederatedCredentials>,
     /// Which role-assignment principals still exist in Entra (for orphaned assignments).
@@ -46,6 +56,22 @@ pub fn not_collected(reason: impl Into<String>) -> Dataset<AzureSnapshot> {
 /// Serde default of `TenantSnapshot::azure`: snapshots written before the Azure plane existed.
 pub fn not_recorded() -> Dataset<AzureSnapshot> {
     not_collected("this snapshot carries no Azure-plane data")
+}
+
+/// Serde default of [`AzureSnapshot::storage_accounts`]: snapshots written before deployment
+/// storage accounts were collected.
+pub fn storage_accounts_not_recorded() -> Dataset<Vec<StorageAccountRow>> {
+    Dataset::Unknown {
+        reason: "this snapshot carries no deployment storage accounts".into(),
+    }
+}
+
+/// Serde default of [`AzureSnapshot::eligible_role_assignments`]: snapshots written before
+/// PIM eligibility was collected.
+pub fn eligible_not_recorded() -> Dataset<Vec<EligibleRoleAssignmentRow>> {
+    Dataset::Unknown {
+        reason: "this snapshot carries no Azure PIM eligibility data".into(),
+    }
 }
 
 /// The federated credentials of one user-assigned identity.
@@ -273,6 +299,107 @@ pub struct IdentityResourceRow {
     pub user_assigned_identities: Option<BTreeMap<String, serde_json::Value>>,
     /// `properties.oidcIssuerProfile.issuerURL` of AKS clusters (empty otherwise).
     pub oidc_issuer_url: Option<String>,
+    /// `properties.functionAppConfig.deployment.storage.value` of Flex Consumption function
+    /// apps: the blob container URL the app runs its package from
+    /// (`https://{account}.blob.core.windows.net/{container}`). None for everything else.
+    #[serde(
+        deserialize_with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deployment_storage: Option<String>,
+    /// `properties.functionAppConfig.deployment.storage.authentication.type`: how the app reads
+    /// its deployment container (`SystemAssignedIdentity`, `UserAssignedIdentity` or
+    /// `StorageAccountConnectionString`; ARM may report it in lower case).
+    #[serde(
+        deserialize_with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deployment_storage_authentication: Option<String>,
+}
+
+/// Reads an empty (or all-blank) string as `None`: Resource Graph's `tostring()` of a missing
+/// property is `""`.
+fn empty_as_none<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value: Option<String> = Option::deserialize(deserializer)?;
+    Ok(value.filter(|v| !v.trim().is_empty()))
+}
+
+/// A row of `crate::arm::queries::STORAGE_ACCOUNTS`: a storage account that some function app's
+/// deployment storage names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StorageAccountRow {
+    /// Resource id.
+    pub id: String,
+    /// Account name (globally unique in its cloud; the first label of its endpoints).
+    pub name: String,
+    /// Subscription GUID.
+    pub subscription_id: Option<String>,
+    /// Resource group.
+    pub resource_group: Option<String>,
+    /// `properties.primaryEndpoints.blob`, e.g. `https://{name}.blob.core.windows.net/`.
+    #[serde(deserialize_with = "empty_as_none")]
+    pub blob_endpoint: Option<String>,
+}
+
+/// An Azure RBAC PIM eligibility: a role eligibility schedule instance
+/// (`GET {scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`, api-version
+/// `2020-10-01`), its `properties` flattened. The principal holds nothing until it activates
+/// the role, which it can do on its own unless the role's PIM policy asks for approval.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EligibleRoleAssignmentRow {
+    /// Instance resource id (`{scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/{name}`).
+    pub id: String,
+    /// Scope: `/`, a management group, a subscription, a resource group or a resource.
+    pub scope: String,
+    /// Object id of the eligible principal.
+    pub principal_id: String,
+    /// `User`, `Group`, `ServicePrincipal` or `ForeignGroup`.
+    pub principal_type: Option<String>,
+    /// Full role definition id; its last segment is the GUID.
+    pub role_definition_id: String,
+    /// ABAC condition, when the eligibility has one (empty strings read as none).
+    #[serde(deserialize_with = "empty_as_none")]
+    pub condition: Option<String>,
+    /// `Direct`, `Group` or `Inherited`.
+    pub member_type: Option<String>,
+    /// `Provisioned` for an eligibility in force; other values are requests in flight.
+    pub status: Option<String>,
+    /// When the eligibility starts.
+    pub start_date_time: Option<String>,
+    /// When it ends; none for a permanent eligibility.
+    pub end_date_time: Option<String>,
+    /// The role eligibility schedule this instance belongs to.
+    pub role_eligibility_schedule_id: Option<String>,
+    /// When it was created.
+    pub created_on: Option<String>,
+}
+
+impl EligibleRoleAssignmentRow {
+    /// True when the eligibility is in force (`status` `Provisioned`, or none reported).
+    pub fn is_provisioned(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case("Provisioned"))
+    }
+
+    /// The assignment the principal would hold once it activates the role: the same id, scope,
+    /// principal, role and condition, so [`RoleAssignmentRow`]-based resolution applies to it.
+    pub fn as_assignment(&self) -> RoleAssignmentRow {
+        RoleAssignmentRow {
+            id: self.id.clone(),
+            scope: self.scope.clone(),
+            principal_id: self.principal_id.clone(),
+            principal_type: self.principal_type.clone(),
+            role_definition_id: self.role_definition_id.clone(),
+            condition: self.condition.clone(),
+            created_on: self.created_on.clone(),
+        }
+    }
 }
 
 impl IdentityResourceRow {

@@ -118,6 +118,10 @@ pub enum DatasetName {
     GroupOwnership,
     /// Member counts of groups holding Azure roles (`/groups/{id}/transitiveMembers`).
     GroupMemberCounts,
+    /// The storage accounts of function apps' deployment storage (Resource Graph).
+    StorageAccounts,
+    /// Azure RBAC PIM eligibility (role eligibility schedule instances, per subscription).
+    AzureEligibleRoleAssignments,
 }
 
 impl DatasetName {
@@ -146,6 +150,8 @@ impl DatasetName {
             Self::Ownership => "ownership",
             Self::GroupOwnership => "groupOwnership",
             Self::GroupMemberCounts => "groupMemberCounts",
+            Self::StorageAccounts => "storageAccounts",
+            Self::AzureEligibleRoleAssignments => "azureEligibleRoleAssignments",
         }
     }
 
@@ -172,7 +178,9 @@ impl DatasetName {
             | Self::AzureRoleDefinitions
             | Self::UserAssignedIdentities
             | Self::IdentityResources
-            | Self::FederatedIdentityCredentials => AZURE_PERMISSION,
+            | Self::FederatedIdentityCredentials
+            | Self::StorageAccounts
+            | Self::AzureEligibleRoleAssignments => AZURE_PERMISSION,
         }
     }
 }

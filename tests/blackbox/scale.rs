@@ -147,9 +147,61 @@ async fn faults_and_throttling_do_not_change_the_findings() {
     let per_principal = ru as f64 / principals as f64;
     assert!(per_principal <= 2.5, "{per_principal:.2} RU per principal");
     println!(
-        "scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), faults injected {}; small budget: {small_wall:.1}s, {} throttled",
+        "scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), {} ARM requests, faults injected {}; small budget: {small_wall:.1}s, {} throttled",
+        clean.arm_requests(),
         faulty.faults_injected(),
         small_stats["graph"]["throttled"]
+    );
+}
+
+/// Measures one clean run against a generated tenant with its Azure estate, the way the scale
+/// benchmark sizes it: `MI_ASSESS_MEASURE_IDENTITIES=50000 MI_ASSESS_MEASURE_ASSIGNMENTS=10
+/// cargo test --release --test blackbox measure_estate -- --ignored --nocapture` (assignments
+/// 0 and resources 0: no estate, the Graph-only baseline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check: run it by hand"]
+async fn measure_estate() {
+    let number = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let identities = number("MI_ASSESS_MEASURE_IDENTITIES", 10_000);
+    let size = mi_assess::simulator::estate::EstateSize {
+        role_assignments_per_identity: number("MI_ASSESS_MEASURE_ASSIGNMENTS", 10),
+        resources_per_identity: number("MI_ASSESS_MEASURE_RESOURCES", 2),
+    };
+    let started = std::time::Instant::now();
+    let tenant = SimTenant::generated_with(identities, 7, size);
+    let generated = started.elapsed();
+    let sim = simulator(&tenant, TenantSize::Large, FaultRates::default()).await;
+    let (stats, findings) = run(&sim).await;
+    let principals = stats["identities"].as_u64().unwrap()
+        + stats["credentialServicePrincipals"].as_u64().unwrap();
+    let ru = stats["graph"]["resourceUnits"].as_u64().unwrap();
+    println!(
+        "estate {identities} identities {size:?}: generated in {:.3}s; run {} in {:.1}s, {principals} principals, {} Graph requests, {ru} RU ({:.3}/principal), {} ARM requests (log: {} Resource Graph pages, {} eligibility lists, {} credential lists), peak RSS {:.0} MB, {} findings",
+        generated.as_secs_f64(),
+        stats["status"],
+        stats["wallSeconds"].as_f64().unwrap(),
+        stats["graph"]["requests"],
+        ru as f64 / principals as f64,
+        sim.arm_requests(),
+        sim.arm_request_log()
+            .iter()
+            .filter(|l| l.starts_with("resourceGraph "))
+            .count(),
+        sim.arm_request_log()
+            .iter()
+            .filter(|l| l.ends_with("/roleEligibilityScheduleInstances"))
+            .count(),
+        sim.arm_request_log()
+            .iter()
+            .filter(|l| l.ends_with("/federatedIdentityCredentials"))
+            .count(),
+        stats["peakRssBytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+        findings.len(),
     );
 }
 
