@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::classification::Tier;
 use crate::model::SubjectKind;
 use crate::resolve::azure::ScopeKind;
-use crate::resolve::paths::{Control, NodeKind, Route};
+use crate::resolve::paths::{Control, HoldingKind, NodeKind, Route};
 use crate::resolve::{Resolver, Subject};
 
 /// `metadata.source_kind`: BloodHound adds it to every node's kinds.
@@ -303,6 +303,71 @@ fn part(resolver: &Resolver<'_>, subject: Subject<'_>) -> Part {
                 control_properties(&control),
             );
         }
+    }
+    // Ownership both ways: what the subject owns (with what that holds), and who owns it.
+    let owns_edge = |part: &mut Part, owned: &crate::resolve::paths::OwnedRef| {
+        part.edge(
+            "MIAOwns",
+            &owned.owner_id,
+            &owned.gives,
+            vec![
+                ("objectid", json!(owned.object_id)),
+                ("objectkind", json!(owned.object_kind)),
+                ("objectname", json!(owned.object_name)),
+            ],
+        );
+    };
+    for (owned, node) in paths.owned_by(&view.id) {
+        part.node(
+            &node.id,
+            principal_kind(node.node_kind),
+            vec![
+                ("name", json!(node.name)),
+                ("objectid", json!(node.id)),
+                ("tier", tier_value(node.tier)),
+            ],
+        );
+        owns_edge(&mut part, owned);
+        for holding in &node.holdings {
+            part.node(
+                &holding.target.id,
+                principal_kind(holding.target.kind),
+                vec![("name", json!(holding.target.name))],
+            );
+            part.edge(
+                match holding.kind {
+                    HoldingKind::DirectoryRole => "MIAHasRole",
+                    HoldingKind::AppPermission => "MIAHasAppRole",
+                    HoldingKind::AzureAccessAdministration => "MIAHasAzureRole",
+                },
+                holding
+                    .via_group
+                    .as_ref()
+                    .map_or(node.id.as_str(), |g| g.id.as_str()),
+                &holding.target.id,
+                vec![("assignmentid", json!(holding.assignment_id))],
+            );
+            if let Some(group) = &holding.via_group {
+                part.node(
+                    &group.id,
+                    "MIAGroup",
+                    vec![("name", json!(group.display_name))],
+                );
+                part.edge("MIAMemberOf", &node.id, &group.id, Vec::new());
+            }
+        }
+    }
+    for owned in paths.owners_of(&view.id) {
+        let owner_kind = paths.kind_of(&owned.owner_id);
+        part.node(
+            &owned.owner_id,
+            principal_kind(owner_kind),
+            vec![
+                ("name", json!(paths.principal_name(&owned.owner_id))),
+                ("objectid", json!(owned.owner_id)),
+            ],
+        );
+        owns_edge(&mut part, owned);
     }
     part
 }

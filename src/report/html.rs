@@ -433,6 +433,16 @@ fn render_hops(out: &mut String, hops: &[Hop]) {
                 esc(hop.evidence["action"].as_str().unwrap_or_default())
             ),
             EdgeKind::MemberOf => "is a member of".to_owned(),
+            EdgeKind::Owns => format!(
+                "owns the {} {}, so it can {}:",
+                esc(hop.evidence["ownedObject"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()),
+                esc(hop.evidence["ownedObject"]["name"]
+                    .as_str()
+                    .unwrap_or_default()),
+                esc(hop.evidence["means"].as_str().unwrap_or_default())
+            ),
             EdgeKind::HoldsDirectoryRole => "holds the directory role".to_owned(),
             EdgeKind::HoldsAppRole => "holds the application permission".to_owned(),
             EdgeKind::HoldsAzureRole => "holds the Azure role at".to_owned(),

@@ -115,8 +115,57 @@ impl<'a> Resolver<'a> {
             nodes.push(SubjectNode::from_view(&view, resolver.azure()));
         }
         resolver.tiers = tiers;
+        nodes.extend(resolver.owned_nodes());
         resolver.paths = AttackPaths::new(snapshot, nodes);
         resolver
+    }
+
+    /// Graph nodes for what collected principals own that is not itself assessed: the service
+    /// principals of owned applications, owned service principals, owned groups. Each is resolved
+    /// from what collection read about it (its app roles and memberships, its own directory and
+    /// Azure roles), so an owner's path runs through what the owned object holds.
+    fn owned_nodes(&self) -> Vec<SubjectNode> {
+        let Some(ownership) = self.snapshot.ownership.known() else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for entry in &ownership.owned {
+            let object = &entry.object;
+            let node = if object.is_application() {
+                object
+                    .app_id
+                    .as_deref()
+                    .and_then(|a| ownership.service_principal_of_app(a))
+            } else if object.is_group() || object.is_service_principal() {
+                Some(object)
+            } else {
+                None
+            };
+            let Some(node) = node else {
+                continue;
+            };
+            let key = node.id.to_ascii_lowercase();
+            if self.by_id.contains_key(&key) || !seen.insert(key) {
+                continue;
+            }
+            let principal = ServicePrincipal {
+                id: node.id.clone(),
+                app_id: node.app_id.clone(),
+                display_name: node.display_name.clone(),
+                service_principal_type: node.service_principal_type.clone(),
+                ..ServicePrincipal::default()
+            };
+            let view = self
+                .index
+                .view(&principal, SubjectKind::ServicePrincipal, Vec::new());
+            out.push(if node.is_group() {
+                SubjectNode::group_from_view(&view, self.azure())
+            } else {
+                SubjectNode::from_view(&view, self.azure())
+            });
+        }
+        out
     }
 
     /// The privilege graph: paths to Tier-0 and who controls each identity.

@@ -162,6 +162,7 @@ pub const RULES: &[Rule] = &[
     paths::PATH_TO_TIER0,
     paths::WHO_CAN_BECOME,
     paths::BROAD_WRITE_ROLE,
+    paths::OWNS_MORE_PRIVILEGED,
 ];
 
 /// Looks a rule up by id.

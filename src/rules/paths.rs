@@ -11,7 +11,7 @@ use crate::classification::Tier;
 use crate::model::Severity;
 use crate::resolve::TenantView;
 use crate::resolve::azure::{ROLE_ASSIGNMENT_WRITE, ScopeKind};
-use crate::resolve::paths::{ACTORS_LISTED, Actor, NodeKind};
+use crate::resolve::paths::{ACTORS_LISTED, Actor, EdgeKind, NodeKind};
 
 /// A write action no role names on purpose: a role that allows it writes every provider.
 const ANY_PROVIDER_WRITE: &str = "Microsoft.MiAssessProbe/resources/write";
@@ -43,6 +43,9 @@ fn path_to_tier0(view: &TenantView<'_>) -> Vec<Finding> {
         };
         if !path.is_escalation() {
             continue; // a direct holding: MI-GRAPH-001, MI-ROLE-001 and MI-AZ-001 report it
+        }
+        if path.hops.first().is_some_and(|h| h.edge == EdgeKind::Owns) {
+            continue; // an owned object's privileges: MI-OWN-001 reports it, with this path
         }
         let through: Vec<String> = path
             .hops
@@ -88,7 +91,7 @@ pub(super) const WHO_CAN_BECOME: Rule = Rule {
     id: "MI-PATH-002",
     title: "Principals can run code as a privileged managed identity",
     applies_to: "managed identities at ControlPlane or ManagementPlane tier, and the scanner's own identity, with at least one principal that can run code in their host or take over the user-assigned identity",
-    severity: "critical for a ControlPlane identity that a guest, a foreign principal or an application with a secret or certificate can act as; high for any other actor of a ControlPlane identity, for the scanner, and for a ManagementPlane identity with such a weak actor; medium for other actors of a ManagementPlane identity",
+    severity: "critical for a ControlPlane identity that a guest, a foreign principal, an application with a secret or certificate, or a group of 50 or more members can act as; high for any other actor of a ControlPlane identity, for the scanner, and for a ManagementPlane identity with such a weak actor; medium for other actors of a ManagementPlane identity",
     rationale: "Whoever can run code in a managed identity's host, or add a federated credential to a user-assigned identity, holds every right the identity has, with no secret, MFA or Conditional Access in the way. The identity is only as well protected as the weakest principal with that control. For the scanner, it means reading the whole directory and choosing what the assessment reports.",
     remediation: "Remove each actor's control in the evidence (delete or narrow the Azure role assignment it names), or move the identity's host into a resource group only its operators can write; keep Tier-0 hosts in scopes no broader role reaches.",
     references: &[
@@ -100,12 +103,6 @@ pub(super) const WHO_CAN_BECOME: Rule = Rule {
     retired: None,
     check: who_can_become,
 };
-
-/// True for an actor whose own protection is weakest: a credential-bearing app, a foreign
-/// principal.
-fn is_weak(actor: &Actor) -> bool {
-    actor.holds_credentials || actor.principal.kind == NodeKind::ForeignPrincipal
-}
 
 fn who_can_become(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &WHO_CAN_BECOME;
@@ -121,7 +118,7 @@ fn who_can_become(view: &TenantView<'_>) -> Vec<Finding> {
         if actors.count == 0 {
             continue;
         }
-        let weak = actors.first.iter().any(is_weak);
+        let weak = actors.first.iter().any(Actor::is_weak);
         let severity = match (tier, weak) {
             (Some(Tier::ControlPlane), true) => Severity::Critical,
             (Some(Tier::ControlPlane), false) => Severity::High,
@@ -287,6 +284,97 @@ fn broad_write_role(view: &TenantView<'_>) -> Vec<Finding> {
                 format!(
                     "{}. Then grant a role with only the actions the workload uses, at the resource group it works in.",
                     super::azure::remove_azure_role(view, subject, role)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// MI-OWN-001.
+pub(super) const OWNS_MORE_PRIVILEGED: Rule = Rule {
+    id: "MI-OWN-001",
+    title: "Managed identity owns an application, service principal or group more privileged than itself",
+    applies_to: "managed identities that own an application registration, a service principal or a group whose privileges (its Graph permissions, directory roles and Azure roles, or its own path to Tier-0) exceed the identity's own",
+    severity: "critical when the owned object has a critical path to Tier-0 (or is Tier-0 itself); high when it has a high path or is ControlPlane; medium when it is ManagementPlane above the owner",
+    rationale: "An owner of an application or service principal can add a secret to it and sign in as it; an owner of a group can add any member, itself included. Owning an object is as good as holding its privileges, yet the owner's own grants do not show them. A managed identity that owns something more privileged than itself hands those privileges to whoever runs code in its host.",
+    remediation: "Remove the identity as an owner (DELETE /applications/{id}/owners/{ownerId}/$ref, /servicePrincipals/{id}/owners/{ownerId}/$ref or /groups/{id}/owners/{ownerId}/$ref); if automation must manage the object, give it the narrowest permission for that job instead of ownership.",
+    references: &[
+        "Microsoft Graph: application and service principal owners can manage credentials (learn.microsoft.com/graph/api/application-post-owners)",
+        "Maester MT.1077, MT.1078 (owners of privileged applications)",
+        "BloodHound CE edges AZOwns, AZAddSecret, AZAddMembers",
+    ],
+    scope: Scope::Subjects,
+    retired: None,
+    check: owns_more_privileged,
+};
+
+fn owns_more_privileged(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &OWNS_MORE_PRIVILEGED;
+    let paths = view.paths();
+    let mut out = Vec::new();
+    for subject in &view.identities {
+        let own_tier = subject.tier();
+        for (owned, node) in paths.owned_by(&subject.id) {
+            let path = paths.path_to_tier0(&node.id);
+            let severity = match (&path, node.tier) {
+                (Some(p), _) if p.severity == Severity::Critical => Severity::Critical,
+                (Some(_), _) | (None, Some(Tier::ControlPlane)) => Severity::High,
+                (None, Some(Tier::ManagementPlane)) => Severity::Medium,
+                _ => continue,
+            };
+            if path.is_none() && node.tier <= own_tier {
+                continue;
+            }
+            let holds = path
+                .as_ref()
+                .map(|p| p.target.description.clone())
+                .unwrap_or_else(|| {
+                    format!("{} privileges", node.tier.map(Tier::as_str).unwrap_or("no"))
+                });
+            let name = owned
+                .object_name
+                .clone()
+                .unwrap_or_else(|| owned.object_id.clone());
+            out.push(rule.finding(
+                severity,
+                subject,
+                &owned.object_id,
+                format!(
+                    "{} owns the {} {}, which {}: {}",
+                    subject.display_name,
+                    owned.object_kind,
+                    name,
+                    if path.as_ref().is_some_and(|p| p.is_escalation()) {
+                        "reaches"
+                    } else {
+                        "holds"
+                    },
+                    holds
+                ),
+                json!({
+                    "ownedObject": {
+                        "id": owned.object_id,
+                        "kind": owned.object_kind,
+                        "name": owned.object_name,
+                    },
+                    "gives": {
+                        "id": node.id,
+                        "name": node.name,
+                        "kind": node.node_kind,
+                        "tier": node.tier,
+                        "holdsCredentials": node.holds_credentials,
+                    },
+                    "means": owned.means(),
+                    "ownerTier": own_tier,
+                    "ownedPathToTier0": path,
+                }),
+                format!(
+                    "Remove {} as an owner of the {} {}: {}",
+                    subject.display_name,
+                    owned.object_kind,
+                    name,
+                    super::az_rest("DELETE", view.graph(), &owned.owner_ref_path())
                 ),
             ));
         }

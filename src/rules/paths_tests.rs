@@ -700,3 +700,231 @@ fn edge_kinds_and_routes_serialise_as_documented() {
         json!({"route": "host", "hostId": "h", "hostType": "t"})
     );
 }
+
+fn object(odata: &str, id: &str, name: &str) -> crate::snapshot::graph::DirectoryObject {
+    crate::snapshot::graph::DirectoryObject {
+        odata_type: Some(odata.into()),
+        id: id.into(),
+        display_name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+const APP_OBJECT: &str = "eeeeeeee-0000-4000-8000-000000000001";
+const APP_SP: &str = "eeeeeeee-0000-4000-8000-000000000002";
+const OWNED_GROUP: &str = "eeeeeeee-0000-4000-8000-000000000003";
+
+/// `owners` own `object`; an owned application's service principal is `APP_SP`.
+fn own(
+    s: &mut TenantSnapshot,
+    object_node: crate::snapshot::graph::DirectoryObject,
+    owners: &[(&str, &str)],
+) {
+    use crate::snapshot::graph::{SERVICE_PRINCIPAL_TYPE, USER_TYPE};
+    use crate::snapshot::ownership::{OwnedObject, Ownership};
+    if s.ownership.is_unknown() {
+        s.ownership = Dataset::Collected {
+            items: Ownership::default(),
+        };
+    }
+    let Dataset::Collected { items } = &mut s.ownership else {
+        unreachable!()
+    };
+    if object_node.is_application() {
+        let mut sp = object(SERVICE_PRINCIPAL_TYPE, APP_SP, "app-sp");
+        sp.app_id = object_node.app_id.clone();
+        items.application_service_principals.push(sp);
+    }
+    items.owned.push(OwnedObject {
+        object: object_node,
+        owners: owners
+            .iter()
+            .map(|(id, kind)| {
+                object(
+                    if *kind == "user" {
+                        USER_TYPE
+                    } else {
+                        SERVICE_PRINCIPAL_TYPE
+                    },
+                    id,
+                    "owner",
+                )
+            })
+            .collect(),
+    });
+}
+
+/// The application's service principal holds RoleManagement.ReadWrite.Directory (collected
+/// because a collected principal owns it).
+fn privileged_app_sp(s: &mut TenantSnapshot) {
+    s.principals.insert(
+        APP_SP.into(),
+        PrincipalData {
+            app_role_assignments: Dataset::Collected {
+                items: vec![AppRoleAssignment {
+                    id: "app-sp-assignment".into(),
+                    app_role_id: role_id("RoleManagement.ReadWrite.Directory").into(),
+                    principal_id: APP_SP.into(),
+                    resource_id: GRAPH_SP.into(),
+                    resource_display_name: Some("Microsoft Graph".into()),
+                    created_date_time: None,
+                }],
+            },
+            memberships: Dataset::Collected { items: Vec::new() },
+        },
+    );
+}
+
+#[test]
+fn owning_a_more_privileged_application_is_one_ownership_finding() {
+    use crate::snapshot::graph::APPLICATION_TYPE;
+    let mut s = azure_base();
+    add_system(
+        &mut s,
+        HOLDER,
+        &site_id("rg-app", "app-holder"),
+        "Microsoft.Web/sites",
+        &[],
+        &[],
+    );
+    let mut app = object(APPLICATION_TYPE, APP_OBJECT, "legacy-sync");
+    app.app_id = Some("app-id-legacy".into());
+    own(&mut s, app, &[(HOLDER, "servicePrincipal")]);
+    privileged_app_sp(&mut s);
+    let a = assess(&s);
+    let owns: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "MI-OWN-001")
+        .collect();
+    assert_eq!(owns.len(), 1, "{:#?}", a.findings);
+    assert_eq!(owns[0].severity, Severity::Critical);
+    assert_eq!(owns[0].evidence["ownedObject"]["id"], APP_OBJECT);
+    assert_eq!(owns[0].evidence["gives"]["id"], APP_SP);
+    assert!(
+        owns[0]
+            .remediation
+            .contains(&format!("/applications/{APP_OBJECT}/owners/{HOLDER}/$ref")),
+        "{}",
+        owns[0].remediation
+    );
+    // One fact, one finding: the ownership path is not a second MI-PATH-001.
+    assert!(!a.findings.iter().any(|f| f.rule_id == "MI-PATH-001"));
+    // The record still shows the path, through the owned application.
+    let holder = a.identities.iter().find(|r| r.id == HOLDER).unwrap();
+    let path = holder.path_to_tier0.as_ref().unwrap();
+    assert_eq!(path.hops[0].edge, EdgeKind::Owns);
+    assert_eq!(path.hops[1].edge, EdgeKind::HoldsAppRole);
+    // Without the owner, nothing.
+    let mut s2 = s.clone();
+    s2.ownership = Dataset::Collected {
+        items: Default::default(),
+    };
+    assert!(
+        !assess(&s2)
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "MI-OWN-001")
+    );
+}
+
+#[test]
+fn an_owner_of_an_owner_and_a_controlled_owner_reach_through_ownership() {
+    use crate::snapshot::graph::{APPLICATION_TYPE, GROUP_TYPE};
+    // HOLDER runs code as TARGET (Contributor over its VM's resource group); TARGET owns an
+    // application whose service principal owns a group that holds Global Administrator.
+    let mut s = azure_base();
+    add_system(
+        &mut s,
+        HOLDER,
+        &site_id("rg-app", "app-holder"),
+        "Microsoft.Web/sites",
+        &[],
+        &[],
+    );
+    add_system(
+        &mut s,
+        TARGET,
+        &vm_id("rg-target", "vm-target"),
+        "Microsoft.Compute/virtualMachines",
+        &[],
+        &[],
+    );
+    assign(
+        &mut s,
+        HOLDER,
+        "ServicePrincipal",
+        CONTRIBUTOR,
+        &rg("rg-target"),
+    );
+    let mut app = object(APPLICATION_TYPE, APP_OBJECT, "legacy-sync");
+    app.app_id = Some("app-id-legacy".into());
+    own(&mut s, app, &[(TARGET, "servicePrincipal")]);
+    own(
+        &mut s,
+        object(GROUP_TYPE, OWNED_GROUP, "sg-admins"),
+        &[(APP_SP, "servicePrincipal")],
+    );
+    s.role_assignments = Dataset::Collected {
+        items: vec![crate::snapshot::graph::RoleAssignment {
+            id: "ra-group-ga".into(),
+            principal_id: OWNED_GROUP.into(),
+            role_definition_id: "62e90394-69f5-4237-9190-012177145e10".into(),
+            directory_scope_id: Some("/".into()),
+            ..Default::default()
+        }],
+    };
+    let a = assess(&s);
+    let path = &a
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "MI-PATH-001" && f.identity_id == HOLDER)
+        .expect("HOLDER reaches Global Administrator")
+        .evidence["hops"];
+    let edges: Vec<&str> = path
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["edge"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        edges,
+        ["canExecuteAs", "owns", "owns", "holdsDirectoryRole"]
+    );
+    assert_eq!(path[2]["to"]["kind"], "group");
+    // TARGET's own finding is the ownership.
+    assert!(
+        a.findings
+            .iter()
+            .any(|f| f.rule_id == "MI-OWN-001" && f.identity_id == TARGET)
+    );
+}
+
+#[test]
+fn a_guest_who_can_act_as_a_control_plane_identity_is_critical() {
+    let mut s = estate();
+    assign(
+        &mut s,
+        USER,
+        "User",
+        OWNER,
+        &format!("/subscriptions/{SUB}"),
+    );
+    if let Dataset::Collected { items } = &mut azure(&mut s).principal_lookup {
+        let mut guest = object(crate::snapshot::graph::USER_TYPE, USER, "Dana (Fabrikam)");
+        guest.user_type = Some("Guest".into());
+        items.found.push(guest);
+    }
+    let a = assess(&s);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "MI-PATH-002")
+        .expect("the guest is an actor");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.evidence["actors"][0]["guest"], true);
+    assert_eq!(
+        f.evidence["actors"][0]["principal"]["name"],
+        "Dana (Fabrikam)"
+    );
+}

@@ -38,6 +38,7 @@ use crate::classification::{DIRECT_TO_GLOBAL_ADMIN, MICROSOFT_GRAPH_APP_ID, Tier
 use crate::model::{RoleState, Severity, SubjectKind, az_rest};
 use crate::snapshot::TenantSnapshot;
 use crate::snapshot::azure::{AzureSnapshot, RoleAssignmentRow, RoleDefinitionRow};
+use crate::snapshot::graph::DirectoryObject;
 use execute_as::{AllowedAction, ExecuteAsTable, first_allowed};
 
 /// How many actors an identity record and a finding list by name.
@@ -107,6 +108,9 @@ pub enum EdgeKind {
     /// Controls a managed identity: can run code in its host, or take over the user-assigned
     /// identity.
     CanExecuteAs,
+    /// Owns an application, a service principal or a group: can add a credential to the
+    /// application or service principal and sign in as it, or add a member to the group.
+    Owns,
 }
 
 /// What a Tier-0 holding is.
@@ -246,7 +250,9 @@ impl PathToTier0 {
     /// True when the path goes through control of another identity, not only through the
     /// identity's own holdings and groups.
     pub fn is_escalation(&self) -> bool {
-        self.hops.iter().any(|h| h.edge == EdgeKind::CanExecuteAs)
+        self.hops
+            .iter()
+            .any(|h| matches!(h.edge, EdgeKind::CanExecuteAs | EdgeKind::Owns))
     }
 }
 
@@ -258,6 +264,11 @@ pub struct Actor {
     pub principal: NodeRef,
     /// An application service principal that signs in with a secret or certificate.
     pub holds_credentials: bool,
+    /// A guest user (`userType` `Guest`).
+    pub guest: bool,
+    /// A group's transitive member count, when it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_count: Option<u64>,
     /// Its own tier, when it is an assessed subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Tier>,
@@ -268,11 +279,20 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// Lower is more dangerous: credential-bearing apps and foreign principals first, then
+    /// True for the weakest actors: a guest, a credential-bearing application, a principal from
+    /// another tenant, or a large group.
+    pub fn is_weak(&self) -> bool {
+        self.guest
+            || self.holds_credentials
+            || self.principal.kind == NodeKind::ForeignPrincipal
+            || self.member_count.is_some_and(|n| n >= LARGE_GROUP_MEMBERS)
+    }
+
+    /// Lower is more dangerous: guests, credential-bearing apps and foreign principals first, then
     /// groups (every member is an actor), users, principals of unknown type, then other
     /// service principals and managed identities.
     pub fn danger_rank(&self) -> u8 {
-        if self.holds_credentials {
+        if self.holds_credentials || self.guest {
             return 0;
         }
         match self.principal.kind {
@@ -312,12 +332,20 @@ pub struct SubjectNode {
     pub holdings: Vec<Holding>,
     /// Its groups.
     pub groups: Vec<GroupRef>,
+    /// What the node is: a managed identity or service principal (assessed subjects, and the
+    /// service principals collected principals own), or a group someone owns.
+    pub node_kind: NodeKind,
 }
 
 impl SubjectNode {
     /// The node built from a resolved view.
     pub fn from_view(view: &PrincipalView, azure: Option<&AzureIndex<'_>>) -> Self {
         Self {
+            node_kind: if view.kind == SubjectKind::ServicePrincipal {
+                NodeKind::ServicePrincipal
+            } else {
+                NodeKind::ManagedIdentity
+            },
             id: view.id.clone(),
             name: view.display_name.clone(),
             kind: view.kind,
@@ -336,14 +364,19 @@ impl SubjectNode {
         }
     }
 
+    /// The node built from the resolved view of an owned group (its own directory and Azure
+    /// roles; it has no app roles or groups of its own here).
+    pub fn group_from_view(view: &PrincipalView, azure: Option<&AzureIndex<'_>>) -> Self {
+        Self {
+            node_kind: NodeKind::Group,
+            ..Self::from_view(view, azure)
+        }
+    }
+
     fn node(&self) -> NodeRef {
         NodeRef {
             id: self.id.clone(),
-            kind: if self.kind == SubjectKind::ServicePrincipal {
-                NodeKind::ServicePrincipal
-            } else {
-                NodeKind::ManagedIdentity
-            },
+            kind: self.node_kind,
             name: Some(self.name.clone()),
         }
     }
@@ -539,6 +572,52 @@ enum Step {
         control: Box<Control>,
         next: usize,
     },
+    Owns {
+        via_group: Option<GroupRef>,
+        owned: Box<OwnedRef>,
+        next: usize,
+    },
+}
+
+/// What an owner owns, as an edge of the graph: the object (an application, a service principal
+/// or a group) and the node it gives (the application's service principal, or the object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedRef {
+    /// The owner's object id.
+    pub owner_id: String,
+    /// The owned object's id (for an application, the application object).
+    pub object_id: String,
+    /// `application`, `servicePrincipal` or `group`.
+    pub object_kind: String,
+    /// Its display name.
+    pub object_name: Option<String>,
+    /// The node ownership gives: the service principal or the group.
+    pub gives: String,
+}
+
+impl OwnedRef {
+    /// What the owner can do with it.
+    pub fn means(&self) -> &'static str {
+        match self.object_kind.as_str() {
+            "group" => "add any member, itself included, to the group",
+            "application" => "add a secret to the application and sign in as its service principal",
+            _ => "add a secret to the service principal and sign in as it",
+        }
+    }
+
+    /// The Graph path of the owner reference that removing the ownership deletes.
+    pub fn owner_ref_path(&self) -> String {
+        let collection = match self.object_kind.as_str() {
+            "group" => "groups",
+            "application" => "applications",
+            _ => "servicePrincipals",
+        };
+        format!(
+            "/{collection}/{}/owners/{}/$ref",
+            self.object_id, self.owner_id
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -558,7 +637,17 @@ pub struct AttackPaths<'a> {
     group_names: HashMap<String, Option<String>>,
     azure: Option<AzureGraph<'a>>,
     reach: Vec<Option<Reach>>,
+    /// Ownership edges by the node they give (lower-case id).
+    owners: HashMap<String, Vec<OwnedRef>>,
+    /// Directory objects Graph returned for role-assignment principals and owners, by
+    /// lower-case id (names, user types).
+    objects: HashMap<String, &'a DirectoryObject>,
+    /// Transitive member counts of groups, by lower-case id.
+    member_counts: HashMap<String, u64>,
 }
+
+/// A group with at least this many members is large: each member is an actor.
+pub const LARGE_GROUP_MEMBERS: u64 = 50;
 
 /// The Azure side: the scope index and what each role allows.
 #[derive(Debug)]
@@ -939,6 +1028,56 @@ impl<'a> AttackPaths<'a> {
                     .or_insert_with(|| g.display_name.clone());
             }
         }
+        let mut owners: HashMap<String, Vec<OwnedRef>> = HashMap::new();
+        let mut objects: HashMap<String, &'a DirectoryObject> = HashMap::new();
+        if let Some(ownership) = snapshot.ownership.known() {
+            for entry in &ownership.owned {
+                let object = &entry.object;
+                let (kind, gives) = if object.is_application() {
+                    let sp = object
+                        .app_id
+                        .as_deref()
+                        .and_then(|a| ownership.service_principal_of_app(a));
+                    match sp {
+                        Some(sp) => ("application", sp.id.clone()),
+                        None => continue,
+                    }
+                } else if object.is_group() {
+                    ("group", object.id.clone())
+                } else if object.is_service_principal() {
+                    ("servicePrincipal", object.id.clone())
+                } else {
+                    continue;
+                };
+                for owner in &entry.owners {
+                    objects
+                        .entry(owner.id.to_ascii_lowercase())
+                        .or_insert(owner);
+                    owners
+                        .entry(gives.to_ascii_lowercase())
+                        .or_default()
+                        .push(OwnedRef {
+                            owner_id: owner.id.clone(),
+                            object_id: object.id.clone(),
+                            object_kind: kind.to_owned(),
+                            object_name: object.display_name.clone(),
+                            gives: gives.clone(),
+                        });
+                }
+            }
+        }
+        let lookup = snapshot
+            .azure
+            .known()
+            .and_then(|a| a.principal_lookup.known());
+        for object in lookup.into_iter().flat_map(|l| &l.found) {
+            objects
+                .entry(object.id.to_ascii_lowercase())
+                .or_insert(object);
+        }
+        let member_counts = lookup
+            .map(|l| l.group_member_counts.clone().into_iter().collect())
+            .unwrap_or_default();
         let mut paths = Self {
             graph: snapshot.graph_endpoint.clone(),
             reach: vec![None; subjects.len()],
@@ -947,6 +1086,9 @@ impl<'a> AttackPaths<'a> {
             members,
             group_names,
             azure,
+            owners,
+            objects,
+            member_counts,
         };
         for class in [Severity::Critical, Severity::High] {
             paths.search(class);
@@ -973,6 +1115,39 @@ impl<'a> AttackPaths<'a> {
         while let Some(Reverse((hops, v))) = queue.pop() {
             if best[v].as_ref().is_some_and(|r| r.hops < hops) {
                 continue;
+            }
+            // Owners of the node (of its application, for a service principal) become it.
+            let node_id = self.subjects[v].id.to_ascii_lowercase();
+            for owned in self.owners.get(&node_id).into_iter().flatten() {
+                let owner = owned.owner_id.to_ascii_lowercase();
+                let mut relax =
+                    |u: usize, via_group: Option<GroupRef>, queue: &mut BinaryHeap<_>| {
+                        let cost = hops + 1 + u32::from(via_group.is_some());
+                        if u != v && best[u].as_ref().is_none_or(|r| r.hops > cost) {
+                            best[u] = Some(Reach {
+                                severity: class,
+                                hops: cost,
+                                step: Step::Owns {
+                                    via_group,
+                                    owned: Box::new(owned.clone()),
+                                    next: v,
+                                },
+                            });
+                            queue.push(Reverse((cost, u)));
+                        }
+                    };
+                if let Some(&u) = self.position.get(&owner) {
+                    relax(u, None, &mut queue);
+                }
+                if let Some(group_members) = self.members.get(&owner) {
+                    let via = GroupRef {
+                        id: owned.owner_id.clone(),
+                        display_name: self.group_names.get(&owner).cloned().flatten(),
+                    };
+                    for &u in group_members {
+                        relax(u, Some(via.clone()), &mut queue);
+                    }
+                }
             }
             for control in self.controls(&self.subjects[v].id).effective {
                 let actor = control.actor_id.to_ascii_lowercase();
@@ -1065,7 +1240,52 @@ impl<'a> AttackPaths<'a> {
             .get(&key)
             .cloned()
             .flatten()
+            .or_else(|| self.objects.get(&key)?.display_name.clone())
             .or_else(|| self.azure.as_ref()?.names.get(&key).cloned())
+    }
+
+    /// What a principal owns, with the graph node each owned object gives (the service
+    /// principal of an owned application, the owned service principal or group).
+    pub fn owned_by(&self, owner_id: &str) -> Vec<(&OwnedRef, &SubjectNode)> {
+        let mut out: Vec<(&OwnedRef, &SubjectNode)> = self
+            .owners
+            .values()
+            .flatten()
+            .filter(|o| o.owner_id.eq_ignore_ascii_case(owner_id))
+            .filter_map(|o| Some((o, self.subject(&o.gives)?)))
+            .collect();
+        out.sort_by(|a, b| a.0.object_id.cmp(&b.0.object_id));
+        out
+    }
+
+    /// What a principal is, as far as the snapshot says: a node of the graph, or a directory
+    /// object Graph returned for a role assignment or an ownership; otherwise unknown.
+    pub fn kind_of(&self, id: &str) -> NodeKind {
+        if let Some(node) = self.subject(id) {
+            return node.node_kind;
+        }
+        match self.objects.get(&id.to_ascii_lowercase()) {
+            Some(o) if o.is_user() => NodeKind::User,
+            Some(o) if o.is_group() => NodeKind::Group,
+            Some(o)
+                if o.is_service_principal()
+                    && o.service_principal_type
+                        .as_deref()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("ManagedIdentity")) =>
+            {
+                NodeKind::ManagedIdentity
+            }
+            Some(o) if o.is_service_principal() => NodeKind::ServicePrincipal,
+            _ => NodeKind::Unknown,
+        }
+    }
+
+    /// The owners of a node (of its application, for a service principal).
+    pub fn owners_of(&self, node_id: &str) -> &[OwnedRef] {
+        self.owners
+            .get(&node_id.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// The subject node of an assessed subject, by object id.
@@ -1085,21 +1305,21 @@ impl<'a> AttackPaths<'a> {
                 continue;
             }
             let subject = self.position.get(&key).map(|&i| &self.subjects[i]);
-            let principal =
-                match subject {
-                    Some(s) => s.node(),
-                    None => NodeRef {
-                        id: control.actor_id.clone(),
-                        kind: NodeKind::of_principal_type(control.actor_type.as_deref()),
-                        name: self.group_names.get(&key).cloned().flatten().or_else(|| {
-                            self.azure.as_ref().and_then(|a| a.names.get(&key).cloned())
-                        }),
-                    },
-                };
+            let object = self.objects.get(&key).copied();
+            let principal = match subject {
+                Some(s) => s.node(),
+                None => NodeRef {
+                    id: control.actor_id.clone(),
+                    kind: NodeKind::of_principal_type(control.actor_type.as_deref()),
+                    name: self.principal_name(&control.actor_id),
+                },
+            };
             by_actor.insert(
-                key,
+                key.clone(),
                 Actor {
                     principal,
+                    guest: object.is_some_and(DirectoryObject::is_guest),
+                    member_count: self.member_counts.get(&key).copied(),
                     holds_credentials: subject.is_some_and(|s| s.holds_credentials),
                     tier: subject.and_then(|s| s.tier),
                     control,
@@ -1153,6 +1373,16 @@ impl<'a> AttackPaths<'a> {
                     hops.push(control_hop(actor, target.node(), control));
                     i = *next;
                 }
+                Step::Owns {
+                    via_group,
+                    owned,
+                    next,
+                } => {
+                    let owner = self.through_group(&mut hops, &from, via_group.as_ref());
+                    let target = &self.subjects[*next];
+                    hops.push(self.owns_hop(owner, target.node(), owned));
+                    i = *next;
+                }
             }
         }
     }
@@ -1190,6 +1420,29 @@ impl<'a> AttackPaths<'a> {
             ),
         });
         node
+    }
+
+    fn owns_hop(&self, owner: NodeRef, target: NodeRef, owned: &OwnedRef) -> Hop {
+        Hop {
+            remediation: format!(
+                "Remove {} as an owner of the {} {}: {}",
+                owner.name.as_deref().unwrap_or(&owner.id),
+                owned.object_kind,
+                owned.object_name.as_deref().unwrap_or(&owned.object_id),
+                az_rest("DELETE", &self.graph, &owned.owner_ref_path())
+            ),
+            from: owner,
+            edge: EdgeKind::Owns,
+            to: target,
+            evidence: json!({
+                "ownedObject": {
+                    "id": owned.object_id,
+                    "kind": owned.object_kind,
+                    "name": owned.object_name,
+                },
+                "means": owned.means(),
+            }),
+        }
     }
 
     fn holding_hop(&self, subject: &SubjectNode, holder: NodeRef, holding: &Holding) -> Hop {
