@@ -128,6 +128,9 @@ fn tier_value(tier: Option<Tier>) -> Value {
 fn control_properties(control: &Control) -> Vec<(&'static str, Value)> {
     let (route, via) = match &control.route {
         Route::Host { host_id, .. } => ("host", host_id.clone()),
+        Route::DeploymentStorage { container_id, .. } => {
+            ("deploymentStorage", container_id.clone())
+        }
         Route::FederatedCredential {
             identity_resource_id,
         } => ("federatedCredential", identity_resource_id.clone()),

@@ -928,3 +928,54 @@ fn a_guest_who_can_act_as_a_control_plane_identity_is_critical() {
         "Dana (Fabrikam)"
     );
 }
+
+#[test]
+fn writing_a_function_apps_deployment_container_controls_its_identity() {
+    use crate::snapshot::azure::StorageAccountRow;
+    let account = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-deploy/providers/Microsoft.Storage/storageAccounts/stdeploy"
+    );
+    let setup = |data_action: &str| {
+        let mut s = estate();
+        // The target's VM becomes a function app running from stdeploy/app-package.
+        let a = azure(&mut s);
+        let host = a
+            .identity_resources
+            .iter_mut()
+            .find(|r| r.principal_id.as_deref() == Some(TARGET))
+            .unwrap();
+        host.resource_type = Some("microsoft.web/sites".into());
+        host.deployment_storage = Some("https://stdeploy.blob.core.windows.net/app-package".into());
+        a.storage_accounts = Dataset::Collected {
+            items: vec![StorageAccountRow {
+                id: account.clone(),
+                name: "stdeploy".into(),
+                blob_endpoint: Some("https://stdeploy.blob.core.windows.net/".into()),
+                ..Default::default()
+            }],
+        };
+        let mut role = builtin(CUSTOM, "Blob Writer", &[], &[]);
+        role.permissions[0].data_actions = vec![data_action.to_owned()];
+        a.role_definitions.push(role);
+        assign(&mut s, HOLDER, "ServicePrincipal", CUSTOM, &account);
+        s
+    };
+    let s = setup("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*");
+    let found = path_findings(&s, HOLDER);
+    assert_eq!(found.len(), 1, "{:#?}", assess(&s).findings);
+    let hop = &found[0].evidence["hops"][0]["evidence"];
+    assert_eq!(hop["route"], "deploymentStorage");
+    assert_eq!(
+        hop["action"],
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write"
+    );
+    assert!(
+        hop["containerId"]
+            .as_str()
+            .unwrap()
+            .ends_with("/containers/app-package")
+    );
+    // Reading blobs only is no control.
+    let s = setup("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read");
+    assert!(path_findings(&s, HOLDER).is_empty());
+}

@@ -25,7 +25,8 @@ fn demo_runs_the_whole_pipeline_and_prints_a_summary() {
     );
     assert!(stdout.contains("id-github-deploy"));
     assert!(
-        stdout.contains("50 findings: 13 critical, 19 high, 9 medium, 2 low, 7 info (2 suppressed)"),
+        stdout
+            .contains("50 findings: 13 critical, 19 high, 9 medium, 2 low, 7 info (2 suppressed)"),
         "{stdout}"
     );
     assert!(

@@ -159,6 +159,13 @@ pub enum Route {
         /// Its type.
         host_type: String,
     },
+    /// A new package written to the container a function app runs from.
+    DeploymentStorage {
+        /// The function app's resource id.
+        host_id: String,
+        /// The deployment container's resource id (under its storage account).
+        container_id: String,
+    },
     /// A federated credential added to the user-assigned identity.
     FederatedCredential {
         /// The user-assigned identity's resource id.
@@ -495,6 +502,7 @@ struct RoleAccess {
     federated_credential: Option<AllowedAction>,
     assign: Option<AllowedAction>,
     compute_write: Option<AllowedAction>,
+    deployment_storage: Option<AllowedAction>,
 }
 
 impl RoleAccess {
@@ -519,6 +527,11 @@ impl RoleAccess {
                     &[],
                 ),
                 compute_write: first_allowed(d, &compute, &[]),
+                deployment_storage: first_allowed(
+                    d,
+                    &table.deployment_storage.actions,
+                    &table.deployment_storage.data_actions,
+                ),
             },
             // Without a definition only Owner and Contributor are known to allow it all (`*`).
             None if guid == OWNER || guid == CONTRIBUTOR => {
@@ -545,6 +558,7 @@ impl RoleAccess {
                         .federated_credential_write),
                     assign: all(&table.user_assigned_identity.assign),
                     compute_write: compute.first().and_then(all),
+                    deployment_storage: table.deployment_storage.actions.first().and_then(all),
                 }
             }
             None => Self {
@@ -561,6 +575,9 @@ impl RoleAccess {
 struct HostRef {
     id: String,
     resource_type: String,
+    /// The blob container the host runs its package from (Flex Consumption function apps),
+    /// as a resource id under its storage account, when the account was collected.
+    deployment_container: Option<String>,
 }
 
 /// Where a subject stands in the search: the next step towards Tier-0.
@@ -666,6 +683,21 @@ struct AzureGraph<'a> {
     deleted: HashSet<String>,
 }
 
+/// The container resource id of a deployment container URL, when its storage account (matched
+/// on the blob host, else on the account name) was collected.
+fn deployment_container(url: &str, accounts: &HashMap<String, &str>) -> Option<String> {
+    let (_, account, container) = super::azure::parse_container_url(url)?;
+    let host = url::Url::parse(url.trim())
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    let id = accounts.get(&host).or_else(|| accounts.get(&account))?;
+    Some(format!(
+        "{}/blobServices/default/containers/{container}",
+        id.trim_end_matches('/')
+    ))
+}
+
 /// The scope key of an assignment scope or resource id: lower case, `/` for the root.
 fn scope_key(scope: &str) -> String {
     let key = normalise_id(scope);
@@ -720,11 +752,32 @@ impl<'a> AzureGraph<'a> {
             .iter()
             .map(|(p, id)| (normalise_id(id), p.as_str()))
             .collect();
+        let storage_accounts: HashMap<String, &str> = azure
+            .storage_accounts
+            .known()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| {
+                let by_endpoint = a
+                    .blob_endpoint
+                    .as_deref()
+                    .and_then(|e| url::Url::parse(e).ok())
+                    .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+                [by_endpoint, Some(a.name.to_ascii_lowercase())]
+                    .into_iter()
+                    .flatten()
+                    .map(move |key| (key, a.id.as_str()))
+            })
+            .collect();
         let mut hosts: HashMap<String, Vec<HostRef>> = HashMap::new();
         for r in &azure.identity_resources {
             let host = HostRef {
                 id: r.id.clone(),
                 resource_type: r.resource_type.clone().unwrap_or_default(),
+                deployment_container: r
+                    .deployment_storage
+                    .as_deref()
+                    .and_then(|url| deployment_container(url, &storage_accounts)),
             };
             if let Some(p) = r.principal_id.as_deref().filter(|p| !p.is_empty()) {
                 hosts
@@ -869,6 +922,32 @@ impl<'a> AzureGraph<'a> {
                         },
                     ));
                 }
+            }
+            let Some(container) = host
+                .deployment_container
+                .as_ref()
+                .filter(|_| host_entry.deployment_storage)
+            else {
+                continue;
+            };
+            for i in self.assignments_over(container) {
+                let a = &self.assignments[i];
+                let Some(allowed) = self
+                    .roles
+                    .get(&role_guid(&a.role_definition_id))
+                    .and_then(|r| r.deployment_storage.clone())
+                else {
+                    continue;
+                };
+                out.effective.push(self.control(
+                    i,
+                    &allowed,
+                    &table.deployment_storage.how,
+                    Route::DeploymentStorage {
+                        host_id: host.id.clone(),
+                        container_id: container.clone(),
+                    },
+                ));
             }
         }
         if let Some(uami) = self.user_assigned.get(&key) {
@@ -1501,6 +1580,10 @@ fn control_hop(actor: NodeRef, target: NodeRef, control: &Control) -> Hop {
     let narrow = match &control.route {
         Route::Host { host_id, .. } => format!(
             "or grant {} at a scope that does not hold {host_id}, or use a role without {}",
+            control.role_name, control.action
+        ),
+        Route::DeploymentStorage { container_id, .. } => format!(
+            "or grant {} at a scope that does not hold the deployment container {container_id}, or use a role without {}; let only the deployment pipeline write the container",
             control.role_name, control.action
         ),
         Route::FederatedCredential {
