@@ -979,3 +979,47 @@ fn writing_a_function_apps_deployment_container_controls_its_identity() {
     let s = setup("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read");
     assert!(path_findings(&s, HOLDER).is_empty());
 }
+
+#[test]
+fn an_eligible_access_administrator_at_a_management_group_is_a_high_target() {
+    use crate::snapshot::azure::EligibleRoleAssignmentRow;
+    let mut s = estate();
+    // The VM identity holds nothing in Graph; it is eligible (PIM) for Owner at mg1.
+    s.principals.get_mut(TARGET).unwrap().app_role_assignments =
+        Dataset::Collected { items: Vec::new() };
+    assign(
+        &mut s,
+        HOLDER,
+        "ServicePrincipal",
+        CONTRIBUTOR,
+        &rg("rg-target"),
+    );
+    let mg = "/providers/Microsoft.Management/managementGroups/mg1";
+    azure(&mut s).eligible_role_assignments = Dataset::Collected {
+        items: vec![EligibleRoleAssignmentRow {
+            id: format!(
+                "{mg}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/e1"
+            ),
+            scope: mg.into(),
+            principal_id: TARGET.into(),
+            principal_type: Some("ServicePrincipal".into()),
+            role_definition_id: format!(
+                "/providers/Microsoft.Authorization/roleDefinitions/{OWNER}"
+            ),
+            status: Some("Provisioned".into()),
+            ..Default::default()
+        }],
+    };
+    let found = path_findings(&s, HOLDER);
+    assert_eq!(found.len(), 1, "{:#?}", assess(&s).findings);
+    assert_eq!(found[0].severity, Severity::High);
+    let last = &found[0].evidence["hops"][1];
+    assert_eq!(last["edge"], "holdsAzureRole");
+    assert!(
+        last["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("roleEligibilityScheduleRequests")
+    );
+    assert_eq!(found[0].evidence["target"]["eligible"], true);
+}

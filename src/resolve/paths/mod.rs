@@ -142,6 +142,24 @@ pub struct Holding {
     /// The group it is held through, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via_group: Option<GroupRef>,
+    /// Held as a PIM eligibility (one activation away), not as an active assignment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub eligible: bool,
+    /// For an Azure eligibility: its principal and role, which removing it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eligibility: Option<AzureEligibility>,
+}
+
+/// An Azure RBAC eligibility as a holding names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureEligibility {
+    /// The eligible principal (the identity or its group).
+    pub principal_id: String,
+    /// The role definition id.
+    pub role_definition_id: String,
+    /// The scope.
+    pub scope: String,
 }
 
 /// How a control edge reaches the identity.
@@ -414,6 +432,8 @@ pub fn holdings_of(view: &PrincipalView, azure: Option<&AzureIndex<'_>>) -> Vec<
             ),
             assignment_id: role.assignment_id.clone(),
             via_group: role.via_group.clone(),
+            eligible: role.state == RoleState::Eligible,
+            eligibility: None,
         });
     }
     for role in view.app_roles.iter().flatten() {
@@ -450,6 +470,8 @@ pub fn holdings_of(view: &PrincipalView, azure: Option<&AzureIndex<'_>>) -> Vec<
             ),
             assignment_id: role.assignment_id.clone(),
             via_group: None,
+            eligible: false,
+            eligibility: None,
         });
     }
     for role in view.azure_roles.iter().flatten() {
@@ -481,7 +503,66 @@ pub fn holdings_of(view: &PrincipalView, azure: Option<&AzureIndex<'_>>) -> Vec<
             ),
             assignment_id: role.assignment_id.clone(),
             via_group: role.via_group.clone(),
+            eligible: false,
+            eligibility: None,
         });
+    }
+    // Azure RBAC eligibilities (PIM) of the principal and its groups: an eligible access
+    // administrator at root or management-group scope is one activation away (high).
+    if let Some(index) = azure {
+        let holders = std::iter::once((view.id.as_str(), None)).chain(
+            view.groups
+                .iter()
+                .flatten()
+                .map(|g| (g.id.as_str(), Some(g))),
+        );
+        for (holder, group) in holders {
+            for row in index.eligible_assignments_of(holder) {
+                if !row.is_provisioned()
+                    || !matches!(
+                        ScopeKind::of(&row.scope),
+                        ScopeKind::Root | ScopeKind::ManagementGroup
+                    )
+                {
+                    continue;
+                }
+                let guid = role_guid(&row.role_definition_id);
+                let definition = index.definition(&row.role_definition_id);
+                let grants = match definition {
+                    Some(d) if !d.permissions.is_empty() => d.allows(ROLE_ASSIGNMENT_WRITE),
+                    _ => [OWNER, USER_ACCESS_ADMINISTRATOR, RBAC_ADMINISTRATOR]
+                        .contains(&guid.as_str()),
+                };
+                if !grants {
+                    continue;
+                }
+                let role_name = definition.and_then(|d| d.role_name.clone()).unwrap_or(guid);
+                out.push(Holding {
+                    severity: Severity::High,
+                    kind: HoldingKind::AzureAccessAdministration,
+                    target: NodeRef {
+                        id: row.scope.clone(),
+                        kind: NodeKind::AzureScope,
+                        name: Some(row.scope.clone()),
+                    },
+                    description: format!(
+                        "{role_name} at {}, eligible through PIM, which can grant any Azure role there once activated",
+                        row.scope
+                    ),
+                    assignment_id: row.id.clone(),
+                    via_group: group.map(|g| GroupRef {
+                        id: g.id.clone(),
+                        display_name: g.display_name.clone(),
+                    }),
+                    eligible: true,
+                    eligibility: Some(AzureEligibility {
+                        principal_id: row.principal_id.clone(),
+                        role_definition_id: row.role_definition_id.clone(),
+                        scope: row.scope.clone(),
+                    }),
+                });
+            }
+        }
     }
     // Most severe first; direct before through a group; then by assignment for stability.
     out.sort_by(|a, b| {
@@ -648,6 +729,7 @@ struct Reach {
 #[derive(Debug, Default)]
 pub struct AttackPaths<'a> {
     graph: String,
+    arm: String,
     subjects: Vec<SubjectNode>,
     position: HashMap<String, usize>,
     members: HashMap<String, Vec<usize>>,
@@ -1159,6 +1241,11 @@ impl<'a> AttackPaths<'a> {
             .unwrap_or_default();
         let mut paths = Self {
             graph: snapshot.graph_endpoint.clone(),
+            arm: snapshot
+                .azure
+                .known()
+                .map(|a| a.arm_endpoint.clone())
+                .unwrap_or_default(),
             reach: vec![None; subjects.len()],
             subjects,
             position,
@@ -1526,6 +1613,19 @@ impl<'a> AttackPaths<'a> {
 
     fn holding_hop(&self, subject: &SubjectNode, holder: NodeRef, holding: &Holding) -> Hop {
         let (edge, remediation) = match holding.kind {
+            HoldingKind::DirectoryRole if holding.eligible => (
+                EdgeKind::HoldsDirectoryRole,
+                format!(
+                    "Remove the eligibility: {} --body '{{\"action\":\"adminRemove\",\"principalId\":\"{}\",\"roleDefinitionId\":\"{}\",\"directoryScopeId\":\"/\"}}'",
+                    az_rest(
+                        "POST",
+                        &self.graph,
+                        "/roleManagement/directory/roleEligibilityScheduleRequests"
+                    ),
+                    holder.id,
+                    holding.target.id
+                ),
+            ),
             HoldingKind::DirectoryRole => (
                 EdgeKind::HoldsDirectoryRole,
                 format!(
@@ -1556,10 +1656,19 @@ impl<'a> AttackPaths<'a> {
             ),
             HoldingKind::AzureAccessAdministration => (
                 EdgeKind::HoldsAzureRole,
-                format!(
-                    "Delete the assignment: az role assignment delete --ids \"{}\"",
-                    holding.assignment_id
-                ),
+                match &holding.eligibility {
+                    Some(e) => format!(
+                        "Remove the eligibility: az rest --method PUT --url \"{}{}/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/$(uuidgen)?api-version=2020-10-01\" --body '{{\"properties\":{{\"requestType\":\"AdminRemove\",\"principalId\":\"{}\",\"roleDefinitionId\":\"{}\"}}}}'",
+                        self.arm.trim_end_matches('/'),
+                        e.scope.trim_end_matches('/'),
+                        e.principal_id,
+                        e.role_definition_id
+                    ),
+                    None => format!(
+                        "Delete the assignment: az role assignment delete --ids \"{}\"",
+                        holding.assignment_id
+                    ),
+                },
             ),
         };
         Hop {
