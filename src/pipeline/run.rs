@@ -114,16 +114,24 @@ impl Scanner {
     /// run per tenant, however many requests arrive at once. The decision is taken under the
     /// tenant's queue lock, so concurrent requests (on any instance) see each other.
     pub async fn queue_run(&self, tenant_id: &str) -> Result<Queued, StoreError> {
+        // Joining a run that is already queued needs no lock: the locked path would join it
+        // too. Only a request that may have to queue a run waits for the lock, so a burst of
+        // requests does not poll the lock while the first one queues.
+        if let Some(existing) = self.queued_existing(tenant_id).await? {
+            return Ok(Queued::Existing(existing));
+        }
         let store = &self.publisher.store;
         let lock_path = results::queue_lock_path(tenant_id);
         let holder = Uuid::new_v4().to_string();
         let started = tokio::time::Instant::now();
+        let mut backoff = Duration::from_millis(20);
         let lock = loop {
             match store.try_lock(&lock_path, &holder).await? {
                 LockAttempt::Acquired(lock) => break lock,
                 LockAttempt::Held { .. } if started.elapsed() < QUEUE_LOCK_WAIT => {
-                    let jitter = Duration::from_millis(20 + fastrand::u64(0..60));
-                    tokio::time::sleep(jitter).await;
+                    let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64));
+                    tokio::time::sleep(backoff + jitter).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(400));
                 }
                 LockAttempt::Held { .. } => {
                     return Err(StoreError::Io {
@@ -144,16 +152,26 @@ impl Scanner {
         decided
     }
 
-    async fn queue_run_locked(&self, tenant_id: &str) -> Result<Queued, StoreError> {
-        let store = &self.publisher.store;
+    /// The tenant's queued run, when its pointer names one that is still queued and fresh.
+    async fn queued_existing(&self, tenant_id: &str) -> Result<Option<ScanStatus>, StoreError> {
         let pointer_path = results::queued_pointer_path(tenant_id);
         let now = OffsetDateTime::now_utc();
-        if let Some(bytes) = store.get(&pointer_path).await?
+        if let Some(bytes) = self.publisher.store.get(&pointer_path).await?
             && let Ok(pointer) = serde_json::from_slice::<QueuedPointer>(&bytes)
             && let Ok(Some(existing)) = self.status(pointer.run_id).await
             && existing.state == RunState::Queued
             && now - existing.requested_at < QUEUED_RUN_STALE_AFTER
         {
+            return Ok(Some(existing));
+        }
+        Ok(None)
+    }
+
+    async fn queue_run_locked(&self, tenant_id: &str) -> Result<Queued, StoreError> {
+        let store = &self.publisher.store;
+        let pointer_path = results::queued_pointer_path(tenant_id);
+        let now = OffsetDateTime::now_utc();
+        if let Some(existing) = self.queued_existing(tenant_id).await? {
             return Ok(Queued::Existing(existing));
         }
         let mut status = ScanStatus::queued(Uuid::new_v4(), Trigger::Http, now);
