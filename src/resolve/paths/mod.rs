@@ -7,14 +7,21 @@
 //! and it reaches further than its own grants when it controls another, more privileged
 //! identity. This module builds that graph once per run:
 //!
-//! - **Tier-0 holdings** ([`Holding`]): what each assessed subject holds that is Tier-0 by
-//!   itself (a ControlPlane directory role at tenant scope, a ControlPlane application
-//!   permission, or a role that can grant Azure access at root or management-group scope),
-//!   directly or through a group.
+//! - **Nodes** ([`SubjectNode`]): the assessed subjects (managed identities, credential-bearing
+//!   service principals), and what collected principals own that is not assessed: the service
+//!   principal of an owned application, an owned service principal, an owned group.
+//! - **Tier-0 holdings** ([`Holding`]): what a node holds that is Tier-0 by itself (a
+//!   ControlPlane directory role at tenant scope, active or eligible; a ControlPlane application
+//!   permission; a role that can grant Azure access at root or management-group scope, active
+//!   or eligible through PIM), directly or through a group.
 //! - **Control edges**, computed on demand from a scope index: for a host, walk its ancestor
 //!   scopes (resource, resource group, subscription, management groups, `/`) and keep the
-//!   assignments whose role allows a table action for the host's type. Roles are matched by
+//!   assignments whose role allows a table action for the host's type, or writes the container
+//!   a function app runs from, or takes over the user-assigned identity. Roles are matched by
 //!   their actions (wildcards and `notActions`), never by role id.
+//! - **Ownership edges** ([`OwnedRef`]): an owner becomes the service principal of an owned
+//!   application or the owned service principal (it can add a secret), or gains the owned
+//!   group's privileges (it can add itself).
 //! - **Reachability**, once for the whole graph: a multi-source shortest-path search from the
 //!   Tier-0 holders over the reversed control and membership edges, first from the critical
 //!   targets, then from the high ones, so a path's severity follows its target.
