@@ -129,7 +129,8 @@ impl Scanner {
             match store.try_lock(&lock_path, &holder).await? {
                 LockAttempt::Acquired(lock) => break lock,
                 LockAttempt::Held { .. } if started.elapsed() < QUEUE_LOCK_WAIT => {
-                    let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64));
+                    let jitter =
+                        Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64));
                     tokio::time::sleep(backoff + jitter).await;
                     backoff = (backoff * 2).min(Duration::from_millis(400));
                 }
