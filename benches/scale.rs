@@ -16,6 +16,13 @@
 //!   --walks 50000              time the assessment of this size's snapshot in process: building
 //!                              the Assessor (index, tiers, tenant pass) and one walk of its
 //!                              chunks, which a run makes five times (counts, three files, report)
+//!   --estate 50000             the attack-path row: this size with its seeded Azure estate
+//!                              (10 role assignments and 2 resources per identity: 500,000 and
+//!                              100,000 at 50,000), clean and with the faults above; prints RU per
+//!                              principal, peak RSS against the same size without the estate,
+//!                              whether the findings are identical with faults and without, and
+//!                              the CPU time of the graph build and path search and of the rules
+//!                              and record fields that read the graph (in process, one walk)
 //!   --latency-ms 50
 //!
 //! The simulator runs as its own process (`mi-assess simulate`), and so does each assessment
@@ -58,6 +65,16 @@ fn simulator(identities: usize, latency_ms: u64, faults: bool) -> Simulator {
 }
 
 fn simulator_with(identities: usize, latency_ms: u64, faults: bool, budget: &str) -> Simulator {
+    simulator_estate(identities, latency_ms, faults, budget, false)
+}
+
+fn simulator_estate(
+    identities: usize,
+    latency_ms: u64,
+    faults: bool,
+    budget: &str,
+    estate: bool,
+) -> Simulator {
     let mut command = Command::new(BIN);
     command.args([
         "simulate",
@@ -70,6 +87,14 @@ fn simulator_with(identities: usize, latency_ms: u64, faults: bool, budget: &str
         "--latency-ms",
         &latency_ms.to_string(),
     ]);
+    if estate {
+        command.args([
+            "--role-assignments-per-identity",
+            "10",
+            "--resources-per-identity",
+            "2",
+        ]);
+    }
     if faults {
         command.args([
             "--throttle-rate",
@@ -364,6 +389,110 @@ fn time_walks(n: usize, out: &Path, run_wall: f64) {
     );
 }
 
+/// CPU seconds of this thread (user + system), from `/proc/thread-self/stat`; `None` where
+/// that is not readable.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Runs `f`, returning its result, wall seconds and CPU seconds (wall when CPU is unknown).
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let cpu = thread_cpu_seconds();
+    let started = Instant::now();
+    let out = f();
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = match (cpu, thread_cpu_seconds()) {
+        (Some(a), Some(b)) => b - a,
+        _ => wall,
+    };
+    (out, wall, cpu)
+}
+
+/// The rules that read the privilege graph.
+const PATH_RULES: &[&str] = &["MI-PATH-001", "MI-PATH-002", "MI-AZ-003", "MI-AZ-004"];
+
+/// Times the privilege graph of the estate snapshot under `out`, in process, on one thread:
+/// the resolver (index, tiers, subject nodes, graph build and the two searches; the graph is
+/// its largest part), then one walk of the rules and record fields that read the graph, per
+/// rule, and the rest of a walk for comparison.
+fn time_paths(n: usize, out: &Path) -> Option<f64> {
+    let Some(path) = find_file(out, "snapshot.json.gz") else {
+        println!("    (no snapshot of {n} to time the attack paths on)");
+        return None;
+    };
+    let snapshot = mi_assess::cli::read_snapshot(&path).unwrap();
+    let azure = snapshot.azure.known();
+    let (resolver, _, build_cpu) = timed(|| mi_assess::resolve::Resolver::new(&snapshot));
+    let subjects = resolver.subjects().len();
+    let mut per_rule: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
+    let (mut records_cpu, mut resolve_cpu) = (0.0, 0.0);
+    for start in (0..subjects).step_by(mi_assess::assess::CHUNK_SUBJECTS) {
+        let end = (start + mi_assess::assess::CHUNK_SUBJECTS).min(subjects);
+        let ((identities, principals), _, cpu) = timed(|| {
+            let mut identities = Vec::new();
+            let mut principals = Vec::new();
+            for subject in &resolver.subjects()[start..end] {
+                let view = resolver.resolve(*subject);
+                match subject {
+                    mi_assess::resolve::Subject::Identity(_) => identities.push(view),
+                    mi_assess::resolve::Subject::Credential(_) => principals.push(view),
+                }
+            }
+            (identities, principals)
+        });
+        resolve_cpu += cpu;
+        let view = resolver.view(Some((identities, principals)));
+        for rule in mi_assess::rules::RULES
+            .iter()
+            .filter(|r| r.retired.is_none() && r.scope == mi_assess::rules::Scope::Subjects)
+        {
+            let (findings, _, cpu) = timed(|| (rule.check)(&view));
+            let slot = per_rule.entry(rule.id).or_default();
+            slot.0 += cpu;
+            slot.1 += findings.len();
+        }
+        let (_, _, cpu) = timed(|| {
+            for v in &view.identities {
+                std::hint::black_box(resolver.paths().path_to_tier0(&v.id));
+                std::hint::black_box(resolver.paths().actors(&v.id));
+            }
+        });
+        records_cpu += cpu;
+    }
+    let path_rules: f64 = PATH_RULES
+        .iter()
+        .filter_map(|id| per_rule.get(id))
+        .map(|(cpu, _)| cpu)
+        .sum();
+    let other_rules: f64 = per_rule
+        .iter()
+        .filter(|(id, _)| !PATH_RULES.contains(id))
+        .map(|(_, (cpu, _))| cpu)
+        .sum();
+    let total = build_cpu + path_rules + records_cpu;
+    println!(
+        "    attack paths of {n} ({} role assignments, {} identity resources) in process: \
+         resolver with graph build and search {build_cpu:.2}s CPU; one walk: path rules {path_rules:.2}s ({}), \
+         pathToTier0 and actors of every record {records_cpu:.2}s; \
+         graph build + search + path rules + record fields {total:.2}s CPU (target <= 10 s); \
+         the rest of a walk: resolving views {resolve_cpu:.2}s, other rules {other_rules:.2}s",
+        azure.map_or(0, |a| a.role_assignments.len()),
+        azure.map_or(0, |a| a.identity_resources.len()),
+        PATH_RULES
+            .iter()
+            .map(|id| {
+                let (cpu, findings) = per_rule.get(id).copied().unwrap_or_default();
+                format!("{id} {cpu:.2}s, {findings} findings")
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    Some(total)
+}
+
 fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
@@ -387,6 +516,7 @@ async fn main() {
     let reruns = list(&args, "--rerun", &[50_000]);
     let smalls = list(&args, "--small", &[10_000]);
     let walks = list(&args, "--walks", &[50_000]);
+    let estates = list(&args, "--estate", &[50_000]);
     let latency = list(&args, "--latency-ms", &[50])[0] as u64;
     println!(
         "mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n"
@@ -450,6 +580,68 @@ async fn main() {
                 findings.len()
             );
         }
+    }
+    for &n in &estates {
+        let sim = simulator_estate(n, latency, false, "large", true);
+        let out = tempfile::tempdir().unwrap();
+        let (row, findings) = assess(&format!("mi-assess {n} + estate"), &sim, out.path());
+        row.print();
+        drop(sim);
+        let files = find_file(out.path(), "attack-graph.json")
+            .and_then(|p| Some((std::fs::metadata(&p).ok()?.len(), p.parent()?.to_owned())));
+        if let Some((graph_bytes, dir)) = &files {
+            let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+            println!(
+                "    outputs of {n} + estate: attack-graph.json {:.0} MB, identities.ndjson {:.0} MB, findings.ndjson {:.0} MB, report.html {:.0} MB",
+                *graph_bytes as f64 / 1e6,
+                size("identities.ndjson") as f64 / 1e6,
+                size("findings.ndjson") as f64 / 1e6,
+                size("report.html") as f64 / 1e6,
+            );
+        }
+        let without = rows
+            .iter()
+            .find(|(size, _)| *size == n)
+            .and_then(|(_, r)| r.peak_rss_mb);
+        let cpu = time_paths(n, out.path());
+        let faulty = simulator_estate(n, latency, true, "large", true);
+        let out_faults = tempfile::tempdir().unwrap();
+        let (frow, ffindings) = assess(
+            &format!("mi-assess {n} + estate + faults"),
+            &faulty,
+            out_faults.path(),
+        );
+        frow.print();
+        let identical = findings == ffindings;
+        println!(
+            "    findings of {n} + estate with faults (10% 429, 2% 503, 1% resets) vs without: {} ({} findings)",
+            if identical { "identical" } else { "DIFFERENT" },
+            findings.len()
+        );
+        let mut notes = vec![format!(
+            "RU/principal {:.2} (target <= 2.5)",
+            row.ru as f64 / row.principals.max(1) as f64
+        )];
+        if let Some(cpu) = cpu {
+            notes.push(format!(
+                "graph build + search + path rules {cpu:.1}s CPU (target <= 10 s)"
+            ));
+        }
+        match (row.peak_rss_mb, without) {
+            (Some(with), Some(without)) => notes.push(format!(
+                "peak RSS {with:.0} MB with the estate, {without:.0} MB without: +{:.0} MB (target <= +200 MB)",
+                with - without
+            )),
+            (Some(with), None) => notes.push(format!(
+                "peak RSS {with:.0} MB with the estate (add {n} to --sizes for the run without)"
+            )),
+            _ => {}
+        }
+        notes.push(format!(
+            "findings with faults {}",
+            if identical { "identical" } else { "DIFFERENT" }
+        ));
+        println!("{n:>6} + estate: {}", notes.join("; "));
     }
     let mut baseline_walls = std::collections::HashMap::new();
     for &n in &baselines {

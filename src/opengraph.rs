@@ -265,11 +265,7 @@ fn part(resolver: &Resolver<'_>, subject: Subject<'_>) -> Part {
         part.edge("MIAHasManagedIdentity", &host, &view.id, Vec::new());
     }
     if is_identity {
-        let mut seen = HashSet::new();
-        for control in paths.controls(&view.id).effective {
-            if !seen.insert(control.actor_id.to_ascii_lowercase()) {
-                continue;
-            }
+        for control in paths.first_controls(&view.id) {
             let kind = paths
                 .subject(&control.actor_id)
                 .map(|s| {

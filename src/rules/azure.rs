@@ -22,6 +22,7 @@ use crate::resolve::azure::{
     MANAGED_IDENTITY_OPERATOR, OWNER, RBAC_ADMINISTRATOR, ROLE_ASSIGNMENT_WRITE, ResolvedAzureRole,
     ScopeKind, USER_ACCESS_ADMINISTRATOR, management_group_of, normalise_issuer,
 };
+use crate::resolve::paths::ACTORS_LISTED;
 use crate::resolve::principals::PrincipalView;
 use crate::snapshot::azure::{FederatedCredential, UserAssignedIdentityRow};
 
@@ -325,90 +326,130 @@ fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
             let can_assign = guid == MANAGED_IDENTITY_OPERATOR
                 || definition.is_some_and(|d| d.allows(IDENTITY_ASSIGN))
                 || (definition.is_none() && guid != MANAGED_IDENTITY_CONTRIBUTOR);
-            for uami in &index.snapshot.user_assigned_identities {
-                if !index.scope_contains(&role.scope, &uami.id) {
-                    continue;
-                }
-                let Some(target_id) = uami.principal_id.as_deref() else {
-                    continue;
-                };
-                if target_id.eq_ignore_ascii_case(&holder.id) {
-                    continue;
-                }
-                // Tiers of every identity are known up front; the target itself is resolved
-                // only when it outranks the holder.
-                let Some(target_tier) = view.tier_of(target_id) else {
-                    continue;
-                };
-                if target_tier <= holder_tier {
-                    continue;
-                }
-                let Some(target) = view
-                    .subject(target_id)
-                    .filter(PrincipalView::is_managed_identity)
-                else {
-                    continue;
-                };
-                let how = match (can_add_credential, can_assign) {
-                    (true, true) => "add a federated credential to it or attach it to a resource",
-                    (true, false) => "add a federated credential to it",
-                    _ => "attach it to a resource it controls",
-                };
-                // assign/action is used by attaching the identity to compute the holder can
-                // write; without such write anywhere, the control is latent.
-                let latent = !can_add_credential && !has_compute_write;
-                out.push(rule.finding(
-                    if latent {
-                        Severity::Medium
-                    } else {
-                        Severity::High
-                    },
-                    holder,
-                    &format!("{}:{}", role.assignment_id, uami.id),
-                    format!(
-                        "{} {} the more privileged {} ({}) through {} over {}{}{}",
-                        holder.display_name,
-                        if latent { "could take over" } else { "can take over" },
-                        target.display_name,
-                        target_tier.map(Tier::as_str).unwrap_or("no tier"),
-                        role.role_name,
-                        describe_scope(index, &role.scope),
-                        via_text(role),
-                        if latent {
-                            " (latent: it can write no compute resource to attach it to)"
-                        } else {
-                            ""
-                        }
-                    ),
-                    json!({
-                        "holder": {
-                            "id": holder.id,
-                            "name": holder.display_name,
-                            "tierWithoutThisControl": holder_tier,
-                        },
-                        "target": {
-                            "id": target.id,
-                            "name": target.display_name,
-                            "identityResourceId": uami.id,
-                            "clientId": uami.client_id,
-                            "tier": target_tier,
-                        },
-                        "role": role_evidence(index, role),
-                        "canAddFederatedCredential": can_add_credential,
-                        "canAssignIdentity": can_assign,
-                        "holderHasComputeWrite": has_compute_write,
-                        "latent": latent,
-                        "how": how,
-                    }),
-                    format!(
-                        "{} (it lets {} {how}). If the workload needs the role, grant it on a resource group that holds no identity more privileged than {}, and keep {} in a resource group of its own.",
-                        remove_azure_role(view, holder, role),
-                        holder.display_name,
-                        holder.display_name,
-                        target.display_name
-                    ),
-                ));
+            // The user-assigned identities under the scope (from the scope index) that
+            // outrank the holder; tiers of every identity are known up front.
+            let mut targets: Vec<(Option<Tier>, &str, &UserAssignedIdentityRow)> = view
+                .paths()
+                .user_assigned_under(&role.scope)
+                .into_iter()
+                .filter_map(|uami| {
+                    let target_id = uami.principal_id.as_deref()?;
+                    if target_id.eq_ignore_ascii_case(&holder.id) {
+                        return None;
+                    }
+                    let target_tier = view.tier_of(target_id)?;
+                    if target_tier <= holder_tier {
+                        return None;
+                    }
+                    let node = view
+                        .paths()
+                        .subject(target_id)
+                        .filter(|n| n.kind != SubjectKind::ServicePrincipal)?;
+                    Some((target_tier, node.name.as_str(), uami))
+                })
+                .collect();
+            if targets.is_empty() {
+                continue;
             }
+            // Most privileged first, then by name and resource id.
+            targets.sort_by(|a, b| {
+                b.0.cmp(&a.0)
+                    .then_with(|| a.1.cmp(b.1))
+                    .then_with(|| a.2.id.cmp(&b.2.id))
+            });
+            let count = targets.len();
+            let how = match (can_add_credential, can_assign) {
+                (true, true) => "add a federated credential to it or attach it to a resource",
+                (true, false) => "add a federated credential to it",
+                _ => "attach it to a resource it controls",
+            };
+            // assign/action is used by attaching the identity to compute the holder can
+            // write; without such write anywhere, the control is latent.
+            let latent = !can_add_credential && !has_compute_write;
+            let (top_tier, top_name, _) = targets[0];
+            let whom = if count == 1 {
+                format!(
+                    "the more privileged {top_name} ({})",
+                    top_tier.map(Tier::as_str).unwrap_or("no tier")
+                )
+            } else {
+                let names: Vec<String> = targets
+                    .iter()
+                    .take(3)
+                    .map(|(t, n, _)| format!("{n} ({})", t.map(Tier::as_str).unwrap_or("no tier")))
+                    .collect();
+                format!(
+                    "{count} more privileged identities ({}{})",
+                    names.join(", "),
+                    if count > names.len() {
+                        format!(" and {} more", count - names.len())
+                    } else {
+                        String::new()
+                    }
+                )
+            };
+            let listed: Vec<serde_json::Value> = targets
+                .iter()
+                .take(ACTORS_LISTED)
+                .map(|(tier, name, uami)| {
+                    json!({
+                        "id": uami.principal_id,
+                        "name": name,
+                        "identityResourceId": uami.id,
+                        "clientId": uami.client_id,
+                        "tier": tier,
+                    })
+                })
+                .collect();
+            let keep_apart = if count == 1 {
+                format!("keep {top_name} in a resource group of its own")
+            } else {
+                "keep each of them in a resource group of its own".to_owned()
+            };
+            out.push(rule.finding(
+                if latent {
+                    Severity::Medium
+                } else {
+                    Severity::High
+                },
+                holder,
+                &role.assignment_id,
+                format!(
+                    "{} {} {whom} through {} over {}{}{}",
+                    holder.display_name,
+                    if latent { "could take over" } else { "can take over" },
+                    role.role_name,
+                    describe_scope(index, &role.scope),
+                    via_text(role),
+                    if latent {
+                        " (latent: it can write no compute resource to attach it to)"
+                    } else {
+                        ""
+                    }
+                ),
+                json!({
+                    "holder": {
+                        "id": holder.id,
+                        "name": holder.display_name,
+                        "tierWithoutThisControl": holder_tier,
+                    },
+                    "targetCount": count,
+                    "targetsListed": ACTORS_LISTED,
+                    "targets": listed,
+                    "role": role_evidence(index, role),
+                    "canAddFederatedCredential": can_add_credential,
+                    "canAssignIdentity": can_assign,
+                    "holderHasComputeWrite": has_compute_write,
+                    "latent": latent,
+                    "how": how,
+                }),
+                format!(
+                    "{} (it lets {} {how}). If the workload needs the role, grant it on a resource group that holds no identity more privileged than {}, and {keep_apart}.",
+                    remove_azure_role(view, holder, role),
+                    holder.display_name,
+                    holder.display_name,
+                ),
+            ));
         }
     }
     out
@@ -713,9 +754,13 @@ fn orphaned_role_assignment(view: &TenantView<'_>) -> Vec<Finding> {
         return Vec::new();
     };
     let classifier = crate::classification::Classifier::embedded();
+    let deleted = lookup.deleted_ids();
+    if deleted.is_empty() {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for assignment in &index.snapshot.role_assignments {
-        if !lookup.is_deleted(&assignment.principal_id) {
+        if !deleted.contains(&assignment.principal_id.to_ascii_lowercase()) {
             continue;
         }
         let subject = view.subject(&assignment.principal_id).unwrap_or_else(|| {

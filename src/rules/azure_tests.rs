@@ -22,6 +22,8 @@ pub(super) const SUB: &str = "s";
 pub(super) const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 const TARGET: &str = "33333333-0000-4000-8000-000000000002";
 const HOST_MI: &str = "33333333-0000-4000-8000-000000000003";
+const SECOND: &str = "33333333-0000-4000-8000-000000000004";
+const THIRD: &str = "33333333-0000-4000-8000-000000000005";
 const DELETED: &str = "66666666-0000-4000-8000-000000000001";
 const EXISTING: &str = "66666666-0000-4000-8000-000000000002";
 pub(super) const CUSTOM: &str = "77777777-0000-4000-8000-000000000001";
@@ -491,8 +493,9 @@ fn control_over_a_more_privileged_identity_names_both() {
     let f = finding(&a.findings, "MI-AZ-003");
     assert_eq!(f.identity_id, MI);
     assert_eq!(f.evidence["holder"]["name"], "id-holder");
-    assert_eq!(f.evidence["target"]["name"], "id-target");
-    assert_eq!(f.evidence["target"]["tier"], "controlPlane");
+    assert_eq!(f.evidence["targetCount"], 1);
+    assert_eq!(f.evidence["targets"][0]["name"], "id-target");
+    assert_eq!(f.evidence["targets"][0]["tier"], "controlPlane");
     assert_eq!(f.evidence["holder"]["tierWithoutThisControl"], json!(null));
     assert_eq!(f.evidence["canAssignIdentity"], true);
     assert_eq!(f.evidence["canAddFederatedCredential"], false);
@@ -505,6 +508,32 @@ fn control_over_a_more_privileged_identity_names_both() {
         f.title
     );
     assert!(f.remediation.contains("az role assignment delete --ids"));
+
+    // One assignment over several more privileged identities is one finding (one fact): the
+    // targets are listed most privileged first, then by name, with their count; identities
+    // that do not outrank the holder are left out.
+    let mut s = control_case(MANAGED_IDENTITY_OPERATOR, &rg, &[], &["Mail.Read"]);
+    add_uami(&mut s, SECOND, "id-second", direct);
+    attach(&mut s, "id-second");
+    add_uami(&mut s, THIRD, "id-third", &[]);
+    attach(&mut s, "id-third");
+    let a = assess(&s);
+    let found: Vec<&Finding> = a
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "MI-AZ-003")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = found[0];
+    assert_eq!(f.evidence["targetCount"], 2);
+    assert_eq!(f.evidence["targets"][0]["name"], "id-second");
+    assert_eq!(f.evidence["targets"][0]["tier"], "controlPlane");
+    assert_eq!(f.evidence["targets"][1]["name"], "id-target");
+    assert!(
+        f.title.contains("2 more privileged identities"),
+        "{}",
+        f.title
+    );
 }
 
 #[test]

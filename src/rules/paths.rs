@@ -235,10 +235,13 @@ fn broad_write_role(view: &TenantView<'_>) -> Vec<Finding> {
             if !broad {
                 continue;
             }
-            let reached = view.paths().controlled_by(&role.assignment_id);
-            let mut identities: Vec<serde_json::Value> = reached
+            // The count, and the most privileged identities reached (controls built for
+            // those only).
+            let (count, reached) =
+                view.paths()
+                    .controlled_by_listed(&role.assignment_id, &subject.id, ACTORS_LISTED);
+            let identities: Vec<serde_json::Value> = reached
                 .iter()
-                .filter(|(id, _)| !id.eq_ignore_ascii_case(&subject.id))
                 .map(|(id, control)| {
                     let node = view.paths().subject(id);
                     json!({
@@ -250,16 +253,6 @@ fn broad_write_role(view: &TenantView<'_>) -> Vec<Finding> {
                     })
                 })
                 .collect();
-            // Most privileged first.
-            identities.sort_by_key(|v| {
-                std::cmp::Reverse(
-                    serde_json::from_value::<Option<Tier>>(v["tier"].clone())
-                        .ok()
-                        .flatten(),
-                )
-            });
-            let count = identities.len();
-            identities.truncate(ACTORS_LISTED);
             out.push(rule.finding(
                 Severity::High,
                 subject,

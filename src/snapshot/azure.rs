@@ -7,7 +7,7 @@
 //! than failing the whole page; unknown fields are ignored. Raw rows, not conclusions, so a run
 //! can be replayed offline. Data only: what the rows mean lives in `crate::resolve::azure`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +158,23 @@ pub struct PrincipalLookup {
 }
 
 impl PrincipalLookup {
-    /// True when `id` was looked up and Graph did not return it.
+    /// The ids (lower case) that were looked up and that Graph did not return: one pass over
+    /// both lists, for callers that ask about many ids ([`Self::is_deleted`] scans them).
+    pub fn deleted_ids(&self) -> HashSet<String> {
+        let found: HashSet<String> = self
+            .found
+            .iter()
+            .map(|f| f.id.to_ascii_lowercase())
+            .collect();
+        self.checked
+            .iter()
+            .map(|c| c.to_ascii_lowercase())
+            .filter(|c| !found.contains(c))
+            .collect()
+    }
+
+    /// True when `id` was looked up and Graph did not return it (a linear scan: use
+    /// [`Self::deleted_ids`] for many ids).
     pub fn is_deleted(&self, id: &str) -> bool {
         self.checked.iter().any(|c| c.eq_ignore_ascii_case(id))
             && !self.found.iter().any(|f| f.id.eq_ignore_ascii_case(id))

@@ -115,7 +115,11 @@ async fn the_demo_azure_plane_fires_every_rule_and_denied_access_keeps_graph_fin
         .find(|f| f["ruleId"] == "MI-AZ-003")
         .unwrap();
     assert_eq!(control["identityName"], "func-payroll-sync");
-    assert!(control["evidence"]["target"]["name"].is_string());
+    assert!(control["evidence"]["targets"][0]["name"].is_string());
+    assert_eq!(
+        control["evidence"]["targetCount"], 2,
+        "one finding for both targets"
+    );
     let payroll = identity(&identities, "func-payroll-sync");
     assert_eq!(
         payroll["azureRoleAssignments"][0]["roleName"],

@@ -1,6 +1,7 @@
 //! Scale and fault handling: a 2,000-identity tenant under Graph's throttling budget (L), with
 //! injected faults, and under the S budget it outspends (the bucket runs dry), must give identical
-//! findings and complete runs; hostile `@odata.nextLink`s never get a token. (The full benchmark is
+//! findings and complete runs; so must a 500-identity tenant with its Azure estate, clean and with
+//! faults; hostile `@odata.nextLink`s never get a token. (The full benchmark is
 //! `cargo bench --bench scale`.)
 
 use std::path::Path;
@@ -151,6 +152,61 @@ async fn faults_and_throttling_do_not_change_the_findings() {
         clean.arm_requests(),
         faulty.faults_injected(),
         small_stats["graph"]["throttled"]
+    );
+}
+
+/// The attack-path machinery at a size the test command affords in debug builds: a
+/// 500-identity tenant with its seeded Azure estate (5,000 role assignments at every scope kind,
+/// about 1,000 resources), clean and with faults, must give complete runs and identical findings,
+/// paths and MI-AZ-003 included, within the Graph RU budget per principal. (`cargo bench --bench
+/// scale` runs the 50,000-identity estate.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_azure_estate_gives_identical_findings_with_faults() {
+    let tenant =
+        SimTenant::generated_with(500, 5, mi_assess::simulator::estate::EstateSize::default());
+    let clean = simulator(&tenant, TenantSize::Large, FaultRates::default()).await;
+    let faults = FaultRates {
+        throttle: 0.10,
+        unavailable: 0.02,
+        reset: 0.01,
+        malformed: 0.0,
+    };
+    let faulty = simulator(&tenant, TenantSize::Large, faults).await;
+    let started = std::time::Instant::now();
+    let (clean_stats, clean_findings) = run(&clean).await;
+    let clean_wall = started.elapsed();
+    let (faulty_stats, faulty_findings) = run(&faulty).await;
+    assert_eq!(clean_stats["status"], "complete", "{clean_stats}");
+    assert_eq!(faulty_stats["status"], "complete", "{faulty_stats}");
+    assert!(clean.arm_requests() > 0, "the estate was read");
+    assert!(
+        faulty.faults_injected() > 10,
+        "{}",
+        faulty.faults_injected()
+    );
+    for rule in ["MI-PATH-001", "MI-PATH-002", "MI-AZ-003", "MI-AZ-004"] {
+        assert!(
+            clean_findings
+                .iter()
+                .any(|f| f.contains(&format!("\"ruleId\":\"{rule}\""))),
+            "the estate exercises {rule}"
+        );
+    }
+    assert!(
+        clean_findings == faulty_findings,
+        "findings differ with faults injected"
+    );
+    let principals = clean_stats["identities"].as_u64().unwrap()
+        + clean_stats["credentialServicePrincipals"].as_u64().unwrap();
+    let ru = clean_stats["graph"]["resourceUnits"].as_u64().unwrap();
+    let per_principal = ru as f64 / principals as f64;
+    assert!(per_principal <= 2.5, "{per_principal:.2} RU per principal");
+    println!(
+        "estate scale: {principals} principals, {ru} RU ({per_principal:.2}/principal), {} ARM requests, {} findings, clean run {:.1}s, faults injected {}",
+        clean.arm_requests(),
+        clean_findings.len(),
+        clean_wall.as_secs_f64(),
+        faulty.faults_injected()
     );
 }
 

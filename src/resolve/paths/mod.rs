@@ -29,6 +29,7 @@
 //! Pure: no I/O; the same snapshot gives the same paths.
 
 pub mod execute_as;
+mod index;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -44,9 +45,12 @@ use super::principals::{GroupRef, PrincipalView};
 use crate::classification::{DIRECT_TO_GLOBAL_ADMIN, MICROSOFT_GRAPH_APP_ID, Tier};
 use crate::model::{RoleState, Severity, SubjectKind, az_rest};
 use crate::snapshot::TenantSnapshot;
-use crate::snapshot::azure::{AzureSnapshot, RoleAssignmentRow, RoleDefinitionRow};
+use crate::snapshot::azure::{
+    AzureSnapshot, RoleAssignmentRow, RoleDefinitionRow, UserAssignedIdentityRow,
+};
 use crate::snapshot::graph::DirectoryObject;
 use execute_as::{AllowedAction, ExecuteAsTable, first_allowed};
+use index::ScopeIndex;
 
 /// How many actors an identity record and a finding list by name.
 pub const ACTORS_LISTED: usize = 20;
@@ -750,6 +754,10 @@ pub struct AttackPaths<'a> {
     objects: HashMap<String, &'a DirectoryObject>,
     /// Transitive member counts of groups, by lower-case id.
     member_counts: HashMap<String, u64>,
+    /// Per role-assignment actor: its place in the order of [`Self::actors`].
+    actor_rank: Vec<u32>,
+    /// Per identity of the Azure scope lists: its tier, when it is a subject.
+    identity_tiers: Vec<Option<Tier>>,
 }
 
 /// A group with at least this many members is large: each member is an actor.
@@ -770,6 +778,10 @@ struct AzureGraph<'a> {
     names: HashMap<String, String>,
     /// Role-assignment principals Graph says no longer exist.
     deleted: HashSet<String>,
+    /// The user-assigned identity rows.
+    user_assigned_rows: &'a [UserAssignedIdentityRow],
+    /// Assignments by id, hosts and user-assigned identities by scope, actors as integers.
+    index: ScopeIndex,
 }
 
 /// The container resource id of a deployment container URL, when its storage account (matched
@@ -896,15 +908,12 @@ impl<'a> AzureGraph<'a> {
             .flat_map(|l| &l.found)
             .filter_map(|o| Some((o.id.to_ascii_lowercase(), o.display_name.clone()?)))
             .collect();
-        let deleted = lookup
-            .into_iter()
-            .flat_map(|l| &l.checked)
-            .filter(|id| lookup.is_some_and(|l| l.is_deleted(id)))
-            .map(|id| id.to_ascii_lowercase())
-            .collect();
-        Self {
+        let deleted = lookup.map(|l| l.deleted_ids()).unwrap_or_default();
+        let mut graph = Self {
             names,
             deleted,
+            user_assigned_rows: &azure.user_assigned_identities,
+            index: ScopeIndex::default(),
             assignments: &azure.role_assignments,
             by_scope,
             roles,
@@ -913,7 +922,9 @@ impl<'a> AzureGraph<'a> {
             hosts,
             user_assigned,
             compute_writers,
-        }
+        };
+        graph.index = ScopeIndex::new(&graph, azure);
+        graph
     }
 
     /// The scopes that contain `resource_id`, itself first, then its parent resources, its
@@ -1111,60 +1122,17 @@ impl<'a> AzureGraph<'a> {
     /// role allows, and user-assigned identities under it whose federated credentials it can
     /// write. Each identity once, with its first control.
     fn controlled_by(&self, assignment_id: &str) -> Vec<(String, Control)> {
-        let Some(i) = self
-            .assignments
-            .iter()
-            .position(|a| a.id.eq_ignore_ascii_case(assignment_id))
-        else {
+        let Some(i) = self.assignment(assignment_id) else {
             return Vec::new();
         };
-        let a = &self.assignments[i];
-        let Some(access) = self.roles.get(&role_guid(&a.role_definition_id)) else {
-            return Vec::new();
-        };
-        let table = ExecuteAsTable::embedded();
-        let scope = scope_key(&a.scope);
-        let mut out: BTreeMap<String, Control> = BTreeMap::new();
-        for (principal, hosts) in &self.hosts {
-            for host in hosts {
-                let Some((entry, host_entry)) = table.host(&host.resource_type) else {
-                    continue;
-                };
-                let Some(allowed) = access.hosts.get(entry).cloned().flatten() else {
-                    continue;
-                };
-                if out.contains_key(principal) || !self.ancestors(&host.id).contains(&scope) {
-                    continue;
-                }
-                let route = Route::Host {
-                    host_id: host.id.clone(),
-                    host_type: host_entry.resource_type.clone(),
-                };
-                out.insert(
-                    principal.clone(),
-                    self.control(i, &allowed, &host_entry.how, route),
-                );
-            }
-        }
-        if let Some(allowed) = &access.federated_credential {
-            let how = table
-                .user_assigned_identity
-                .how
-                .get("federatedCredential")
-                .map(String::as_str)
-                .unwrap_or_default();
-            for (principal, uami) in &self.user_assigned {
-                if out.contains_key(principal) || !self.ancestors(uami).contains(&scope) {
-                    continue;
-                }
-                let route = Route::FederatedCredential {
-                    identity_resource_id: uami.clone(),
-                };
-                out.insert(principal.clone(), self.control(i, allowed, how, route));
-            }
-        }
-        out.remove(&a.principal_id.to_ascii_lowercase());
-        out.into_iter().collect()
+        self.reached_by(i)
+            .into_iter()
+            .filter_map(|(p, reached)| {
+                let principal = self.index.identities.get(p as usize)?;
+                let control = self.control_reached(i, principal, &reached)?;
+                Some((principal.clone(), control))
+            })
+            .collect()
     }
 
     /// True when the principal holds a role with write on some compute host type.
@@ -1262,7 +1230,17 @@ impl<'a> AttackPaths<'a> {
             owners,
             objects,
             member_counts,
+            actor_rank: Vec::new(),
+            identity_tiers: Vec::new(),
         };
+        paths.actor_rank = paths.rank_actors();
+        paths.identity_tiers = paths.azure.as_ref().map_or(Vec::new(), |a| {
+            a.index
+                .identities
+                .iter()
+                .map(|id| paths.position.get(id).and_then(|&i| paths.subjects[i].tier))
+                .collect()
+        });
         for class in [Severity::Critical, Severity::High] {
             paths.search(class);
         }
@@ -1274,6 +1252,9 @@ impl<'a> AttackPaths<'a> {
     fn search(&mut self, class: Severity) {
         let mut best: Vec<Option<Reach>> = vec![None; self.subjects.len()];
         let mut queue = BinaryHeap::new();
+        // Actors already relaxed in this class: a later edge from one is never shorter.
+        let mut relaxed = vec![false; self.azure.as_ref().map_or(0, |a| a.index.actors.len())];
+        let mut exhausted = HashSet::new();
         for (i, s) in self.subjects.iter().enumerate() {
             if let Some(h) = s.holdings.iter().find(|h| h.severity == class) {
                 let hops = 1 + u32::from(h.via_group.is_some());
@@ -1322,7 +1303,9 @@ impl<'a> AttackPaths<'a> {
                     }
                 }
             }
-            for control in self.controls(&self.subjects[v].id).effective {
+            for control in
+                self.unrelaxed_controls(&self.subjects[v].id, &mut relaxed, &mut exhausted)
+            {
                 let actor = control.actor_id.to_ascii_lowercase();
                 let mut relax =
                     |u: usize, via_group: Option<GroupRef>, queue: &mut BinaryHeap<_>| {
@@ -1361,6 +1344,148 @@ impl<'a> AttackPaths<'a> {
         }
     }
 
+    /// The effective controls of an identity whose actors are not yet `relaxed`, the first of
+    /// each such actor only; marks them relaxed.
+    fn unrelaxed_controls(
+        &self,
+        identity_id: &str,
+        relaxed: &mut [bool],
+        exhausted: &mut HashSet<(String, u32)>,
+    ) -> Vec<Control> {
+        let Some(azure) = &self.azure else {
+            return Vec::new();
+        };
+        azure
+            .fresh_links(identity_id, relaxed, exhausted)
+            .iter()
+            .map(|link| azure.control_of(identity_id, link))
+            .collect()
+    }
+
+    /// The first effective control of each principal that controls the identity, in the
+    /// order of [`Self::controls`].
+    pub fn first_controls(&self, identity_id: &str) -> Vec<Control> {
+        let Some(azure) = &self.azure else {
+            return Vec::new();
+        };
+        let mut seen = HashSet::new();
+        azure
+            .links(identity_id)
+            .into_iter()
+            .filter(|l| seen.insert(l.actor))
+            .map(|l| azure.control_of(identity_id, &l))
+            .collect()
+    }
+
+    /// How many principals control the identity, and every effective control (in the order
+    /// of [`Self::controls`]) of the [`ACTORS_LISTED`] most dangerous of them: an actor list
+    /// builds no other control.
+    fn listed_controls(&self, identity_id: &str) -> (usize, Vec<Control>) {
+        let Some(azure) = &self.azure else {
+            return (0, Vec::new());
+        };
+        let links = azure.links(identity_id);
+        let mut distinct: Vec<u32> = links.iter().map(|l| l.actor).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let count = distinct.len();
+        let rank = |a: &u32| {
+            self.actor_rank
+                .get(*a as usize)
+                .copied()
+                .unwrap_or(u32::MAX)
+        };
+        if distinct.len() > ACTORS_LISTED {
+            distinct.select_nth_unstable_by_key(ACTORS_LISTED - 1, rank);
+            distinct.truncate(ACTORS_LISTED);
+        }
+        let controls = links
+            .iter()
+            .filter(|l| distinct.contains(&l.actor))
+            .map(|l| azure.control_of(identity_id, l))
+            .collect();
+        (count, controls)
+    }
+
+    /// Every role-assignment actor's place in the order of [`Self::actors`] (danger, name, id).
+    fn rank_actors(&self) -> Vec<u32> {
+        let Some(azure) = &self.azure else {
+            return Vec::new();
+        };
+        let placeholder = Control {
+            actor_id: String::new(),
+            actor_type: None,
+            assignment_id: String::new(),
+            role_definition_id: String::new(),
+            role_name: String::new(),
+            scope: String::new(),
+            action: String::new(),
+            granted_by: String::new(),
+            how: String::new(),
+            condition: None,
+            route: Route::FederatedCredential {
+                identity_resource_id: String::new(),
+            },
+        };
+        let mut first_assignment: Vec<Option<&RoleAssignmentRow>> =
+            vec![None; azure.index.actors.len()];
+        for a in azure.assignments {
+            if let Some(p) = azure.index.actor_position(&a.principal_id) {
+                first_assignment[p as usize].get_or_insert(a);
+            }
+        }
+        let mut order: Vec<(u32, Actor)> = azure
+            .index
+            .actors
+            .iter()
+            .zip(first_assignment)
+            .enumerate()
+            .map(|(p, (key, first))| {
+                let subject = self.position.get(key).map(|&i| &self.subjects[i]);
+                let principal = match subject {
+                    Some(s) => s.node(),
+                    None => NodeRef {
+                        id: first.map(|a| a.principal_id.clone()).unwrap_or_default(),
+                        kind: NodeKind::of_principal_type(
+                            first.and_then(|a| a.principal_type.as_deref()),
+                        ),
+                        name: self.principal_name(key),
+                    },
+                };
+                let actor = Actor {
+                    principal,
+                    guest: self.objects.get(key).is_some_and(|o| o.is_guest()),
+                    member_count: self.member_counts.get(key).copied(),
+                    holds_credentials: subject.is_some_and(|s| s.holds_credentials),
+                    tier: subject.and_then(|s| s.tier),
+                    control: placeholder.clone(),
+                    controls: 1,
+                };
+                (p as u32, actor)
+            })
+            .collect();
+        order.sort_by(|(_, a), (_, b)| {
+            a.danger_rank()
+                .cmp(&b.danger_rank())
+                .then_with(|| a.principal.name.cmp(&b.principal.name))
+                .then_with(|| a.principal.id.cmp(&b.principal.id))
+        });
+        let mut rank = vec![u32::MAX; order.len()];
+        for (r, (p, _)) in order.into_iter().enumerate() {
+            rank[p as usize] = r as u32;
+        }
+        rank
+    }
+
+    /// The user-assigned identities (with a principal id) under a scope: the identity itself,
+    /// or any resource group, subscription, management group or `/` above it.
+    pub fn user_assigned_under(&self, scope: &str) -> Vec<&'a UserAssignedIdentityRow> {
+        self.azure
+            .as_ref()
+            .map(|a| a.user_assigned_under(scope).collect())
+            .unwrap_or_default()
+    }
+
     /// Everything that controls the identity, computed from the scope index.
     pub fn controls(&self, identity_id: &str) -> Controls {
         self.azure
@@ -1384,6 +1509,49 @@ impl<'a> AttackPaths<'a> {
             .as_ref()
             .map(|a| a.controlled_by(assignment_id))
             .unwrap_or_default()
+    }
+
+    /// What [`Self::controlled_by`] returns for one assignment, without the holder `exclude`:
+    /// how many identities it reaches, and the `listed` most privileged of them (by tier,
+    /// then object id) with their controls; controls are built for those only.
+    pub fn controlled_by_listed(
+        &self,
+        assignment_id: &str,
+        exclude: &str,
+        listed: usize,
+    ) -> (usize, Vec<(String, Control)>) {
+        let Some(azure) = &self.azure else {
+            return (0, Vec::new());
+        };
+        let Some(i) = azure.assignment(assignment_id) else {
+            return (0, Vec::new());
+        };
+        let mut reached: Vec<(u32, index::Reached)> = azure.reached_by(i);
+        let exclude = exclude.to_ascii_lowercase();
+        reached.retain(|(p, _)| azure.index.identities[*p as usize] != exclude);
+        let count = reached.len();
+        // Most privileged first, then by object id (identity numbers follow it).
+        let key = |(p, _): &(u32, index::Reached)| {
+            (
+                Reverse(self.identity_tiers.get(*p as usize).copied().flatten()),
+                *p,
+            )
+        };
+        if reached.len() > listed && listed > 0 {
+            reached.select_nth_unstable_by_key(listed - 1, key);
+            reached.truncate(listed);
+        }
+        reached.sort_by_key(key);
+        let controls = reached
+            .into_iter()
+            .filter_map(|(p, r)| {
+                let id = azure.index.identities.get(p as usize)?;
+                let control = azure.control_reached(i, id, &r)?;
+                Some((id.clone(), control))
+            })
+            .take(listed)
+            .collect();
+        (count, controls)
     }
 
     /// The resources the identity runs in (id and ARM type), as the Azure plane lists them.
@@ -1471,7 +1639,8 @@ impl<'a> AttackPaths<'a> {
     /// The principals that can act as the identity, most dangerous first.
     pub fn actors(&self, identity_id: &str) -> Actors {
         let mut by_actor: BTreeMap<String, Actor> = BTreeMap::new();
-        for control in self.controls(identity_id).effective {
+        let (count, listed) = self.listed_controls(identity_id);
+        for control in listed {
             let key = control.actor_id.to_ascii_lowercase();
             if let Some(actor) = by_actor.get_mut(&key) {
                 actor.controls += 1;
@@ -1507,7 +1676,6 @@ impl<'a> AttackPaths<'a> {
                 .then_with(|| a.principal.name.cmp(&b.principal.name))
                 .then_with(|| a.principal.id.cmp(&b.principal.id))
         });
-        let count = all.len();
         all.truncate(ACTORS_LISTED);
         Actors { count, first: all }
     }
