@@ -265,25 +265,24 @@ fn part(resolver: &Resolver<'_>, subject: Subject<'_>) -> Part {
         part.edge("MIAHasManagedIdentity", &host, &view.id, Vec::new());
     }
     if is_identity {
-        for control in paths.first_controls(&view.id) {
-            let kind = paths
-                .subject(&control.actor_id)
-                .map(|s| {
-                    if s.kind == SubjectKind::ServicePrincipal {
-                        NodeKind::ServicePrincipal
-                    } else {
-                        NodeKind::ManagedIdentity
-                    }
-                })
-                .unwrap_or_else(|| NodeKind::of_principal_type(control.actor_type.as_deref()));
-            let name = paths
-                .subject(&control.actor_id)
-                .map(|s| s.name.clone())
-                .or_else(|| paths.principal_name(&control.actor_id));
+        // The identity's most dangerous actors (as its record lists them), each with its first
+        // control; the node says how many there are in all. Every actor of every identity
+        // would be actors × identities edges: one Owner at a management group reaches every
+        // identity below it.
+        let actors = paths.actors(&view.id);
+        if let Some(node) = part.nodes.first_mut() {
+            node.properties.insert("actorcount", json!(actors.count));
+        }
+        for actor in &actors.first {
+            let control = &actor.control;
             part.node(
-                &control.actor_id,
-                principal_kind(kind),
-                vec![("name", json!(name)), ("objectid", json!(control.actor_id))],
+                &actor.principal.id,
+                principal_kind(actor.principal.kind),
+                vec![
+                    ("name", json!(actor.principal.name)),
+                    ("objectid", json!(actor.principal.id)),
+                    ("guest", json!(actor.guest)),
+                ],
             );
             part.scope_chain(resolver, &control.scope);
             part.edge(
@@ -299,7 +298,7 @@ fn part(resolver: &Resolver<'_>, subject: Subject<'_>) -> Part {
                 "MIACanExecuteAs",
                 &control.actor_id,
                 &view.id,
-                control_properties(&control),
+                control_properties(control),
             );
         }
     }
@@ -442,7 +441,18 @@ impl OpenGraphChunks<'_, '_> {
                 for node in &part.nodes {
                     if self.written.insert(key(&node.id)) {
                         self.nodes.insert(key(&node.id));
-                        self.write_item(&mut out, node)?;
+                        // A managed identity first written as another's actor or owner still
+                        // says how many principals can act as it.
+                        if node.kinds.first() == Some(&"MIAManagedIdentity")
+                            && !node.properties.contains_key("actorcount")
+                        {
+                            let mut node = node.clone();
+                            let count = self.resolver.paths().actors(&node.id).count;
+                            node.properties.insert("actorcount", json!(count));
+                            self.write_item(&mut out, &node)?;
+                        } else {
+                            self.write_item(&mut out, node)?;
+                        }
                     }
                 }
             } else {
