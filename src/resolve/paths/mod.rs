@@ -999,123 +999,49 @@ impl<'a> AzureGraph<'a> {
     }
 
     fn controls(&self, identity_id: &str) -> Controls {
-        let table = ExecuteAsTable::embedded();
+        // The effective edges are the index's links (one definition of the edges); only the
+        // latent ones, assign/action without compute write, are gathered here.
+        let effective = self
+            .links(identity_id)
+            .iter()
+            .map(|link| self.control_of(identity_id, link))
+            .collect();
+        let mut latent = Vec::new();
         let key = identity_id.to_ascii_lowercase();
-        let mut out = Controls::default();
-        for host in self.hosts.get(&key).into_iter().flatten() {
-            let Some((entry, host_entry)) = table.host(&host.resource_type) else {
-                continue;
-            };
-            for i in self.assignments_over(&host.id) {
-                let a = &self.assignments[i];
-                let Some(access) = self.roles.get(&role_guid(&a.role_definition_id)) else {
-                    continue;
-                };
-                if let Some(allowed) = access.hosts.get(entry).cloned().flatten() {
-                    out.effective.push(self.control(
-                        i,
-                        &allowed,
-                        &host_entry.how,
-                        Route::Host {
-                            host_id: host.id.clone(),
-                            host_type: host_entry.resource_type.clone(),
-                        },
-                    ));
-                }
-            }
-            let Some(container) = host
-                .deployment_container
-                .as_ref()
-                .filter(|_| host_entry.deployment_storage)
-            else {
-                continue;
-            };
-            for i in self.assignments_over(container) {
-                let a = &self.assignments[i];
-                let Some(allowed) = self
-                    .roles
-                    .get(&role_guid(&a.role_definition_id))
-                    .and_then(|r| r.deployment_storage.clone())
-                else {
-                    continue;
-                };
-                out.effective.push(self.control(
-                    i,
-                    &allowed,
-                    &table.deployment_storage.how,
-                    Route::DeploymentStorage {
-                        host_id: host.id.clone(),
-                        container_id: container.clone(),
-                    },
-                ));
-            }
-        }
         if let Some(uami) = self.user_assigned.get(&key) {
-            let how = &table.user_assigned_identity.how;
+            let how = ExecuteAsTable::embedded()
+                .user_assigned_identity
+                .how
+                .get("assign")
+                .map(String::as_str)
+                .unwrap_or_default();
             for i in self.assignments_over(uami) {
                 let a = &self.assignments[i];
                 let Some(access) = self.roles.get(&role_guid(&a.role_definition_id)) else {
                     continue;
                 };
-                if let Some(allowed) = &access.federated_credential {
-                    out.effective.push(
-                        self.control(
-                            i,
-                            allowed,
-                            how.get("federatedCredential")
-                                .map(String::as_str)
-                                .unwrap_or_default(),
-                            Route::FederatedCredential {
-                                identity_resource_id: uami.clone(),
-                            },
-                        ),
-                    );
-                } else if let Some(allowed) = &access.assign {
-                    let writer = self
-                        .compute_writers
-                        .get(&a.principal_id.to_ascii_lowercase())
-                        .copied();
-                    let compute = writer.and_then(|w| {
-                        let role = self
-                            .roles
-                            .get(&role_guid(&self.assignments[w].role_definition_id))?;
-                        Some((w, role.compute_write.clone()?))
-                    });
-                    let how = how.get("assign").map(String::as_str).unwrap_or_default();
-                    match compute {
-                        Some((w, write)) => out.effective.push(self.control(
-                            i,
-                            allowed,
-                            how,
-                            Route::Assign {
-                                identity_resource_id: uami.clone(),
-                                compute_assignment_id: self.assignments[w].id.clone(),
-                                compute_action: write.action,
-                            },
-                        )),
-                        None => out.latent.push(self.control(
-                            i,
-                            allowed,
-                            how,
-                            Route::Assign {
-                                identity_resource_id: uami.clone(),
-                                compute_assignment_id: String::new(),
-                                compute_action: String::new(),
-                            },
-                        )),
-                    }
-                }
+                let principal = a.principal_id.to_ascii_lowercase();
+                let Some(allowed) = access.assign.as_ref().filter(|_| {
+                    access.federated_credential.is_none()
+                        && !self.has_compute_write(&principal)
+                        && principal != key
+                        && !self.deleted.contains(&principal)
+                }) else {
+                    continue;
+                };
+                latent.push(self.control(
+                    i,
+                    allowed,
+                    how,
+                    Route::Assign {
+                        identity_resource_id: uami.clone(),
+                        compute_assignment_id: String::new(),
+                        compute_action: String::new(),
+                    },
+                ));
             }
         }
-        // An identity controlling itself is no escalation, and a deleted principal controls
-        // nothing (MI-ORPH-003 reports its assignment).
-        let keep = |c: &Control| {
-            !c.actor_id.eq_ignore_ascii_case(identity_id)
-                && !self.deleted.contains(&c.actor_id.to_ascii_lowercase())
-        };
-        out.effective.retain(keep);
-        out.latent.retain(keep);
-        out
+        Controls { effective, latent }
     }
 
     /// The identities an assignment controls: hosts under its scope whose type's actions its
