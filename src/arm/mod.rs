@@ -452,20 +452,31 @@ impl ArmClient {
             };
             let page: FederatedCredentialPage = http::decode(&url, &bytes)?;
             credentials.extend(page.value.into_iter().map(FederatedCredential::from));
-            if let Some(link) = page.next_link.filter(|l| !l.is_empty()) {
-                let url = http::checked_link(&link, &self.endpoint)?;
-                if !links_seen.insert(url.to_string()) || links_seen.len() > self.limits.max_pages {
-                    return Err(ArmError::Malformed {
-                        url: url.to_string(),
-                        message: "the nextLink repeats a page already read, or the listing \
-                                  passed its page cap"
-                            .into(),
-                    });
-                }
-                next = Some(url);
-            }
+            next = self.next_page(page.next_link, &mut links_seen)?;
         }
         Ok(FederatedCredentialListing::Listed(credentials))
+    }
+
+    /// The page a `nextLink` names, on the configured endpoint only; `None` at the end. A link
+    /// to a page already read, or past the page cap, ends the listing as malformed.
+    fn next_page(
+        &self,
+        link: Option<String>,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> Result<Option<url::Url>, ArmError> {
+        let Some(link) = link.filter(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let url = http::checked_link(&link, &self.endpoint)?;
+        if !seen.insert(url.to_string()) || seen.len() > self.limits.max_pages {
+            return Err(ArmError::Malformed {
+                url: url.to_string(),
+                message: "the nextLink repeats a page already read, or the listing passed its \
+                          page cap"
+                    .into(),
+            });
+        }
+        Ok(Some(url))
     }
 
     /// Lists the Azure RBAC PIM eligibilities that apply in one subscription: the role
@@ -498,18 +509,7 @@ impl ArmClient {
             let page: EligibilityInstancePage =
                 http::decode(&url, &self.send(Method::GET, &url, None).await?)?;
             rows.extend(page.value.into_iter().map(EligibleRoleAssignmentRow::from));
-            if let Some(link) = page.next_link.filter(|l| !l.is_empty()) {
-                let url = http::checked_link(&link, &self.endpoint)?;
-                if !links_seen.insert(url.to_string()) || links_seen.len() > self.limits.max_pages {
-                    return Err(ArmError::Malformed {
-                        url: url.to_string(),
-                        message: "the nextLink repeats a page already read, or the listing \
-                                  passed its page cap"
-                            .into(),
-                    });
-                }
-                next = Some(url);
-            }
+            next = self.next_page(page.next_link, &mut links_seen)?;
         }
         Ok(rows)
     }
