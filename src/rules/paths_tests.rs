@@ -100,26 +100,41 @@ fn add_custom(s: &mut TenantSnapshot, actions: &[&str], not_actions: &[&str]) {
     azure(s).role_definitions.push(role);
 }
 
-/// The holder (a web app's identity) and a VM identity in rg-target holding
-/// RoleManagement.ReadWrite.Directory.
-fn estate() -> TenantSnapshot {
-    let mut s = azure_base();
+/// The holder: the identity of web app app-holder in rg-app, a member of `groups`.
+fn add_holder(s: &mut TenantSnapshot, groups: &[&str]) {
     add_system(
-        &mut s,
+        s,
         HOLDER,
         &site_id("rg-app", "app-holder"),
         "Microsoft.Web/sites",
         &[],
-        &[],
+        groups,
     );
+}
+
+/// The target: the identity of vm-target in rg-target, holding `permissions`.
+fn add_target(s: &mut TenantSnapshot, permissions: &[&str]) {
     add_system(
-        &mut s,
+        s,
         TARGET,
         &vm_id("rg-target", "vm-target"),
         "Microsoft.Compute/virtualMachines",
-        &["RoleManagement.ReadWrite.Directory"],
+        permissions,
         &[],
     );
+}
+
+/// Contributor over rg-target: the holder can run code on the target's VM.
+fn holder_runs_code_on_the_vm(s: &mut TenantSnapshot) {
+    assign(s, HOLDER, "ServicePrincipal", CONTRIBUTOR, &rg("rg-target"));
+}
+
+/// The holder (a web app's identity) and a VM identity in rg-target holding
+/// RoleManagement.ReadWrite.Directory.
+fn estate() -> TenantSnapshot {
+    let mut s = azure_base();
+    add_holder(&mut s, &[]);
+    add_target(&mut s, &["RoleManagement.ReadWrite.Directory"]);
     s
 }
 
@@ -248,22 +263,8 @@ fn a_scope_above_the_host_reaches_it_and_one_beside_it_does_not() {
 #[test]
 fn a_group_holding_the_role_makes_every_member_an_actor() {
     let mut s = azure_base();
-    add_system(
-        &mut s,
-        HOLDER,
-        &site_id("rg-app", "app-holder"),
-        "Microsoft.Web/sites",
-        &[],
-        &[PLATFORM_GROUP],
-    );
-    add_system(
-        &mut s,
-        TARGET,
-        &vm_id("rg-target", "vm-target"),
-        "Microsoft.Compute/virtualMachines",
-        &["RoleManagement.ReadWrite.Directory"],
-        &[],
-    );
+    add_holder(&mut s, &[PLATFORM_GROUP]);
+    add_target(&mut s, &["RoleManagement.ReadWrite.Directory"]);
     assign(
         &mut s,
         PLATFORM_GROUP,
@@ -339,29 +340,9 @@ fn severity_follows_the_target() {
     // An eligible-only target is high; an Azure access administrator at a management group is
     // critical.
     let mut s = azure_base();
-    add_system(
-        &mut s,
-        HOLDER,
-        &site_id("rg-app", "app-holder"),
-        "Microsoft.Web/sites",
-        &[],
-        &[],
-    );
-    add_system(
-        &mut s,
-        TARGET,
-        &vm_id("rg-target", "vm-target"),
-        "Microsoft.Compute/virtualMachines",
-        &[],
-        &[],
-    );
-    assign(
-        &mut s,
-        HOLDER,
-        "ServicePrincipal",
-        CONTRIBUTOR,
-        &rg("rg-target"),
-    );
+    add_holder(&mut s, &[]);
+    add_target(&mut s, &[]);
+    holder_runs_code_on_the_vm(&mut s);
     assert!(
         path_findings(&s, HOLDER).is_empty(),
         "no Tier-0 behind the VM"
@@ -387,14 +368,7 @@ fn severity_follows_the_target() {
 fn user_assigned_identities_are_taken_over_by_credential_write_or_assign_with_compute_write() {
     let setup = || {
         let mut s = azure_base();
-        add_system(
-            &mut s,
-            HOLDER,
-            &site_id("rg-app", "app-holder"),
-            "Microsoft.Web/sites",
-            &[],
-            &[],
-        );
+        add_holder(&mut s, &[]);
         add_uami(
             &mut s,
             TARGET,
@@ -538,13 +512,7 @@ fn broad_write_roles_at_subscription_scope_are_high_and_list_what_they_reach() {
     assert!(!assess(&s).findings.iter().any(|f| f.rule_id == "MI-AZ-004"));
     // At resource-group scope it is not broad.
     let mut s = estate();
-    assign(
-        &mut s,
-        HOLDER,
-        "ServicePrincipal",
-        CONTRIBUTOR,
-        &rg("rg-target"),
-    );
+    holder_runs_code_on_the_vm(&mut s);
     assert!(!assess(&s).findings.iter().any(|f| f.rule_id == "MI-AZ-004"));
 }
 
@@ -779,14 +747,7 @@ fn privileged_app_sp(s: &mut TenantSnapshot) {
 fn owning_a_more_privileged_application_is_one_ownership_finding() {
     use crate::snapshot::graph::APPLICATION_TYPE;
     let mut s = azure_base();
-    add_system(
-        &mut s,
-        HOLDER,
-        &site_id("rg-app", "app-holder"),
-        "Microsoft.Web/sites",
-        &[],
-        &[],
-    );
+    add_holder(&mut s, &[]);
     let mut app = object(APPLICATION_TYPE, APP_OBJECT, "legacy-sync");
     app.app_id = Some("app-id-legacy".into());
     own(&mut s, app, &[(HOLDER, "servicePrincipal")]);
@@ -834,29 +795,9 @@ fn an_owner_of_an_owner_and_a_controlled_owner_reach_through_ownership() {
     // HOLDER runs code as TARGET (Contributor over its VM's resource group); TARGET owns an
     // application whose service principal owns a group that holds Global Administrator.
     let mut s = azure_base();
-    add_system(
-        &mut s,
-        HOLDER,
-        &site_id("rg-app", "app-holder"),
-        "Microsoft.Web/sites",
-        &[],
-        &[],
-    );
-    add_system(
-        &mut s,
-        TARGET,
-        &vm_id("rg-target", "vm-target"),
-        "Microsoft.Compute/virtualMachines",
-        &[],
-        &[],
-    );
-    assign(
-        &mut s,
-        HOLDER,
-        "ServicePrincipal",
-        CONTRIBUTOR,
-        &rg("rg-target"),
-    );
+    add_holder(&mut s, &[]);
+    add_target(&mut s, &[]);
+    holder_runs_code_on_the_vm(&mut s);
     let mut app = object(APPLICATION_TYPE, APP_OBJECT, "legacy-sync");
     app.app_id = Some("app-id-legacy".into());
     own(&mut s, app, &[(TARGET, "servicePrincipal")]);
@@ -987,13 +928,7 @@ fn an_eligible_access_administrator_at_a_management_group_is_a_high_target() {
     // The VM identity holds nothing in Graph; it is eligible (PIM) for Owner at mg1.
     s.principals.get_mut(TARGET).unwrap().app_role_assignments =
         Dataset::Collected { items: Vec::new() };
-    assign(
-        &mut s,
-        HOLDER,
-        "ServicePrincipal",
-        CONTRIBUTOR,
-        &rg("rg-target"),
-    );
+    holder_runs_code_on_the_vm(&mut s);
     let mg = "/providers/Microsoft.Management/managementGroups/mg1";
     azure(&mut s).eligible_role_assignments = Dataset::Collected {
         items: vec![EligibleRoleAssignmentRow {
