@@ -447,7 +447,7 @@ impl OpenGraphChunks<'_, '_> {
                             && !node.properties.contains_key("actorcount")
                         {
                             let mut node = node.clone();
-                            let count = self.resolver.paths().actors(&node.id).count;
+                            let count = self.resolver.paths().actor_count(&node.id);
                             node.properties.insert("actorcount", json!(count));
                             self.write_item(&mut out, &node)?;
                         } else {

@@ -642,6 +642,98 @@ fn every_hop_is_backed_by_evidence_and_removing_it_removes_the_path() {
     );
 }
 
+/// The actors of every identity, computed from the chains each subscription gives its
+/// identities, equal those computed from the full edge list: over an estate where many actors
+/// hold roles at the management groups, the tenant root group and `/` (more than an actor list
+/// holds), with resource-group and resource assignments, user-assigned identities on hosts,
+/// identities that hold a role over their own host, and deleted principals.
+#[test]
+fn inherited_actors_equal_the_actors_of_the_full_edge_list() {
+    for seed in [3, 11, 29] {
+        let mut rng = Lcg(seed);
+        let mut s = generated(seed, 40);
+        add_custom(&mut s, &["Microsoft.Web/sites/config/write"], &[]);
+        for u in 0..8 {
+            let id = format!("eeeeeeee-0000-4000-8000-{u:012}");
+            let name = format!("id-shared-{u}");
+            add_uami(&mut s, &id, &name, &[]);
+            let host = if u % 2 == 0 {
+                vm_id(&format!("rg-{}", rng.next(4)), &format!("vm-uami-{u}"))
+            } else {
+                site_id(&format!("rg-{}", rng.next(4)), &format!("app-uami-{u}"))
+            };
+            azure(&mut s).identity_resources.push(IdentityResourceRow {
+                id: host.clone(),
+                resource_type: Some(if u % 2 == 0 {
+                    "microsoft.compute/virtualmachines".into()
+                } else {
+                    "microsoft.web/sites".into()
+                }),
+                subscription_id: Some(SUB.into()),
+                identity_type: Some("UserAssigned".into()),
+                user_assigned_identities: Some([(uami_id(&name), json!({}))].into_iter().collect()),
+                ..Default::default()
+            });
+        }
+        let identities: Vec<String> = s.managed_identities.iter().map(|m| m.id.clone()).collect();
+        let mg = "/providers/Microsoft.Management/managementGroups/mg1".to_owned();
+        let root_group = format!(
+            "/providers/Microsoft.Management/managementGroups/{}",
+            super::tests::TENANT
+        );
+        let deleted = "ffffffff-dead-4000-8000-000000000001";
+        for k in 0..120 {
+            let (principal, kind) = match rng.next(4) {
+                0 => (
+                    identities[rng.next(identities.len())].clone(),
+                    "ServicePrincipal",
+                ),
+                1 => (deleted.to_owned(), "ServicePrincipal"),
+                _ => (
+                    format!("cccccccc-0000-4000-8000-{:012}", rng.next(60)),
+                    "User",
+                ),
+            };
+            let role = [
+                CONTRIBUTOR,
+                OWNER,
+                READER,
+                CUSTOM,
+                MANAGED_IDENTITY_OPERATOR,
+            ][rng.next(5)];
+            let scope = match k % 6 {
+                0 => "/".to_owned(),
+                1 => root_group.clone(),
+                2 | 3 => mg.clone(),
+                4 => format!("/subscriptions/{SUB}"),
+                _ => rg(&format!("rg-{}", rng.next(4))),
+            };
+            assign(&mut s, &principal, kind, role, &scope);
+        }
+        azure(&mut s).principal_lookup = Dataset::Collected {
+            items: crate::snapshot::azure::PrincipalLookup {
+                checked: vec![deleted.into()],
+                ..Default::default()
+            },
+        };
+        let resolver = Resolver::new(&s);
+        let paths = resolver.paths();
+        let mut crowded = 0;
+        for id in &identities {
+            let inherited = serde_json::to_value(paths.actors(id)).unwrap();
+            let reference = serde_json::to_value(paths.actors_from_links(id)).unwrap();
+            assert_eq!(inherited, reference, "actors of {id} (seed {seed})");
+            if paths.actors(id).count > crate::resolve::paths::ACTORS_LISTED {
+                crowded += 1;
+            }
+        }
+        assert!(
+            crowded > 10,
+            "many identities should have more actors than a list holds (seed {seed}: {crowded})"
+        );
+    }
+}
+
 fn azure_assignment<'s>(
     s: &'s TenantSnapshot,
     id: &str,

@@ -59,8 +59,6 @@ pub(super) enum Reached {
 pub(super) struct Link {
     /// The assignment.
     pub assignment: u32,
-    /// Its actor (position in [`ScopeIndex::actors`]).
-    pub actor: u32,
     /// How it reaches the identity.
     pub via: Via,
 }
@@ -216,6 +214,16 @@ impl ScopeIndex {
         p
     }
 
+    /// The actor of assignment `i`.
+    pub(super) fn actor_of(&self, i: usize) -> u32 {
+        self.actor_of[i]
+    }
+
+    /// True when Graph says the actor no longer exists.
+    pub(super) fn is_deleted(&self, actor: u32) -> bool {
+        self.deleted.get(actor as usize).copied().unwrap_or(false)
+    }
+
     /// The position of an actor by object id (any case), if it holds an assignment.
     pub(super) fn actor_position(&self, principal_id: &str) -> Option<u32> {
         self.actor_position
@@ -226,7 +234,7 @@ impl ScopeIndex {
 
 impl<'a> AzureGraph<'a> {
     /// True when assignment `i`'s role allows the action of table host entry `entry`.
-    fn allows_host(&self, i: usize, entry: usize) -> bool {
+    pub(super) fn allows_host(&self, i: usize, entry: usize) -> bool {
         if entry < MASK_BITS {
             return self.index.host_mask[i] & (1 << entry) != 0;
         }
@@ -257,7 +265,6 @@ impl<'a> AzureGraph<'a> {
             }
             out.push(Link {
                 assignment: i as u32,
-                actor,
                 via,
             });
         };
@@ -335,7 +342,6 @@ impl<'a> AzureGraph<'a> {
                 *done = true;
                 out.push(Link {
                     assignment: i as u32,
-                    actor,
                     via,
                 });
             }
@@ -378,7 +384,7 @@ impl<'a> AzureGraph<'a> {
     }
 
     /// The deployment container of a host whose type runs from one (table entry `entry`).
-    fn deployment_container_of<'h>(
+    pub(super) fn deployment_container_of<'h>(
         &self,
         host: &'h super::HostRef,
         entry: usize,
@@ -391,7 +397,7 @@ impl<'a> AzureGraph<'a> {
 
     /// True when assignment `i`'s role can write a deployment container (write or list keys on
     /// the account, or write its blobs).
-    fn writes_deployment_storage(&self, i: usize) -> bool {
+    pub(super) fn writes_deployment_storage(&self, i: usize) -> bool {
         self.roles
             .get(&role_guid(&self.assignments[i].role_definition_id))
             .is_some_and(|r| r.deployment_storage.is_some())
@@ -399,7 +405,7 @@ impl<'a> AzureGraph<'a> {
 
     /// How assignment `i` controls a user-assigned identity under its scope, if it does
     /// effectively.
-    fn user_assigned_via(&self, i: usize) -> Option<Via> {
+    pub(super) fn user_assigned_via(&self, i: usize) -> Option<Via> {
         if self.index.federated[i] {
             return Some(Via::FederatedCredential);
         }
@@ -502,6 +508,27 @@ impl<'a> AzureGraph<'a> {
                 )
             }
         }
+    }
+
+    /// The [`Control`] of each actor's first link, with how many links the actor has, in the
+    /// order of the actors' first links.
+    pub(super) fn first_controls(
+        &self,
+        identity_id: &str,
+        links: &[Link],
+    ) -> Vec<(Control, usize)> {
+        let mut firsts: Vec<(u32, &Link, usize)> = Vec::new();
+        for link in links {
+            let actor = self.index.actor_of(link.assignment as usize);
+            match firsts.iter_mut().find(|(a, ..)| *a == actor) {
+                Some((_, _, n)) => *n += 1,
+                None => firsts.push((actor, link, 1)),
+            }
+        }
+        firsts
+            .into_iter()
+            .map(|(_, link, n)| (self.control_of(identity_id, link), n))
+            .collect()
     }
 
     /// The assignment's position, by id (any case).

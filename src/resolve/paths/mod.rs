@@ -30,6 +30,7 @@
 
 pub mod execute_as;
 mod index;
+mod inherited;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -51,6 +52,7 @@ use crate::snapshot::azure::{
 use crate::snapshot::graph::DirectoryObject;
 use execute_as::{AllowedAction, ExecuteAsTable, first_allowed};
 use index::ScopeIndex;
+use inherited::Inherited;
 
 /// How many actors an identity record and a finding list by name.
 pub const ACTORS_LISTED: usize = 20;
@@ -782,6 +784,8 @@ struct AzureGraph<'a> {
     user_assigned_rows: &'a [UserAssignedIdentityRow],
     /// Assignments by id, hosts and user-assigned identities by scope, actors as integers.
     index: ScopeIndex,
+    /// The actors each subscription chain gives its identities (built once actors are ranked).
+    inherited: Inherited,
 }
 
 /// The container resource id of a deployment container URL, when its storage account (matched
@@ -914,6 +918,7 @@ impl<'a> AzureGraph<'a> {
             deleted,
             user_assigned_rows: &azure.user_assigned_identities,
             index: ScopeIndex::default(),
+            inherited: Inherited::default(),
             assignments: &azure.role_assignments,
             by_scope,
             roles,
@@ -1160,6 +1165,9 @@ impl<'a> AttackPaths<'a> {
             identity_tiers: Vec::new(),
         };
         paths.actor_rank = paths.rank_actors();
+        if let Some(azure) = paths.azure.as_mut() {
+            azure.inherited = Inherited::new(azure, &paths.actor_rank);
+        }
         paths.identity_tiers = paths.azure.as_ref().map_or(Vec::new(), |a| {
             a.index
                 .identities
@@ -1288,30 +1296,32 @@ impl<'a> AttackPaths<'a> {
             .collect()
     }
 
-    /// The first effective control of each principal that controls the identity, in the
-    /// order of [`Self::controls`].
-    pub fn first_controls(&self, identity_id: &str) -> Vec<Control> {
+    /// How many principals control the identity, and the first effective control (in the
+    /// order of [`Self::controls`]) of each of the [`ACTORS_LISTED`] most dangerous of them,
+    /// with how many it has: an actor list builds no other control, and reads only the
+    /// identity's own scopes (the inherited ones are computed once per subscription,
+    /// [`inherited`]).
+    fn listed_controls(&self, identity_id: &str) -> (usize, Vec<(Control, usize)>) {
         let Some(azure) = &self.azure else {
-            return Vec::new();
+            return (0, Vec::new());
         };
-        let mut seen = HashSet::new();
-        azure
-            .links(identity_id)
-            .into_iter()
-            .filter(|l| seen.insert(l.actor))
-            .map(|l| azure.control_of(identity_id, &l))
-            .collect()
+        let listed = azure.listed_links(identity_id, &self.actor_rank);
+        (
+            listed.count,
+            azure.first_controls(identity_id, &listed.links),
+        )
     }
 
-    /// How many principals control the identity, and every effective control (in the order
-    /// of [`Self::controls`]) of the [`ACTORS_LISTED`] most dangerous of them: an actor list
-    /// builds no other control.
-    fn listed_controls(&self, identity_id: &str) -> (usize, Vec<Control>) {
+    /// [`Self::listed_controls`] from the full edge list: the reference the inherited form is
+    /// tested against.
+    #[cfg(test)]
+    fn listed_controls_from_links(&self, identity_id: &str) -> (usize, Vec<(Control, usize)>) {
         let Some(azure) = &self.azure else {
             return (0, Vec::new());
         };
         let links = azure.links(identity_id);
-        let mut distinct: Vec<u32> = links.iter().map(|l| l.actor).collect();
+        let actor = |l: &index::Link| azure.index.actor_of(l.assignment as usize);
+        let mut distinct: Vec<u32> = links.iter().map(actor).collect();
         distinct.sort_unstable();
         distinct.dedup();
         let count = distinct.len();
@@ -1325,12 +1335,11 @@ impl<'a> AttackPaths<'a> {
             distinct.select_nth_unstable_by_key(ACTORS_LISTED - 1, rank);
             distinct.truncate(ACTORS_LISTED);
         }
-        let controls = links
-            .iter()
-            .filter(|l| distinct.contains(&l.actor))
-            .map(|l| azure.control_of(identity_id, l))
+        let links: Vec<index::Link> = links
+            .into_iter()
+            .filter(|l| distinct.contains(&actor(l)))
             .collect();
-        (count, controls)
+        (count, azure.first_controls(identity_id, &links))
     }
 
     /// Every role-assignment actor's place in the order of [`Self::actors`] (danger, name, id).
@@ -1564,14 +1573,28 @@ impl<'a> AttackPaths<'a> {
 
     /// The principals that can act as the identity, most dangerous first.
     pub fn actors(&self, identity_id: &str) -> Actors {
+        self.actors_of(self.listed_controls(identity_id))
+    }
+
+    /// The actors of the identity from the full edge list (the reference of [`Self::actors`]).
+    #[cfg(test)]
+    pub(crate) fn actors_from_links(&self, identity_id: &str) -> Actors {
+        self.actors_of(self.listed_controls_from_links(identity_id))
+    }
+
+    /// How many principals can act as the identity (the `count` of [`Self::actors`], without
+    /// building the listed actors' controls).
+    pub fn actor_count(&self, identity_id: &str) -> usize {
+        self.azure
+            .as_ref()
+            .map_or(0, |a| a.listed_links(identity_id, &self.actor_rank).count)
+    }
+
+    /// The actors of a count and the listed controls, most dangerous first.
+    fn actors_of(&self, (count, listed): (usize, Vec<(Control, usize)>)) -> Actors {
         let mut by_actor: BTreeMap<String, Actor> = BTreeMap::new();
-        let (count, listed) = self.listed_controls(identity_id);
-        for control in listed {
+        for (control, controls) in listed {
             let key = control.actor_id.to_ascii_lowercase();
-            if let Some(actor) = by_actor.get_mut(&key) {
-                actor.controls += 1;
-                continue;
-            }
             let subject = self.position.get(&key).map(|&i| &self.subjects[i]);
             let object = self.objects.get(&key).copied();
             let principal = match subject {
@@ -1591,7 +1614,7 @@ impl<'a> AttackPaths<'a> {
                     holds_credentials: subject.is_some_and(|s| s.holds_credentials),
                     tier: subject.and_then(|s| s.tier),
                     control,
-                    controls: 1,
+                    controls,
                 },
             );
         }
