@@ -132,6 +132,12 @@ const MANAGEMENT_GROUPS: &[(&str, &str, Option<&str>)] = &[
     ("mg-online", "Online", Some("mg-landingzones")),
     ("mg-sandbox", "Sandbox", Some("mg-estate")),
 ];
+/// Azure holds at most 500 role assignments per management group, a fixed limit
+/// (learn.microsoft.com/azure/role-based-access-control/troubleshoot-limits): the estate keeps
+/// the scopes above subscriptions (its management groups, the tenant root group, and `/`) at
+/// this average, so that however large the estate, what sits there is what Azure allows.
+const ASSIGNMENTS_PER_MANAGEMENT_GROUP: usize = 400;
+
 /// The management groups subscriptions are placed under, in turn.
 const LEAVES: &[&str] = &[
     "mg-corp-prod",
@@ -663,6 +669,9 @@ pub struct Estate {
     /// Hosts that carry only user-assigned identities.
     uami_hosts: usize,
     role_assignments: usize,
+    /// Of the draws that land above the subscriptions, how many per mille stay there (the
+    /// rest move to a subscription): [`ASSIGNMENTS_PER_MANAGEMENT_GROUP`].
+    above_subscriptions_kept: u64,
     tenant_id: String,
     users: usize,
     groups: usize,
@@ -724,7 +733,13 @@ impl Estate {
             cumulative += CUSTOM_WEIGHT;
             roles.push((cumulative, guid(seed, stream::ROLE, c)));
         }
+        let role_assignments = size.role_assignments_per_identity * identities;
+        // 15 per mille of draws land above subscriptions; the management groups, the tenant
+        // root group and `/` share the limit.
+        let above = (role_assignments * 15 / 1000).max(1);
+        let allowed = ASSIGNMENTS_PER_MANAGEMENT_GROUP * (MANAGEMENT_GROUPS.len() + 2);
         let estate = Self {
+            above_subscriptions_kept: (allowed * 1000 / above).min(1000) as u64,
             seed,
             identities,
             size,
@@ -732,7 +747,7 @@ impl Estate {
             system_hosts,
             user_assigned,
             uami_hosts,
-            role_assignments: size.role_assignments_per_identity * identities,
+            role_assignments,
             tenant_id: tenant_id.to_owned(),
             users: (identities / 2).max(100),
             groups: group_count(identities),
@@ -999,14 +1014,17 @@ impl Estate {
     }
 
     /// A scope for draw `h`: `/` 0.1%, the tenant root group 0.1%, other management groups
-    /// 1.3%, subscriptions 6.5%, resource groups 42%, resources 50%. Managed identities mostly
-    /// work in their own subscription and resource group.
+    /// 1.3% (fewer in estates so large that this would pass Azure's limit per management
+    /// group: those move to a subscription), subscriptions 6.5%, resource groups 42%,
+    /// resources 50%. Managed identities mostly work in their own subscription and resource
+    /// group.
     fn scope(&self, h: u64, identity: Option<usize>) -> String {
+        let kept = (h >> 50) % 1000 < self.above_subscriptions_kept;
         let kind = match h % 1000 {
-            0 => Scope::Root,
-            1 => Scope::TenantRootGroup,
-            2..15 => Scope::ManagementGroup,
-            15..80 => Scope::Subscription,
+            0 if kept => Scope::Root,
+            1 if kept => Scope::TenantRootGroup,
+            2..15 if kept => Scope::ManagementGroup,
+            0..80 => Scope::Subscription,
             80..500 => Scope::ResourceGroup,
             _ => Scope::Resource,
         };
@@ -1290,6 +1308,27 @@ mod tests {
         assert_eq!(rows.eligibilities.len(), 1_000);
         assert!(!rows.federated_credentials.is_empty());
         assert!(e.row(queries::ROLE_ASSIGNMENTS, 100_000).is_none());
+    }
+
+    #[test]
+    fn management_groups_hold_no_more_than_azure_allows() {
+        let (e, _) = estate(50_000);
+        let mut per_scope = std::collections::HashMap::<String, usize>::new();
+        for i in 0..e.count(queries::ROLE_ASSIGNMENTS) {
+            let row = e.row(queries::ROLE_ASSIGNMENTS, i).expect("row");
+            let scope = row["scope"].as_str().expect("scope");
+            if !scope.starts_with("/subscriptions/") {
+                *per_scope.entry(scope.to_owned()).or_default() += 1;
+            }
+        }
+        assert_eq!(
+            per_scope.len(),
+            MANAGEMENT_GROUPS.len() + 2,
+            "{per_scope:?}"
+        );
+        for (scope, n) in &per_scope {
+            assert!((100..=500).contains(n), "{scope}: {n} assignments");
+        }
     }
 
     #[test]
