@@ -972,6 +972,39 @@ fn priv_block<T>(out: &mut String, title: &str, items: Option<&[T]>, item: impl 
     out.push_str("</div>\n");
 }
 
+/// How many items of an evidence list the report shows; findings.ndjson has them all.
+pub const EVIDENCE_ITEMS_SHOWN: usize = 5;
+
+/// Evidence as the report shows it: every list cut to its first [`EVIDENCE_ITEMS_SHOWN`]
+/// items, with a last line that says how many more findings.ndjson holds. An identity with
+/// hundreds of actors or hops would otherwise make the page too large to open.
+fn abridged(evidence: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match evidence {
+        Value::Array(items) => {
+            let mut shown: Vec<Value> = items
+                .iter()
+                .take(EVIDENCE_ITEMS_SHOWN)
+                .map(abridged)
+                .collect();
+            if items.len() > EVIDENCE_ITEMS_SHOWN {
+                shown.push(Value::String(format!(
+                    "… and {} more in findings.ndjson",
+                    items.len() - EVIDENCE_ITEMS_SHOWN
+                )));
+            }
+            Value::Array(shown)
+        }
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), abridged(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// One finding: severity, rule, title, suppression, remediation and evidence.
 fn render_finding(out: &mut String, f: &Finding) {
     let sev = f.severity.as_str();
@@ -1017,8 +1050,8 @@ fn render_finding(out: &mut String, f: &Finding) {
     {
         render_hops(out, &hops);
     }
-    let evidence =
-        serde_json::to_string_pretty(&f.evidence).unwrap_or_else(|_| f.evidence.to_string());
+    let shown = abridged(&f.evidence);
+    let evidence = serde_json::to_string_pretty(&shown).unwrap_or_else(|_| shown.to_string());
     out.push_str(&format!(
         "<div class=\"finding-body\"><div><h5>Remediation</h5><pre class=\"code remediation\"><code>{}</code></pre></div>\
          <div><h5>Evidence</h5><pre class=\"code evidence\"><code>{}</code></pre></div></div>\n\
@@ -1232,6 +1265,27 @@ mod tests {
     use crate::report::test_fixtures::{manifest, render_sample, sample};
     use crate::report::{Totals, render};
     use crate::results::records::RunError;
+
+    #[test]
+    fn long_evidence_lists_are_cut_and_say_how_many_more() {
+        let evidence = serde_json::json!({
+            "actorCount": 7,
+            "actors": [1, 2, 3, 4, 5, 6, 7],
+            "nested": {"hops": [{"ids": [1, 2, 3, 4, 5, 6]}]},
+            "few": [1, 2],
+        });
+        let shown = abridged(&evidence);
+        assert_eq!(
+            shown["actors"],
+            serde_json::json!([1, 2, 3, 4, 5, "… and 2 more in findings.ndjson"])
+        );
+        assert_eq!(
+            shown["nested"]["hops"][0]["ids"][5],
+            "… and 1 more in findings.ndjson"
+        );
+        assert_eq!(shown["few"], evidence["few"]);
+        assert_eq!(shown["actorCount"], 7);
+    }
 
     #[test]
     fn escapes_every_data_string() {
