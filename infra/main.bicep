@@ -61,6 +61,12 @@ param maxResponseMb string = '64'
 @description('MI_ASSESS_MAX_PAGES: the most pages one Graph or ARM listing follows before it is an error.')
 param maxPages string = '100000'
 
+@description('MI_ASSESS_MAX_SECRET_DAYS: longest client-secret validity, in days, before SP-CRED-002 calls it long-lived.')
+param maxSecretDays string = '180'
+
+@description('MI_ASSESS_MAX_CERTIFICATE_DAYS: longest certificate validity, in days, before SP-CRED-002 calls it long-lived.')
+param maxCertificateDays string = '365'
+
 @description('Resource id of an existing user-assigned identity to scan and write results with (empty: the app\'s system-assigned identity). Sets MI_ASSESS_IDENTITY_CLIENT_ID to its client id; results and Graph roles then go to that identity.')
 param userAssignedIdentityResourceId string = ''
 
@@ -184,6 +190,8 @@ var miAssessSettings = {
   MI_ASSESS_IDENTITY_TIMEOUT: identityTimeout
   MI_ASSESS_MAX_RESPONSE_MB: maxResponseMb
   MI_ASSESS_MAX_PAGES: maxPages
+  MI_ASSESS_MAX_SECRET_DAYS: maxSecretDays
+  MI_ASSESS_MAX_CERTIFICATE_DAYS: maxCertificateDays
 }
 
 module app 'modules/function-app.bicep' = {

@@ -351,6 +351,18 @@ impl Classifier {
         }
     }
 
+    /// Tier of a Microsoft Graph application permission known only by its name (a token's
+    /// `roles` claim): the dataset's tier for the Graph permission of that value, else
+    /// [`tier_by_name`].
+    pub fn graph_permission_tier(&self, value: &str) -> Tier {
+        let graph = normalize_id(MICROSOFT_GRAPH_APP_ID);
+        self.app_roles
+            .iter()
+            .find(|((app, _), entry)| *app == graph && entry.value.eq_ignore_ascii_case(value))
+            .and_then(|(_, entry)| entry.tier)
+            .unwrap_or_else(|| tier_by_name(value))
+    }
+
     /// A built-in directory role by its template id (case-insensitive), or `None` when the
     /// dataset does not list it (custom roles, roles newer than the data).
     ///

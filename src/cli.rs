@@ -209,6 +209,8 @@ fn assessment_settings(settings: &Settings) -> AssessmentSettings {
         privileged_group_ids: settings.privileged_groups.clone(),
         suppressions: Vec::new(),
         fic_allowed_issuers: settings.fic_allowed_issuers.clone(),
+        max_secret_days: settings.max_secret_days,
+        max_certificate_days: settings.max_certificate_days,
     }
 }
 
@@ -315,6 +317,8 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
             fic_allowed_issuers: config::DEFAULT_FIC_ALLOWED_ISSUERS
                 .map(str::to_owned)
                 .to_vec(),
+            max_secret_days: crate::snapshot::DEFAULT_MAX_SECRET_DAYS,
+            max_certificate_days: crate::snapshot::DEFAULT_MAX_CERTIFICATE_DAYS,
             run_timeout: config::DEFAULT_RUN_TIMEOUT,
             identity_timeout: config::MAX_IDENTITY_TIMEOUT,
             limits: Default::default(),

@@ -31,6 +31,15 @@ pub const HANDLER_PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
 pub const MAX_RESPONSE_MB_VAR: &str = "MI_ASSESS_MAX_RESPONSE_MB";
 /// The most pages one Graph or ARM listing follows.
 pub const MAX_PAGES_VAR: &str = "MI_ASSESS_MAX_PAGES";
+/// The longest validity of a client secret before SP-CRED-002 calls it long-lived, by
+/// default: ScubaGear MS.AAD.5.6 sets 180 days for secrets.
+pub const DEFAULT_MAX_SECRET_DAYS: u32 = 180;
+/// The longest validity of a certificate before SP-CRED-002 calls it long-lived, by default.
+pub const DEFAULT_MAX_CERTIFICATE_DAYS: u32 = 365;
+/// Longest client-secret validity, in days, before it counts as long-lived (SP-CRED-002).
+pub const MAX_SECRET_DAYS_VAR: &str = "MI_ASSESS_MAX_SECRET_DAYS";
+/// Longest certificate validity, in days, before it counts as long-lived (SP-CRED-002).
+pub const MAX_CERTIFICATE_DAYS_VAR: &str = "MI_ASSESS_MAX_CERTIFICATE_DAYS";
 /// How long the single-identity endpoint may work, in seconds (at most 60).
 pub const IDENTITY_TIMEOUT_VAR: &str = "MI_ASSESS_IDENTITY_TIMEOUT";
 /// The single-identity endpoint's deadline by default, and its ceiling.
@@ -185,6 +194,10 @@ pub struct Settings {
     pub azure_plane: AzurePlaneMode,
     /// Trusted federated-credential issuers (the configured list, or the defaults).
     pub fic_allowed_issuers: Vec<String>,
+    /// Longest client-secret validity, in days, before it counts as long-lived.
+    pub max_secret_days: u32,
+    /// Longest certificate validity, in days, before it counts as long-lived.
+    pub max_certificate_days: u32,
     /// How long a run may take before it stops itself.
     pub run_timeout: std::time::Duration,
     /// How long the single-identity endpoint may work before it answers 504.
@@ -225,6 +238,18 @@ impl Settings {
             .map(|v| v.parse())
             .transpose()?
             .unwrap_or_default();
+        let days =
+            |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+                match non_empty(name) {
+                    None => Ok(default),
+                    Some(raw) => parse_positive(name, &raw)?.try_into().map_err(|_| {
+                        ConfigError::InvalidNumber {
+                            name,
+                            value: raw.clone(),
+                        }
+                    }),
+                }
+            };
         let fic_allowed_issuers = match non_empty(FIC_ALLOWED_ISSUERS_VAR) {
             Some(raw) => parse_issuer_list(FIC_ALLOWED_ISSUERS_VAR, &raw)?,
             None => Vec::new(),
@@ -242,6 +267,8 @@ impl Settings {
             arm_endpoint,
             azure_plane,
             fic_allowed_issuers,
+            max_secret_days: days(MAX_SECRET_DAYS_VAR, DEFAULT_MAX_SECRET_DAYS)?,
+            max_certificate_days: days(MAX_CERTIFICATE_DAYS_VAR, DEFAULT_MAX_CERTIFICATE_DAYS)?,
             limits: {
                 let defaults = crate::http::Limits::default();
                 crate::http::Limits {
@@ -487,6 +514,21 @@ mod tests {
             err.to_string().contains("required, optional or off"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn credential_lifetimes_default_to_the_baseline_and_must_be_whole_days() {
+        let s = settings(&[]).expect("valid");
+        assert_eq!((s.max_secret_days, s.max_certificate_days), (180, 365));
+        let s = settings(&[
+            (MAX_SECRET_DAYS_VAR, "90"),
+            (MAX_CERTIFICATE_DAYS_VAR, "730"),
+        ])
+        .expect("valid");
+        assert_eq!((s.max_secret_days, s.max_certificate_days), (90, 730));
+        for bad in ["0", "-5", "half a year", "99999999999"] {
+            assert!(settings(&[(MAX_SECRET_DAYS_VAR, bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -131,6 +131,7 @@ pub(super) const PRIVILEGED_RBAC_AT_HIGH_SCOPE: Rule = Rule {
     title: "Managed identity can grant Azure access at management-group, root or subscription scope",
     applies_to: "managed identities with Azure RBAC role assignments (direct or through a group)",
     severity: "critical for Owner, User Access Administrator or Role Based Access Control Administrator at management-group or root (/) scope; high for the same roles at subscription scope",
+    severities: &[Severity::Critical, Severity::High],
     rationale: "These three roles can create role assignments, so the identity can give itself (or anyone) Owner over every subscription below the scope. Whoever can run code on the identity's resource, or attach the identity elsewhere, inherits that power, with no MFA or Conditional Access in the way. Management-group scope reaches every current and future subscription underneath.",
     remediation: "Delete the assignment (az role assignment delete --ids <assignment id>) or remove the identity from the group that holds it, then grant the narrowest role the workload needs at the resource group it works in. If it must delegate access, use Role Based Access Control Administrator with a condition that limits the roles and principals it can assign.",
     references: &[
@@ -193,6 +194,7 @@ pub(super) const CUSTOM_ROLE_GRANTS_ACCESS: Rule = Rule {
     title: "Managed identity holds a custom Azure role that can grant access",
     applies_to: "managed identities with custom Azure role assignments (direct or through a group)",
     severity: "high",
+    severities: &[Severity::High],
     rationale: "A custom role whose actions allow Microsoft.Authorization/roleAssignments/write (directly, or through */write or *) lets its holder assign any role, Owner included, at the role's scope: it is an access administrator under another name, and reviews that look only for Owner and User Access Administrator miss it.",
     remediation: "Remove Microsoft.Authorization/roleAssignments/write and the wildcards that imply it (*, */write, Microsoft.Authorization/*) from the role's actions, or add them to notActions (az role definition update --role-definition <file>), or delete the assignment (az role assignment delete --ids <assignment id>).",
     references: &[
@@ -264,6 +266,7 @@ pub(super) const CONTROL_OVER_PRIVILEGED_IDENTITY: Rule = Rule {
     title: "Managed identity can take over a more privileged user-assigned identity",
     applies_to: "managed identities holding Managed Identity Operator, Managed Identity Contributor, or any role with federated-credential write or identity assign rights, over a scope that holds a user-assigned identity",
     severity: "high; medium when the control is latent (assign/action alone, and the holder has write on no compute resource to attach the identity to)",
+    severities: &[Severity::High, Severity::Medium],
     rationale: "Federated-credential write lets the holder add a trust to an issuer it controls and mint tokens as the target identity; assign/action (Managed Identity Operator) lets it attach the identity to compute it controls and use its token. Either way the holder gets every right of the target. When the target is more privileged than the holder (by its Graph, Entra and Azure roles, not counting this control), that is privilege escalation.",
     remediation: "Delete the controlling assignment (az role assignment delete --ids <assignment id>), or narrow it to a resource group that holds no identity more privileged than the holder; move privileged user-assigned identities to a resource group of their own.",
     references: &[
@@ -461,6 +464,7 @@ pub(super) const UNUSED_USER_ASSIGNED_IDENTITY: Rule = Rule {
     title: "User-assigned identity is attached to no resource",
     applies_to: "user-assigned identities (Azure Resource Graph) without federated credentials",
     severity: "low when it holds no privilege (or only UserAccess), medium with ManagementPlane privileges, high with ControlPlane privileges",
+    severities: &[Severity::High, Severity::Medium, Severity::Low],
     rationale: "A user-assigned identity outlives the resources that used it: it is not deleted with them. An identity attached to nothing and used by no federated credential is an orphan whose permissions nobody reviews, and anyone who can attach it (Managed Identity Operator) or add a credential to it inherits them.",
     remediation: "Confirm nothing uses it (sign-in logs of the service principal), delete its Azure role assignments (az role assignment delete --ids …) and app role assignments, then delete the identity: az identity delete --ids <identity resource id>.",
     references: &[
@@ -602,6 +606,7 @@ pub(super) const STALE_MANAGED_IDENTITY: Rule = Rule {
     title: "Managed identity's Azure resource no longer exists",
     applies_to: "managed identities whose resource is in a subscription the scanner can read (management-group and policy-assignment identities excluded)",
     severity: "medium; high when the identity still holds ControlPlane privileges",
+    severities: &[Severity::High, Severity::Medium],
     rationale: "A managed identity's service principal should disappear with its resource. One whose resource is gone (or now carries a different identity) is a relic: nothing legitimate authenticates as it, yet its role assignments and app roles stay valid and keep cluttering reviews.",
     remediation: "Remove what the service principal still holds: its Azure role assignments (az role assignment delete --ids …, or find them with az role assignment list --assignee <object id> --all) and its app roles (DELETE /servicePrincipals/{id}/appRoleAssignments/{assignmentId}); if the service principal itself remains, open a support case: managed-identity service principals cannot be deleted directly.",
     references: &[
@@ -735,6 +740,7 @@ pub(super) const ORPHANED_ROLE_ASSIGNMENT: Rule = Rule {
     title: "Azure role assignment belongs to a principal that no longer exists",
     applies_to: "Azure role assignments to service principals (or to principals of unknown type) not found in Entra",
     severity: "medium",
+    severities: &[Severity::Medium],
     rationale: "Azure does not remove role assignments when their principal is deleted: they show as \"Identity not found\". They grant nothing today, but they hide real assignments in reviews, count against the subscription's assignment limit, and are exactly what an attacker restoring a soft-deleted principal would reuse.",
     remediation: "Delete the assignment: az role assignment delete --ids <assignment id>.",
     references: &[
@@ -930,6 +936,7 @@ pub(super) const FEDERATED_CREDENTIAL_INVENTORY: Rule = Rule {
     title: "User-assigned identity trusts an external issuer (federated credential)",
     applies_to: "federated identity credentials of user-assigned identities",
     severity: "info",
+    severities: &[Severity::Info],
     rationale: "A federated credential lets tokens from another identity provider (GitHub Actions, Terraform Cloud, a Kubernetes cluster, …) sign in as the identity without any secret. The trust boundary moves to that issuer and to whoever controls the matching subject, so every credential belongs in the inventory with its issuer, subject and audiences.",
     remediation: "Review each credential; delete the ones no workload uses: az identity federated-credential delete --name <credential> --identity-name <identity> --resource-group <rg>.",
     references: &[
@@ -980,6 +987,7 @@ pub(super) const UNTRUSTED_ISSUER: Rule = Rule {
     title: "Federated credential trusts an issuer outside the allowlist",
     applies_to: "federated identity credentials of user-assigned identities (issuers not already flagged by MI-FIC-003)",
     severity: "high",
+    severities: &[Severity::High],
     rationale: "Only issuers the organisation vouches for should mint tokens for its identities. The allowlist is MI_ASSESS_FIC_ALLOWED_ISSUERS (default: GitHub Actions and Terraform Cloud) plus the OIDC issuers of the AKS clusters in this tenant, the same idea as Azure Policy's \"Managed Identity Federated Credentials should be from allowed issuer types\". Any other issuer is an unreviewed way in.",
     remediation: "Delete the credential (az identity federated-credential delete …), or, if the issuer is trusted, add it to MI_ASSESS_FIC_ALLOWED_ISSUERS.",
     references: &[
@@ -1033,6 +1041,7 @@ pub(super) const SELF_HOSTED_ISSUER: Rule = Rule {
     title: "Federated credential trusts an issuer hosted on Blob Storage, App Service or a bare IP",
     applies_to: "federated identity credentials of user-assigned identities",
     severity: "critical",
+    severities: &[Severity::Critical],
     rationale: "An OIDC issuer is just two JSON documents and a key set. Hosted on a storage account (*.blob.core.windows.net, *.web.core.windows.net), a web app (*.azurewebsites.net) or a bare IP, whoever can write to that storage or app, or take over its name once it is deleted, can publish their own keys and mint tokens that sign in as the identity. This is the attacker-controlled issuer pattern (roadoidc).",
     remediation: "Delete the credential (az identity federated-credential delete …) and federate only with an issuer on a domain your identity provider controls.",
     references: &[
@@ -1104,6 +1113,7 @@ pub(super) const BROAD_GITHUB_SUBJECT: Rule = Rule {
     title: "Privileged identity trusts a broad GitHub Actions subject",
     applies_to: "GitHub Actions federated credentials of user-assigned identities at ManagementPlane or ControlPlane tier",
     severity: "high",
+    severities: &[Severity::High],
     rationale: "The subject decides which workflow runs may sign in. pull_request subjects admit code from any pull request; wildcards admit any matching repository or branch; a subject without environment: is not protected by GitHub environment rules (required reviewers, branch restrictions). On a privileged identity, anyone who can push a workflow to the repository gets its rights.",
     remediation: "Replace the credential with one bound to a protected GitHub environment: delete it (az identity federated-credential delete …) and create repo:<org>/<repo>:environment:<environment> (az identity federated-credential create … --subject repo:<org>/<repo>:environment:<environment>), with required reviewers on that environment.",
     references: &[

@@ -11,15 +11,13 @@ use crate::model::{CredentialHome, CredentialKind, Timestamp};
 use crate::resolve::TenantView;
 use crate::resolve::principals::{PrincipalView, ResolvedCredential};
 
-/// Validity above which a credential counts as long-lived.
-const LONG_LIVED_DAYS: i64 = 365;
-
 /// SP-CRED-001.
 pub(super) const MOVE_TO_MANAGED_IDENTITY: Rule = Rule {
     id: "SP-CRED-001",
     title: "Service principal authenticates with a secret or certificate; move it to a managed identity",
     applies_to: "application service principals owned by this tenant",
-    severity: "critical when it holds ControlPlane permissions or roles; medium otherwise",
+    severity: "critical when it holds ControlPlane permissions or roles; medium otherwise; low when every credential it holds has expired (it cannot authenticate: remove the dead credentials)",
+    severities: &[Severity::Critical, Severity::Medium, Severity::Low],
     rationale: "A secret or certificate can be copied and used from anywhere until it expires, and secrets leak through code, pipelines and config. Managed identities and workload identity federation remove the secret entirely. The guidance asks to move such service principals to managed identities.",
     remediation: "Pick the replacement: a system-assigned managed identity when the workload runs on one Azure resource; a user-assigned managed identity when several resources share it or its permissions must exist before the resource; workload identity federation when it runs outside Azure (GitHub Actions, other clouds, on-premises Kubernetes). Grant the replacement the same (or fewer) permissions, switch the workload, then delete the credential.",
     references: &[
@@ -72,7 +70,16 @@ fn move_to_managed_identity(view: &TenantView<'_>) -> Vec<Finding> {
         if subject.credentials.is_empty() {
             continue;
         }
+        let live = subject
+            .credentials
+            .iter()
+            .filter(|c| !is_expired(c, view.snapshot.collected_at))
+            .count();
         let tier = subject.tier();
+        if live == 0 {
+            out.push(dead_credentials(view, subject));
+            continue;
+        }
         let severity = if tier == Some(Tier::ControlPlane) {
             Severity::Critical
         } else {
@@ -125,9 +132,8 @@ fn move_to_managed_identity(view: &TenantView<'_>) -> Vec<Finding> {
             subject,
             "credentials",
             format!(
-                "{} authenticates with {} credential(s){}",
+                "{} authenticates with {live} credential(s){}",
                 subject.display_name,
-                subject.credentials.len(),
                 if severity == Severity::Critical { " and holds ControlPlane privileges" } else { "" }
             ),
             json!({
@@ -143,16 +149,56 @@ fn move_to_managed_identity(view: &TenantView<'_>) -> Vec<Finding> {
     out
 }
 
+/// True when the credential's end date has passed at collection time.
+fn is_expired(c: &ResolvedCredential, now: time::OffsetDateTime) -> bool {
+    c.end
+        .as_ref()
+        .and_then(Timestamp::value)
+        .is_some_and(|e| e < now)
+}
+
+/// SP-CRED-001 for a service principal whose every credential has expired: it cannot
+/// authenticate, so there is nothing to move; the dead credentials are hygiene.
+fn dead_credentials(view: &TenantView<'_>, subject: &PrincipalView) -> Finding {
+    let deletes: Vec<String> = subject
+        .credentials
+        .iter()
+        .map(|c| delete_credential(view, subject, c))
+        .collect();
+    MOVE_TO_MANAGED_IDENTITY.finding(
+        Severity::Low,
+        subject,
+        "credentials",
+        format!(
+            "{} holds only expired credentials ({}): it cannot authenticate",
+            subject.display_name,
+            subject.credentials.len()
+        ),
+        json!({
+            "appId": subject.app_id,
+            "credentials": subject.credentials.iter().map(credential_summary).collect::<Vec<_>>(),
+            "allExpired": true,
+            "tier": subject.tier(),
+        }),
+        format!(
+            "Remove the dead credential(s); if the workload is to sign in again, give it a managed identity or federation instead of a new secret: {}",
+            deletes.join("; ")
+        ),
+    )
+}
+
 /// SP-CRED-002.
 pub(super) const CREDENTIAL_HYGIENE: Rule = Rule {
     id: "SP-CRED-002",
     title: "Service principal credential is expired or long-lived",
     applies_to: "application service principals owned by this tenant",
-    severity: "medium for a credential valid for more than one year; low for an expired credential still present",
+    severity: "medium for a client secret valid for more than 180 days or a certificate valid for more than 365 days (MI_ASSESS_MAX_SECRET_DAYS, MI_ASSESS_MAX_CERTIFICATE_DAYS); low for an expired credential beside live ones (a principal whose every credential expired is one SP-CRED-001 finding)",
+    severities: &[Severity::Medium, Severity::Low],
     rationale: "A long-lived secret stays usable long after it leaks; ScubaGear and Entra recommendations cap secret lifetimes. An expired credential is dead weight that hides which credentials are really in use.",
     remediation: "Delete the credential; if the workload still needs one, move it to a managed identity or federation (SP-CRED-001), or at least issue a credential that lives no longer than 180 days.",
     references: &[
         "ScubaGear MS.AAD.5.6/5.7; Entra recommendations staleAppCreds; Prowler entra_app_registration_client_secret_unused",
+        "Entra app management policies: passwordLifetime and asymmetricKeyLifetime restrictions (learn.microsoft.com/graph/api/resources/applicationauthenticationmethodpolicy)",
     ],
     scope: Scope::Subjects,
     retired: None,
@@ -163,11 +209,16 @@ fn credential_hygiene(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &CREDENTIAL_HYGIENE;
     let now = view.snapshot.collected_at;
     let mut out = Vec::new();
+    let settings = &view.snapshot.settings;
     for subject in view
         .service_principals
         .iter()
         .filter(|s| !s.is_managed_identity())
     {
+        // Every credential expired: one SP-CRED-001 finding says so.
+        if subject.credentials.iter().all(|c| is_expired(c, now)) {
+            continue;
+        }
         for credential in &subject.credentials {
             let start = credential.start.as_ref().and_then(Timestamp::value);
             let end = credential.end.as_ref().and_then(Timestamp::value);
@@ -176,7 +227,12 @@ fn credential_hygiene(view: &TenantView<'_>) -> Vec<Finding> {
                 (Some(s), Some(e)) => Some((e - s).whole_days()),
                 _ => None,
             };
-            let long_lived = lifetime_days.is_some_and(|d| d > LONG_LIVED_DAYS);
+            let max_days = if credential.kind == CredentialKind::Password {
+                settings.max_secret_days
+            } else {
+                settings.max_certificate_days
+            };
+            let long_lived = lifetime_days.is_some_and(|d| d > i64::from(max_days));
             let (severity, problem) = match (expired, long_lived) {
                 (true, _) => (Severity::Low, "an expired".to_owned()),
                 (false, true) => (
@@ -188,6 +244,7 @@ fn credential_hygiene(view: &TenantView<'_>) -> Vec<Finding> {
             let mut evidence = credential_summary(credential);
             evidence["expired"] = json!(expired);
             evidence["lifetimeDays"] = json!(lifetime_days);
+            evidence["maxLifetimeDays"] = json!(max_days);
             out.push(rule.finding(
                 severity,
                 subject,

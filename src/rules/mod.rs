@@ -85,6 +85,8 @@ pub struct Rule {
     pub applies_to: &'static str,
     /// The severities it can emit, and when.
     pub severity: &'static str,
+    /// The severities it can emit, as values: every finding's severity is one of them.
+    pub severities: &'static [Severity],
     /// Why it matters.
     pub rationale: &'static str,
     /// How to fix it (each finding carries the exact call).
@@ -112,6 +114,11 @@ impl Rule {
         evidence: serde_json::Value,
         remediation: String,
     ) -> Finding {
+        debug_assert!(
+            self.severities.contains(&severity),
+            "{} emitted {severity:?}, which it does not declare",
+            self.id
+        );
         let id_source = format!(
             "{}|{}|{}",
             self.id,
@@ -182,6 +189,47 @@ pub fn evaluate(view: &TenantView<'_>) -> Vec<Finding> {
         .collect()
 }
 
+/// A severity calibration: what a rule emitted before, what it emits now, and why.
+#[derive(Debug)]
+pub struct Calibration {
+    /// The rule.
+    pub rule_id: &'static str,
+    /// The case and its severity before.
+    pub before: &'static str,
+    /// The same case now.
+    pub after: &'static str,
+    /// The source the new severity follows.
+    pub source: &'static str,
+}
+
+/// Every severity calibration, in the order they were made (docs/rules.md lists them).
+pub const CALIBRATIONS: &[Calibration] = &[
+    Calibration {
+        rule_id: "SP-CRED-001",
+        before: "medium (\"authenticates with 1 credential\") for a service principal whose only credential has expired",
+        after: "low, \"holds only expired credentials: it cannot authenticate\", remediation: remove the dead credentials; the title counts live credentials only",
+        source: "An expired password or key credential cannot be redeemed for a token (Microsoft identity platform: application credentials); ScubaGear MS.AAD.5.6 treats it as hygiene",
+    },
+    Calibration {
+        rule_id: "SP-CRED-002",
+        before: "medium above 365 days for secrets and certificates alike",
+        after: "medium above 180 days for a client secret and above 365 days for a certificate, both configurable (MI_ASSESS_MAX_SECRET_DAYS, MI_ASSESS_MAX_CERTIFICATE_DAYS); an expired credential of a principal with no live one is left to SP-CRED-001",
+        source: "ScubaGear MS.AAD.5.6 (the baseline the rule cites) and the rule's own remediation: 180 days for secrets; Entra app management policies restrict passwordLifetime and asymmetricKeyLifetime separately",
+    },
+    Calibration {
+        rule_id: "SELF-001",
+        before: "high for any excess that is not ControlPlane, including a read-only one such as AuditLog.Read.All",
+        after: "follows the most privileged excess: critical ControlPlane; high ManagementPlane that writes (or a directory role); medium ManagementPlane read-only; low UserAccess only",
+        source: "The Enterprise Access Model tiers of data/classification (AuditLog.Read.All is ManagementPlane); read access is a step below write access of the same tier, as in EntraOps' tiering of read and write permissions",
+    },
+    Calibration {
+        rule_id: "MI-GRANT-001",
+        before: "medium",
+        after: "low: inert hygiene",
+        source: "Delegated permissions act only in a signed-in user's context (learn.microsoft.com/entra/identity-platform/permissions-consent-overview); a managed identity has no user sign-in, so a delegated grant on it cannot be exercised",
+    },
+];
+
 /// The catalogue as Markdown (docs/rules.md is generated from this).
 pub fn catalogue_markdown() -> String {
     let mut out = String::from(
@@ -207,7 +255,7 @@ pub fn catalogue_markdown() -> String {
     }
     for rule in RULES {
         out.push_str(&format!(
-            "\n## {id}\n\n**{title}**\n\n{retired}- Applies to: {applies}\n- Severity: {severity}\n\n\
+            "\n## {id}\n\n**{title}**\n\n{retired}- Applies to: {applies}\n- Severity: {severity}\n- Emits: {severities}\n\n\
              **Why it matters.** {rationale}\n\n**How to fix it.** {remediation}\n",
             retired = rule
                 .retired
@@ -217,6 +265,12 @@ pub fn catalogue_markdown() -> String {
             title = rule.title,
             applies = rule.applies_to,
             severity = rule.severity,
+            severities = rule
+                .severities
+                .iter()
+                .map(|s| format!("`{}`", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
             rationale = rule.rationale,
             remediation = rule.remediation,
         ));
@@ -226,6 +280,20 @@ pub fn catalogue_markdown() -> String {
                 out.push_str(&format!("- {reference}\n"));
             }
         }
+    }
+    out.push_str(
+        "\n## Severity calibrations\n\nSeverities a rule used to emit and what it emits now, with the source each follows.\n\n\
+         | Rule | Before | After | Source |\n|---|---|---|---|\n",
+    );
+    for c in CALIBRATIONS {
+        out.push_str(&format!(
+            "| [{id}](#{anchor}) | {before} | {after} | {source} |\n",
+            id = c.rule_id,
+            anchor = c.rule_id.to_ascii_lowercase(),
+            before = c.before,
+            after = c.after,
+            source = c.source,
+        ));
     }
     out
 }

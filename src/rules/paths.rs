@@ -22,6 +22,7 @@ pub(super) const PATH_TO_TIER0: Rule = Rule {
     title: "Managed identity reaches Tier-0 through control of another identity",
     applies_to: "managed identities whose shortest path to a Tier-0 privilege runs through another identity they control (a path longer than a direct holding)",
     severity: "critical when the target is Global-Administrator-equivalent (a ControlPlane directory role active at tenant scope, a Graph permission with a direct path to Global Administrator, or a role that can grant Azure access at root or management-group scope); high for any other Tier-0 target (an eligible ControlPlane role, another ControlPlane permission)",
+    severities: &[Severity::Critical, Severity::High],
     rationale: "A managed identity is judged by what it holds, but it holds whatever the identities it can run code as hold. A role that allows a VM extension, a web app deployment or a runbook over a scope with a more privileged identity's host makes the holder that identity. The path is invisible in the holder's own grants; this finding shows it hop by hop, shortest first.",
     remediation: "Break the first hop that should not exist: each hop in the evidence carries the exact command (delete or narrow the Azure role assignment that gives control of the host, or remove the group membership). Then move the privileged identity's host into a scope the holder cannot write.",
     references: &[
@@ -92,6 +93,7 @@ pub(super) const WHO_CAN_BECOME: Rule = Rule {
     title: "Principals can run code as a privileged managed identity",
     applies_to: "managed identities at ControlPlane or ManagementPlane tier, and the scanner's own identity, with at least one principal that can run code in their host or take over the user-assigned identity",
     severity: "critical for a ControlPlane identity that a guest, a foreign principal, an application with a secret or certificate, or a group of 50 or more members can act as; high for any other actor of a ControlPlane identity, for the scanner, and for a ManagementPlane identity with such a weak actor; medium for other actors of a ManagementPlane identity",
+    severities: &[Severity::Critical, Severity::High, Severity::Medium],
     rationale: "Whoever can run code in a managed identity's host, or add a federated credential to a user-assigned identity, holds every right the identity has, with no secret, MFA or Conditional Access in the way. The identity is only as well protected as the weakest principal with that control. For the scanner, it means reading the whole directory and choosing what the assessment reports.",
     remediation: "Remove each actor's control in the evidence (delete or narrow the Azure role assignment it names), or move the identity's host into a resource group only its operators can write; keep Tier-0 hosts in scopes no broader role reaches.",
     references: &[
@@ -201,6 +203,7 @@ pub(super) const BROAD_WRITE_ROLE: Rule = Rule {
     title: "Managed identity holds a broad write role at subscription or management-group scope",
     applies_to: "managed identities holding, directly or through a group, a role that can write resources of every provider (Contributor, or any role with * or */write) at subscription, management-group or root scope, and that cannot itself grant access (MI-AZ-001 and MI-AZ-002 cover those)",
     severity: "high",
+    severities: &[Severity::High],
     rationale: "Write over every resource in a subscription is code execution on every VM, app, runbook and workflow in it, and with that the power of every managed identity they run as. An identity with that reach is Tier-0 in practice even when no single grant looks privileged, and whoever controls its host inherits it all.",
     remediation: "Delete the assignment (az role assignment delete --ids <assignment id>) or remove the identity from the group that holds it, and grant a role with only the actions the workload uses, at the resource group it works in.",
     references: &[
@@ -290,6 +293,7 @@ pub(super) const OWNS_MORE_PRIVILEGED: Rule = Rule {
     title: "Managed identity owns an application, service principal or group more privileged than itself",
     applies_to: "managed identities that own an application registration, a service principal or a group whose privileges (its Graph permissions, directory roles and Azure roles, or its own path to Tier-0) exceed the identity's own",
     severity: "critical when the owned object has a critical path to Tier-0 (or is Tier-0 itself); high when it has a high path or is ControlPlane; medium when it is ManagementPlane above the owner",
+    severities: &[Severity::Critical, Severity::High, Severity::Medium],
     rationale: "An owner of an application or service principal can add a secret to it and sign in as it; an owner of a group can add any member, itself included. Owning an object is as good as holding its privileges, yet the owner's own grants do not show them. A managed identity that owns something more privileged than itself hands those privileges to whoever runs code in its host.",
     remediation: "Remove the identity as an owner (DELETE /applications/{id}/owners/{ownerId}/$ref, /servicePrincipals/{id}/owners/{ownerId}/$ref or /groups/{id}/owners/{ownerId}/$ref); if automation must manage the object, give it the narrowest permission for that job instead of ownership.",
     references: &[

@@ -68,6 +68,7 @@ pub(super) const CONTROL_PLANE_PERMISSION: Rule = Rule {
     title: "Managed identity holds a ControlPlane application permission",
     applies_to: "managed identities",
     severity: "critical for a direct path to Global Administrator (RoleManagement.ReadWrite.Directory, AppRoleAssignment.ReadWrite.All, Application.ReadWrite.All, RoleAssignmentSchedule.ReadWrite.Directory, PrivilegedAccess.ReadWrite.AzureADGroup, UserAuthenticationMethod.ReadWrite.All, …); high for any other ControlPlane permission on Graph or another API",
+    severities: &[Severity::Critical, Severity::High],
     rationale: "ControlPlane permissions let the identity change who has access to the tenant: grant itself roles, add credentials to other apps, or reset administrators' authentication methods. Managed identities get no Conditional Access or continuous access evaluation, so whoever can run code on the hosting resource holds these rights.",
     remediation: "Remove the app role assignment (DELETE /servicePrincipals/{id}/appRoleAssignments/{assignmentId}) and grant the narrowest permission the workload needs instead.",
     references: &[
@@ -184,6 +185,7 @@ pub(super) const TENANT_WIDE_DATA: Rule = Rule {
     title: "Managed identity can read or write data across the whole tenant",
     applies_to: "managed identities",
     severity: "high",
+    severities: &[Severity::High],
     rationale: "Application permissions such as Mail.Read, Files.Read.All, Sites.FullControl.All or Exchange full_access_as_app reach every mailbox or site in the tenant, not just the ones the workload uses. One compromised resource then exposes all of the organisation's mail or documents.",
     remediation: "Replace the tenant-wide permission with its scoped alternative: Sites.Selected plus per-site grants for SharePoint and OneDrive, Exchange Online RBAC for Applications with a management scope for mail, calendars and contacts, resource-specific consent for Teams; then remove the tenant-wide grant.",
     references: &[
@@ -276,6 +278,12 @@ pub(super) const DIRECTORY_ROLE: Rule = Rule {
     title: "Managed identity holds a directory role",
     applies_to: "managed identities",
     severity: "critical for a privileged role active at tenant scope; high for a privileged role eligible through PIM; medium for a privileged role scoped to an administrative unit; info for a non-privileged role",
+    severities: &[
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Info,
+    ],
     rationale: "Directory roles are Entra's administrative rights. A privileged role on a managed identity turns every code path on its hosting resource into an administrator, with no MFA, Conditional Access or PIM approval in the way.",
     remediation: "Remove the assignment (DELETE /roleManagement/directory/roleAssignments/{id}), the eligibility (POST roleEligibilityScheduleRequests with action adminRemove), or the group membership that confers it; grant a narrower role scoped to an administrative unit when one is needed.",
     references: &[
@@ -383,6 +391,7 @@ pub(super) const PRIVILEGED_GROUP: Rule = Rule {
     title: "Managed identity is a member of a privileged group",
     applies_to: "managed identities in a privileged group that gives them no directory role (MI-ROLE-001 reports a role held through a group, naming the group)",
     severity: "high",
+    severities: &[Severity::High],
     rationale: "The guidance says to make sure a managed identity is not part of a privileged group such as an administrators group. A role-assignable group, a group holding a directory role (active or eligible) or a group the organisation declares privileged passes its rights to every member, and membership is easy to overlook when reviewing the identity itself.",
     remediation: "Remove the identity from the group (DELETE /groups/{groupId}/members/{identityId}/$ref, or from the nested group that makes it a member) and grant the identity the specific permission it needs directly.",
     references: &[
@@ -434,6 +443,7 @@ pub(super) const PRIVILEGE_THROUGH_GROUP: Rule = Rule {
     title: "Managed identity gets privileges through a group",
     applies_to: "managed identities",
     severity: "info",
+    severities: &[Severity::Info],
     rationale: "Managed identity tokens are cached per resource for up to about 24 hours, so removing the identity from a group does not revoke what the group gave it until the cached token expires. Microsoft recommends assigning permissions to the identity directly.",
     remediation: "Assign the role to the identity (a user-assigned identity when several resources need it) instead of through the group, then remove the group membership.",
     references: &[
@@ -494,8 +504,9 @@ pub(super) const DELEGATED_GRANTS: Rule = Rule {
     id: "MI-GRANT-001",
     title: "Managed identity has delegated permission grants",
     applies_to: "managed identities",
-    severity: "medium",
-    rationale: "Managed identities call APIs as themselves with application permissions; a delegated (user) grant on one is never needed for that and usually means someone consented for it by mistake or to widen its reach with user impersonation scopes.",
+    severity: "low: a managed identity cannot run a user sign-in, so a delegated grant on it is inert hygiene",
+    severities: &[Severity::Low],
+    rationale: "Managed identities call APIs as themselves with application permissions; a delegated (user) grant on one is never needed for that and usually means someone consented for it by mistake. It is inert: delegated scopes act only in a user's sign-in, and a managed identity has no interactive or delegated sign-in flow, so nothing can use the grant today. Remove it so that it cannot become live if the grant is copied or the identity is replaced by an app registration.",
     remediation: "Delete the grant (DELETE /oauth2PermissionGrants/{id}).",
     references: &[
         "oAuth2PermissionGrant resource type (learn.microsoft.com/graph/api/resources/oauth2permissiongrant)",
@@ -511,7 +522,7 @@ fn delegated_grants(view: &TenantView<'_>) -> Vec<Finding> {
     for subject in &view.identities {
         for grant in subject.delegated_grants.iter().flatten() {
             out.push(rule.finding(
-                Severity::Medium,
+                Severity::Low,
                 subject,
                 &grant.id,
                 format!(
@@ -541,6 +552,7 @@ pub(super) const DISABLED_BUT_PRIVILEGED: Rule = Rule {
     title: "Disabled managed identity still holds privileges",
     applies_to: "managed identities",
     severity: "low",
+    severities: &[Severity::Low],
     rationale: "A disabled identity cannot sign in today, but its grants stay; re-enabling it (or a platform re-provisioning) restores every right at once, and the grants clutter least-privilege reviews.",
     remediation: "Remove the identity's app role assignments, directory roles and group memberships, or delete the identity (or its resource) if it is no longer used.",
     references: &["Monkey365 / CIS analogue: disabled accounts with permissions"],

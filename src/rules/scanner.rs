@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{Finding, Rule, Scope, az_rest};
-use crate::classification::{Tier, tier_by_name};
+use crate::classification::{Classifier, Tier};
 use crate::model::Severity;
 use crate::model::SubjectKind;
 use crate::resolve::TenantView;
@@ -22,7 +22,13 @@ pub(super) const SCANNER_SELF_CHECK: Rule = Rule {
     id: "SELF-001",
     title: "The scanner's own identity holds more than its documented read permissions",
     applies_to: "the identity mi-assess runs as (the oid of its own token)",
-    severity: "critical when the excess is ControlPlane; high otherwise",
+    severity: "follows the most privileged excess grant: critical for a ControlPlane grant; high for a ManagementPlane grant that can write (or a ManagementPlane directory role); medium for a read-only ManagementPlane permission (such as AuditLog.Read.All); low for UserAccess grants only",
+    severities: &[
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ],
     rationale: "A security scanner is a high-value target: it runs unattended and reads the whole directory. It needs Application.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory and Directory.Read.All; anything more is standing privilege an attacker inherits by compromising the Function App.",
     remediation: "Remove every app role assignment and directory role beyond the documented read set from the scanner's identity.",
     references: &["Maester #1287 (run with least privileges); the mi-assess README, Permissions"],
@@ -30,6 +36,37 @@ pub(super) const SCANNER_SELF_CHECK: Rule = Rule {
     retired: None,
     check: scanner_self_check,
 };
+
+/// The severity of one excess grant of the scanner, by its tier: a read-only permission
+/// (`….Read`, `….Read.All`, no write, manage or send segment) is a step below a writing one of
+/// the same tier. A directory role counts as writing.
+fn excess_severity(grant: &str, tier: Tier) -> Severity {
+    let permission = grant.split(" (").next().unwrap_or(grant);
+    let read_only = !grant.starts_with("directory role ")
+        && permission
+            .split('.')
+            .any(|s| s.eq_ignore_ascii_case("Read"))
+        && !permission.split('.').any(|s| {
+            let s = s.to_ascii_lowercase();
+            [
+                "write",
+                "manage",
+                "send",
+                "fullcontrol",
+                "create",
+                "delete",
+                "invite",
+            ]
+            .iter()
+            .any(|w| s.contains(w))
+        });
+    match (tier, read_only) {
+        (Tier::ControlPlane, _) => Severity::Critical,
+        (Tier::ManagementPlane, false) => Severity::High,
+        (Tier::ManagementPlane, true) => Severity::Medium,
+        (Tier::UserAccess, _) => Severity::Low,
+    }
+}
 
 fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &SCANNER_SELF_CHECK;
@@ -57,7 +94,7 @@ fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
             });
         let tier = resolved
             .map(|r| r.tier)
-            .unwrap_or_else(|| tier_by_name(role));
+            .unwrap_or_else(|| Classifier::embedded().graph_permission_tier(role));
         let call = match (subject_view, resolved) {
             (Some(v), Some(r)) => Some(az_rest(
                 "DELETE",
@@ -110,14 +147,11 @@ fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
         return Vec::new();
     }
     excess.sort();
-    let control_plane = excess
+    let severity = excess
         .iter()
-        .any(|(_, tier, _)| *tier == Tier::ControlPlane);
-    let severity = if control_plane {
-        Severity::Critical
-    } else {
-        Severity::High
-    };
+        .map(|(name, tier, _)| excess_severity(name, *tier))
+        .max()
+        .unwrap_or(Severity::Low);
     let mut fallback = PrincipalView::known_only_by_id(
         object_id,
         "mi-assess scanner",
@@ -145,4 +179,53 @@ fn scanner_self_check(view: &TenantView<'_>) -> Vec<Finding> {
         }),
         format!("Remove the excess grants: {}", calls.join("; ")),
     )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excess_grant_weighs_by_its_tier_and_whether_it_writes() {
+        let cases = [
+            (
+                "Application.ReadWrite.All (Microsoft Graph)",
+                Tier::ControlPlane,
+                Severity::Critical,
+            ),
+            (
+                "Mail.ReadWrite (Microsoft Graph)",
+                Tier::ManagementPlane,
+                Severity::High,
+            ),
+            (
+                "directory role Global Reader",
+                Tier::ManagementPlane,
+                Severity::High,
+            ),
+            (
+                "AuditLog.Read.All (Microsoft Graph)",
+                Tier::ManagementPlane,
+                Severity::Medium,
+            ),
+            (
+                "Sites.Read.All (Microsoft Graph)",
+                Tier::ManagementPlane,
+                Severity::Medium,
+            ),
+            (
+                "Mail.Send (Microsoft Graph)",
+                Tier::ManagementPlane,
+                Severity::High,
+            ),
+            (
+                "User.Read.All (Microsoft Graph)",
+                Tier::UserAccess,
+                Severity::Low,
+            ),
+        ];
+        for (grant, tier, expected) in cases {
+            assert_eq!(excess_severity(grant, tier), expected, "{grant}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ pub(super) const EXPIRED_SUPPRESSION: Rule = Rule {
     title: "A suppression in suppressions.json has expired",
     applies_to: "entries of suppressions.json in the results container",
     severity: "info",
+    severities: &[Severity::Info],
     rationale: "An accepted risk is accepted for a time. Once the expiry passes the suppression stops applying, so the underlying finding is reported again; this finding says why it came back so the owner can renew the acceptance or fix the risk.",
     remediation: "Fix the underlying finding, or renew the entry in suppressions.json with a new expiry and a current reason.",
     references: &["mi-assess README, Suppressions"],

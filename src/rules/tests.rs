@@ -438,7 +438,8 @@ fn delegated_grants_fire_only_for_their_client() {
     s.delegated_grants = Dataset::Collected {
         items: vec![grant(MI)],
     };
-    assert_eq!(fired(&s, "MI-GRANT-001"), vec![Severity::Medium]);
+    // Calibrated: a managed identity has no user sign-in, so a delegated grant is inert.
+    assert_eq!(fired(&s, "MI-GRANT-001"), vec![Severity::Low]);
     s.delegated_grants = Dataset::Collected {
         items: vec![grant("someone-else")],
     };
@@ -555,18 +556,19 @@ fn credential_bearing_service_principals_should_move_to_managed_identities() {
 fn expired_and_long_lived_credentials_are_flagged() {
     let cases = [
         (
-            "expired",
-            secret("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z"),
-            vec![Severity::Low],
-        ),
-        (
             "three years",
             secret("2026-01-01T00:00:00Z", "2029-01-01T00:00:00Z"),
             vec![Severity::Medium],
         ),
+        // Calibrated: ScubaGear MS.AAD.5.6 caps secrets at 180 days, not 365.
+        (
+            "200 days",
+            secret("2026-06-01T00:00:00Z", "2026-12-18T00:00:00Z"),
+            vec![Severity::Medium],
+        ),
         (
             "six months",
-            secret("2026-06-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+            secret("2026-06-01T00:00:00Z", "2026-11-28T00:00:00Z"),
             vec![],
         ),
     ];
@@ -577,6 +579,70 @@ fn expired_and_long_lived_credentials_are_flagged() {
             "{label}"
         );
     }
+    // The limits are settings, recorded in the snapshot.
+    let mut s = credential_sp(None, secret("2026-06-01T00:00:00Z", "2026-12-18T00:00:00Z"));
+    s.settings.max_secret_days = 400;
+    assert!(fired(&s, "SP-CRED-002").is_empty());
+    // Certificates have their own limit: 365 days by default.
+    let certificate = |start: &str, end: &str| {
+        let mut s = credential_sp(None, secret("2026-06-01T00:00:00Z", "2026-11-28T00:00:00Z"));
+        if let Dataset::Collected { items } = &mut s.credential_service_principals {
+            items[0].service_principal.key_credentials.push(Credential {
+                key_id: Some("cert-1".into()),
+                display_name: Some("prod cert".into()),
+                start_date_time: Some(start.into()),
+                end_date_time: Some(end.into()),
+            });
+        }
+        fired(&s, "SP-CRED-002")
+    };
+    assert!(certificate("2026-06-01T00:00:00Z", "2026-12-18T00:00:00Z").is_empty());
+    assert_eq!(
+        certificate("2026-06-01T00:00:00Z", "2027-07-01T00:00:00Z"),
+        vec![Severity::Medium]
+    );
+}
+
+#[test]
+fn a_principal_whose_every_credential_expired_cannot_authenticate() {
+    let expired = secret("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
+    // Before: medium, "authenticates with 1 credential(s)", plus a low SP-CRED-002.
+    let s = credential_sp(Some("RoleManagement.ReadWrite.Directory"), expired.clone());
+    let a = assess(&s);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "SP-CRED-001")
+        .expect("finding");
+    assert_eq!(f.severity, Severity::Low);
+    assert!(f.title.contains("only expired credentials"), "{}", f.title);
+    assert!(
+        f.remediation.starts_with("Remove the dead credential"),
+        "{}",
+        f.remediation
+    );
+    assert!(fired(&s, "SP-CRED-002").is_empty(), "one fact, one finding");
+    // An expired credential beside a live one is hygiene of its own, and the live one counts.
+    let mut s = credential_sp(None, secret("2026-06-01T00:00:00Z", "2026-11-28T00:00:00Z"));
+    if let Dataset::Collected { items } = &mut s.credential_service_principals {
+        items[0].application_password_credentials.push(Credential {
+            key_id: Some("key-2".into()),
+            ..expired
+        });
+    }
+    assert_eq!(fired(&s, "SP-CRED-002"), vec![Severity::Low]);
+    let a = assess(&s);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "SP-CRED-001")
+        .expect("finding");
+    assert_eq!(f.severity, Severity::Medium);
+    assert!(
+        f.title.contains("authenticates with 1 credential"),
+        "{}",
+        f.title
+    );
 }
 
 #[test]
@@ -611,9 +677,21 @@ fn scanner_self_check_compares_with_the_documented_read_set() {
         )
         .is_empty()
     );
+    // Calibrated: the severity follows the excess's tier, a read-only one a step lower.
     assert_eq!(
         fired(
             &scanner(&["Application.Read.All", "AuditLog.Read.All"]),
+            "SELF-001"
+        ),
+        vec![Severity::Medium]
+    );
+    assert_eq!(
+        fired(
+            &scanner(&[
+                "Application.Read.All",
+                "AuditLog.Read.All",
+                "Mail.ReadWrite"
+            ]),
             "SELF-001"
         ),
         vec![Severity::High]

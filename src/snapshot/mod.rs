@@ -224,8 +224,18 @@ fn affects_status_default() -> bool {
     true
 }
 
+pub use crate::config::{DEFAULT_MAX_CERTIFICATE_DAYS, DEFAULT_MAX_SECRET_DAYS};
+
+fn default_max_secret_days() -> u32 {
+    DEFAULT_MAX_SECRET_DAYS
+}
+
+fn default_max_certificate_days() -> u32 {
+    DEFAULT_MAX_CERTIFICATE_DAYS
+}
+
 /// Inputs besides Graph data that change the assessment; recorded so replays match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssessmentSettings {
     /// Group object ids the customer declares privileged (`MI_ASSESS_PRIVILEGED_GROUPS`).
@@ -238,6 +248,25 @@ pub struct AssessmentSettings {
     /// empty: the defaults). The OIDC issuers of AKS clusters in the snapshot are added to it.
     #[serde(default)]
     pub fic_allowed_issuers: Vec<String>,
+    /// Longest client-secret validity, in days, before SP-CRED-002 calls it long-lived
+    /// (`MI_ASSESS_MAX_SECRET_DAYS`; snapshots written before it existed read the default).
+    #[serde(default = "default_max_secret_days")]
+    pub max_secret_days: u32,
+    /// Longest certificate validity, in days (`MI_ASSESS_MAX_CERTIFICATE_DAYS`).
+    #[serde(default = "default_max_certificate_days")]
+    pub max_certificate_days: u32,
+}
+
+impl Default for AssessmentSettings {
+    fn default() -> Self {
+        Self {
+            privileged_group_ids: Vec::new(),
+            suppressions: Vec::new(),
+            fic_allowed_issuers: Vec::new(),
+            max_secret_days: DEFAULT_MAX_SECRET_DAYS,
+            max_certificate_days: DEFAULT_MAX_CERTIFICATE_DAYS,
+        }
+    }
 }
 
 /// Per-principal data (managed identities and credential-bearing service principals).

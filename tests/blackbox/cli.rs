@@ -26,7 +26,7 @@ fn demo_runs_the_whole_pipeline_and_prints_a_summary() {
     assert!(stdout.contains("id-github-deploy"));
     assert!(
         stdout
-            .contains("49 findings: 13 critical, 19 high, 8 medium, 2 low, 7 info (2 suppressed)"),
+            .contains("48 findings: 13 critical, 18 high, 7 medium, 3 low, 7 info (2 suppressed)"),
         "{stdout}"
     );
     assert!(
@@ -111,6 +111,19 @@ fn demo_findings_match_the_reviewed_golden_file() {
         "demo findings differ from tests/golden/demo-findings.ndjson; review the change and regenerate with \
          MI_ASSESS_UPDATE_GOLDEN=1 cargo test --test blackbox demo_findings\n--- produced ---\n{findings}"
     );
+    // Every finding's severity is one its rule declares.
+    for line in findings.lines() {
+        let finding: serde_json::Value = serde_json::from_str(line).unwrap();
+        let rule = mi_assess::rules::rule(finding["ruleId"].as_str().unwrap()).unwrap();
+        let severity: mi_assess::model::Severity =
+            serde_json::from_value(finding["severity"].clone()).unwrap();
+        assert!(
+            rule.severities.contains(&severity),
+            "{} emitted {severity:?}, outside its declared {:?}",
+            rule.id,
+            rule.severities
+        );
+    }
     // Every rule fires at least once in the demo, and some identities are clean.
     for rule in mi_assess::rules::RULES
         .iter()

@@ -267,21 +267,39 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .unwrap()
         .unwrap();
     let first = change_types(&changes);
-    assert_eq!(first.len(), 48);
+    assert_eq!(first.len(), 47);
     assert!(first.iter().all(|(t, _, _)| t == "new"));
     let manifest = read_json(&store, &format!("{prefix}/manifest.json"))
         .await
         .unwrap();
     assert_eq!(
         manifest["counts"]["changes"],
-        json!({"new": 48, "resolved": 0, "severityChanged": 0})
+        json!({"new": 47, "resolved": 0, "severityChanged": 0})
     );
     assert!(manifest["previousRunId"].is_null());
     save_contract_samples(&store, "changes-run-1", &prefix, &tenant, &first_run).await;
 
-    // Between runs: one grant revoked, one credential-bearing app gains a ControlPlane permission,
-    // and two accepted risks are recorded (one still valid, one expired).
+    // Between runs: one grant revoked, one credential-bearing app (whose only secret had
+    // expired) gets a new secret and a ControlPlane permission, and two accepted risks are
+    // recorded (one still valid, one expired).
     sim.update_tenant(|t| {
+        let hr_export = t
+            .applications
+            .iter_mut()
+            .find(|a| a["displayName"] == "hr-export-connector")
+            .unwrap();
+        // Live now, and within the 180-day limit, so it raises no SP-CRED-002.
+        let now = time::OffsetDateTime::now_utc();
+        let rfc3339 = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        hr_export["passwordCredentials"] = json!([{
+            "keyId": "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e",
+            "displayName": "prod-secret-2",
+            "startDateTime": rfc3339(now - time::Duration::days(30)),
+            "endDateTime": rfc3339(now + time::Duration::days(120))
+        }]);
         t.app_role_assignments
             .retain(|a| a["id"] != "ara02-demo-assignment-0b1e6f7a");
         t.app_role_assignments.push(json!({
@@ -354,7 +372,7 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .find(|c| c["changeType"] == "severityChanged")
         .unwrap();
-    assert_eq!(changed["before"]["severity"], "medium");
+    assert_eq!(changed["before"]["severity"], "low");
     assert_eq!(changed["after"]["severity"], "critical");
     assert_eq!(changed["previousRunId"], first_run.as_str());
     assert!(changed["detectedAt"].is_string() && changed["previousRunAt"].is_string());
