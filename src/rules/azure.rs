@@ -330,36 +330,34 @@ fn control_over_privileged_identity(view: &TenantView<'_>) -> Vec<Finding> {
                 || definition.is_some_and(|d| d.allows(IDENTITY_ASSIGN))
                 || (definition.is_none() && guid != MANAGED_IDENTITY_CONTRIBUTOR);
             // The user-assigned identities under the scope (from the scope index) that
-            // outrank the holder; tiers of every identity are known up front.
-            let mut targets: Vec<(Option<Tier>, &str, &UserAssignedIdentityRow)> = view
-                .paths()
-                .user_assigned_under(&role.scope)
-                .into_iter()
-                .filter_map(|uami| {
-                    let target_id = uami.principal_id.as_deref()?;
-                    if target_id.eq_ignore_ascii_case(&holder.id) {
-                        return None;
-                    }
-                    let target_tier = view.tier_of(target_id)?;
-                    if target_tier <= holder_tier {
-                        return None;
-                    }
-                    let node = view
-                        .paths()
-                        .subject(target_id)
-                        .filter(|n| n.kind != SubjectKind::ServicePrincipal)?;
-                    Some((target_tier, node.name.as_str(), uami))
-                })
-                .collect();
+            // outrank the holder. The index lists them most privileged first (then by name
+            // and resource id), so the first one at or below the holder's tier ends the list.
+            let mut targets: Vec<(Option<Tier>, &str, &UserAssignedIdentityRow)> = Vec::new();
+            for uami in view.paths().user_assigned_under(&role.scope) {
+                let Some(target_id) = uami.principal_id.as_deref() else {
+                    continue;
+                };
+                let Some(target_tier) = view.tier_of(target_id) else {
+                    continue;
+                };
+                if target_tier <= holder_tier {
+                    break;
+                }
+                if target_id.eq_ignore_ascii_case(&holder.id) {
+                    continue;
+                }
+                let Some(node) = view
+                    .paths()
+                    .subject(target_id)
+                    .filter(|n| n.kind != SubjectKind::ServicePrincipal)
+                else {
+                    continue;
+                };
+                targets.push((target_tier, node.name.as_str(), uami));
+            }
             if targets.is_empty() {
                 continue;
             }
-            // Most privileged first, then by name and resource id.
-            targets.sort_by(|a, b| {
-                b.0.cmp(&a.0)
-                    .then_with(|| a.1.cmp(b.1))
-                    .then_with(|| a.2.id.cmp(&b.2.id))
-            });
             let count = targets.len();
             let how = match (can_add_credential, can_assign) {
                 (true, true) => "add a federated credential to it or attach it to a resource",

@@ -731,6 +731,25 @@ fn inherited_actors_equal_the_actors_of_the_full_edge_list() {
             crowded > 10,
             "many identities should have more actors than a list holds (seed {seed}: {crowded})"
         );
+        // What an assignment above the subscriptions reaches, from the summary of its scope
+        // and role, equals what it reaches by itself, whoever is left out.
+        let mut above = 0;
+        let assignments = match &s.azure {
+            Dataset::Collected { items } => &items.role_assignments,
+            Dataset::Unknown { .. } => panic!("the estate has Azure data"),
+        };
+        for a in assignments {
+            if a.scope.starts_with("/subscriptions/") {
+                continue;
+            }
+            above += 1;
+            for exclude in [a.principal_id.as_str(), identities[0].as_str(), "nobody"] {
+                let summarised = paths.controlled_by_listed(&a.id, exclude, 20);
+                let reference = paths.controlled_by_listed_uncached(&a.id, exclude, 20);
+                assert_eq!(summarised, reference, "{} without {exclude}", a.id);
+            }
+        }
+        assert!(above > 50, "{above} assignments above subscriptions");
     }
 }
 

@@ -202,6 +202,21 @@ impl ScopeIndex {
         index
     }
 
+    /// Orders every scope's user-assigned identities by `key` (the most privileged first).
+    pub(super) fn rank_user_assigned<K: Ord>(&mut self, key: impl Fn(u32) -> K) {
+        for rows in self.user_assigned_under.values_mut() {
+            rows.sort_by_cached_key(|&u| key(u));
+        }
+    }
+
+    /// The identity number of a user-assigned identity row (`u32::MAX`: no principal id).
+    pub(super) fn identity_of_row(&self, row: u32) -> u32 {
+        self.identity_of_row
+            .get(row as usize)
+            .copied()
+            .unwrap_or(u32::MAX)
+    }
+
     /// The position of an actor, added when new.
     fn actor(&mut self, principal_id: &str) -> u32 {
         let key = principal_id.to_ascii_lowercase();
@@ -544,6 +559,14 @@ impl<'a> AzureGraph<'a> {
     /// (the first in the identity's host list), else the user-assigned identity under its
     /// scope when the role can write its federated credentials. The holder is left out.
     pub(super) fn reached_by(&self, i: usize) -> Vec<(u32, Reached)> {
+        let mut out = self.reached_by_all(i);
+        let holder = self.assignments[i].principal_id.to_ascii_lowercase();
+        out.retain(|(p, _)| self.index.identities[*p as usize] != holder);
+        out
+    }
+
+    /// [`Self::reached_by`] with the holder left in.
+    pub(super) fn reached_by_all(&self, i: usize) -> Vec<(u32, Reached)> {
         let a = &self.assignments[i];
         let scope = scope_key(&a.scope);
         let mut hosts: Vec<(u32, u32, u32)> = self
@@ -587,9 +610,28 @@ impl<'a> AzureGraph<'a> {
             );
             out.sort_by_key(|(p, _)| *p);
         }
-        let holder = a.principal_id.to_ascii_lowercase();
-        out.retain(|(p, _)| self.index.identities[*p as usize] != holder);
         out
+    }
+
+    /// True when assignment `i` reaches the identity (lower-case object id) as
+    /// [`Self::reached_by`] counts it, before the holder is left out: a host of the identity
+    /// under the assignment's scope whose type its role allows, or its user-assigned identity
+    /// under the scope when the role writes federated credentials.
+    pub(super) fn reaches(&self, i: usize, identity_key: &str) -> bool {
+        let table = ExecuteAsTable::embedded();
+        let scope = scope_key(&self.assignments[i].scope);
+        let over = |resource: &str| self.ancestors(resource).contains(&scope);
+        let by_host = self.hosts.get(identity_key).into_iter().flatten().any(|h| {
+            table
+                .host(&h.resource_type)
+                .is_some_and(|(entry, _)| self.allows_host(i, entry) && over(&h.id))
+        });
+        by_host
+            || (self.index.federated[i]
+                && self
+                    .user_assigned
+                    .get(identity_key)
+                    .is_some_and(|uami| over(uami)))
     }
 
     /// The control assignment `i` gives over the identity `principal` through `reached`.
@@ -631,7 +673,8 @@ impl<'a> AzureGraph<'a> {
         }
     }
 
-    /// The user-assigned identity rows (principal id known) under a scope, in snapshot order.
+    /// The user-assigned identity rows (principal id known) under a scope, most privileged
+    /// first (tier, then name, then resource id; identities that are not subjects last).
     pub(super) fn user_assigned_under(
         &self,
         scope: &str,

@@ -760,6 +760,19 @@ pub struct AttackPaths<'a> {
     actor_rank: Vec<u32>,
     /// Per identity of the Azure scope lists: its tier, when it is a subject.
     identity_tiers: Vec<Option<Tier>>,
+    /// What the assignments at management groups and `/` reach, by (scope key, role GUID):
+    /// hundreds of assignments there share a few roles, and each reaches most identities.
+    reached_above_subscriptions: HashMap<(String, String), ReachedSummary>,
+}
+
+/// The identities an assignment reaches (holder included), summarised for listing.
+#[derive(Debug)]
+struct ReachedSummary {
+    /// How many.
+    count: usize,
+    /// The most privileged of them, in listing order, [`ACTORS_LISTED`] + 2 (room for the
+    /// holder and an excluded subject).
+    first: Vec<(u32, index::Reached)>,
 }
 
 /// A group with at least this many members is large: each member is an actor.
@@ -1163,11 +1176,13 @@ impl<'a> AttackPaths<'a> {
             member_counts,
             actor_rank: Vec::new(),
             identity_tiers: Vec::new(),
+            reached_above_subscriptions: HashMap::new(),
         };
         paths.actor_rank = paths.rank_actors();
         if let Some(azure) = paths.azure.as_mut() {
             azure.inherited = Inherited::new(azure, &paths.actor_rank);
         }
+        paths.rank_user_assigned();
         paths.identity_tiers = paths.azure.as_ref().map_or(Vec::new(), |a| {
             a.index
                 .identities
@@ -1175,10 +1190,56 @@ impl<'a> AttackPaths<'a> {
                 .map(|id| paths.position.get(id).and_then(|&i| paths.subjects[i].tier))
                 .collect()
         });
+        paths.reached_above_subscriptions = paths.summarise_reached_above_subscriptions();
         for class in [Severity::Critical, Severity::High] {
             paths.search(class);
         }
         paths
+    }
+
+    /// The listing order of reached identities: most privileged first, then by object id
+    /// (identity numbers follow it).
+    fn reached_key(&self, p: u32) -> (Reverse<Option<Tier>>, u32) {
+        (
+            Reverse(self.identity_tiers.get(p as usize).copied().flatten()),
+            p,
+        )
+    }
+
+    /// [`ReachedSummary`] of every (scope, role) of the assignments above subscriptions.
+    fn summarise_reached_above_subscriptions(&self) -> HashMap<(String, String), ReachedSummary> {
+        let mut out = HashMap::new();
+        let Some(azure) = &self.azure else {
+            return out;
+        };
+        for (i, a) in azure.assignments.iter().enumerate() {
+            if !matches!(
+                ScopeKind::of(&a.scope),
+                ScopeKind::ManagementGroup | ScopeKind::Root
+            ) {
+                continue;
+            }
+            let key = (scope_key(&a.scope), role_guid(&a.role_definition_id));
+            if out.contains_key(&key) {
+                continue;
+            }
+            let mut reached = azure.reached_by_all(i);
+            let count = reached.len();
+            let keep = ACTORS_LISTED + 2;
+            if reached.len() > keep {
+                reached.select_nth_unstable_by_key(keep - 1, |(p, _)| self.reached_key(*p));
+                reached.truncate(keep);
+            }
+            reached.sort_by_key(|(p, _)| self.reached_key(*p));
+            out.insert(
+                key,
+                ReachedSummary {
+                    count,
+                    first: reached,
+                },
+            );
+        }
+        out
     }
 
     /// Multi-source shortest paths from the holders of `class` targets over reversed control
@@ -1412,8 +1473,38 @@ impl<'a> AttackPaths<'a> {
         rank
     }
 
+    /// Orders the user-assigned identities under each scope most privileged first, so that a
+    /// rule asking for those above a tier reads only them.
+    fn rank_user_assigned(&mut self) {
+        let Some(azure) = self.azure.as_mut() else {
+            return;
+        };
+        let rows = azure.user_assigned_rows;
+        let subjects = &self.subjects;
+        let position = &self.position;
+        let index = &mut azure.index;
+        let identities = index.identities.clone();
+        let of_row: Vec<u32> = (0..rows.len() as u32)
+            .map(|u| index.identity_of_row(u))
+            .collect();
+        index.rank_user_assigned(|u| {
+            let subject = of_row
+                .get(u as usize)
+                .and_then(|&p| identities.get(p as usize))
+                .and_then(|id| position.get(id))
+                .map(|&i| &subjects[i]);
+            (
+                subject.is_none(),
+                Reverse(subject.and_then(|s| s.tier)),
+                subject.map(|s| s.name.clone()),
+                rows.get(u as usize).map(|r| r.id.clone()),
+            )
+        });
+    }
+
     /// The user-assigned identities (with a principal id) under a scope: the identity itself,
-    /// or any resource group, subscription, management group or `/` above it.
+    /// or any resource group, subscription, management group or `/` above it; most privileged
+    /// first (tier, name, resource id), those that are not subjects last.
     pub fn user_assigned_under(&self, scope: &str) -> Vec<&'a UserAssignedIdentityRow> {
         self.azure
             .as_ref()
@@ -1461,17 +1552,71 @@ impl<'a> AttackPaths<'a> {
         let Some(i) = azure.assignment(assignment_id) else {
             return (0, Vec::new());
         };
-        let mut reached: Vec<(u32, index::Reached)> = azure.reached_by(i);
         let exclude = exclude.to_ascii_lowercase();
+        let a = &azure.assignments[i];
+        let summary = self
+            .reached_above_subscriptions
+            .get(&(scope_key(&a.scope), role_guid(&a.role_definition_id)));
+        if let Some(summary) = summary {
+            let holder = a.principal_id.to_ascii_lowercase();
+            let left_out = [holder.as_str(), exclude.as_str()];
+            let mut count = summary.count;
+            for (n, id) in left_out.iter().enumerate() {
+                if left_out[..n].contains(id) {
+                    continue;
+                }
+                if azure.reaches(i, id) {
+                    count = count.saturating_sub(1);
+                }
+            }
+            let controls = summary
+                .first
+                .iter()
+                .filter_map(|(p, r)| {
+                    let id = azure.index.identities.get(*p as usize)?;
+                    if left_out.contains(&id.as_str()) {
+                        return None;
+                    }
+                    let control = azure.control_reached(i, id, r)?;
+                    Some((id.clone(), control))
+                })
+                .take(listed)
+                .collect();
+            return (count, controls);
+        }
+        self.listed_from_reached(azure, i, &exclude, listed)
+    }
+
+    /// [`Self::controlled_by_listed`] without the summaries of assignments above
+    /// subscriptions: the reference they are tested against.
+    #[cfg(test)]
+    pub(crate) fn controlled_by_listed_uncached(
+        &self,
+        assignment_id: &str,
+        exclude: &str,
+        listed: usize,
+    ) -> (usize, Vec<(String, Control)>) {
+        let Some(azure) = &self.azure else {
+            return (0, Vec::new());
+        };
+        let Some(i) = azure.assignment(assignment_id) else {
+            return (0, Vec::new());
+        };
+        self.listed_from_reached(azure, i, &exclude.to_ascii_lowercase(), listed)
+    }
+
+    /// What assignment `i` reaches, but `exclude` (lower case), counted and listed.
+    fn listed_from_reached(
+        &self,
+        azure: &AzureGraph<'_>,
+        i: usize,
+        exclude: &str,
+        listed: usize,
+    ) -> (usize, Vec<(String, Control)>) {
+        let mut reached: Vec<(u32, index::Reached)> = azure.reached_by(i);
         reached.retain(|(p, _)| azure.index.identities[*p as usize] != exclude);
         let count = reached.len();
-        // Most privileged first, then by object id (identity numbers follow it).
-        let key = |(p, _): &(u32, index::Reached)| {
-            (
-                Reverse(self.identity_tiers.get(*p as usize).copied().flatten()),
-                *p,
-            )
-        };
+        let key = |(p, _): &(u32, index::Reached)| self.reached_key(*p);
         if reached.len() > listed && listed > 0 {
             reached.select_nth_unstable_by_key(listed - 1, key);
             reached.truncate(listed);
