@@ -33,6 +33,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// The allocator the binary uses (src/main.rs), so the in-process timings match a run's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
