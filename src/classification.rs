@@ -401,6 +401,30 @@ impl Classifier {
     }
 }
 
+/// Name parts that make a permission more than a read ([`tier_by_name`]).
+const WRITE_MARKERS: [&str; 20] = [
+    "write",
+    "fullcontrol",
+    "full_access",
+    "manage",
+    "send",
+    "delete",
+    "admin",
+    "create",
+    "update",
+    "invite",
+    "enable",
+    "disable",
+    "restore",
+    "provision",
+    "assign",
+    "reset",
+    "revoke",
+    "import",
+    "execute",
+    "impersonat",
+];
+
 /// Tiers a permission by its name alone; used for permissions the dataset does not know.
 /// Matching is case-insensitive, on substrings, checked in this order:
 ///
@@ -416,28 +440,6 @@ impl Classifier {
 /// 4. **ManagementPlane** for anything else, including an empty name: an unknown permission is
 ///    never assumed harmless.
 pub fn tier_by_name(name: &str) -> Tier {
-    const WRITE_MARKERS: [&str; 20] = [
-        "write",
-        "fullcontrol",
-        "full_access",
-        "manage",
-        "send",
-        "delete",
-        "admin",
-        "create",
-        "update",
-        "invite",
-        "enable",
-        "disable",
-        "restore",
-        "provision",
-        "assign",
-        "reset",
-        "revoke",
-        "import",
-        "execute",
-        "impersonat",
-    ];
     let name = name.trim().to_ascii_lowercase();
     let control_plane = (name.starts_with("rolemanagement") && name.contains("write"))
         || name.starts_with("approleassignment.")
@@ -446,13 +448,18 @@ pub fn tier_by_name(name: &str) -> Tier {
         || name.ends_with(".readwrite.directory");
     if control_plane {
         Tier::ControlPlane
-    } else if WRITE_MARKERS.iter().any(|marker| name.contains(marker)) {
-        Tier::ManagementPlane
-    } else if name.contains("read") {
+    } else if is_read_only_permission(&name) {
         Tier::UserAccess
     } else {
         Tier::ManagementPlane
     }
+}
+
+/// True when a permission's name says it only reads: it contains `Read` and none of the write
+/// markers of [`tier_by_name`] (`Write`, `Manage`, `Send`, …), case-insensitively.
+pub fn is_read_only_permission(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    name.contains("read") && !WRITE_MARKERS.iter().any(|marker| name.contains(marker))
 }
 
 /// Tiers a directory action by its name alone; used for actions the dataset does not know.

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::azure_tests::{
     CUSTOM, READER, SUB, add_uami, assign, azure, azure_base, builtin, uami_id,
 };
-use super::tests::{GRAPH_SP, group, role_id};
+use super::tests::{GRAPH_SP, finding_of, group, role_id};
 use crate::assess::assess;
 use crate::model::Severity;
 use crate::resolve::Resolver;
@@ -967,12 +967,7 @@ fn a_guest_who_can_act_as_a_control_plane_identity_is_critical() {
         guest.user_type = Some("Guest".into());
         items.found.push(guest);
     }
-    let a = assess(&s);
-    let f = a
-        .findings
-        .iter()
-        .find(|f| f.rule_id == "MI-PATH-002")
-        .expect("the guest is an actor");
+    let f = finding_of(&s, "MI-PATH-002");
     assert_eq!(f.severity, Severity::Critical);
     assert_eq!(f.evidence["actors"][0]["guest"], true);
     assert_eq!(

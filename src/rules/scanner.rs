@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{Finding, Rule, Scope, az_rest};
-use crate::classification::{Classifier, Tier};
+use crate::classification::{Classifier, Tier, is_read_only_permission};
 use crate::model::Severity;
 use crate::model::SubjectKind;
 use crate::resolve::TenantView;
@@ -38,28 +38,11 @@ pub(super) const SCANNER_SELF_CHECK: Rule = Rule {
 };
 
 /// The severity of one excess grant of the scanner, by its tier: a read-only permission
-/// (`….Read`, `….Read.All`, no write, manage or send segment) is a step below a writing one of
-/// the same tier. A directory role counts as writing.
+/// ([`is_read_only_permission`]) is a step below a writing one of the same tier. A directory
+/// role counts as writing.
 fn excess_severity(grant: &str, tier: Tier) -> Severity {
     let permission = grant.split(" (").next().unwrap_or(grant);
-    let read_only = !grant.starts_with("directory role ")
-        && permission
-            .split('.')
-            .any(|s| s.eq_ignore_ascii_case("Read"))
-        && !permission.split('.').any(|s| {
-            let s = s.to_ascii_lowercase();
-            [
-                "write",
-                "manage",
-                "send",
-                "fullcontrol",
-                "create",
-                "delete",
-                "invite",
-            ]
-            .iter()
-            .any(|w| s.contains(w))
-        });
+    let read_only = !grant.starts_with("directory role ") && is_read_only_permission(permission);
     match (tier, read_only) {
         (Tier::ControlPlane, _) => Severity::Critical,
         (Tier::ManagementPlane, false) => Severity::High,

@@ -188,6 +188,15 @@ fn role(principal: &str, definition: &str, scope: &str) -> RoleAssignment {
 }
 
 /// (rule id, severity) pairs of a snapshot's findings.
+/// The one finding of `rule_id` in the assessment of `snapshot`.
+pub(super) fn finding_of(snapshot: &TenantSnapshot, rule_id: &str) -> Finding {
+    assess(snapshot)
+        .findings
+        .into_iter()
+        .find(|f| f.rule_id == rule_id)
+        .unwrap_or_else(|| panic!("no {rule_id} finding"))
+}
+
 pub(super) fn fired(snapshot: &TenantSnapshot, rule_id: &str) -> Vec<Severity> {
     assess(snapshot)
         .findings
@@ -608,12 +617,7 @@ fn a_principal_whose_every_credential_expired_cannot_authenticate() {
     let expired = secret("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
     // Before: medium, "authenticates with 1 credential(s)", plus a low SP-CRED-002.
     let s = credential_sp(Some("RoleManagement.ReadWrite.Directory"), expired.clone());
-    let a = assess(&s);
-    let f = a
-        .findings
-        .iter()
-        .find(|f| f.rule_id == "SP-CRED-001")
-        .expect("finding");
+    let f = finding_of(&s, "SP-CRED-001");
     assert_eq!(f.severity, Severity::Low);
     assert!(f.title.contains("only expired credentials"), "{}", f.title);
     assert!(
@@ -631,12 +635,7 @@ fn a_principal_whose_every_credential_expired_cannot_authenticate() {
         });
     }
     assert_eq!(fired(&s, "SP-CRED-002"), vec![Severity::Low]);
-    let a = assess(&s);
-    let f = a
-        .findings
-        .iter()
-        .find(|f| f.rule_id == "SP-CRED-001")
-        .expect("finding");
+    let f = finding_of(&s, "SP-CRED-001");
     assert_eq!(f.severity, Severity::Medium);
     assert!(
         f.title.contains("authenticates with 1 credential"),

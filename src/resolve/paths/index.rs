@@ -205,7 +205,7 @@ impl ScopeIndex {
     /// Orders every scope's user-assigned identities by `key` (the most privileged first).
     pub(super) fn rank_user_assigned<K: Ord>(&mut self, key: impl Fn(u32) -> K) {
         for rows in self.user_assigned_under.values_mut() {
-            rows.sort_by_cached_key(|&u| key(u));
+            rows.sort_by_key(|&u| key(u));
         }
     }
 

@@ -1480,26 +1480,29 @@ impl<'a> AttackPaths<'a> {
             return;
         };
         let rows = azure.user_assigned_rows;
-        let subjects = &self.subjects;
-        let position = &self.position;
-        let index = &mut azure.index;
-        let identities = index.identities.clone();
-        let of_row: Vec<u32> = (0..rows.len() as u32)
-            .map(|u| index.identity_of_row(u))
-            .collect();
-        index.rank_user_assigned(|u| {
-            let subject = of_row
-                .get(u as usize)
-                .and_then(|&p| identities.get(p as usize))
-                .and_then(|id| position.get(id))
-                .map(|&i| &subjects[i]);
+        // Each row's place in the order, computed once; the lists then sort by it.
+        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+        order.sort_by_cached_key(|&u| {
+            let subject = azure
+                .index
+                .identities
+                .get(azure.index.identity_of_row(u) as usize)
+                .and_then(|id| self.position.get(id))
+                .map(|&i| &self.subjects[i]);
             (
                 subject.is_none(),
                 Reverse(subject.and_then(|s| s.tier)),
-                subject.map(|s| s.name.clone()),
-                rows.get(u as usize).map(|r| r.id.clone()),
+                subject.map(|s| s.name.as_str()),
+                rows.get(u as usize).map(|r| r.id.as_str()),
             )
         });
+        let mut place = vec![0u32; rows.len()];
+        for (rank, &u) in order.iter().enumerate() {
+            place[u as usize] = rank as u32;
+        }
+        azure
+            .index
+            .rank_user_assigned(|u| place.get(u as usize).copied().unwrap_or(u32::MAX));
     }
 
     /// The user-assigned identities (with a principal id) under a scope: the identity itself,
@@ -1546,6 +1549,30 @@ impl<'a> AttackPaths<'a> {
         exclude: &str,
         listed: usize,
     ) -> (usize, Vec<(String, Control)>) {
+        self.controlled_by_listed_with(assignment_id, exclude, listed, true)
+    }
+
+    /// [`Self::controlled_by_listed`] without the summaries of assignments above
+    /// subscriptions: the reference they are tested against.
+    #[cfg(test)]
+    pub(crate) fn controlled_by_listed_uncached(
+        &self,
+        assignment_id: &str,
+        exclude: &str,
+        listed: usize,
+    ) -> (usize, Vec<(String, Control)>) {
+        self.controlled_by_listed_with(assignment_id, exclude, listed, false)
+    }
+
+    /// [`Self::controlled_by_listed`], from the summary of the assignment's (scope, role) when
+    /// `summaries` allows and there is one.
+    fn controlled_by_listed_with(
+        &self,
+        assignment_id: &str,
+        exclude: &str,
+        listed: usize,
+        summaries: bool,
+    ) -> (usize, Vec<(String, Control)>) {
         let Some(azure) = &self.azure else {
             return (0, Vec::new());
         };
@@ -1554,9 +1581,12 @@ impl<'a> AttackPaths<'a> {
         };
         let exclude = exclude.to_ascii_lowercase();
         let a = &azure.assignments[i];
-        let summary = self
-            .reached_above_subscriptions
-            .get(&(scope_key(&a.scope), role_guid(&a.role_definition_id)));
+        let summary = summaries
+            .then(|| {
+                self.reached_above_subscriptions
+                    .get(&(scope_key(&a.scope), role_guid(&a.role_definition_id)))
+            })
+            .flatten();
         if let Some(summary) = summary {
             let holder = a.principal_id.to_ascii_lowercase();
             let left_out = [holder.as_str(), exclude.as_str()];
@@ -1585,24 +1615,6 @@ impl<'a> AttackPaths<'a> {
             return (count, controls);
         }
         self.listed_from_reached(azure, i, &exclude, listed)
-    }
-
-    /// [`Self::controlled_by_listed`] without the summaries of assignments above
-    /// subscriptions: the reference they are tested against.
-    #[cfg(test)]
-    pub(crate) fn controlled_by_listed_uncached(
-        &self,
-        assignment_id: &str,
-        exclude: &str,
-        listed: usize,
-    ) -> (usize, Vec<(String, Control)>) {
-        let Some(azure) = &self.azure else {
-            return (0, Vec::new());
-        };
-        let Some(i) = azure.assignment(assignment_id) else {
-            return (0, Vec::new());
-        };
-        self.listed_from_reached(azure, i, &exclude.to_ascii_lowercase(), listed)
     }
 
     /// What assignment `i` reaches, but `exclude` (lower case), counted and listed.
