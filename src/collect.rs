@@ -107,14 +107,33 @@ pub fn managed_identity_list_query() -> String {
 
 fn gap(dataset: DatasetName, principals: usize, error: &GraphError) -> CollectionGap {
     let status = error.status();
+    let licence = error.is_licence_required();
     CollectionGap {
         dataset,
         principals,
         status,
-        reason: error.to_string(),
+        reason: if licence {
+            format!(
+                "{dataset} does not exist in this tenant: it needs a licence the tenant lacks ({error}); the checks that need it cannot apply, and the run is not partial for it"
+            )
+        } else {
+            error.to_string()
+        },
         needs_permission: matches!(status, Some(401 | 403))
             .then(|| dataset.permission().to_owned()),
-        affects_status: true,
+        affects_status: !licence,
+        not_applicable: licence,
+    }
+}
+
+/// The data set a failed read leaves: not applicable for a licence the tenant lacks (the gap
+/// says so), otherwise unknown.
+fn failed<T>(gap: &CollectionGap) -> Dataset<T> {
+    let reason = gap.reason.clone();
+    if gap.not_applicable {
+        Dataset::NotApplicable { reason }
+    } else {
+        Dataset::Unknown { reason }
     }
 }
 
@@ -131,11 +150,11 @@ async fn list_dataset<T: serde::de::DeserializeOwned>(
             Dataset::Collected { items }
         }
         Err(e) => {
-            tracing::warn!(%dataset, error = %e, "could not collect; marking it unknown");
+            tracing::warn!(%dataset, error = %e, "could not collect");
             let gap = gap(dataset, 0, &e);
-            let reason = gap.reason.clone();
+            let data = failed(&gap);
             gaps.push(gap);
-            Dataset::Unknown { reason }
+            data
         }
     }
 }
@@ -332,6 +351,7 @@ async fn collect_credential_service_principals(
             reason: ownership_reason.clone(),
             needs_permission: None,
             affects_status: true,
+            not_applicable: false,
         });
         return (
             Dataset::Unknown {
@@ -403,7 +423,7 @@ async fn finish_ownership(
     };
     match groups {
         Dataset::Collected { items } => candidates.extend(items),
-        Dataset::Unknown { reason } => {
+        Dataset::Unknown { reason } | Dataset::NotApplicable { reason } => {
             return Dataset::Unknown {
                 reason: format!("groups and their owners could not be listed: {reason}"),
             };
@@ -639,9 +659,9 @@ async fn batch_dataset<T: serde::de::DeserializeOwned>(
             Ok(found) => items.extend(found),
             Err(e) => {
                 let gap = gap(dataset, 0, &e);
-                let reason = gap.reason.clone();
+                let data = failed(&gap);
                 gaps.push(gap);
-                return Dataset::Unknown { reason };
+                return data;
             }
         }
     }

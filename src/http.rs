@@ -29,6 +29,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+/// The error code Graph and ARM answer (with 400) for data behind a licence the tenant lacks,
+/// e.g. the PIM lists in a tenant without the Entra ID P2 (or Governance) licence.
+pub const LICENCE_REQUIRED_CODE: &str = "AadPremiumLicenseRequired";
+
 /// The HTTP method of a request (reqwest's own type; a method is never a string here).
 pub use reqwest::Method;
 

@@ -20,8 +20,8 @@
 //! Two data sets are read on their own, so that losing one leaves the rest of the plane known:
 //! the deployment storage accounts (a Resource Graph join, `queries::STORAGE_ACCOUNTS`) and the
 //! PIM eligibilities. A tenant without the Entra ID P2 (or Governance) licence answers the PIM
-//! read with 400 `AadPremiumLicenseRequired`: the eligibilities are unknown and the gap says
-//! why, but it does **not** make the run partial. Without the licence PIM for Azure resources
+//! read with 400 `AadPremiumLicenseRequired`: the eligibilities are not applicable
+//! ([`Dataset::NotApplicable`]) and the gap says why, but it does **not** make the run partial. Without the licence PIM for Azure resources
 //! is unavailable, so no eligibility can be activated and nothing the assessment could act on
 //! is missing; counting it would make every run of an unlicensed tenant partial, for ever,
 //! which would hide real gaps and trip `partial`-based gates. Any other failure of the PIM read
@@ -69,6 +69,7 @@ pub async fn collect_azure(
             reason: reason.clone(),
             needs_permission: None,
             affects_status: false,
+            not_applicable: false,
         });
         return Dataset::Unknown { reason };
     };
@@ -195,6 +196,7 @@ fn no_access(
         reason: reason.clone(),
         needs_permission: permission.then(|| AZURE_PERMISSION.into()),
         affects_status: required,
+        not_applicable: false,
     });
     Dataset::Unknown { reason }
 }
@@ -215,6 +217,7 @@ fn failed(
             .is_access_denied()
             .then(|| AZURE_PERMISSION.to_owned()),
         affects_status: true,
+        not_applicable: false,
     });
     Dataset::Unknown { reason }
 }
@@ -238,6 +241,7 @@ async fn collect_storage_accounts(
                 reason: reason.clone(),
                 needs_permission: e.is_access_denied().then(|| AZURE_PERMISSION.to_owned()),
                 affects_status: true,
+                not_applicable: false,
             });
             Dataset::Unknown { reason }
         }
@@ -319,8 +323,13 @@ pub async fn collect_eligibility(
             .is_access_denied()
             .then(|| AZURE_PERMISSION.to_owned()),
         affects_status: !licence,
+        not_applicable: licence,
     });
-    Dataset::Unknown { reason }
+    if licence {
+        Dataset::NotApplicable { reason }
+    } else {
+        Dataset::Unknown { reason }
+    }
 }
 
 async fn collect_federated_credentials(
@@ -392,6 +401,7 @@ async fn collect_federated_credentials(
                 .is_access_denied()
                 .then(|| AZURE_PERMISSION.to_owned()),
             affects_status: true,
+            not_applicable: false,
         });
     }
     out
@@ -683,7 +693,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unlicensed_tenant_leaves_eligibility_unknown_without_making_the_run_partial() {
+    async fn an_unlicensed_tenant_leaves_eligibility_not_applicable_without_making_the_run_partial()
+    {
         for (status, affects, permission) in
             [(400, false, false), (403, true, true), (503, true, false)]
         {
@@ -694,13 +705,23 @@ mod tests {
             let mut gaps = Vec::new();
             let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
             let azure = azure.known().expect("the rest of the plane is known");
-            assert!(azure.eligible_role_assignments.is_unknown(), "{status}");
+            assert_eq!(
+                azure.eligible_role_assignments.is_not_applicable(),
+                status == 400,
+                "{status}"
+            );
+            assert_eq!(
+                azure.eligible_role_assignments.is_unknown(),
+                status != 400,
+                "{status}"
+            );
             assert!(azure.storage_accounts.known().is_some());
             assert_eq!(gaps.len(), 1, "{status}: {gaps:?}");
             let gap = &gaps[0];
             assert_eq!(gap.dataset, DatasetName::AzureEligibleRoleAssignments);
             assert_eq!(gap.status, Some(status));
             assert_eq!(gap.affects_status, affects, "{status}");
+            assert_eq!(gap.not_applicable, status == 400, "{status}");
             assert_eq!(gap.needs_permission.is_some(), permission, "{status}");
             let lists = sim
                 .arm_request_log()

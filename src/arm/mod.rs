@@ -55,8 +55,7 @@ pub const FEDERATED_CREDENTIALS_API_VERSION: &str = "2023-01-31";
 /// Authorization API version for role eligibility schedule instances (PIM for Azure resources,
 /// GA since 2020-10-01).
 pub const ELIGIBILITY_API_VERSION: &str = "2020-10-01";
-/// The ARM error code of a PIM read in a tenant without the Entra ID P2 (or Governance) licence.
-pub const LICENCE_REQUIRED_CODE: &str = "AadPremiumLicenseRequired";
+pub use crate::http::LICENCE_REQUIRED_CODE;
 /// Rows per Resource Graph page (the service maximum).
 pub const RESOURCE_GRAPH_PAGE_SIZE: u32 = 1000;
 /// Federated-credential list calls per second and subscription, at most (ARM's token bucket

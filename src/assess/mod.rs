@@ -138,6 +138,7 @@ impl<'a> Assessor<'a> {
             }
         }
         order::sort_by_subject_position(&mut findings, subjects);
+        let pim = snapshot.pim_licence();
         // Finding count and worst severity per subject, in one pass.
         let mut per_subject: HashMap<&str, (usize, Option<Severity>)> = HashMap::new();
         for finding in &findings {
@@ -157,6 +158,7 @@ impl<'a> Assessor<'a> {
                 let mut record = IdentityRecord::from_service_principal(sp);
                 let (count, highest) = per_subject.get(sp.id.as_str()).copied().unwrap_or_default();
                 record.attach(view, count, highest);
+                record.pim = pim;
                 let paths = self.resolver.paths();
                 record.path_to_tier0 = paths.path_to_tier0(&sp.id);
                 record.actors = paths.actors(&sp.id);

@@ -11,11 +11,11 @@ use crate::resolve::paths::{Actors, PathToTier0};
 use crate::resolve::principals::{
     PrincipalView, ResolvedAppRole, ResolvedDirectoryRole, ResolvedGrant, ResolvedGroup,
 };
-use crate::snapshot::DatasetName;
 use crate::snapshot::graph::ServicePrincipal;
+use crate::snapshot::{DatasetName, PimLicence};
 
 /// Version of the identity record format.
-pub const IDENTITY_SCHEMA_VERSION: &str = "1.2.0";
+pub const IDENTITY_SCHEMA_VERSION: &str = "1.3.0";
 
 /// One line of `identities.ndjson`: a managed identity and the resource behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +72,10 @@ pub struct IdentityRecord {
     /// Data sets that could not be read for this identity.
     #[serde(default)]
     pub unknown: Vec<DatasetName>,
+    /// Whether the tenant has PIM (`{licensed: false}`: no role can be eligible, and the PIM
+    /// checks do not apply); null when it could not be told.
+    #[serde(default)]
+    pub pim: Option<PimLicence>,
     /// The shortest path from it to a Tier-0 privilege, hop by hop (null: none). A direct
     /// holding is a path of one hop (two through a group).
     #[serde(default)]
@@ -114,6 +118,7 @@ impl IdentityRecord {
             delegated_grants: None,
             azure_role_assignments: None,
             unknown: Vec::new(),
+            pim: None,
             path_to_tier0: None,
             actors: Actors::default(),
             finding_count: 0,

@@ -156,7 +156,9 @@ pub(super) async fn group_candidates(
                 })
                 .collect(),
         },
-        Dataset::Unknown { reason } => Dataset::Unknown { reason },
+        Dataset::Unknown { reason } | Dataset::NotApplicable { reason } => {
+            Dataset::Unknown { reason }
+        }
     }
 }
 
@@ -316,7 +318,9 @@ pub(super) async fn owned_by_one(
     .await;
     let owned = match owned {
         Dataset::Collected { items } => items,
-        Dataset::Unknown { reason } => return Dataset::Unknown { reason },
+        Dataset::Unknown { reason } | Dataset::NotApplicable { reason } => {
+            return Dataset::Unknown { reason };
+        }
     };
     let collection = |o: &DirectoryObject| {
         if o.is_application() {

@@ -101,6 +101,7 @@ pub async fn lookup(
                     needs_permission: matches!(status, Some(401 | 403))
                         .then(|| DatasetName::DirectoryObjects.permission().to_owned()),
                     affects_status: true,
+                    not_applicable: false,
                 });
                 return Dataset::Unknown { reason };
             }
@@ -171,6 +172,7 @@ async fn count_members(
                 .contains("needs GroupMember.Read.All")
                 .then(|| DatasetName::GroupMemberCounts.permission().to_owned()),
             affects_status: true,
+            not_applicable: false,
         });
     }
     counts

@@ -129,6 +129,12 @@ impl GraphError {
     pub fn is_forbidden(&self) -> bool {
         self.status() == Some(403)
     }
+
+    /// True when the data sits behind a licence the tenant lacks: 400 with the code
+    /// [`http::LICENCE_REQUIRED_CODE`], never inferred from a message.
+    pub fn is_licence_required(&self) -> bool {
+        matches!(self, Self::Status { status: 400, code, .. } if code.eq_ignore_ascii_case(http::LICENCE_REQUIRED_CODE))
+    }
 }
 
 /// Counters for one client: what the run cost Graph.

@@ -13,7 +13,9 @@ use super::encode::{Body, gzip_json, json_bytes, json_chunks, ndjson_stream};
 use crate::assess::{Assessment, Assessor, CHUNK_SUBJECTS};
 use crate::changes::{self, Comparison, CurrentRun};
 use crate::report::{Selection, Totals};
-use crate::results::records::{FileEntry, RESULTS_SCHEMA_VERSION, RunCounts, RunError, RunStage};
+use crate::results::records::{
+    FileEntry, NotApplicableCheck, RESULTS_SCHEMA_VERSION, RunCounts, RunError, RunStage,
+};
 use crate::results::store::LOCK_TTL_SECONDS;
 use crate::results::{
     self, Chunks, GZIP, HTML, JSON, LatestPointer, Lock, Manifest, NDJSON, ResultStore, RunState,
@@ -172,6 +174,7 @@ impl Publisher {
         counts.changes = totals.changes;
         manifest.counts = counts;
         manifest.skipped = snapshot.gaps.clone();
+        manifest.not_applicable = NotApplicableCheck::from_gaps(&snapshot.gaps);
         crate::telemetry::memory_mark("counted");
 
         let run_id = manifest.run_id.to_string();

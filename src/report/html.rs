@@ -172,7 +172,25 @@ fn render_problems(out: &mut String, m: &Manifest) {
             esc(m.status.as_str())
         )),
     }
-    if !m.skipped.is_empty() {
+    if !m.not_applicable.is_empty() {
+        out.push_str(
+            "<section class=\"card\" id=\"not-applicable\"><h2>Checks that do not apply</h2>\
+             <p class=\"muted\">Data this tenant does not have, as the service said with an \
+             error code (a licence it lacks). The run is not partial for it.</p>\
+             <div class=\"table-scroll\"><table class=\"grid\"><thead><tr><th>Data set</th>\
+             <th>Checks that could not apply</th><th>Reason</th></tr></thead><tbody>\n",
+        );
+        for check in &m.not_applicable {
+            out.push_str(&format!(
+                "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(check.dataset.as_str()),
+                esc(&check.checks),
+                esc(&check.reason)
+            ));
+        }
+        out.push_str("</tbody></table></div></section>\n");
+    }
+    if m.skipped.iter().any(|g| !g.not_applicable) {
         out.push_str(
             "<section class=\"card\" id=\"gaps\"><h2>Data not collected</h2>\
              <p class=\"muted\">What this run could not read, and the permission that would close \
@@ -180,7 +198,7 @@ fn render_problems(out: &mut String, m: &Manifest) {
              <th>Data set</th><th>Principals</th><th>HTTP</th><th>Reason</th>\
              <th>Needs permission</th></tr></thead><tbody>\n",
         );
-        for gap in &m.skipped {
+        for gap in m.skipped.iter().filter(|g| !g.not_applicable) {
             out.push_str(&format!(
                 "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td>{}</td><td class=\"mono\">{}</td></tr>\n",
@@ -1406,6 +1424,7 @@ mod tests {
             reason: "<b>forbidden</b>".to_owned(),
             needs_permission: Some("RoleManagement.Read.Directory".to_owned()),
             affects_status: true,
+            not_applicable: false,
         });
         m.errors.push(RunError {
             stage: crate::results::records::RunStage::Collect,
@@ -1423,6 +1442,38 @@ mod tests {
         assert!(html.contains("roleEligibilitySchedules"));
         assert!(html.contains("&lt;b&gt;forbidden&lt;/b&gt;"));
         assert!(html.contains("Graph said &lt;no&gt;"));
+        assert!(!html.contains("Checks that do not apply"));
+    }
+
+    #[test]
+    fn lists_the_checks_that_do_not_apply_apart_from_the_gaps() {
+        let (mut m, identities, findings, changes) = sample();
+        let gap = crate::snapshot::CollectionGap {
+            dataset: crate::snapshot::DatasetName::RoleEligibilitySchedules,
+            principals: 0,
+            status: Some(400),
+            reason: "needs a <licence>".to_owned(),
+            needs_permission: None,
+            affects_status: false,
+            not_applicable: true,
+        };
+        m.not_applicable =
+            crate::results::records::NotApplicableCheck::from_gaps(std::slice::from_ref(&gap));
+        m.skipped.push(gap);
+        let html = render(&ReportInput {
+            manifest: &m,
+            identities: &identities,
+            findings: &findings,
+            changes: &changes,
+            totals: &Totals::of(&identities, &findings, &changes),
+        });
+        assert!(html.contains("Checks that do not apply"));
+        assert!(html.contains("directory roles eligible through PIM"));
+        assert!(html.contains("needs a &lt;licence&gt;"));
+        assert!(
+            !html.contains("Data not collected"),
+            "a licence gap is no collection gap"
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub(super) fn identity(id: &str, name: &str) -> IdentityRecord {
         delegated_grants: Some(Vec::new()),
         azure_role_assignments: Some(Vec::new()),
         unknown: Vec::new(),
+        pim: None,
         path_to_tier0: None,
         actors: Default::default(),
         finding_count: 1,

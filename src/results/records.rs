@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::graph::client::GraphStatsSnapshot;
 
 /// Version of the manifest, latest-pointer and status documents.
-pub const RESULTS_SCHEMA_VERSION: &str = "1.1.0";
+pub const RESULTS_SCHEMA_VERSION: &str = "1.2.0";
 
 /// Final outcome of a run, and the states before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,6 +311,10 @@ pub struct Manifest {
     /// Data that could not be collected (the reason the run is `partial`).
     #[serde(default)]
     pub skipped: Vec<crate::snapshot::CollectionGap>,
+    /// Checks that could not apply because their data does not exist in this tenant (a
+    /// licence it lacks), one per data set; they never make the run partial.
+    #[serde(default)]
+    pub not_applicable: Vec<NotApplicableCheck>,
     /// Problems that did not stop or degrade collection, e.g. a malformed suppressions.json.
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -322,6 +326,32 @@ pub struct Manifest {
     pub failure_reason: Option<FailureReason>,
     /// The mi-assess version that produced the run.
     pub tool_version: String,
+}
+
+/// Checks that could not apply in this tenant, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotApplicableCheck {
+    /// The data set that does not exist, e.g. `roleEligibilitySchedules`.
+    pub dataset: crate::snapshot::DatasetName,
+    /// What the assessment checks with it (and so could not check here).
+    pub checks: String,
+    /// Why, with the service's answer.
+    pub reason: String,
+}
+
+impl NotApplicableCheck {
+    /// The checks each not-applicable gap leaves out, in the gaps' order.
+    pub fn from_gaps(gaps: &[crate::snapshot::CollectionGap]) -> Vec<Self> {
+        gaps.iter()
+            .filter(|g| g.not_applicable)
+            .map(|g| Self {
+                dataset: g.dataset,
+                checks: g.dataset.checks().to_owned(),
+                reason: g.reason.clone(),
+            })
+            .collect()
+    }
 }
 
 impl Manifest {
@@ -346,6 +376,7 @@ impl Manifest {
             files: Vec::new(),
             errors: Vec::new(),
             skipped: Vec::new(),
+            not_applicable: Vec::new(),
             warnings: Vec::new(),
             previous_run_id: None,
             failure_reason: None,

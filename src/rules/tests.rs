@@ -722,6 +722,7 @@ fn unknown_data_is_not_treated_as_empty() {
         reason: "403".into(),
         needs_permission: Some("RoleManagement.Read.Directory".into()),
         affects_status: true,
+        not_applicable: false,
     });
     let assessor = Assessor::new(&s);
     let identity = &assessor

@@ -841,6 +841,19 @@ fn denied(state: &SimState, entity: Entity) -> SimResult<()> {
     Ok(())
 }
 
+/// The PIM lists of a tenant without the Entra ID P2 (or Governance) licence answer 400 with
+/// the licence code.
+fn licensed(state: &SimState) -> SimResult<()> {
+    if state.tenant().pim_unlicensed {
+        return Err(SimResponse::error(
+            StatusCode::BAD_REQUEST,
+            crate::http::LICENCE_REQUIRED_CODE,
+            "The tenant needs an AAD Premium 2 license.",
+        ));
+    }
+    Ok(())
+}
+
 fn valid_object_id(id: &str) -> SimResult<()> {
     uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
         SimResponse::error(
@@ -1049,26 +1062,30 @@ pub(super) fn route_get(
                 )
             }),
         ["roleManagement", "directory", "roleEligibilitySchedules"] => {
-            denied(state, ELIGIBILITY_SCHEDULE).and_then(|()| {
-                collection(
-                    state,
-                    path,
-                    &query,
-                    ELIGIBILITY_SCHEDULE,
-                    tenant.role_eligibility_schedules.iter().collect(),
-                )
-            })
+            denied(state, ELIGIBILITY_SCHEDULE)
+                .and_then(|()| licensed(state))
+                .and_then(|()| {
+                    collection(
+                        state,
+                        path,
+                        &query,
+                        ELIGIBILITY_SCHEDULE,
+                        tenant.role_eligibility_schedules.iter().collect(),
+                    )
+                })
         }
         ["roleManagement", "directory", "roleAssignmentSchedules"] => {
-            denied(state, ASSIGNMENT_SCHEDULE).and_then(|()| {
-                collection(
-                    state,
-                    path,
-                    &query,
-                    ASSIGNMENT_SCHEDULE,
-                    tenant.role_assignment_schedules.iter().collect(),
-                )
-            })
+            denied(state, ASSIGNMENT_SCHEDULE)
+                .and_then(|()| licensed(state))
+                .and_then(|()| {
+                    collection(
+                        state,
+                        path,
+                        &query,
+                        ASSIGNMENT_SCHEDULE,
+                        tenant.role_assignment_schedules.iter().collect(),
+                    )
+                })
         }
         ["oauth2PermissionGrants"] => denied(state, OAUTH2_GRANT).and_then(|()| {
             collection(

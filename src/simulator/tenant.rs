@@ -61,6 +61,10 @@ pub struct SimTenant {
     /// `delegatedGrants` or `roleEligibilitySchedules`.
     #[serde(default)]
     pub denied: Vec<String>,
+    /// The tenant has no Microsoft Entra ID P2 (or Governance) licence: the PIM schedule lists
+    /// answer 400 `AadPremiumLicenseRequired`.
+    #[serde(default)]
+    pub pim_unlicensed: bool,
     /// The Azure plane (Azure Resource Manager and Resource Graph); empty when absent.
     #[serde(default)]
     pub arm: super::arm::SimArm,

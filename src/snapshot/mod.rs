@@ -40,6 +40,13 @@ pub enum Dataset<T> {
         /// Why it could not be read.
         reason: String,
     },
+    /// Does not exist in this tenant, as the service said with an error code (e.g. PIM lists
+    /// in a tenant without the Entra ID P2 licence answer `AadPremiumLicenseRequired`): the
+    /// checks that need it cannot apply, and the run is not partial for it.
+    NotApplicable {
+        /// Why it does not apply, with the service's answer.
+        reason: String,
+    },
 }
 
 impl<T> Dataset<T> {
@@ -47,13 +54,18 @@ impl<T> Dataset<T> {
     pub fn known(&self) -> Option<&T> {
         match self {
             Self::Collected { items } => Some(items),
-            Self::Unknown { .. } => None,
+            Self::Unknown { .. } | Self::NotApplicable { .. } => None,
         }
     }
 
     /// True when the data could not be read.
     pub fn is_unknown(&self) -> bool {
         matches!(self, Self::Unknown { .. })
+    }
+
+    /// True when the data does not exist in this tenant ([`Self::NotApplicable`]).
+    pub fn is_not_applicable(&self) -> bool {
+        matches!(self, Self::NotApplicable { .. })
     }
 }
 
@@ -185,6 +197,48 @@ impl DatasetName {
     }
 }
 
+impl DatasetName {
+    /// What the assessment checks with this data set: what cannot apply when it does not
+    /// exist in the tenant ([`Dataset::NotApplicable`]), for the manifest and the report.
+    pub fn checks(self) -> &'static str {
+        match self {
+            Self::RoleEligibilitySchedules => {
+                "directory roles eligible through PIM (MI-ROLE-001, MI-GROUP-001, MI-PATH-001, MI-PATH-002)"
+            }
+            Self::RoleAssignmentSchedules => {
+                "time-bound PIM activations of directory roles (MI-ROLE-001)"
+            }
+            Self::AzureEligibleRoleAssignments => {
+                "Azure roles eligible through PIM for Azure resources (MI-AZ-001, MI-PATH-001, MI-PATH-002)"
+            }
+            Self::ApplicationServicePrincipals | Self::Applications => {
+                "service principals that should move to managed identities (SP-CRED-001, SP-CRED-002)"
+            }
+            Self::RoleDefinitions | Self::RoleAssignments | Self::DirectoryRoles => {
+                "directory roles (MI-ROLE-001, MI-PATH-001)"
+            }
+            Self::DelegatedGrants => "delegated permission grants (MI-GRANT-001)",
+            Self::AppRoleAssignments | Self::ResourceAppRoles => {
+                "application permissions (MI-GRAPH-001, MI-GRAPH-002, MI-PATH-001)"
+            }
+            Self::Memberships => "group memberships (MI-GROUP-001, MI-GROUP-002)",
+            Self::DirectoryObjects => "orphaned Azure role assignments (MI-ORPH-001)",
+            Self::Ownership | Self::GroupOwnership => {
+                "owners who can take an identity over (MI-OWN-001, MI-PATH-002)"
+            }
+            Self::GroupMemberCounts => "how many principals a group passes an Azure role to",
+            Self::Azure
+            | Self::AzureSubscriptions
+            | Self::AzureRoleAssignments
+            | Self::AzureRoleDefinitions
+            | Self::UserAssignedIdentities
+            | Self::IdentityResources
+            | Self::StorageAccounts => "the Azure plane (MI-AZ-*, MI-ORPH-*, MI-PATH-002)",
+            Self::FederatedIdentityCredentials => "federated identity credentials (MI-FIC-*)",
+        }
+    }
+}
+
 impl std::fmt::Display for DatasetName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -218,6 +272,11 @@ pub struct CollectionGap {
     /// `off`.
     #[serde(default = "affects_status_default")]
     pub affects_status: bool,
+    /// True when the data does not exist in this tenant (a licence the tenant lacks, detected
+    /// from the service's error code): the checks it feeds cannot apply
+    /// ([`DatasetName::checks`]); never affects the status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_applicable: bool,
 }
 
 fn affects_status_default() -> bool {
@@ -336,6 +395,33 @@ pub struct TenantSnapshot {
     /// What could not be collected.
     #[serde(default)]
     pub gaps: Vec<CollectionGap>,
+}
+
+/// Whether the tenant has PIM, as an identity record shows it (`pim: {licensed: false}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PimLicence {
+    /// False when a PIM list answered that the tenant lacks the Entra ID P2 (or Governance)
+    /// licence: no role can be eligible, and the PIM checks do not apply.
+    pub licensed: bool,
+}
+
+impl TenantSnapshot {
+    /// Whether the tenant has PIM: unlicensed when any PIM list (directory schedules, Azure
+    /// eligibility) said so by its error code; licensed when the directory schedules were
+    /// read; `None` when neither is known.
+    pub fn pim_licence(&self) -> Option<PimLicence> {
+        let azure_eligibility = self.azure.known().map(|a| &a.eligible_role_assignments);
+        let unlicensed = self.role_eligibility_schedules.is_not_applicable()
+            || self.role_assignment_schedules.is_not_applicable()
+            || azure_eligibility.is_some_and(Dataset::is_not_applicable);
+        if unlicensed {
+            return Some(PimLicence { licensed: false });
+        }
+        let read = self.role_eligibility_schedules.known().is_some()
+            || azure_eligibility.is_some_and(|d| d.known().is_some());
+        read.then_some(PimLicence { licensed: true })
+    }
 }
 
 /// A credential-bearing application service principal and where its credentials live.

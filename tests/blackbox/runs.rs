@@ -577,3 +577,92 @@ async fn a_retried_timer_invocation_does_not_create_a_second_run() {
     );
     assert_eq!(handler.output().matches("run started").count(), 1);
 }
+
+/// A tenant without Entra ID P2 answers every PIM list with 400 `AadPremiumLicenseRequired`:
+/// the run is complete (it becomes `latest`), the PIM data is not applicable rather than
+/// unknown, the manifest names the checks that could not apply, and every record says
+/// `pim: {licensed: false}`.
+#[tokio::test]
+async fn a_tenant_without_p2_gives_a_complete_run_with_pim_not_applicable() {
+    let mut tenant = SimTenant::demo().unwrap();
+    tenant.pim_unlicensed = true;
+    tenant.arm.eligibility_status = Some(400);
+    let sim = RunningSimulator::start(tenant).await.unwrap();
+    let container = new_container(&sim).await;
+    let handler = Handler::spawn(&sim, &container, &[]).await;
+    let (status, reply) = handler
+        .invoke("nightly-assessment", &timer_envelope(json!(null), false))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+
+    let store = reader(&sim, &container);
+    let latest = read_json(&store, &format!("latest/{}.json", sim.tenant().tenant_id))
+        .await
+        .expect("a complete run becomes latest");
+    let manifest = read_json(&store, latest["manifest"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(manifest["status"], "complete", "{}", manifest["skipped"]);
+    let not_applicable: Vec<&str> = manifest["notApplicable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dataset"].as_str().unwrap())
+        .collect();
+    for dataset in [
+        "roleEligibilitySchedules",
+        "roleAssignmentSchedules",
+        "azureEligibleRoleAssignments",
+    ] {
+        assert!(not_applicable.contains(&dataset), "{not_applicable:?}");
+    }
+    for check in manifest["notApplicable"].as_array().unwrap() {
+        assert!(
+            check["reason"]
+                .as_str()
+                .unwrap()
+                .contains("AadPremiumLicenseRequired")
+        );
+        assert!(check["checks"].as_str().unwrap().contains("PIM"), "{check}");
+    }
+    for gap in manifest["skipped"].as_array().unwrap() {
+        assert_eq!(gap["notApplicable"], true, "only the licence gaps: {gap}");
+        assert_eq!(gap["affectsStatus"], false, "{gap}");
+    }
+
+    let prefix = latest["prefix"].as_str().unwrap();
+    let body = store
+        .get(&format!("{prefix}/identities.ndjson"))
+        .await
+        .unwrap()
+        .unwrap();
+    let records: Vec<Value> = std::str::from_utf8(&body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!records.is_empty());
+    for record in &records {
+        assert_eq!(
+            record["pim"],
+            json!({"licensed": false}),
+            "{}",
+            record["id"]
+        );
+        assert!(
+            record["unknown"].as_array().unwrap().is_empty(),
+            "{}",
+            record["unknown"]
+        );
+        assert!(
+            record["directoryRoles"].is_array(),
+            "active roles are still read"
+        );
+        for role in record["directoryRoles"].as_array().unwrap() {
+            assert_eq!(
+                role["state"], "active",
+                "nothing is eligible without PIM: {role}"
+            );
+        }
+    }
+}
