@@ -317,7 +317,11 @@ type ListedOwnership = Result<
     String,
 >;
 
-/// Lists application service principals and applications (owners expanded): the
+/// The `servicePrincipalType`s whose principals can hold credentials of their own: apps, and
+/// `Legacy` principals (created before app registrations, or by legacy tooling).
+pub const CREDENTIAL_SERVICE_PRINCIPAL_TYPES: [&str; 2] = ["Application", "Legacy"];
+
+/// Lists application (and Legacy) service principals and applications (owners expanded): the
 /// credential-bearing service principals owned by this tenant, and the owned ones.
 async fn collect_credential_service_principals(
     graph: &GraphClient,
@@ -325,13 +329,28 @@ async fn collect_credential_service_principals(
     gaps: &mut Vec<CollectionGap>,
 ) -> (Dataset<Vec<CredentialServicePrincipal>>, ListedOwnership) {
     let expand = ownership::expand_owners();
-    let service_principals: Dataset<Vec<WithOwners<ServicePrincipal>>> = list_dataset(
-        graph,
-        DatasetName::ApplicationServicePrincipals,
-        &format!("servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select={SERVICE_PRINCIPAL_SELECT}&{expand}&$top=999"),
-        gaps,
-    )
-    .await;
+    // `Legacy` service principals (created before app registrations, or by legacy tooling) can
+    // hold credentials too; Graph filters one type per `eq`, so each type is its own list.
+    let mut service_principals: Dataset<Vec<WithOwners<ServicePrincipal>>> =
+        Dataset::Collected { items: Vec::new() };
+    for kind in CREDENTIAL_SERVICE_PRINCIPAL_TYPES {
+        let listed: Dataset<Vec<WithOwners<ServicePrincipal>>> = list_dataset(
+            graph,
+            DatasetName::ApplicationServicePrincipals,
+            &format!("servicePrincipals?$filter=servicePrincipalType eq '{kind}'&$select={SERVICE_PRINCIPAL_SELECT}&{expand}&$top=999"),
+            gaps,
+        )
+        .await;
+        match (&mut service_principals, listed) {
+            (Dataset::Collected { items }, Dataset::Collected { items: more }) => {
+                items.extend(more)
+            }
+            (_, failed) => {
+                service_principals = failed;
+                break;
+            }
+        }
+    }
     let applications: Dataset<Vec<WithOwners<Application>>> = list_dataset(
         graph,
         DatasetName::Applications,
@@ -376,9 +395,13 @@ async fn collect_credential_service_principals(
         .iter()
         .map(|l| &l.item)
         .filter(|sp| {
-            sp.app_owner_organization_id
-                .as_deref()
-                .is_some_and(|owner| owner.eq_ignore_ascii_case(tenant_id))
+            // A Legacy principal has no application in another tenant: its credentials are
+            // this tenant's whatever its (often null) owner organisation.
+            sp.is_legacy()
+                || sp
+                    .app_owner_organization_id
+                    .as_deref()
+                    .is_some_and(|owner| owner.eq_ignore_ascii_case(tenant_id))
         })
         .filter_map(|sp| {
             let app = sp

@@ -314,3 +314,54 @@ async fn one_identity_reads_what_it_owns() {
     );
     assert!(snapshot.principals.contains_key(LEGACY_SYNC_SP));
 }
+
+/// `Legacy` service principals hold credentials of their own (often with no owner
+/// organisation): they are listed beside `Application` ones and assessed for the move to a
+/// managed identity; a foreign app's principal is still left out.
+#[tokio::test]
+async fn legacy_service_principals_with_secrets_are_listed() {
+    const LEGACY_SP: &str = "3a4b5c6d-7e8f-4a0b-8c1d-2e3f4a5b6c07";
+    let (snapshot, sim) = collect(SimTenant::demo().expect("demo"), AzurePlaneMode::Off).await;
+    let listed = snapshot
+        .credential_service_principals
+        .known()
+        .expect("credential-bearing principals listed");
+    let legacy = listed
+        .iter()
+        .find(|c| c.service_principal.id == LEGACY_SP)
+        .expect("the Legacy principal is listed");
+    assert!(legacy.service_principal.is_legacy());
+    assert!(legacy.service_principal.app_owner_organization_id.is_none());
+    assert_eq!(legacy.service_principal.password_credentials.len(), 1);
+    assert!(
+        legacy.application_id.is_none(),
+        "a Legacy principal has no app"
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.service_principal.display_name.as_deref()
+                != Some("Office 365 Exchange Online")),
+        "a foreign app's principal is not this tenant's to move"
+    );
+    let log = sim.request_log();
+    for kind in CREDENTIAL_SERVICE_PRINCIPAL_TYPES {
+        assert!(
+            log.iter()
+                .any(|l| l.contains(&format!("servicePrincipalType%20eq%20%27{kind}%27"))),
+            "{kind}: {log:?}"
+        );
+    }
+    let assessed = crate::assess::assess(&snapshot);
+    let rules: Vec<&str> = assessed
+        .findings
+        .iter()
+        .filter(|f| f.identity_id == LEGACY_SP)
+        .map(|f| f.rule_id.as_str())
+        .collect();
+    assert!(rules.contains(&"SP-CRED-001"), "{rules:?}");
+    assert!(
+        rules.contains(&"SP-CRED-002"),
+        "a 4,018-day secret: {rules:?}"
+    );
+}

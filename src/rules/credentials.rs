@@ -15,7 +15,7 @@ use crate::resolve::principals::{PrincipalView, ResolvedCredential};
 pub(super) const MOVE_TO_MANAGED_IDENTITY: Rule = Rule {
     id: "SP-CRED-001",
     title: "Service principal authenticates with a secret or certificate; move it to a managed identity",
-    applies_to: "application service principals owned by this tenant",
+    applies_to: "application and Legacy service principals owned by this tenant",
     severity: "critical when it holds ControlPlane permissions or roles; medium otherwise; low when every credential it holds has expired (it cannot authenticate: remove the dead credentials)",
     severities: &[Severity::Critical, Severity::Medium, Severity::Low],
     rationale: "A secret or certificate can be copied and used from anywhere until it expires, and secrets leak through code, pipelines and config. Managed identities and workload identity federation remove the secret entirely. The guidance asks to move such service principals to managed identities.",
@@ -191,7 +191,7 @@ fn dead_credentials(view: &TenantView<'_>, subject: &PrincipalView) -> Finding {
 pub(super) const CREDENTIAL_HYGIENE: Rule = Rule {
     id: "SP-CRED-002",
     title: "Service principal credential is expired or long-lived",
-    applies_to: "application service principals owned by this tenant",
+    applies_to: "application and Legacy service principals owned by this tenant",
     severity: "medium for a client secret valid for more than 180 days or a certificate valid for more than 365 days (MI_ASSESS_MAX_SECRET_DAYS, MI_ASSESS_MAX_CERTIFICATE_DAYS); low for an expired credential beside live ones (a principal whose every credential expired is one SP-CRED-001 finding)",
     severities: &[Severity::Medium, Severity::Low],
     rationale: "A long-lived secret stays usable long after it leaks; ScubaGear and Entra recommendations cap secret lifetimes. An expired credential is dead weight that hides which credentials are really in use.",

@@ -58,6 +58,13 @@ pub struct ServicePrincipal {
 }
 
 impl ServicePrincipal {
+    /// True for `servicePrincipalType eq 'Legacy'`.
+    pub fn is_legacy(&self) -> bool {
+        self.service_principal_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Legacy"))
+    }
+
     /// True for `servicePrincipalType eq 'ManagedIdentity'`.
     pub fn is_managed_identity(&self) -> bool {
         self.service_principal_type
