@@ -38,8 +38,9 @@ use crate::snapshot::graph::{
     RoleAssignment, RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
 };
 use crate::snapshot::{
-    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, DatasetName, Ownership,
-    PrincipalData, SNAPSHOT_SCHEMA_VERSION, ScannerIdentity, TenantSnapshot,
+    AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, DatasetName,
+    GROUP_READ_PERMISSION, Ownership, PrincipalData, SNAPSHOT_SCHEMA_VERSION, ScannerIdentity,
+    TenantSnapshot,
 };
 use ownership::WithOwners;
 
@@ -462,6 +463,10 @@ async fn finish_ownership(
     }
 }
 
+/// Why a principal's memberships are unknown when Graph returned its groups with limited
+/// information.
+const LIMITED_GROUPS_REASON: &str = "Graph returned the groups in transitiveMemberOf with limited information (type and id only: the scanner may not read groups), so whether they are role-assignable or privileged is unknown";
+
 async fn collect_principal_data(
     graph: &GraphClient,
     principal_ids: &[String],
@@ -484,21 +489,47 @@ async fn collect_principal_data(
         .batch_list::<DirectoryObject>(&membership_paths, BATCH_CONCURRENCY)
         .await;
     let mut failures: HashMap<DatasetName, (usize, GraphError)> = HashMap::new();
+    let mut limited = 0;
     let mut out = BTreeMap::new();
     for ((id, assignments), memberships) in principal_ids.iter().zip(assignments).zip(memberships) {
+        let mut memberships = to_dataset(DatasetName::Memberships, memberships, &mut failures);
+        if memberships
+            .known()
+            .is_some_and(|objects| objects.iter().any(DirectoryObject::is_limited_group))
+        {
+            limited += 1;
+            memberships = Dataset::Unknown {
+                reason: LIMITED_GROUPS_REASON.to_owned(),
+            };
+        }
         let data = PrincipalData {
             app_role_assignments: to_dataset(
                 DatasetName::AppRoleAssignments,
                 assignments,
                 &mut failures,
             ),
-            memberships: to_dataset(DatasetName::Memberships, memberships, &mut failures),
+            memberships,
         };
         out.insert(id.clone(), data);
     }
     for (dataset, (count, error)) in failures {
         tracing::warn!(%dataset, principals = count, error = %error, "per-principal data could not be collected");
         gaps.push(gap(dataset, count, &error));
+    }
+    if limited > 0 {
+        tracing::warn!(
+            principals = limited,
+            "group memberships came back with limited information"
+        );
+        gaps.push(CollectionGap {
+            dataset: DatasetName::Memberships,
+            principals: limited,
+            status: None,
+            reason: LIMITED_GROUPS_REASON.to_owned(),
+            needs_permission: Some(GROUP_READ_PERMISSION.to_owned()),
+            affects_status: true,
+            not_applicable: false,
+        });
     }
     gaps.sort_by(|a, b| a.dataset.as_str().cmp(b.dataset.as_str()));
     out

@@ -365,3 +365,72 @@ async fn legacy_service_principals_with_secrets_are_listed() {
         "a 4,018-day secret: {rules:?}"
     );
 }
+
+/// Without a group-read permission Graph answers a principal's transitiveMemberOf with its
+/// groups in limited information (type and id, everything else null). A null
+/// `isAssignableToRole` is then no "not role-assignable": the memberships of every principal
+/// in a group are unknown, one gap names GroupMember.Read.All, and principals in no group
+/// keep their (empty) memberships. A 403 on transitiveMemberOf itself names
+/// Application.Read.All, its least-privileged permission.
+#[tokio::test]
+async fn limited_group_information_makes_memberships_unknown() {
+    let mut tenant = SimTenant::demo().expect("demo");
+    tenant
+        .scanner
+        .graph_roles
+        .retain(|r| !["GroupMember.Read.All", "Directory.Read.All"].contains(&r.as_str()));
+    let (snapshot, _sim) = collect(tenant, AzurePlaneMode::Off).await;
+    let in_groups: Vec<&String> = snapshot
+        .principals
+        .iter()
+        .filter(|(_, d)| d.memberships.is_unknown())
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!in_groups.is_empty());
+    assert!(
+        snapshot
+            .principals
+            .values()
+            .any(|d| d.memberships.known().is_some_and(Vec::is_empty)),
+        "a principal in no group is unaffected"
+    );
+    let gap = snapshot
+        .gaps
+        .iter()
+        .find(|g| g.dataset == DatasetName::Memberships)
+        .expect("a memberships gap");
+    assert_eq!(gap.principals, in_groups.len());
+    assert_eq!(gap.needs_permission.as_deref(), Some(GROUP_READ_PERMISSION));
+    assert!(gap.affects_status);
+    assert!(gap.reason.contains("limited information"), "{}", gap.reason);
+    // The assessment reports the memberships as unknown rather than as harmless groups.
+    let assessed = crate::assess::assess(&snapshot);
+    let logic = assessed
+        .identities
+        .iter()
+        .find(|r| r.display_name.as_deref() == Some("logic-invoice-approval"))
+        .expect("record");
+    assert!(logic.groups.is_none());
+    assert!(logic.unknown.contains(&DatasetName::Memberships));
+    assert!(
+        !assessed
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "MI-GROUP-001"),
+        "no group can be judged from limited information"
+    );
+
+    let mut denied = SimTenant::demo().expect("demo");
+    denied.denied.push("memberships".into());
+    let (snapshot, _sim) = collect(denied, AzurePlaneMode::Off).await;
+    let gap = snapshot
+        .gaps
+        .iter()
+        .find(|g| g.dataset == DatasetName::Memberships)
+        .expect("a memberships gap");
+    assert_eq!(gap.status, Some(403));
+    assert_eq!(
+        gap.needs_permission.as_deref(),
+        Some("Application.Read.All")
+    );
+}

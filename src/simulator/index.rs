@@ -32,6 +32,18 @@ const USER_READ_ROLES: [&str; 4] = [
     "User.ReadWrite.All",
 ];
 
+/// Graph application permissions that read full group objects; without one, groups in
+/// directory-object collections (a principal's `transitiveMemberOf`, owners, owned objects)
+/// come back with limited information (type and id only).
+const GROUP_READ_ROLES: [&str; 6] = [
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
 impl Deref for SimData {
     type Target = SimTenant;
 
@@ -157,9 +169,26 @@ impl SimData {
             return Some(json!({"@odata.type": "#microsoft.graph.user", "id": user.get("id")}));
         }
         if let Some(group) = self.group(id) {
-            return Some(typed(group, "group"));
+            return Some(self.readable_group(group));
         }
         self.application(id).map(|app| typed(app, "application"))
+    }
+
+    /// A group as a directory-object collection returns it: in full when the scanner holds a
+    /// group-read permission, otherwise with limited information (type and id only).
+    fn readable_group(&self, group: &Value) -> Value {
+        let readable = self
+            .tenant
+            .scanner
+            .graph_roles
+            .iter()
+            .any(|r| GROUP_READ_ROLES.iter().any(|g| g.eq_ignore_ascii_case(r)));
+        if !readable {
+            return json!({"@odata.type": "#microsoft.graph.group", "id": group.get("id")});
+        }
+        let mut group = group.clone();
+        group["@odata.type"] = Value::from("#microsoft.graph.group");
+        group
     }
 
     /// The owners of an application, service principal or group, as directory objects.
@@ -254,11 +283,7 @@ impl SimData {
             .iter()
             .filter_map(|id| self.group_by_id.get(id))
             .filter_map(|i| self.tenant.groups.get(*i))
-            .map(|g| {
-                let mut g = g.clone();
-                g["@odata.type"] = Value::from("#microsoft.graph.group");
-                g
-            })
+            .map(|g| self.readable_group(g))
             .collect();
         for assignment in &self.tenant.role_assignments {
             let mine = assignment

@@ -232,6 +232,16 @@ impl DirectoryObject {
     pub fn is_application(&self) -> bool {
         self.odata_type.as_deref() == Some(APPLICATION_TYPE)
     }
+
+    /// True for a group Graph returned with limited information (the scanner may not read
+    /// groups): only its type and id, every other property null. A full group always has a
+    /// display name, and `isAssignableToRole: null` then says nothing.
+    pub fn is_limited_group(&self) -> bool {
+        self.is_group()
+            && self.display_name.is_none()
+            && self.is_assignable_to_role.is_none()
+            && self.security_enabled.is_none()
+    }
 }
 
 /// `@odata.type` of users.

@@ -77,6 +77,10 @@ impl<T: Default> Default for Dataset<T> {
     }
 }
 
+/// The least-privileged Graph permission that reads groups in full (`isAssignableToRole`,
+/// `securityEnabled`); without it Graph returns them with limited information.
+pub const GROUP_READ_PERMISSION: &str = "GroupMember.Read.All";
+
 /// The Azure RBAC permission the Azure plane needs.
 pub const AZURE_PERMISSION: &str = "Reader (Azure RBAC) at management-group scope";
 
@@ -176,10 +180,11 @@ impl DatasetName {
             | Self::RoleEligibilitySchedules
             | Self::RoleAssignmentSchedules
             | Self::DirectoryRoles => "RoleManagement.Read.Directory",
-            Self::Memberships | Self::GroupOwnership | Self::GroupMemberCounts => {
-                "GroupMember.Read.All"
-            }
-            Self::ApplicationServicePrincipals
+            Self::GroupOwnership | Self::GroupMemberCounts => GROUP_READ_PERMISSION,
+            // A service principal's transitiveMemberOf needs only Application.Read.All; reading
+            // the groups in it in full needs GROUP_READ_PERMISSION as well.
+            Self::Memberships
+            | Self::ApplicationServicePrincipals
             | Self::Applications
             | Self::AppRoleAssignments
             | Self::ResourceAppRoles
