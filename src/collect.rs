@@ -32,10 +32,11 @@ use crate::arm::AzurePlane;
 use crate::graph::{GraphClient, GraphError};
 use crate::snapshot::graph::{
     APP_ROLE_ASSIGNMENT_SELECT, APPLICATION_SELECT, AppRoleAssignment, Application,
-    DirectoryObject, MANAGED_IDENTITY_SELECT, MANAGED_IDENTITY_TYPE, OAUTH2_GRANT_SELECT,
-    OAuth2PermissionGrant, RESOURCE_SERVICE_PRINCIPAL_SELECT, ROLE_ASSIGNMENT_SCHEDULE_SELECT,
-    ROLE_ASSIGNMENT_SELECT, ROLE_DEFINITION_SELECT, ROLE_SCHEDULE_SELECT, ResourceServicePrincipal,
-    RoleAssignment, RoleDefinition, SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
+    DirectoryObject, MANAGED_IDENTITY_GET_SELECT, MANAGED_IDENTITY_SELECT, MANAGED_IDENTITY_TYPE,
+    OAUTH2_GRANT_SELECT, OAuth2PermissionGrant, RESOURCE_SERVICE_PRINCIPAL_SELECT,
+    ROLE_ASSIGNMENT_SCHEDULE_SELECT, ROLE_ASSIGNMENT_SELECT, ROLE_DEFINITION_SELECT,
+    ROLE_SCHEDULE_SELECT, ResourceServicePrincipal, RoleAssignment, RoleDefinition,
+    SERVICE_PRINCIPAL_SELECT, ServicePrincipal,
 };
 use crate::snapshot::{
     AssessmentSettings, CollectionGap, CredentialServicePrincipal, Dataset, DatasetName,
@@ -727,7 +728,7 @@ pub async fn fetch_managed_identity(
     graph: &GraphClient,
     object_id: Uuid,
 ) -> Result<Option<ServicePrincipal>, GraphError> {
-    let path = format!("servicePrincipals/{object_id}?$select={SERVICE_PRINCIPAL_SELECT}");
+    let path = format!("servicePrincipals/{object_id}?$select={MANAGED_IDENTITY_GET_SELECT}");
     match graph.get::<ServicePrincipal>(&path).await {
         Ok(sp) if sp.is_managed_identity() => Ok(Some(sp)),
         Ok(_) => Ok(None),

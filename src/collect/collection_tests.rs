@@ -434,3 +434,39 @@ async fn limited_group_information_makes_memberships_unknown() {
         Some("Application.Read.All")
     );
 }
+
+/// Selecting `keyCredentials` puts a call under a limit of 150 requests per minute per
+/// tenant: only the bulk lists (999 per page) select it, never a read of one object, in a
+/// full collection or a targeted one.
+#[tokio::test]
+async fn only_bulk_lists_select_key_credentials() {
+    let (_snapshot, full) = collect(SimTenant::demo().expect("demo"), AzurePlaneMode::Off).await;
+    let targeted = RunningSimulator::start(SimTenant::demo().expect("demo"))
+        .await
+        .expect("simulator");
+    let (graph, _) = clients(&targeted, AzurePlaneMode::Off);
+    let id = uuid::Uuid::parse_str(FUNC_PAYROLL_SYNC).expect("uuid");
+    collect_identity(&graph, id, AssessmentSettings::default())
+        .await
+        .expect("collected")
+        .expect("a managed identity");
+    let targeted_log = targeted.request_log();
+    assert!(
+        targeted_log
+            .iter()
+            .any(|l| l.starts_with(&format!("servicePrincipals/{FUNC_PAYROLL_SYNC}?"))),
+        "the identity is read by id: {targeted_log:?}"
+    );
+    let mut selecting = 0;
+    for request in full.request_log().iter().chain(&targeted_log) {
+        let (path, query) = request.split_once('?').unwrap_or((request, ""));
+        if !query.contains("keyCredentials") {
+            continue;
+        }
+        selecting += 1;
+        let is_bulk_list =
+            ["servicePrincipals", "applications"].contains(&path) && query.contains("$top=999");
+        assert!(is_bulk_list, "{request}");
+    }
+    assert!(selecting >= 4, "the bulk lists still read credentials");
+}

@@ -7,13 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Timestamp;
 
-/// The `$select` list used for every service principal mi-assess reads.
+/// The `$select` of the bulk service-principal lists (credential-bearing principals).
 pub const SERVICE_PRINCIPAL_SELECT: &str = "id,appId,displayName,servicePrincipalType,alternativeNames,accountEnabled,appOwnerOrganizationId,servicePrincipalNames,tags,passwordCredentials,keyCredentials";
 
 /// The `$select` list for managed identities: what the assessment reads of them. Their
 /// `servicePrincipalNames` (the app id and an identity.azure.net URI) and `tags` are left out:
 /// nothing uses them, and at tens of thousands of identities they are megabytes held for nothing.
 pub const MANAGED_IDENTITY_SELECT: &str = "id,appId,displayName,servicePrincipalType,alternativeNames,accountEnabled,passwordCredentials,keyCredentials";
+
+/// The `$select` of one managed identity read by id (targeted scans): as
+/// [`MANAGED_IDENTITY_SELECT`] without `keyCredentials`. Selecting `keyCredentials` puts a
+/// call under a limit of 150 requests per minute per tenant, so only the bulk lists (999 per
+/// page) ask for it; a managed identity holds no credential Graph would list there anyway.
+pub const MANAGED_IDENTITY_GET_SELECT: &str =
+    "id,appId,displayName,servicePrincipalType,alternativeNames,accountEnabled,passwordCredentials";
 
 /// `servicePrincipalType` of managed identities.
 pub const MANAGED_IDENTITY_TYPE: &str = "ManagedIdentity";
