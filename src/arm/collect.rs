@@ -546,7 +546,7 @@ mod tests {
         let azure = azure.known().expect("collected");
         assert_eq!(azure.role_assignments.len(), expected_assignments);
         assert_eq!(azure.user_assigned_identities.len(), 5);
-        assert_eq!(azure.subscriptions.len(), 3);
+        assert_eq!(azure.subscriptions.len(), 4);
         // Two-row pages: every query is paged with $skipToken.
         let log = sim.arm_request_log();
         assert!(
@@ -580,9 +580,11 @@ mod tests {
             statuses.contains(&Some(404)) && statuses.contains(&Some(405)),
             "{statuses:?}"
         );
-        // Two unknown service principals were looked up in one request; one is gone.
+        // Three unknown service principals were looked up in one request; two are not in the
+        // directory: one is gone, the other belongs to the tenant that delegated its
+        // subscription (the assessment calls it foreign, see deleted_principals).
         let lookup = azure.principal_lookup.known().expect("looked up");
-        assert_eq!(lookup.checked.len(), 2);
+        assert_eq!(lookup.checked.len(), 3);
         assert!(lookup.is_deleted("e5f0a1b2-3c4d-4e5f-8a6b-7c8d9e0f1a2b"));
         assert!(!lookup.is_deleted("5f7c0bd6-0d67-4b8d-9a53-000000000005"));
         assert_eq!(sim.get_by_ids_requests(), 1);
@@ -681,7 +683,7 @@ mod tests {
             .into_iter()
             .filter(|l| l.ends_with("/roleEligibilityScheduleInstances"))
             .collect();
-        assert_eq!(lists.len(), 3 + 1, "{lists:?}");
+        assert_eq!(lists.len(), 4 + 1, "{lists:?}");
         let index =
             crate::resolve::azure::AzureIndex::new(azure, "7f3c2a91-5d4e-4b8f-a1c6-3e9d8b7a6f50");
         let storage = index
@@ -733,7 +735,7 @@ mod tests {
                 assert_eq!(lists, 1, "an unlicensed tenant is asked once");
             } else {
                 assert!(
-                    gap.reason.contains("3 of 3 subscriptions"),
+                    gap.reason.contains("4 of 4 subscriptions"),
                     "{}",
                     gap.reason
                 );

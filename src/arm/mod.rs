@@ -75,7 +75,7 @@ pub mod queries {
     /// subscriptions were readable at all.
     pub const SUBSCRIPTIONS: &str = "resourcecontainers\n\
 | where type =~ 'microsoft.resources/subscriptions'\n\
-| project id, subscriptionId, name, state = tostring(properties.state), managementGroupAncestorsChain = properties.managementGroupAncestorsChain";
+| project id, subscriptionId, name, state = tostring(properties.state), managementGroupAncestorsChain = properties.managementGroupAncestorsChain, tenantId, managedByTenants = properties.managedByTenants";
 
     /// Every Azure RBAC role assignment visible to the scanner (management group, subscription,
     /// resource group and resource scope).

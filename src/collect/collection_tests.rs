@@ -246,7 +246,7 @@ async fn azure_role_assignment_principals_are_resolved_in_bulk() {
     let (snapshot, sim) = collect(SimTenant::demo().expect("demo"), AzurePlaneMode::Required).await;
     let azure = snapshot.azure.known().expect("azure");
     let lookup = azure.principal_lookup.known().expect("looked up");
-    assert_eq!(lookup.checked.len(), 2, "{:?}", lookup.checked);
+    assert_eq!(lookup.checked.len(), 3, "{:?}", lookup.checked);
     assert!(lookup.is_deleted("e5f0a1b2-3c4d-4e5f-8a6b-7c8d9e0f1a2b"));
     let guest = lookup.object(GUEST).expect("the Owner of sub-finance-prod");
     assert!(guest.is_guest(), "{guest:?}");
@@ -469,4 +469,82 @@ async fn only_bulk_lists_select_key_credentials() {
         assert!(is_bulk_list, "{request}");
     }
     assert!(selecting >= 4, "the bulk lists still read credentials");
+}
+
+/// Azure Lighthouse: a tenant-scope Resource Graph query also returns subscriptions another
+/// tenant delegated to this one, and this tenant's own subscriptions can be managed by another
+/// tenant. Their principals are foreign, never deleted; a foreign principal that can run code
+/// as a privileged identity is MI-XT-001. Without the subscriptions' tenant data the same
+/// principals read as deleted (the test can fail).
+#[tokio::test]
+async fn lighthouse_principals_are_foreign_never_deleted() {
+    const FABRIKAM_SP: &str = "6f5e4d3c-2b1a-4098-8f7e-6d5c4b3a2918";
+    const MSP_GROUP: &str = "8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a";
+    const HOME: &str = "7f3c2a91-5d4e-4b8f-a1c6-3e9d8b7a6f50";
+    let (snapshot, _sim) =
+        collect(SimTenant::demo().expect("demo"), AzurePlaneMode::Required).await;
+    let azure = snapshot.azure.known().expect("azure");
+    let delegated: Vec<&str> = azure
+        .subscriptions
+        .iter()
+        .filter(|s| s.is_delegated_to(HOME))
+        .map(|s| s.subscription_id.as_str())
+        .collect();
+    assert_eq!(delegated, ["7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"]);
+    assert_eq!(azure.cross_tenant_subscriptions(HOME).len(), 2);
+    let foreign = azure.foreign_principals(HOME);
+    assert!(
+        foreign.contains(FABRIKAM_SP) && foreign.contains(MSP_GROUP),
+        "{foreign:?}"
+    );
+    let deleted = azure.deleted_principals(HOME);
+    assert!(!deleted.contains(FABRIKAM_SP) && !deleted.contains(MSP_GROUP));
+    assert!(
+        !deleted.is_empty(),
+        "a really deleted principal is still deleted"
+    );
+
+    let assessed = crate::assess::assess(&snapshot);
+    let orphans: Vec<&str> = assessed
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "MI-ORPH-003")
+        .map(|f| f.identity_id.as_str())
+        .collect();
+    assert!(
+        !orphans.contains(&FABRIKAM_SP) && !orphans.contains(&MSP_GROUP),
+        "{orphans:?}"
+    );
+    let cross: Vec<&crate::rules::Finding> = assessed
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "MI-XT-001")
+        .collect();
+    assert_eq!(cross.len(), 1, "{cross:?}");
+    assert_eq!(cross[0].severity, crate::model::Severity::Critical);
+    assert_eq!(
+        cross[0].evidence["otherTenants"][0],
+        "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"
+    );
+    assert_eq!(
+        cross[0].evidence["foreignActors"][0]["principal"]["kind"],
+        "foreignPrincipal"
+    );
+    let vm = assessed
+        .identities
+        .iter()
+        .find(|r| r.id == cross[0].identity_id)
+        .expect("record");
+    assert!(vm.actors.first.iter().any(|a| a.principal.id == MSP_GROUP));
+
+    // The same tenant without the subscriptions' tenant data: both read as deleted.
+    let mut blind = snapshot.clone();
+    if let crate::snapshot::Dataset::Collected { items } = &mut blind.azure {
+        for s in &mut items.subscriptions {
+            s.tenant_id = None;
+            s.managed_by_tenants.clear();
+        }
+    }
+    let blind = blind.azure.known().expect("azure").deleted_principals(HOME);
+    assert!(blind.contains(FABRIKAM_SP), "{blind:?}");
 }

@@ -338,6 +338,20 @@ pub struct AzureIndex<'a> {
 }
 
 impl<'a> AzureIndex<'a> {
+    /// The other tenants behind an Azure scope's subscription (Lighthouse): its owning tenant
+    /// when it is delegated to this one, and the tenants that manage it; empty otherwise.
+    pub fn other_tenants_of_scope(&self, scope: &str) -> Vec<String> {
+        crate::snapshot::azure::subscription_of_scope(scope)
+            .and_then(|s| self.subscriptions.get(&s))
+            .map(|s| s.other_tenants(&self.tenant_id))
+            .unwrap_or_default()
+    }
+
+    /// The tenant the index is for (lower case).
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
     /// Indexes `snapshot` for the tenant `tenant_id`.
     pub fn new(snapshot: &'a AzureSnapshot, tenant_id: &str) -> Self {
         let mut assignments_by_principal: HashMap<String, Vec<&RoleAssignmentRow>> = HashMap::new();

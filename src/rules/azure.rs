@@ -754,11 +754,12 @@ fn orphaned_role_assignment(view: &TenantView<'_>) -> Vec<Finding> {
     let Some(index) = &view.azure else {
         return Vec::new();
     };
-    let Some(lookup) = index.snapshot.principal_lookup.known() else {
+    if index.snapshot.principal_lookup.known().is_none() {
         return Vec::new();
-    };
+    }
     let classifier = crate::classification::Classifier::embedded();
-    let deleted = lookup.deleted_ids();
+    // A principal of another tenant (Lighthouse) is foreign, never deleted.
+    let deleted = index.snapshot.deleted_principals(index.tenant_id());
     if deleted.is_empty() {
         return Vec::new();
     }

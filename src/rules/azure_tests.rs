@@ -87,6 +87,7 @@ pub(super) fn azure_base() -> TenantSnapshot {
                         display_name: Some("Tenant Root Group".into()),
                     },
                 ],
+                ..Default::default()
             }],
             role_definitions: vec![
                 builtin(OWNER, "Owner", &["*"], &[]),

@@ -168,6 +168,7 @@ pub const RULES: &[Rule] = &[
     azure::BROAD_GITHUB_SUBJECT,
     paths::PATH_TO_TIER0,
     paths::WHO_CAN_BECOME,
+    paths::CROSS_TENANT_CONTROL,
     paths::BROAD_WRITE_ROLE,
     paths::OWNS_MORE_PRIVILEGED,
 ];

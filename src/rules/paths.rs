@@ -177,6 +177,121 @@ fn who_can_become(view: &TenantView<'_>) -> Vec<Finding> {
     out
 }
 
+/// MI-XT-001.
+pub(super) const CROSS_TENANT_CONTROL: Rule = Rule {
+    id: "MI-XT-001",
+    title: "A principal of another tenant can run code as a privileged managed identity",
+    applies_to: "managed identities at ControlPlane or ManagementPlane tier, and the scanner's own identity, that a principal of another tenant (Azure Lighthouse, a foreign group) can act as through an Azure role over the identity's host or the user-assigned identity",
+    severity: "critical for a ControlPlane identity; high for a ManagementPlane identity and for the scanner",
+    severities: &[Severity::Critical, Severity::High],
+    rationale: "Azure Lighthouse lets a managing tenant's users, groups and service principals hold Azure roles in this tenant's subscriptions. Whoever among them can run code in a privileged managed identity's host holds that identity's rights in this directory, while their sign-in, MFA, Conditional Access and lifecycle are governed by the other tenant. This tenant can neither see nor revoke their credentials: the trust boundary of a Tier-0 identity then includes another organisation.",
+    remediation: "Remove the foreign principal's control (the Lighthouse authorization or the role assignment named in the evidence), or move the privileged identity's host to a subscription that is not delegated; keep Lighthouse authorizations away from scopes that host privileged identities.",
+    references: &[
+        "Securing managed identities in Microsoft Entra ID: who can use the resource can use the identity",
+        "Azure Lighthouse: recommended security practices (least privilege for managing tenants, eligible authorizations)",
+        "Microsoft cloud security benchmark PA-1: separate and limit highly privileged users",
+    ],
+    scope: Scope::Subjects,
+    retired: None,
+    check: cross_tenant_control,
+};
+
+fn cross_tenant_control(view: &TenantView<'_>) -> Vec<Finding> {
+    let rule = &CROSS_TENANT_CONTROL;
+    let Some(azure) = &view.azure else {
+        return Vec::new();
+    };
+    let scanner = view.snapshot.scanner.object_id.as_deref();
+    let mut out = Vec::new();
+    for subject in &view.identities {
+        let is_scanner = scanner.is_some_and(|s| s.eq_ignore_ascii_case(&subject.id));
+        let tier = subject.tier();
+        let severity = match tier {
+            Some(Tier::ControlPlane) => Severity::Critical,
+            Some(Tier::ManagementPlane) => Severity::High,
+            _ if is_scanner => Severity::High,
+            _ => continue,
+        };
+        let actors = view.paths().actors(&subject.id);
+        // Foreign actors rank first among the most dangerous, so the listed ones hold them all
+        // unless more than the listed number are foreign.
+        let foreign: Vec<&Actor> = actors
+            .first
+            .iter()
+            .filter(|a| a.principal.kind == NodeKind::ForeignPrincipal)
+            .collect();
+        if foreign.is_empty() {
+            continue;
+        }
+        let mut tenants: Vec<String> = foreign
+            .iter()
+            .flat_map(|a| azure.other_tenants_of_scope(&a.control.scope))
+            .collect();
+        tenants.sort();
+        tenants.dedup();
+        let listed: Vec<serde_json::Value> = foreign
+            .iter()
+            .map(|a| {
+                json!({
+                    "principal": a.principal,
+                    "role": a.control.role_name,
+                    "scope": a.control.scope,
+                    "assignmentId": a.control.assignment_id,
+                    "action": a.control.action,
+                    "otherTenants": azure.other_tenants_of_scope(&a.control.scope),
+                })
+            })
+            .collect();
+        let first = foreign[0];
+        let steps: Vec<String> = foreign
+            .iter()
+            .map(|a| {
+                let subscription = crate::snapshot::azure::subscription_of_scope(&a.control.scope)
+                    .unwrap_or_default();
+                format!(
+                    "{} ({} over {}): review the Lighthouse delegation (az managedservices assignment list --subscription {subscription} --include-definition true) and remove it, or delete the role assignment (az role assignment delete --ids \"{}\")",
+                    a.principal.name.as_deref().unwrap_or(&a.principal.id),
+                    a.control.role_name,
+                    a.control.scope,
+                    a.control.assignment_id
+                )
+            })
+            .collect();
+        out.push(rule.finding(
+            severity,
+            subject,
+            "actors",
+            format!(
+                "{} principal{} of another tenant{} can run code as the {} identity {}: {} through {} over {}",
+                foreign.len(),
+                if foreign.len() == 1 { "" } else { "s" },
+                if tenants.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", tenants.join(", "))
+                },
+                tier.map(Tier::as_str).unwrap_or("scanner"),
+                subject.display_name,
+                first.principal.name.as_deref().unwrap_or(&first.principal.id),
+                first.control.role_name,
+                first.control.scope
+            ),
+            json!({
+                "identityTier": tier,
+                "isScanner": is_scanner,
+                "otherTenants": tenants,
+                "foreignActors": listed,
+                "actorCount": actors.count,
+            }),
+            format!(
+                "Remove each foreign principal's control: {}",
+                steps.join("; ")
+            ),
+        ));
+    }
+    out
+}
+
 fn actor_remediation(actors: &[Actor]) -> String {
     let mut steps: Vec<String> = actors
         .iter()

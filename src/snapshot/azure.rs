@@ -217,6 +217,120 @@ pub struct SubscriptionRow {
     pub state: Option<String>,
     /// Management groups from the direct parent up to the tenant root group.
     pub management_group_ancestors_chain: Vec<ManagementGroupRef>,
+    /// The tenant the subscription belongs to. Another tenant's: a subscription delegated to
+    /// this one through Azure Lighthouse (a tenant-scope Resource Graph query returns those
+    /// too). `None` in snapshots written before it was read.
+    pub tenant_id: Option<String>,
+    /// The tenants that manage it through Azure Lighthouse (`properties.managedByTenants`);
+    /// empty when none.
+    pub managed_by_tenants: Vec<ManagedByTenant>,
+}
+
+/// A tenant that manages a subscription through Azure Lighthouse.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ManagedByTenant {
+    /// The managing tenant's id.
+    pub tenant_id: String,
+}
+
+impl SubscriptionRow {
+    /// True when the subscription belongs to another tenant than `home_tenant` (delegated to
+    /// it through Azure Lighthouse).
+    pub fn is_delegated_to(&self, home_tenant: &str) -> bool {
+        self.tenant_id
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty() && !t.trim().eq_ignore_ascii_case(home_tenant))
+    }
+
+    /// True when role assignments in it can name principals of another tenant: it is
+    /// delegated to `home_tenant`, or other tenants manage it.
+    pub fn is_cross_tenant(&self, home_tenant: &str) -> bool {
+        self.is_delegated_to(home_tenant) || !self.managed_by_tenants.is_empty()
+    }
+
+    /// The other tenants involved: the owning tenant of a delegated subscription, and the
+    /// managing tenants.
+    pub fn other_tenants(&self, home_tenant: &str) -> Vec<String> {
+        let owner = self
+            .is_delegated_to(home_tenant)
+            .then(|| self.tenant_id.clone())
+            .flatten();
+        owner
+            .into_iter()
+            .chain(self.managed_by_tenants.iter().map(|m| m.tenant_id.clone()))
+            .collect()
+    }
+}
+
+/// The subscription GUID (lower case) of an Azure scope under `/subscriptions/{id}`.
+pub fn subscription_of_scope(scope: &str) -> Option<String> {
+    let mut parts = scope.trim_start_matches('/').split('/');
+    (parts.next()?.eq_ignore_ascii_case("subscriptions"))
+        .then(|| parts.next())
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .map(str::to_ascii_lowercase)
+}
+
+impl AzureSnapshot {
+    /// The subscriptions (lower-case GUIDs) whose role assignments can name principals of
+    /// another tenant ([`SubscriptionRow::is_cross_tenant`]).
+    pub fn cross_tenant_subscriptions(&self, home_tenant: &str) -> HashSet<String> {
+        self.subscriptions
+            .iter()
+            .filter(|s| s.is_cross_tenant(home_tenant))
+            .map(|s| s.subscription_id.trim().to_ascii_lowercase())
+            .collect()
+    }
+
+    /// True when the assignment sits in a subscription whose principals can live in another
+    /// tenant.
+    pub fn in_cross_tenant_subscription(
+        assignment: &RoleAssignmentRow,
+        cross_tenant: &HashSet<String>,
+    ) -> bool {
+        subscription_of_scope(&assignment.scope).is_some_and(|s| cross_tenant.contains(&s))
+    }
+
+    /// The principals (lower-case ids) of role assignments that live in another tenant:
+    /// `ForeignGroup`s, and those of assignments in a cross-tenant subscription that this
+    /// directory does not hold (not found by the principal lookup, or never looked up). They
+    /// are `foreign`, never deleted.
+    pub fn foreign_principals(&self, home_tenant: &str) -> HashSet<String> {
+        let cross_tenant = self.cross_tenant_subscriptions(home_tenant);
+        let found: HashSet<String> = self
+            .principal_lookup
+            .known()
+            .into_iter()
+            .flat_map(|l| &l.found)
+            .map(|o| o.id.to_ascii_lowercase())
+            .collect();
+        self.role_assignments
+            .iter()
+            .filter(|a| {
+                let id = a.principal_id.to_ascii_lowercase();
+                a.principal_type
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("ForeignGroup"))
+                    || (Self::in_cross_tenant_subscription(a, &cross_tenant)
+                        && !found.contains(&id))
+            })
+            .map(|a| a.principal_id.to_ascii_lowercase())
+            .collect()
+    }
+
+    /// The principals that were looked up, not found, and are not foreign: the only ones
+    /// ever called deleted (MI-ORPH-003).
+    pub fn deleted_principals(&self, home_tenant: &str) -> HashSet<String> {
+        let Some(lookup) = self.principal_lookup.known() else {
+            return HashSet::new();
+        };
+        let foreign = self.foreign_principals(home_tenant);
+        let mut deleted = lookup.deleted_ids();
+        deleted.retain(|id| !foreign.contains(id));
+        deleted
+    }
 }
 
 /// A row of [`super::queries::ROLE_ASSIGNMENTS`]: an Azure RBAC role assignment.

@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// The Azure-plane rules, each of which must fire on the demo tenant.
-const AZURE_RULES: [&str; 13] = [
+const AZURE_RULES: [&str; 14] = [
     "MI-AZ-001",
     "MI-AZ-002",
     "MI-AZ-003",
     "MI-AZ-004",
     "MI-PATH-001",
     "MI-PATH-002",
+    "MI-XT-001",
     "MI-ORPH-001",
     "MI-ORPH-002",
     "MI-ORPH-003",
@@ -207,7 +208,7 @@ async fn the_demo_azure_plane_fires_every_rule_and_denied_access_keeps_graph_fin
         log.iter()
             .filter(|l| l.ends_with("/roleEligibilityScheduleInstances"))
             .count(),
-        3,
+        4,
         "{log:?}"
     );
     assert_eq!(

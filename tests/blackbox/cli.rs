@@ -26,7 +26,7 @@ fn demo_runs_the_whole_pipeline_and_prints_a_summary() {
     assert!(stdout.contains("id-github-deploy"));
     assert!(
         stdout
-            .contains("50 findings: 13 critical, 18 high, 9 medium, 3 low, 7 info (2 suppressed)"),
+            .contains("51 findings: 15 critical, 17 high, 9 medium, 3 low, 7 info (2 suppressed)"),
         "{stdout}"
     );
     assert!(

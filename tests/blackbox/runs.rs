@@ -267,14 +267,14 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .unwrap()
         .unwrap();
     let first = change_types(&changes);
-    assert_eq!(first.len(), 49);
+    assert_eq!(first.len(), 50);
     assert!(first.iter().all(|(t, _, _)| t == "new"));
     let manifest = read_json(&store, &format!("{prefix}/manifest.json"))
         .await
         .unwrap();
     assert_eq!(
         manifest["counts"]["changes"],
-        json!({"new": 49, "resolved": 0, "severityChanged": 0})
+        json!({"new": 50, "resolved": 0, "severityChanged": 0})
     );
     assert!(manifest["previousRunId"].is_null());
     save_contract_samples(&store, "changes-run-1", &prefix, &tenant, &first_run).await;

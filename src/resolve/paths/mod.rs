@@ -793,6 +793,9 @@ struct AzureGraph<'a> {
     names: HashMap<String, String>,
     /// Role-assignment principals Graph says no longer exist.
     deleted: HashSet<String>,
+    /// Role-assignment principals of another tenant (Lighthouse, `ForeignGroup`), which
+    /// this directory does not hold: asked only about principals that are not subjects.
+    foreign: HashSet<String>,
     /// The user-assigned identity rows.
     user_assigned_rows: &'a [UserAssignedIdentityRow],
     /// Assignments by id, hosts and user-assigned identities by scope, actors as integers.
@@ -823,6 +826,16 @@ fn scope_key(scope: &str) -> String {
 }
 
 impl<'a> AzureGraph<'a> {
+    /// The kind of a role-assignment principal that is not a subject: foreign when it lives in
+    /// another tenant, otherwise what its `principalType` says.
+    fn kind_of_outsider(&self, key: &str, principal_type: Option<&str>) -> NodeKind {
+        if self.foreign.contains(&key.to_ascii_lowercase()) {
+            NodeKind::ForeignPrincipal
+        } else {
+            NodeKind::of_principal_type(principal_type)
+        }
+    }
+
     fn new(azure: &'a AzureSnapshot, tenant_id: &str) -> Self {
         let table = ExecuteAsTable::embedded();
         let definitions: HashMap<String, &RoleDefinitionRow> = azure
@@ -925,10 +938,12 @@ impl<'a> AzureGraph<'a> {
             .flat_map(|l| &l.found)
             .filter_map(|o| Some((o.id.to_ascii_lowercase(), o.display_name.clone()?)))
             .collect();
-        let deleted = lookup.map(|l| l.deleted_ids()).unwrap_or_default();
+        let deleted = azure.deleted_principals(tenant_id);
+        let foreign = azure.foreign_principals(tenant_id);
         let mut graph = Self {
             names,
             deleted,
+            foreign,
             user_assigned_rows: &azure.user_assigned_identities,
             index: ScopeIndex::default(),
             inherited: Inherited::default(),
@@ -1442,9 +1457,8 @@ impl<'a> AttackPaths<'a> {
                     Some(s) => s.node(),
                     None => NodeRef {
                         id: first.map(|a| a.principal_id.clone()).unwrap_or_default(),
-                        kind: NodeKind::of_principal_type(
-                            first.and_then(|a| a.principal_type.as_deref()),
-                        ),
+                        kind: azure
+                            .kind_of_outsider(key, first.and_then(|a| a.principal_type.as_deref())),
                         name: self.principal_name(key),
                     },
                 };
@@ -1758,7 +1772,10 @@ impl<'a> AttackPaths<'a> {
                 Some(s) => s.node(),
                 None => NodeRef {
                     id: control.actor_id.clone(),
-                    kind: NodeKind::of_principal_type(control.actor_type.as_deref()),
+                    kind: self.azure.as_ref().map_or_else(
+                        || NodeKind::of_principal_type(control.actor_type.as_deref()),
+                        |a| a.kind_of_outsider(&key, control.actor_type.as_deref()),
+                    ),
                     name: self.principal_name(&control.actor_id),
                 },
             };
