@@ -56,10 +56,17 @@ pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
 pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
 /// GitHub Actions' OIDC issuer.
 pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
-/// Terraform Cloud's (HCP Terraform) OIDC issuer.
-pub const TERRAFORM_CLOUD_ISSUER: &str = "https://app.terraform.io";
-/// Federated-credential issuers trusted when `MI_ASSESS_FIC_ALLOWED_ISSUERS` is empty.
-pub const DEFAULT_FIC_ALLOWED_ISSUERS: [&str; 2] = [GITHUB_ACTIONS_ISSUER, TERRAFORM_CLOUD_ISSUER];
+/// Amazon Cognito's OIDC issuer (AWS workloads), as Azure Policy's issuer-type policy names it.
+pub const AWS_COGNITO_ISSUER: &str = "https://cognito-identity.amazonaws.com";
+/// Google's OIDC issuer (GCP workloads), as Azure Policy's issuer-type policy names it.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+/// Federated-credential issuers trusted when `MI_ASSESS_FIC_ALLOWED_ISSUERS` is empty: the
+/// issuer types of Azure Policy's built-in initiative "Managed Identity Federated Credentials
+/// should be of approved types from approved federation sources" (policy 2571b7c3-3056-4a61-
+/// b00a-9bc5232234f5: GitHub, AWS, GCP by exact issuer; AKS by host, which the rules add for
+/// this tenant's clusters).
+pub const DEFAULT_FIC_ALLOWED_ISSUERS: [&str; 3] =
+    [GITHUB_ACTIONS_ISSUER, AWS_COGNITO_ISSUER, GOOGLE_ISSUER];
 
 /// Whether the Azure plane (Azure RBAC, user-assigned identities, federated credentials) is read,
 /// and what missing access means for the run.
@@ -478,7 +485,8 @@ mod tests {
             s.fic_allowed_issuers,
             vec![
                 "https://token.actions.githubusercontent.com".to_owned(),
-                "https://app.terraform.io".to_owned()
+                "https://cognito-identity.amazonaws.com".to_owned(),
+                "https://accounts.google.com".to_owned()
             ]
         );
     }
@@ -550,7 +558,7 @@ mod tests {
         let blank = settings(&[(FIC_ALLOWED_ISSUERS_VAR, " , ")]).expect("valid");
         assert_eq!(
             blank.fic_allowed_issuers.len(),
-            2,
+            3,
             "blank means the defaults"
         );
     }

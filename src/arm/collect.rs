@@ -155,6 +155,8 @@ pub async fn collect_azure(
         .map(|u| u.id.clone())
         .collect();
     let federated_credentials = collect_federated_credentials(arm, &identity_ids, gaps).await;
+    let issuer_storage_accounts =
+        collect_issuer_storage_accounts(arm, &federated_credentials, gaps).await;
 
     let mut snapshot = AzureSnapshot {
         arm_endpoint: arm.endpoint().as_str().trim_end_matches('/').to_owned(),
@@ -166,6 +168,7 @@ pub async fn collect_azure(
         storage_accounts,
         eligible_role_assignments,
         federated_credentials,
+        issuer_storage_accounts,
         principal_lookup: Dataset::default(),
     };
 
@@ -234,6 +237,47 @@ async fn collect_storage_accounts(
                 "the storage accounts of function apps' deployment storage could not be read: {e}"
             );
             tracing::warn!(error = %e, "deployment storage accounts could not be read");
+            gaps.push(CollectionGap {
+                dataset: DatasetName::StorageAccounts,
+                principals: 0,
+                status: e.status(),
+                reason: reason.clone(),
+                needs_permission: e.is_access_denied().then(|| AZURE_PERMISSION.to_owned()),
+                affects_status: true,
+                not_applicable: false,
+            });
+            Dataset::Unknown { reason }
+        }
+    }
+}
+
+/// The storage accounts inside the tenant that Blob-hosted federated-credential issuers name,
+/// in one Resource Graph query (none when no issuer is hosted there).
+async fn collect_issuer_storage_accounts(
+    arm: &ArmClient,
+    credentials: &[IdentityFederatedCredentials],
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Vec<StorageAccountRow>> {
+    let names: BTreeSet<String> = credentials
+        .iter()
+        .filter_map(|c| c.result.known())
+        .flatten()
+        .filter_map(|c| crate::snapshot::azure::issuer_storage_account(&c.issuer))
+        .collect();
+    if names.is_empty() {
+        return Dataset::Collected { items: Vec::new() };
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    match arm
+        .resource_graph_rows(&queries::issuer_storage_accounts(&names))
+        .await
+    {
+        Ok(rows) => Dataset::Collected { items: rows },
+        Err(e) => {
+            let reason = format!(
+                "the storage accounts of Blob-hosted federated-credential issuers could not be read: {e}"
+            );
+            tracing::warn!(error = %e, "issuer storage accounts could not be read");
             gaps.push(CollectionGap {
                 dataset: DatasetName::StorageAccounts,
                 principals: 0,

@@ -114,6 +114,36 @@ pub mod queries {
     | distinct name) on name\n\
 | project id, name, subscriptionId, resourceGroup, blobEndpoint";
 
+    /// The head of [`issuer_storage_accounts`]: everything before the name list.
+    pub const ISSUER_STORAGE_ACCOUNTS_HEAD: &str = "resources\n\
+| where type =~ 'microsoft.storage/storageaccounts' and name in~ (";
+
+    /// The storage accounts named by federated credentials' issuers (Blob Storage or static
+    /// website hosts), by account name: those inside the tenant come back, an account of
+    /// another tenant or an unclaimed name does not. Only valid account names (3 to 24
+    /// lower-case letters and digits) are sent, so nothing needs escaping.
+    pub fn issuer_storage_accounts(names: &[String]) -> String {
+        let list: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        format!(
+            "{ISSUER_STORAGE_ACCOUNTS_HEAD}{})\n\
+| project id, name = tolower(name), subscriptionId, resourceGroup, blobEndpoint = tostring(properties.primaryEndpoints.blob)",
+            list.join(", ")
+        )
+    }
+
+    /// The account names an [`issuer_storage_accounts`] query asks for, or `None` for any
+    /// other query (the simulator answers it).
+    pub fn issuer_storage_account_names(query: &str) -> Option<Vec<String>> {
+        let rest = query.strip_prefix(ISSUER_STORAGE_ACCOUNTS_HEAD)?;
+        let (list, _) = rest.split_once(')')?;
+        Some(
+            list.split(',')
+                .map(|n| n.trim().trim_matches('\'').to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        )
+    }
+
     /// All queries, in the order collection sends them.
     pub const ALL: [&str; 6] = [
         SUBSCRIPTIONS,

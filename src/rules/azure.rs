@@ -10,8 +10,8 @@ use serde_json::json;
 use super::{Finding, Rule, Scope, az_rest};
 use crate::classification::Tier;
 use crate::config::{
-    DEFAULT_FIC_ALLOWED_ISSUERS, FIC_ALLOWED_ISSUERS_VAR, GITHUB_ACTIONS_ISSUER,
-    TERRAFORM_CLOUD_ISSUER,
+    AWS_COGNITO_ISSUER, DEFAULT_FIC_ALLOWED_ISSUERS, FIC_ALLOWED_ISSUERS_VAR,
+    GITHUB_ACTIONS_ISSUER, GOOGLE_ISSUER,
 };
 use crate::model::Severity;
 use crate::model::SubjectKind;
@@ -837,21 +837,75 @@ fn allowlist(view: &TenantView<'_>, index: &AzureIndex<'_>) -> BTreeSet<String> 
     out
 }
 
+/// Hosts of well-known SaaS OIDC issuers (CI/CD and infrastructure services): run by a vendor,
+/// not by the organisation, and shared by all its customers, so the subject alone tells one
+/// customer's workload from another's. Not in Azure Policy's issuer types.
+const SAAS_ISSUER_HOSTS: [(&str, &str); 4] = [
+    ("app.terraform.io", "terraformCloud"),
+    ("gitlab.com", "gitlab"),
+    ("oidc.circleci.com", "circleci"),
+    ("vstoken.dev.azure.com", "azureDevOps"),
+];
+
+/// The host suffix of AKS clusters' OIDC issuers
+/// (`https://{region}.oic.prod-aks.azure.com/{tenant id}/{key}/`).
+const AKS_ISSUER_SUFFIX: &str = ".oic.prod-aks.azure.com";
+
+/// The tenant segment of an AKS OIDC issuer, when the issuer is one.
+fn aks_issuer_tenant(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer.trim()).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    if !host.ends_with(AKS_ISSUER_SUFFIX) {
+        return None;
+    }
+    url.path_segments()?
+        .next()
+        .filter(|t| !t.is_empty())
+        .map(str::to_ascii_lowercase)
+}
+
 fn issuer_kind(index: &AzureIndex<'_>, issuer: &str) -> &'static str {
     let normalised = normalise_issuer(issuer);
+    let host = url::Url::parse(issuer.trim())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
     if normalised == normalise_issuer(GITHUB_ACTIONS_ISSUER) {
         "githubActions"
-    } else if normalised == normalise_issuer(TERRAFORM_CLOUD_ISSUER) {
-        "terraformCloud"
+    } else if normalised == normalise_issuer(AWS_COGNITO_ISSUER) {
+        "aws"
+    } else if normalised == normalise_issuer(GOOGLE_ISSUER) {
+        "gcp"
     } else if index
         .aks_clusters()
         .iter()
         .any(|c| normalise_issuer(c.issuer) == normalised)
     {
         "aksCluster"
+    } else if let Some(tenant) = aks_issuer_tenant(issuer) {
+        if tenant.eq_ignore_ascii_case(index.tenant_id()) {
+            "aksCluster"
+        } else {
+            "aksOtherTenant"
+        }
+    } else if let Some((_, kind)) = SAAS_ISSUER_HOSTS.iter().find(|(h, _)| host == *h) {
+        kind
+    } else if self_hosted(issuer).is_some() {
+        "selfHosted"
     } else {
         "other"
     }
+}
+
+/// True when the issuer is allowed: on the allowlist, or an AKS cluster of this tenant.
+fn is_allowed(index: &AzureIndex<'_>, allowed: &BTreeSet<String>, issuer: &str) -> bool {
+    allowed.contains(&normalise_issuer(issuer)) || issuer_kind(index, issuer) == "aksCluster"
+}
+
+/// True for a well-known SaaS issuer ([`SAAS_ISSUER_HOSTS`]).
+fn is_saas_issuer(index: &AzureIndex<'_>, issuer: &str) -> bool {
+    let kind = issuer_kind(index, issuer);
+    SAAS_ISSUER_HOSTS.iter().any(|(_, k)| *k == kind)
 }
 
 /// One federated credential with its identity.
@@ -897,7 +951,7 @@ impl Trust<'_> {
             "subject": self.credential.subject,
             "audiences": self.credential.audiences,
             "claimsMatchingExpression": self.credential.claims_matching_expression,
-            "issuerAllowlisted": allowed.contains(&normalise_issuer(&self.credential.issuer)),
+            "issuerAllowlisted": is_allowed(index, allowed, &self.credential.issuer),
             "identityTier": self.subject.tier(),
         })
     }
@@ -985,18 +1039,27 @@ pub(super) const UNTRUSTED_ISSUER: Rule = Rule {
     id: "MI-FIC-002",
     title: "Federated credential trusts an issuer outside the allowlist",
     applies_to: "federated identity credentials of user-assigned identities (issuers not already flagged by MI-FIC-003)",
-    severity: "high",
-    severities: &[Severity::High],
-    rationale: "Only issuers the organisation vouches for should mint tokens for its identities. The allowlist is MI_ASSESS_FIC_ALLOWED_ISSUERS (default: GitHub Actions and Terraform Cloud) plus the OIDC issuers of the AKS clusters in this tenant, the same idea as Azure Policy's \"Managed Identity Federated Credentials should be from allowed issuer types\". Any other issuer is an unreviewed way in.",
+    severity: "critical for a ControlPlane identity trusting an unknown issuer (or another tenant's AKS cluster); high for a ControlPlane identity trusting a well-known SaaS issuer (Terraform Cloud, GitLab, CircleCI, Azure DevOps) and for any ManagementPlane identity; medium for an identity that is not privileged",
+    severities: &[Severity::Critical, Severity::High, Severity::Medium],
+    rationale: "Only issuers the organisation vouches for should mint tokens for its identities. The allowlist is MI_ASSESS_FIC_ALLOWED_ISSUERS, by default the issuer types of Azure Policy's built-in initiative \"Managed Identity Federated Credentials should be of approved types from approved federation sources\" (GitHub Actions, AWS, GCP, and AKS, here the AKS clusters of this tenant). Any other issuer is an unreviewed way in; how bad depends on what the identity holds, and on whether the issuer is a known SaaS vendor or an arbitrary domain.",
     remediation: "Delete the credential (az identity federated-credential delete …), or, if the issuer is trusted, add it to MI_ASSESS_FIC_ALLOWED_ISSUERS.",
     references: &[
-        "Azure Policy: Managed Identity Federated Credentials should be from allowed issuer types",
+        "Azure Policy initiative 5e4ee281-95a3-442a-bb2a-5ef68cf5181a and policy 2571b7c3-3056-4a61-b00a-9bc5232234f5: Managed Identity Federated Credentials should be from allowed issuer types",
         "Workload identity federation: supported scenarios (learn.microsoft.com/entra/workload-id/workload-identity-federation)",
     ],
     scope: Scope::Subjects,
     retired: None,
     check: untrusted_issuer,
 };
+
+/// MI-FIC-002's severity: the identity's tier, and whether the issuer is a known SaaS vendor.
+fn untrusted_issuer_severity(tier: Option<Tier>, saas: bool) -> Severity {
+    match (tier, saas) {
+        (Some(Tier::ControlPlane), false) => Severity::Critical,
+        (Some(Tier::ControlPlane), true) | (Some(Tier::ManagementPlane), _) => Severity::High,
+        _ => Severity::Medium,
+    }
+}
 
 fn untrusted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &UNTRUSTED_ISSUER;
@@ -1007,12 +1070,13 @@ fn untrusted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
     trusts(view, index)
         .into_iter()
         .filter(|t| {
-            !allowed.contains(&normalise_issuer(&t.credential.issuer))
+            !is_allowed(index, &allowed, &t.credential.issuer)
                 && self_hosted(&t.credential.issuer).is_none()
         })
         .map(|trust| {
+            let saas = is_saas_issuer(index, &trust.credential.issuer);
             rule.finding(
-                Severity::High,
+                untrusted_issuer_severity(trust.subject.tier(), saas),
                 &trust.subject,
                 &trust.credential.id,
                 format!(
@@ -1039,12 +1103,18 @@ pub(super) const SELF_HOSTED_ISSUER: Rule = Rule {
     id: "MI-FIC-003",
     title: "Federated credential trusts an issuer hosted on Blob Storage, App Service or a bare IP",
     applies_to: "federated identity credentials of user-assigned identities",
-    severity: "critical",
-    severities: &[Severity::Critical],
-    rationale: "An OIDC issuer is just two JSON documents and a key set. Hosted on a storage account (*.blob.core.windows.net, *.web.core.windows.net), a web app (*.azurewebsites.net) or a bare IP, whoever can write to that storage or app, or take over its name once it is deleted, can publish their own keys and mint tokens that sign in as the identity. This is the attacker-controlled issuer pattern (roadoidc).",
-    remediation: "Delete the credential (az identity federated-credential delete …) and federate only with an issuer on a domain your identity provider controls.",
+    severity: "critical for an issuer on a storage account outside the tenant or an unclaimed name (anyone can publish keys there), or on App Service or a bare IP for a privileged identity; for a storage account inside the tenant, by the identity's tier (high for ControlPlane, medium for ManagementPlane, low otherwise), with who can write to it; high for App Service or a bare IP on an identity that is not privileged",
+    severities: &[
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ],
+    rationale: "An OIDC issuer is just two JSON documents and a key set. Hosted on a storage account (*.blob.core.windows.net, *.web.core.windows.net), a web app (*.azurewebsites.net) or a bare IP, whoever can write to that storage or app, or take over its name once it is deleted, can publish their own keys and mint tokens that sign in as the identity (the attacker-controlled issuer pattern, roadoidc). A Blob-hosted issuer is also the documented setup for self-managed Kubernetes clusters: when the account is inside the tenant, the risk is who can write to it, and those principals are listed; when it is not, anyone may own it.",
+    remediation: "For an account inside the tenant: limit write access to the issuer's container to the cluster's operators (remove the other writers in the evidence). Otherwise delete the credential (az identity federated-credential delete …) and federate only with an issuer on a domain your identity provider controls.",
     references: &[
         "dirkjanm/roadoidc: an OIDC issuer on App Service or Blob Storage",
+        "Azure AD Workload Identity: self-managed clusters publish the OIDC discovery document on Azure Blob Storage (azure.github.io/azure-workload-identity/docs/installation/self-managed-clusters/oidc-issuer.html)",
         "Workload identity federation considerations: issuer requirements",
     ],
     scope: Scope::Subjects,
@@ -1052,33 +1122,141 @@ pub(super) const SELF_HOSTED_ISSUER: Rule = Rule {
     check: self_hosted_issuer,
 };
 
+/// The data action that writes a blob, and the action that reads an account's keys (which
+/// write anything).
+const BLOB_WRITE: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write";
+const LIST_KEYS: &str = "Microsoft.Storage/storageAccounts/listKeys/action";
+
+/// Writers of a storage account listed in MI-FIC-003's evidence, at most.
+const WRITERS_LISTED: usize = 20;
+
+/// The role assignments that can write blobs to the account (a blob-write data action, or the
+/// account keys).
+fn storage_writers(index: &AzureIndex<'_>, account_id: &str) -> Vec<serde_json::Value> {
+    index
+        .snapshot
+        .role_assignments
+        .iter()
+        .filter(|a| index.scope_contains(&a.scope, account_id))
+        .filter_map(|a| {
+            let definition = index.definition(&a.role_definition_id)?;
+            let data = definition.granting_data_patterns(BLOB_WRITE);
+            let keys = definition.granting_patterns(LIST_KEYS);
+            if data.is_empty() && keys.is_empty() {
+                return None;
+            }
+            Some(json!({
+                "principalId": a.principal_id,
+                "principalType": a.principal_type,
+                "role": definition.role_name,
+                "scope": a.scope,
+                "assignmentId": a.id,
+                "grantedBy": data.into_iter().chain(keys).collect::<Vec<_>>(),
+            }))
+        })
+        .collect()
+}
+
 fn self_hosted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &SELF_HOSTED_ISSUER;
     let Some(index) = &view.azure else {
         return Vec::new();
     };
     let allowed = allowlist(view, index);
+    let accounts = index.snapshot.issuer_storage_accounts.known();
     trusts(view, index)
         .into_iter()
         .filter_map(|trust| {
             let (host, kind) = self_hosted(&trust.credential.issuer)?;
+            let tier = trust.subject.tier();
+            let privileged = matches!(tier, Some(Tier::ControlPlane | Tier::ManagementPlane));
             let mut evidence = trust.evidence(index, &allowed);
             evidence["issuerHost"] = json!(host);
             evidence["hostedOn"] = json!(kind);
+            let account_name =
+                crate::snapshot::azure::issuer_storage_account(&trust.credential.issuer);
+            let account = account_name.as_ref().and_then(|name| {
+                accounts?
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(name))
+            });
+            let (severity, title, remediation) = match (&account_name, account) {
+                (Some(_), Some(account)) => {
+                    let writers = storage_writers(index, &account.id);
+                    evidence["storageAccount"] = json!({
+                        "id": account.id,
+                        "inTenant": true,
+                        "writerCount": writers.len(),
+                        "writers": writers.iter().take(WRITERS_LISTED).collect::<Vec<_>>(),
+                    });
+                    let severity = match tier {
+                        Some(Tier::ControlPlane) => Severity::High,
+                        Some(Tier::ManagementPlane) => Severity::Medium,
+                        _ => Severity::Low,
+                    };
+                    (
+                        severity,
+                        format!(
+                            "{} trusts an issuer on storage account {} in this tenant, which {} principal{} can write",
+                            trust.identity_name(),
+                            account.name,
+                            writers.len(),
+                            if writers.len() == 1 { "" } else { "s" }
+                        ),
+                        format!(
+                            "Limit write access to the issuer's container to the cluster's operators: remove the other writers in the evidence (az role assignment delete --ids \"<assignmentId>\"). If no cluster uses the issuer any more, delete the credential: {}.",
+                            trust.delete_call()
+                        ),
+                    )
+                }
+                (Some(name), None) => {
+                    evidence["storageAccount"] = json!({
+                        "name": name,
+                        "inTenant": false,
+                        "resolved": accounts.is_some(),
+                    });
+                    (
+                        Severity::Critical,
+                        format!(
+                            "{} trusts an issuer on storage account {name}, which {} ({})",
+                            trust.identity_name(),
+                            if accounts.is_some() {
+                                "is outside this tenant or unclaimed"
+                            } else {
+                                "could not be looked up"
+                            },
+                            trust.credential.issuer
+                        ),
+                        format!(
+                            "Delete the credential now: {}. Then federate only with an issuer on a domain your identity provider controls.",
+                            trust.delete_call()
+                        ),
+                    )
+                }
+                (None, _) => (
+                    if privileged {
+                        Severity::Critical
+                    } else {
+                        Severity::High
+                    },
+                    format!(
+                        "{} trusts an issuer hosted on {kind} ({})",
+                        trust.identity_name(),
+                        trust.credential.issuer
+                    ),
+                    format!(
+                        "Delete the credential now: {}. Then federate only with an issuer on a domain your identity provider controls.",
+                        trust.delete_call()
+                    ),
+                ),
+            };
             Some(rule.finding(
-                Severity::Critical,
+                severity,
                 &trust.subject,
                 &trust.credential.id,
-                format!(
-                    "{} trusts an issuer hosted on {kind} ({})",
-                    trust.identity_name(),
-                    trust.credential.issuer
-                ),
+                title,
                 evidence,
-                format!(
-                    "Delete the credential now: {}. Then federate only with an issuer on a domain your identity provider controls.",
-                    trust.delete_call()
-                ),
+                remediation,
             ))
         })
         .collect()

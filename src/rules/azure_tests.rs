@@ -808,47 +808,117 @@ fn federated_credentials_are_inventoried_and_judged() {
             "repo:contoso/infra:pull_request",
             rules(&[info]),
         ),
+        // Azure Policy's issuer types are allowed by default: GitHub (above), AWS, GCP, and
+        // AKS clusters of this tenant.
         (
-            "Terraform Cloud",
+            "AWS (Cognito) on a privileged identity",
             privileged,
-            "https://app.terraform.io",
-            "organization:contoso:project:p:workspace:w:run_phase:apply",
+            "https://cognito-identity.amazonaws.com",
+            "eu-west-1:1234",
             rules(&[info]),
         ),
         (
-            "GitLab is not allowed by default",
+            "GCP on a privileged identity",
+            privileged,
+            "https://accounts.google.com",
+            "1234567890",
+            rules(&[info]),
+        ),
+        (
+            "an AKS cluster of this tenant, even one not in Resource Graph",
+            privileged,
+            "https://westeurope.oic.prod-aks.azure.com/11111111-0000-4000-8000-000000000000/key/",
+            "system:serviceaccount:ns:sa",
+            rules(&[info]),
+        ),
+        (
+            "an AKS cluster of another tenant on a ControlPlane identity",
+            privileged,
+            "https://westeurope.oic.prod-aks.azure.com/22222222-0000-4000-8000-000000000000/key/",
+            "system:serviceaccount:ns:sa",
+            rules(&[info, ("MI-FIC-002", Severity::Critical)]),
+        ),
+        // A well-known SaaS issuer: high on a ControlPlane identity, medium on one that is not
+        // privileged.
+        (
+            "Terraform Cloud on a ControlPlane identity",
+            privileged,
+            "https://app.terraform.io",
+            "organization:contoso:project:p:workspace:w:run_phase:apply",
+            rules(&[info, ("MI-FIC-002", Severity::High)]),
+        ),
+        (
+            "Terraform Cloud on an unprivileged identity",
             &[],
+            "https://app.terraform.io",
+            "organization:contoso:project:p:workspace:w:run_phase:apply",
+            rules(&[info, ("MI-FIC-002", Severity::Medium)]),
+        ),
+        (
+            "GitLab on an unprivileged identity",
+            &[],
+            "https://gitlab.com",
+            "project_path:contoso/infra:ref_type:branch:ref:main",
+            rules(&[info, ("MI-FIC-002", Severity::Medium)]),
+        ),
+        (
+            "GitLab on a ControlPlane identity",
+            privileged,
             "https://gitlab.com",
             "project_path:contoso/infra:ref_type:branch:ref:main",
             rules(&[info, ("MI-FIC-002", Severity::High)]),
         ),
+        // An arbitrary domain: critical on a ControlPlane identity, medium otherwise.
         (
-            "Blob Storage issuer",
+            "an unknown issuer on a ControlPlane identity",
+            privileged,
+            "https://idp.example.net",
+            "x",
+            rules(&[info, ("MI-FIC-002", Severity::Critical)]),
+        ),
+        (
+            "an unknown issuer on an unprivileged identity",
+            &[],
+            "https://idp.example.net",
+            "x",
+            rules(&[info, ("MI-FIC-002", Severity::Medium)]),
+        ),
+        // Storage-hosted issuers whose account is not in the tenant (outside it or unclaimed):
+        // critical whatever the tier.
+        (
+            "Blob Storage issuer outside the tenant",
             &[],
             "https://attacker.blob.core.windows.net/oidc",
             "x",
             rules(&[info, ("MI-FIC-003", Severity::Critical)]),
         ),
         (
-            "static website issuer",
+            "static website issuer outside the tenant",
             &[],
             "https://idp.z6.web.core.windows.net",
             "x",
             rules(&[info, ("MI-FIC-003", Severity::Critical)]),
         ),
         (
-            "App Service issuer",
+            "App Service issuer on an unprivileged identity",
             &[],
+            "https://idp.azurewebsites.net",
+            "x",
+            rules(&[info, ("MI-FIC-003", Severity::High)]),
+        ),
+        (
+            "App Service issuer on a ControlPlane identity",
+            privileged,
             "https://idp.azurewebsites.net",
             "x",
             rules(&[info, ("MI-FIC-003", Severity::Critical)]),
         ),
         (
-            "bare IP issuer",
+            "bare IP issuer on an unprivileged identity",
             &[],
             "https://203.0.113.7/oidc",
             "x",
-            rules(&[info, ("MI-FIC-003", Severity::Critical)]),
+            rules(&[info, ("MI-FIC-003", Severity::High)]),
         ),
     ];
     for (label, permissions, issuer, subject, expected) in cases {
@@ -866,12 +936,13 @@ fn the_allowlist_is_configurable_and_includes_aks_issuers() {
         "https://westeurope.oic.prod-aks.azure.com/tenant/cluster",
         "system:serviceaccount:ns:sa",
     );
-    // Unknown cluster: not allowed.
+    // A cluster of another tenant (the path's tenant segment), not in Resource Graph: not
+    // allowed (medium: the identity holds nothing).
     assert_eq!(
         fic_rules_of(&s),
         rules(&[
             ("MI-FIC-001", Severity::Info),
-            ("MI-FIC-002", Severity::High)
+            ("MI-FIC-002", Severity::Medium)
         ])
     );
     azure(&mut s).identity_resources.push(IdentityResourceRow {
@@ -907,9 +978,89 @@ fn the_allowlist_is_configurable_and_includes_aks_issuers() {
         rules(&[
             ("MI-FIC-001", Severity::Info),
             ("MI-FIC-001", Severity::Info),
-            ("MI-FIC-002", Severity::High)
+            ("MI-FIC-002", Severity::Medium)
         ])
     );
+}
+
+/// A Blob-hosted issuer whose storage account is inside the tenant (the documented setup for
+/// self-managed Kubernetes) follows the identity's tier and lists who can write to the
+/// account; the same issuer on an account outside the tenant is critical.
+#[test]
+fn a_blob_issuer_inside_the_tenant_follows_the_tier_and_names_its_writers() {
+    use crate::snapshot::azure::StorageAccountRow;
+    let account_id = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-k8s/providers/Microsoft.Storage/storageAccounts/k8soidc"
+    );
+    let issuer = "https://k8soidc.blob.core.windows.net/oidc";
+    let cases = [
+        (&["RoleManagement.ReadWrite.Directory"][..], Severity::High),
+        (&["User.Read.All"][..], Severity::Low),
+    ];
+    for (permissions, expected) in cases {
+        let mut s = with_mi(permissions);
+        credential(
+            &mut s,
+            "id-under-test",
+            issuer,
+            "system:serviceaccount:ns:sa",
+        );
+        let outside = fic_rules_of(&s);
+        assert!(
+            outside.contains(&("MI-FIC-003".to_owned(), Severity::Critical)),
+            "{outside:?}"
+        );
+        let a = azure(&mut s);
+        a.issuer_storage_accounts = Dataset::Collected {
+            items: vec![StorageAccountRow {
+                id: account_id.clone(),
+                name: "k8soidc".into(),
+                ..Default::default()
+            }],
+        };
+        // A writer over the resource group (Storage Blob Data Contributor), and a reader.
+        for (role, n) in [
+            ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", 1),
+            ("acdd72a7-3385-48ef-bd42-f606fba81ae7", 2),
+        ] {
+            a.role_assignments.push(RoleAssignmentRow {
+                id: format!("/subscriptions/{SUB}/resourceGroups/rg-k8s/providers/Microsoft.Authorization/roleAssignments/{n}"),
+                scope: format!("/subscriptions/{SUB}/resourceGroups/rg-k8s"),
+                principal_id: format!("00000000-0000-4000-8000-00000000000{n}"),
+                principal_type: Some("User".into()),
+                role_definition_id: format!("/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+                ..Default::default()
+            });
+        }
+        if !a
+            .role_definitions
+            .iter()
+            .any(|d| d.id.ends_with("ba92f5b4-2d11-453d-a403-e96b0029c9fe"))
+        {
+            a.role_definitions.push(RoleDefinitionRow {
+                id: "/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe".into(),
+                role_name: Some("Storage Blob Data Contributor".into()),
+                permissions: vec![crate::snapshot::azure::RolePermission {
+                    data_actions: vec!["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*".into()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+        let assessed = assess(&s);
+        let f = finding(&assessed.findings, "MI-FIC-003");
+        assert_eq!(f.severity, expected, "{permissions:?}");
+        let account = &f.evidence["storageAccount"];
+        assert_eq!(account["inTenant"], true);
+        assert_eq!(
+            account["writerCount"], 1,
+            "the reader cannot write: {account}"
+        );
+        assert_eq!(
+            account["writers"][0]["principalId"],
+            "00000000-0000-4000-8000-000000000001"
+        );
+    }
 }
 
 #[test]

@@ -229,6 +229,18 @@ pub const CALIBRATIONS: &[Calibration] = &[
         after: "low: inert hygiene",
         source: "Delegated permissions act only in a signed-in user's context (learn.microsoft.com/entra/identity-platform/permissions-consent-overview); a managed identity has no user sign-in, so a delegated grant on it cannot be exercised",
     },
+    Calibration {
+        rule_id: "MI-FIC-002",
+        before: "high for any issuer outside the allowlist, whatever the identity's tier; default allowlist GitHub Actions and Terraform Cloud (plus the tenant's AKS clusters)",
+        after: "critical for an unknown issuer (or another tenant's AKS cluster) on a ControlPlane identity; high for a well-known SaaS issuer (Terraform Cloud, GitLab, CircleCI, Azure DevOps) on a ControlPlane identity and for any ManagementPlane identity; medium for an identity that is not privileged. Default allowlist: GitHub Actions, AWS (Cognito), GCP (accounts.google.com), and AKS clusters of this tenant by host and tenant segment",
+        source: "Azure Policy initiative 5e4ee281-95a3-442a-bb2a-5ef68cf5181a, policy 2571b7c3-3056-4a61-b00a-9bc5232234f5 \"Managed Identity Federated Credentials should be from allowed issuer types\" (AKS *.oic.prod-aks.azure.com, GitHub, AWS, GCP) and ae62c456-33de-4dc8-b100-7ce9028a7d99 (AKS issuers limited to trusted tenants); the identity's tier per the Enterprise Access Model",
+    },
+    Calibration {
+        rule_id: "MI-FIC-003",
+        before: "critical for every issuer on Blob Storage, a static website, App Service or a bare IP",
+        after: "a storage-hosted issuer is resolved to its account: outside the tenant or unclaimed stays critical; inside the tenant it follows the identity's tier (high ControlPlane, medium ManagementPlane, low otherwise) and lists who can write to the account; App Service or a bare IP is critical for a privileged identity, high otherwise",
+        source: "Azure AD Workload Identity's self-managed cluster guide publishes the issuer on Azure Blob Storage (the documented setup); roadoidc shows the takeover when the publisher is not the organisation",
+    },
 ];
 
 /// The catalogue as Markdown (docs/rules.md is generated from this).

@@ -34,6 +34,9 @@ pub struct SimArm {
     /// Rows of `queries::STORAGE_ACCOUNTS`: the accounts deployment storage names (the
     /// simulator does not run the join: list exactly the accounts the query would return).
     pub storage_accounts: Vec<Value>,
+    /// Other storage accounts (same row shape): found only by the by-name query of issuers'
+    /// storage accounts (`queries::issuer_storage_accounts`), which searches both lists.
+    pub other_storage_accounts: Vec<Value>,
     /// Azure RBAC PIM eligibilities: role eligibility schedule instances (ARM JSON, `id`,
     /// `name`, `type`, `properties`). A subscription's list returns those whose
     /// `properties.scope` is at, above or below it.
@@ -64,7 +67,24 @@ pub struct SimArm {
 
 impl SimArm {
     /// The rows a Resource Graph query returns, or `None` for a query mi-assess never sends.
-    pub fn rows(&self, query: &str) -> Option<&[Value]> {
+    pub fn rows(&self, query: &str) -> Option<std::borrow::Cow<'_, [Value]>> {
+        if let Some(names) = queries::issuer_storage_account_names(query) {
+            let named = |row: &&Value| {
+                row.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| names.iter().any(|w| w.eq_ignore_ascii_case(n)))
+            };
+            let mut seen = std::collections::HashSet::new();
+            let rows: Vec<Value> = self
+                .storage_accounts
+                .iter()
+                .chain(&self.other_storage_accounts)
+                .filter(named)
+                .filter(|r| seen.insert(r.get("id").cloned()))
+                .cloned()
+                .collect();
+            return Some(std::borrow::Cow::Owned(rows));
+        }
         let rows = match query {
             q if q == queries::SUBSCRIPTIONS => &self.subscriptions,
             q if q == queries::ROLE_ASSIGNMENTS => &self.role_assignments,
@@ -74,7 +94,7 @@ impl SimArm {
             q if q == queries::STORAGE_ACCOUNTS => &self.storage_accounts,
             _ => return None,
         };
-        Some(rows)
+        Some(std::borrow::Cow::Borrowed(rows))
     }
 
     /// One Resource Graph page of `query`: the total row count and rows `offset..offset + top`

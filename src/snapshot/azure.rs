@@ -42,6 +42,12 @@ pub struct AzureSnapshot {
     pub eligible_role_assignments: Dataset<Vec<EligibleRoleAssignmentRow>>,
     /// The federated credentials of each user-assigned identity.
     pub federated_credentials: Vec<IdentityFederatedCredentials>,
+    /// The storage accounts inside the tenant that federated credentials' Blob-hosted issuers
+    /// name (`crate::arm::queries::issuer_storage_accounts`); a named account missing here is
+    /// outside the tenant or unclaimed. Unknown when the query failed, and in snapshots
+    /// written before it was collected.
+    #[serde(default = "issuer_storage_accounts_not_recorded")]
+    pub issuer_storage_accounts: Dataset<Vec<StorageAccountRow>>,
     /// Which role-assignment principals still exist in Entra (for orphaned assignments).
     pub principal_lookup: Dataset<PrincipalLookup>,
 }
@@ -64,6 +70,31 @@ pub fn storage_accounts_not_recorded() -> Dataset<Vec<StorageAccountRow>> {
     Dataset::Unknown {
         reason: "this snapshot carries no deployment storage accounts".into(),
     }
+}
+
+/// Serde default of [`AzureSnapshot::issuer_storage_accounts`]: snapshots written before the
+/// issuers' storage accounts were resolved.
+pub fn issuer_storage_accounts_not_recorded() -> Dataset<Vec<StorageAccountRow>> {
+    Dataset::Unknown {
+        reason: "this snapshot carries no storage accounts of federated-credential issuers".into(),
+    }
+}
+
+/// The storage account name of a federated-credential issuer hosted on Azure Blob Storage or
+/// a static website (`{account}.blob.core.windows.net`, `{account}.z6.web.core.windows.net`),
+/// when its first label is a valid account name.
+pub fn issuer_storage_account(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer.trim()).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    if !(host.ends_with(".blob.core.windows.net") || host.ends_with(".web.core.windows.net")) {
+        return None;
+    }
+    let name = host.split('.').next()?;
+    let valid = (3..=24).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    valid.then(|| name.to_owned())
 }
 
 /// Serde default of [`AzureSnapshot::eligible_role_assignments`]: snapshots written before

@@ -194,14 +194,15 @@ async fn the_demo_azure_plane_fires_every_rule_and_denied_access_keeps_graph_fin
     assert_eq!(github["control"]["grantedBy"], "Microsoft.Web/sites/*");
     let record = identity(&identities, "func-mi-assess");
     assert_eq!(record["actors"]["count"], actors.len());
-    // Six Resource Graph queries, one PIM eligibility list per subscription, one credential
+    // Seven Resource Graph queries (the six of queries::ALL and the storage accounts the
+    // Blob-hosted issuers name), one PIM eligibility list per subscription, one credential
     // list per user-assigned identity, one lookup.
     let log = sim.arm_request_log();
     assert_eq!(
         log.iter()
             .filter(|l| l.starts_with("resourceGraph "))
             .count(),
-        6,
+        7,
         "{log:?}"
     );
     assert_eq!(
