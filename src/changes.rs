@@ -362,6 +362,7 @@ mod tests {
             tier: None,
             evidence: serde_json::json!({"big": "evidence is never kept"}),
             remediation: "fix".into(),
+            remediation_commands: Vec::new(),
             suppressed: false,
             suppression: None,
         }

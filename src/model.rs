@@ -167,7 +167,17 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// A Graph call as the `az rest` command that makes it (remediation text).
+/// A Graph call as the `az rest` command that makes it (remediation text). The URL is
+/// single-quoted: Graph paths such as `…/members/{id}/$ref` hold a `$` that bash, zsh and
+/// PowerShell would expand inside double quotes.
 pub fn az_rest(method: &str, graph: &str, path: &str) -> String {
-    format!("az rest --method {method} --url \"{graph}/v1.0{path}\"")
+    format!(
+        "az rest --method {method} --url {}",
+        shell_quote(&format!("{graph}/v1.0{path}"))
+    )
+}
+
+/// A value single-quoted for bash and zsh: nothing inside expands; a `'` becomes `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }

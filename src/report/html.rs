@@ -1071,16 +1071,40 @@ fn render_finding(out: &mut String, f: &Finding) {
     let shown = abridged(&f.evidence);
     let evidence = serde_json::to_string_pretty(&shown).unwrap_or_else(|_| shown.to_string());
     out.push_str(&format!(
-        "<div class=\"finding-body\"><div><h5>Remediation</h5><pre class=\"code remediation\"><code>{}</code></pre></div>\
+        "<div class=\"finding-body\"><div><h5>Remediation</h5><pre class=\"code remediation\"><code>{}</code></pre>{}</div>\
          <div><h5>Evidence</h5><pre class=\"code evidence\"><code>{}</code></pre></div></div>\n\
          <div class=\"finding-id\">Finding id <span class=\"mono\">{}</span>{}</div>\n</article>\n",
         esc(&f.remediation),
+        command_blocks(&f.remediation_commands),
         esc(&evidence),
         esc(&f.finding_id),
         crate::rules::rule(&f.rule_id)
             .map(|r| format!(" · {}", esc(r.title)))
             .unwrap_or_default()
     ));
+}
+
+/// Each remediation command in a block of its own, with its shell and a copy button (shown
+/// only when the page's script runs; it copies without network access).
+fn command_blocks(commands: &[crate::rules::commands::RemediationCommand]) -> String {
+    use crate::rules::commands::Shell;
+    if commands.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<h5>Commands</h5>");
+    for c in commands {
+        let shell = match c.shell {
+            Shell::Bash => "bash",
+            Shell::Pwsh => "pwsh",
+        };
+        out.push_str(&format!(
+            "<div class=\"command\" data-shell=\"{shell}\"><span class=\"shell\">{shell}</span>\
+             <pre class=\"code\"><code>{}</code></pre>\
+             <button type=\"button\" class=\"copy\" aria-label=\"Copy this {shell} command\">Copy</button></div>",
+            esc(&c.command)
+        ));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1306,6 +1330,17 @@ mod tests {
     }
 
     #[test]
+    fn each_remediation_command_has_its_own_copyable_block() {
+        let html = render_sample();
+        let block = "<div class=\"command\" data-shell=\"bash\"><span class=\"shell\">bash</span><pre class=\"code\"><code>az rest --method DELETE --url &#39;https://graph.microsoft.com/v1.0/x/$ref&#39;";
+        assert!(html.contains(block), "no command block");
+        assert!(html.contains("<button type=\"button\" class=\"copy\""));
+        // The copy works offline: the page's own script, no external resource.
+        assert!(SCRIPT.contains("navigator.clipboard") && SCRIPT.contains("execCommand('copy')"));
+        assert!(!html.contains("src=\"http"));
+    }
+
+    #[test]
     fn escapes_every_data_string() {
         let html = render_sample();
         assert!(
@@ -1320,6 +1355,8 @@ mod tests {
         assert!(!html.contains("alert(2)</script>"));
         assert!(html.contains("&lt;/script&gt;&lt;script&gt;alert(2)"));
         assert!(html.contains("echo &#39;&lt;b&gt;&#39;"));
+        assert!(!html.contains("alert(3)</script>"));
+        assert!(html.contains("&lt;/code&gt;&lt;script&gt;alert(3)"));
         // Exactly one script element: the report's own.
         assert_eq!(html.matches("<script").count(), 1);
         assert!(!html.contains("onerror=alert(1)>"));

@@ -1,6 +1,34 @@
 (function () {
   'use strict';
   document.documentElement.classList.add('js');
+  // Copy buttons of remediation commands: the Clipboard API where the page may use it, else a
+  // selection and execCommand('copy'); both work from a file with no network.
+  document.addEventListener('click', function (event) {
+    var button = event.target;
+    if (!button || !button.classList || !button.classList.contains('copy')) { return; }
+    var code = button.parentNode.querySelector('code');
+    if (!code) { return; }
+    var text = code.textContent;
+    function done(ok) {
+      button.textContent = ok ? 'Copied' : 'Select and copy';
+      setTimeout(function () { button.textContent = 'Copy'; }, 1500);
+    }
+    function fallback() {
+      var range = document.createRange();
+      range.selectNodeContents(code);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      done(ok);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, fallback);
+    } else {
+      fallback();
+    }
+  });
   var form = document.getElementById('filters');
   if (!form) { return; }
   var subjects = Array.prototype.slice.call(document.querySelectorAll('details.subject'));

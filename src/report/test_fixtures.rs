@@ -81,6 +81,10 @@ pub(super) fn finding(
         evidence: json!({"permission": "RoleManagement.ReadWrite.Directory", "note": "</script><script>alert(2)</script>"}),
         remediation: "Remove the grant: az rest --method DELETE --url \"https://graph.microsoft.com/v1.0/x\" && echo '<b>'"
             .to_owned(),
+        remediation_commands: vec![crate::rules::commands::RemediationCommand {
+            shell: crate::rules::commands::Shell::Bash,
+            command: "az rest --method DELETE --url 'https://graph.microsoft.com/v1.0/x/$ref' # </code><script>alert(3)</script>".to_owned(),
+        }],
         suppressed: false,
         suppression: None,
     }

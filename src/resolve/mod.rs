@@ -260,9 +260,12 @@ pub struct TenantView<'a> {
 }
 
 impl<'a> TenantView<'a> {
-    /// Graph base URL for remediation commands.
+    /// Graph base URL for remediation commands: the endpoint collection read (so sovereign
+    /// clouds get theirs), except a loopback one (the simulator of the demo, the tests or a
+    /// replay of their snapshots), which no pasted command could reach: those get the public
+    /// cloud's.
     pub fn graph(&self) -> &str {
-        &self.snapshot.graph_endpoint
+        remediation_graph(&self.snapshot.graph_endpoint)
     }
 
     /// True in the one pass per run that holds no chunk and runs the tenant-scoped rules.
@@ -298,5 +301,33 @@ impl<'a> TenantView<'a> {
             Subject::Identity(sp) => Some(sp),
             Subject::Credential(_) => None,
         }
+    }
+}
+
+/// The Graph base URL remediation commands name ([`TenantView::graph`]): the collected
+/// endpoint, or the public cloud's for a loopback one.
+pub fn remediation_graph(endpoint: &str) -> &str {
+    remediation_endpoint(endpoint, crate::config::DEFAULT_GRAPH_ENDPOINT)
+}
+
+/// An endpoint as remediation commands name it: as collected, or `public` for a loopback one.
+pub fn remediation_endpoint<'e>(endpoint: &'e str, public: &'e str) -> &'e str {
+    if is_loopback(endpoint) {
+        public
+    } else {
+        endpoint.trim_end_matches('/')
+    }
+}
+
+/// True for a URL whose host is a loopback address or `localhost`.
+fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }

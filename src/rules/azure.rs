@@ -37,7 +37,7 @@ const SELF_HOSTED_ISSUER_SUFFIXES: [(&str, &str); 3] = [
 ];
 
 fn quote(value: &str) -> String {
-    format!("\"{value}\"")
+    crate::model::shell_quote(value)
 }
 
 /// The view of a principal, or a minimal stand-in when Graph did not return it.

@@ -331,7 +331,7 @@ fn privileged_rbac_through_a_group_names_the_group_and_the_exact_calls() {
     assert!(f.title.contains("sub-test"), "{}", f.title);
     assert!(
         f.remediation
-            .contains(&format!("az role assignment delete --ids \"{assignment}\""))
+            .contains(&format!("az role assignment delete --ids '{assignment}'"))
     );
     assert!(
         f.remediation
@@ -597,12 +597,12 @@ fn unattached_user_assigned_identities_rise_with_their_privileges() {
     let a = assess(&s);
     let f = finding(&a.findings, "MI-ORPH-001");
     assert!(f.remediation.contains(&format!(
-        "az identity delete --ids \"{}\"",
+        "az identity delete --ids '{}'",
         uami_id("id-orphan")
     )));
     assert!(
         f.remediation
-            .contains(&format!("az role assignment delete --ids \"{assignment}\""))
+            .contains(&format!("az role assignment delete --ids '{assignment}'"))
     );
     assert!(
         f.remediation
@@ -725,7 +725,7 @@ fn role_assignments_of_deleted_principals_are_orphaned() {
     assert_eq!(f.evidence["roleName"], "Contributor");
     assert_eq!(
         f.remediation,
-        format!("Delete the assignment: az role assignment delete --ids \"{orphan}\"")
+        format!("Delete the assignment: az role assignment delete --ids '{orphan}'")
     );
     // Not checked (or the lookup failed): never assumed deleted.
     azure(&mut s).principal_lookup = Dataset::Unknown {
@@ -1088,7 +1088,7 @@ fn federated_credential_findings_carry_evidence_and_exact_calls() {
     let broad = finding(&a.findings, "MI-FIC-004");
     assert!(
         broad.remediation.contains(
-            "az identity federated-credential delete --name \"fic-0\" --identity-name \"id-under-test\" --resource-group \"rg\" --subscription s --yes"
+            "az identity federated-credential delete --name 'fic-0' --identity-name 'id-under-test' --resource-group 'rg' --subscription s --yes"
         ),
         "{}",
         broad.remediation
@@ -1096,7 +1096,7 @@ fn federated_credential_findings_carry_evidence_and_exact_calls() {
     assert!(
         broad
             .remediation
-            .contains("--subject \"repo:contoso/infra:environment:<environment>\"")
+            .contains("--subject 'repo:contoso/infra:environment:<environment>'")
     );
     assert!(broad.evidence["broadBecause"].as_array().is_some_and(|r| {
         r.iter()

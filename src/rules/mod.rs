@@ -6,6 +6,7 @@
 //! evidence key (for example the permission or role it is about).
 
 mod azure;
+pub mod commands;
 mod credentials;
 mod paths;
 mod privileges;
@@ -20,7 +21,7 @@ use crate::resolve::TenantView;
 use crate::resolve::principals::PrincipalView;
 
 /// Version of the finding record format.
-pub const FINDING_SCHEMA_VERSION: &str = "1.0.0";
+pub const FINDING_SCHEMA_VERSION: &str = "1.1.0";
 
 /// Namespace of finding ids (UUIDv5).
 const FINDING_NAMESPACE: uuid::Uuid =
@@ -52,6 +53,10 @@ pub struct Finding {
     pub evidence: serde_json::Value,
     /// What to do, with the exact call.
     pub remediation: String,
+    /// The complete commands of `remediation`, each with the shell it pastes into unchanged
+    /// ([`commands::commands_in`]); empty when the remediation gives none.
+    #[serde(default)]
+    pub remediation_commands: Vec<commands::RemediationCommand>,
     /// True when an active entry of suppressions.json accepts this risk.
     #[serde(default)]
     pub suppressed: bool,
@@ -136,6 +141,7 @@ impl Rule {
             identity_kind: subject.kind,
             tier: subject.tier(),
             evidence,
+            remediation_commands: commands::commands_in(&remediation),
             remediation,
             suppressed: false,
             suppression: None,

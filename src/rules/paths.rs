@@ -249,11 +249,11 @@ fn cross_tenant_control(view: &TenantView<'_>) -> Vec<Finding> {
                 let subscription = crate::snapshot::azure::subscription_of_scope(&a.control.scope)
                     .unwrap_or_default();
                 format!(
-                    "{} ({} over {}): review the Lighthouse delegation (az managedservices assignment list --subscription {subscription} --include-definition true) and remove it, or delete the role assignment (az role assignment delete --ids \"{}\")",
+                    "{} ({} over {}): review the Lighthouse delegation (az managedservices assignment list --subscription {subscription} --include-definition true) and remove it, or delete the role assignment (az role assignment delete --ids {})",
                     a.principal.name.as_deref().unwrap_or(&a.principal.id),
                     a.control.role_name,
                     a.control.scope,
-                    a.control.assignment_id
+                    crate::model::shell_quote(&a.control.assignment_id)
                 )
             })
             .collect();
@@ -297,10 +297,10 @@ fn actor_remediation(actors: &[Actor]) -> String {
         .iter()
         .map(|a| {
             format!(
-                "{} ({}): az role assignment delete --ids \"{}\" (or narrow {} so it no longer covers the host)",
+                "{} ({}): az role assignment delete --ids {} (or narrow {} so it no longer covers the host)",
                 a.principal.name.as_deref().unwrap_or(&a.principal.id),
                 a.control.role_name,
-                a.control.assignment_id,
+                crate::model::shell_quote(&a.control.assignment_id),
                 a.control.role_name
             )
         })

@@ -261,7 +261,7 @@ fn control_plane_finding_names_the_exact_delete_call() {
         .find(|f| f.rule_id == "MI-GRAPH-001")
         .expect("finding");
     assert!(f.remediation.contains(&format!(
-        "az rest --method DELETE --url \"https://graph.microsoft.com/v1.0/servicePrincipals/{MI}/appRoleAssignments/assignment-0\""
+        "az rest --method DELETE --url 'https://graph.microsoft.com/v1.0/servicePrincipals/{MI}/appRoleAssignments/assignment-0'"
     )));
     assert_eq!(
         f.evidence["permission"],

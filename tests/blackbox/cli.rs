@@ -278,3 +278,109 @@ fn exit_codes_gate_on_findings_and_keep_usage_errors_apart() {
         .unwrap();
     assert_eq!(help.status.code(), Some(0));
 }
+
+/// Every remediation command of the demo pastes unchanged: each `bash` entry parses with
+/// `bash -n`, no `$` sits inside double quotes (where bash, zsh and PowerShell expand it), each
+/// `pwsh` entry keeps every `$` inside single quotes, and no command names a loopback address
+/// (the demo runs against a local simulator).
+#[test]
+fn demo_remediation_commands_survive_a_paste() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["assess", "--demo", "--out"])
+        .arg(out.path())
+        .env_remove("IDENTITY_ENDPOINT")
+        .env_remove("IDENTITY_HEADER")
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    let findings = find_file(out.path(), "findings.ndjson").expect("findings.ndjson");
+    let text = std::fs::read_to_string(findings).unwrap();
+    let (mut bash, mut pwsh, mut with_rest) = (0, 0, 0);
+    for line in text.lines() {
+        let finding: serde_json::Value = serde_json::from_str(line).unwrap();
+        let remediation = finding["remediation"].as_str().unwrap();
+        let commands = finding["remediationCommands"]
+            .as_array()
+            .expect("the field");
+        // The Graph calls on `…/$ref` are the ones that lost `$ref` in a paste.
+        if remediation.contains("/$ref") {
+            with_rest += 1;
+            assert!(
+                commands.iter().any(|c| {
+                    let command = c["command"].as_str().unwrap();
+                    command.starts_with("az rest ") && command.contains("/$ref'")
+                }),
+                "{}: {remediation}",
+                finding["ruleId"]
+            );
+        }
+        for c in commands {
+            let command = c["command"].as_str().unwrap();
+            assert!(
+                !command.contains("127.0.0.1") && !command.contains("localhost"),
+                "{command}"
+            );
+            let unquoted = dollars_outside_single_quotes(command);
+            match c["shell"].as_str().unwrap() {
+                "bash" => {
+                    bash += 1;
+                    let parsed = Command::new("bash")
+                        .args(["-n", "-c", command])
+                        .output()
+                        .unwrap();
+                    assert!(
+                        parsed.status.success(),
+                        "bash -n rejects {command}: {}",
+                        String::from_utf8_lossy(&parsed.stderr)
+                    );
+                    assert!(unquoted.is_empty(), "a $ bash would expand: {command}");
+                }
+                "pwsh" => {
+                    pwsh += 1;
+                    assert!(command.starts_with("Invoke-MgGraphRequest "), "{command}");
+                    assert!(unquoted.is_empty(), "a $ pwsh would expand: {command}");
+                }
+                other => panic!("unknown shell {other}"),
+            }
+        }
+    }
+    assert!(with_rest >= 5, "{with_rest} findings with a $ref call");
+    assert!(
+        bash >= 30 && pwsh >= 10,
+        "{bash} bash, {pwsh} pwsh commands"
+    );
+}
+
+/// The `$` characters of a command line that are outside single quotes (inside double quotes
+/// or bare), by position.
+fn dollars_outside_single_quotes(command: &str) -> Vec<usize> {
+    let mut quote: Option<char> = None;
+    let mut out = Vec::new();
+    for (i, c) in command.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), _) => {}
+            (Some(_), '$') | (None, '$') => out.push(i),
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}

@@ -1174,11 +1174,17 @@ impl<'a> AttackPaths<'a> {
             .map(|l| l.group_member_counts.clone().into_iter().collect())
             .unwrap_or_default();
         let mut paths = Self {
-            graph: snapshot.graph_endpoint.clone(),
+            graph: super::remediation_graph(&snapshot.graph_endpoint).to_owned(),
             arm: snapshot
                 .azure
                 .known()
-                .map(|a| a.arm_endpoint.clone())
+                .map(|a| {
+                    super::remediation_endpoint(
+                        &a.arm_endpoint,
+                        crate::config::DEFAULT_ARM_ENDPOINT,
+                    )
+                    .to_owned()
+                })
                 .unwrap_or_default(),
             reach: vec![None; subjects.len()],
             subjects,
@@ -1963,8 +1969,8 @@ impl<'a> AttackPaths<'a> {
                         e.role_definition_id
                     ),
                     None => format!(
-                        "Delete the assignment: az role assignment delete --ids \"{}\"",
-                        holding.assignment_id
+                        "Delete the assignment: az role assignment delete --ids {}",
+                        crate::model::shell_quote(&holding.assignment_id)
                     ),
                 },
             ),
@@ -2010,8 +2016,8 @@ fn control_hop(actor: NodeRef, target: NodeRef, control: &Control) -> Hop {
         to: target,
         evidence: serde_json::to_value(control).unwrap_or_default(),
         remediation: format!(
-            "Delete the assignment: az role assignment delete --ids \"{}\"; {narrow}",
-            control.assignment_id
+            "Delete the assignment: az role assignment delete --ids {}; {narrow}",
+            crate::model::shell_quote(&control.assignment_id)
         ),
     }
 }
