@@ -29,7 +29,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{ArmClient, ArmError, AzurePlane, FederatedCredentialListing, queries};
+use super::{
+    ArmClient, ArmError, AzurePlane, FederatedCredentialListing, SUBSCRIPTION_LIMIT_HEADER, queries,
+};
 use crate::config::{AZURE_PLANE_VAR, AzurePlaneMode};
 use crate::graph::GraphClient;
 use crate::snapshot::azure::{
@@ -174,7 +176,28 @@ pub async fn collect_azure(
 
     // 4. Do the principals of role assignments still exist in Entra?
     snapshot.principal_lookup = lookup_principals(graph, &snapshot, known_principals, gaps).await;
+    if arm.subscription_limit_hit() {
+        gaps.push(subscription_limit_gap(snapshot.subscriptions.len()));
+    }
     Dataset::Collected { items: snapshot }
+}
+
+/// The gap when Resource Graph covered only the first 10,000 subscriptions: the run is
+/// partial, whatever the Azure-plane mode, because data the scanner may read was not read.
+fn subscription_limit_gap(subscriptions: usize) -> CollectionGap {
+    let reason = format!(
+        "Resource Graph answered {SUBSCRIPTION_LIMIT_HEADER}: true: the scanner can read more subscriptions than one tenant-scope query covers (the first 10,000), so {subscriptions} subscriptions were assessed and the rest were not. Querying by management group in turns is not implemented yet; until then, scope the scanner's Reader assignment to management groups of at most 10,000 subscriptions each and run one deployment per group"
+    );
+    tracing::warn!(subscriptions, "Resource Graph hit its subscription limit");
+    CollectionGap {
+        dataset: DatasetName::AzureSubscriptions,
+        principals: 0,
+        status: None,
+        reason,
+        needs_permission: None,
+        affects_status: true,
+        not_applicable: false,
+    }
 }
 
 fn no_access(
@@ -736,6 +759,35 @@ mod tests {
         assert_eq!(storage.storage_account_id, Some(accounts[0].id.as_str()));
         assert_eq!(storage.container, "app-package-mi-assess");
         assert_eq!(index.eligible_assignments_of(user).len(), 4);
+    }
+
+    /// Resource Graph's subscription cap is said only in a header: a run that met it is
+    /// partial with the reason, whatever the Azure-plane mode; one that did not has no gap.
+    #[tokio::test]
+    async fn the_subscription_limit_header_makes_the_run_partial() {
+        for hit in [false, true] {
+            let mut tenant = SimTenant::demo().expect("demo");
+            tenant.arm.subscription_limit_hit = hit;
+            let sim = RunningSimulator::start(tenant).await.expect("simulator");
+            let (graph, plane) = clients(&sim, AzurePlaneMode::Optional);
+            let mut gaps = Vec::new();
+            let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
+            assert!(azure.known().is_some(), "what was read is kept");
+            let capped: Vec<&CollectionGap> = gaps
+                .iter()
+                .filter(|g| g.reason.contains(SUBSCRIPTION_LIMIT_HEADER))
+                .collect();
+            assert_eq!(capped.len(), usize::from(hit), "{gaps:?}");
+            if let Some(gap) = capped.first() {
+                assert_eq!(gap.dataset, DatasetName::AzureSubscriptions);
+                assert!(gap.affects_status, "an optional plane still saw only part");
+                assert!(
+                    gap.reason.contains("4 subscriptions were assessed"),
+                    "{}",
+                    gap.reason
+                );
+            }
+        }
     }
 
     #[tokio::test]

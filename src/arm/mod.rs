@@ -258,7 +258,14 @@ pub struct ArmStats {
     requests: AtomicU64,
     throttled: AtomicU64,
     retries: AtomicU64,
+    /// Set when a Resource Graph answer carried [`SUBSCRIPTION_LIMIT_HEADER`]` = true`.
+    subscription_limit_hit: std::sync::atomic::AtomicBool,
 }
+
+/// The header Resource Graph sets to `true` when the caller can read more subscriptions than
+/// one tenant-scope (or management-group) query covers: "the response is limited to the first
+/// 10,000 subscriptions" (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
+pub const SUBSCRIPTION_LIMIT_HEADER: &str = "x-ms-tenant-subscription-limit-hit";
 
 /// A copy of [`ArmStats`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -356,6 +363,12 @@ impl ArmClient {
             retry,
             ..self.clone()
         }
+    }
+
+    /// True once a Resource Graph answer of this run said it covered only the first 10,000
+    /// subscriptions ([`SUBSCRIPTION_LIMIT_HEADER`]).
+    pub fn subscription_limit_hit(&self) -> bool {
+        self.stats.subscription_limit_hit.load(Ordering::Relaxed)
     }
 
     /// Request counters for this client and its clones.
@@ -630,6 +643,13 @@ impl ArmClient {
         let request = http::request(&self.http, method.clone(), url, &token, body);
         let mut quota_reset = None;
         let answer = http::attempt(url, request, self.limits.max_response_bytes, |response| {
+            if http::header(response, SUBSCRIPTION_LIMIT_HEADER)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            {
+                self.stats
+                    .subscription_limit_hit
+                    .store(true, Ordering::Relaxed);
+            }
             quota_reset =
                 http::header(response, "x-ms-user-quota-resets-after").and_then(http::parse_hms);
             let quota_left = http::header(response, "x-ms-user-quota-remaining")

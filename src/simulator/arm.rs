@@ -53,6 +53,9 @@ pub struct SimArm {
     /// Rows per Resource Graph page and credentials per list page (default: the service's
     /// maxima); lower it to exercise paging.
     pub page_size: Option<usize>,
+    /// Every Resource Graph answer says the scanner can read more subscriptions than a query
+    /// covers (`x-ms-tenant-subscription-limit-hit: true`), as over 10,000 subscriptions do.
+    pub subscription_limit_hit: bool,
     /// The first this many Resource Graph requests are answered 429 with an exhausted quota.
     pub throttle_first: usize,
     /// The generated estate whose large data sets (role assignments, identity resources,

@@ -273,6 +273,12 @@ pub(super) async fn resource_graph(
         "x-ms-user-quota-resets-after",
         HeaderValue::from_static("00:00:05"),
     );
+    if tenant.arm.subscription_limit_hit {
+        h.insert(
+            crate::arm::SUBSCRIPTION_LIMIT_HEADER,
+            HeaderValue::from_static("true"),
+        );
+    }
     response
 }
 
