@@ -335,6 +335,9 @@ pub struct AzureIndex<'a> {
     eligible_by_principal: HashMap<String, Vec<&'a EligibleRoleAssignmentRow>>,
     storage_by_endpoint: HashMap<String, &'a StorageAccountRow>,
     storage_by_name: HashMap<String, &'a StorageAccountRow>,
+    /// Whether any role-assignment principal lives in another tenant
+    /// ([`AzureSnapshot::foreign_principals`]), computed once.
+    has_foreign_principals: bool,
 }
 
 impl<'a> AzureIndex<'a> {
@@ -428,7 +431,14 @@ impl<'a> AzureIndex<'a> {
                 .iter()
                 .map(|a| (a.name.trim().to_ascii_lowercase(), a))
                 .collect(),
+            has_foreign_principals: !snapshot.foreign_principals(tenant_id).is_empty(),
         }
+    }
+
+    /// True when some role-assignment principal lives in another tenant (Lighthouse, a
+    /// foreign group): without one, no identity can be controlled across tenants.
+    pub fn has_foreign_principals(&self) -> bool {
+        self.has_foreign_principals
     }
 
     /// Where the function app `app_id` runs its package from: its Flex Consumption deployment

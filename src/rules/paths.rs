@@ -198,7 +198,7 @@ pub(super) const CROSS_TENANT_CONTROL: Rule = Rule {
 
 fn cross_tenant_control(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &CROSS_TENANT_CONTROL;
-    let Some(azure) = &view.azure else {
+    let Some(azure) = view.azure.filter(|a| a.has_foreign_principals()) else {
         return Vec::new();
     };
     let scanner = view.snapshot.scanner.object_id.as_deref();
