@@ -16,7 +16,9 @@
 //!
 //! The managed-identity list is required; anything else that fails becomes a
 //! [`Dataset::Unknown`] plus a [`CollectionGap`], and the run is `partial` (except Azure-plane
-//! gaps the configuration allows, see `crate::arm::collect`).
+//! gaps the configuration allows, see `crate::arm::collect`). A list answered with a licence
+//! error code (`AadPremiumLicenseRequired`) is [`Dataset::NotApplicable`] instead: the tenant
+//! does not have that data, and the run stays complete.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

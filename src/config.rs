@@ -22,8 +22,9 @@ pub const ARM_ENDPOINT_VAR: &str = "MI_ASSESS_ARM_ENDPOINT";
 /// App setting: whether the Azure plane is read, and whether missing access makes a run partial:
 /// `required`, `optional` (default) or `off`.
 pub const AZURE_PLANE_VAR: &str = "MI_ASSESS_AZURE_PLANE";
-/// App setting: federated-credential issuers to trust, comma-separated (empty: GitHub Actions
-/// and Terraform Cloud). The OIDC issuers of AKS clusters in the tenant are always trusted.
+/// App setting: federated-credential issuers to trust, comma-separated (empty:
+/// [`DEFAULT_FIC_ALLOWED_ISSUERS`]). The OIDC issuers of AKS clusters in the tenant are always
+/// trusted.
 pub const FIC_ALLOWED_ISSUERS_VAR: &str = "MI_ASSESS_FIC_ALLOWED_ISSUERS";
 /// Set by the Functions host: the loopback port to listen on.
 pub const HANDLER_PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";

@@ -491,7 +491,7 @@ async fn lighthouse_principals_are_foreign_never_deleted() {
         .map(|s| s.subscription_id.as_str())
         .collect();
     assert_eq!(delegated, ["7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"]);
-    assert_eq!(azure.cross_tenant_subscriptions(HOME).len(), 2);
+    assert_eq!(azure.delegated_subscriptions(HOME).len(), 1);
     let foreign = azure.foreign_principals(HOME);
     assert!(
         foreign.contains(FABRIKAM_SP) && foreign.contains(MSP_GROUP),

@@ -265,7 +265,7 @@ fn render_overview(out: &mut String, input: &ReportInput<'_>) {
             .map(|n| n.to_string())
             .unwrap_or_else(|| "?".to_owned()),
         if m.counts.credential_service_principals.is_some() {
-            "application service principals holding secrets or certificates"
+            "application and Legacy service principals holding secrets or certificates"
         } else {
             "could not be listed in this run"
         },

@@ -350,6 +350,14 @@ impl<'a> AzureIndex<'a> {
             .unwrap_or_default()
     }
 
+    /// True when the resource or scope sits in a subscription another tenant delegated to
+    /// this one (Azure Lighthouse): it is not this tenant's.
+    pub fn is_delegated(&self, id: &str) -> bool {
+        crate::snapshot::azure::subscription_of_scope(id)
+            .and_then(|s| self.subscriptions.get(&s))
+            .is_some_and(|s| s.is_delegated_to(&self.tenant_id))
+    }
+
     /// The tenant the index is for (lower case).
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
@@ -564,6 +572,8 @@ impl<'a> AzureIndex<'a> {
         self.snapshot
             .identity_resources
             .iter()
+            // A cluster of a subscription another tenant delegated here is that tenant's.
+            .filter(|r| !self.is_delegated(&r.id))
             .filter(|r| {
                 r.resource_type.as_deref().is_some_and(|t| {
                     t.eq_ignore_ascii_case("Microsoft.ContainerService/managedClusters")

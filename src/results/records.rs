@@ -70,7 +70,7 @@ pub struct RunCounts {
     pub system_assigned: usize,
     /// Of which user-assigned.
     pub user_assigned: usize,
-    /// Credential-bearing application service principals (null when they could not be listed).
+    /// Credential-bearing application and Legacy service principals (null when they could not be listed).
     #[serde(default)]
     pub credential_service_principals: Option<usize>,
     /// Findings written.

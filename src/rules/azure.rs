@@ -1175,18 +1175,24 @@ fn self_hosted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
             evidence["hostedOn"] = json!(kind);
             let account_name =
                 crate::snapshot::azure::issuer_storage_account(&trust.credential.issuer);
+            // An account of a subscription another tenant delegated here is not this tenant's.
             let account = account_name.as_ref().and_then(|name| {
                 accounts?
                     .iter()
-                    .find(|a| a.name.eq_ignore_ascii_case(name))
+                    .find(|a| a.name.eq_ignore_ascii_case(name) && !index.is_delegated(&a.id))
             });
             let (severity, title, remediation) = match (&account_name, account) {
                 (Some(_), Some(account)) => {
                     let writers = storage_writers(index, &account.id);
+                    let principals: BTreeSet<String> = writers
+                        .iter()
+                        .filter_map(|w| w["principalId"].as_str())
+                        .map(str::to_ascii_lowercase)
+                        .collect();
                     evidence["storageAccount"] = json!({
                         "id": account.id,
                         "inTenant": true,
-                        "writerCount": writers.len(),
+                        "writerCount": principals.len(),
                         "writers": writers.iter().take(WRITERS_LISTED).collect::<Vec<_>>(),
                     });
                     let severity = match tier {
@@ -1200,8 +1206,8 @@ fn self_hosted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
                             "{} trusts an issuer on storage account {} in this tenant, which {} principal{} can write",
                             trust.identity_name(),
                             account.name,
-                            writers.len(),
-                            if writers.len() == 1 { "" } else { "s" }
+                            principals.len(),
+                            if principals.len() == 1 { "" } else { "s" }
                         ),
                         format!(
                             "Limit write access to the issuer's container to the cluster's operators: remove the other writers in the evidence (az role assignment delete --ids \"<assignmentId>\"). If no cluster uses the issuer any more, delete the credential: {}.",
@@ -1221,7 +1227,7 @@ fn self_hosted_issuer(view: &TenantView<'_>) -> Vec<Finding> {
                             "{} trusts an issuer on storage account {name}, which {} ({})",
                             trust.identity_name(),
                             if accounts.is_some() {
-                                "is outside this tenant or unclaimed"
+                                "is in no subscription of this tenant the scanner reads (another tenant's, or unclaimed)"
                             } else {
                                 "could not be looked up"
                             },

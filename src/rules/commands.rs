@@ -77,8 +77,14 @@ fn call_starts(prose: &str) -> Vec<usize> {
 fn call_at(text: &str) -> Option<&str> {
     let mut quote: Option<char> = None;
     let mut depth = 0usize;
+    let mut escaped = false;
     for (i, c) in text.char_indices() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
         match (quote, c) {
+            // `\` outside quotes escapes the next character (shell_quote's `'\''`).
+            (None, '\\') => escaped = true,
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
             (None, '\'' | '"') => quote = Some(c),
@@ -111,8 +117,13 @@ fn pastes_cleanly(call: &str) -> bool {
         return false;
     }
     let mut quote: Option<char> = None;
+    let mut escaped = false;
     for c in call.chars() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
         match (quote, c) {
+            (None, '\\') => escaped = true,
             (Some(q), c) if c == q => quote = None,
             (Some('"'), '$' | '`' | '\\') => return false,
             (Some(_), _) => {}
@@ -129,6 +140,10 @@ fn pastes_cleanly(call: &str) -> bool {
 /// The Microsoft Graph PowerShell form of an `az rest` call to Graph:
 /// `Invoke-MgGraphRequest -Method M -Uri '…' [-Body '…']`.
 fn graph_powershell(call: &str) -> Option<String> {
+    // A value with an escaped quote (`'\''`) is not read back here: no PowerShell form.
+    if call.contains("\\'") {
+        return None;
+    }
     let rest = call.strip_prefix("az rest ")?;
     let method = value_of(rest, "--method")?;
     let url = value_of(rest, "--url")?;
@@ -208,6 +223,28 @@ mod tests {
         ] {
             assert!(bash(&commands_in(prose)).is_empty(), "{prose}");
         }
+    }
+
+    #[test]
+    fn an_escaped_quote_stays_inside_the_call() {
+        let name = crate::model::shell_quote("it's");
+        let prose = format!(
+            "Delete it: az identity delete --name {name} --yes; then az rest --method GET --url {}",
+            crate::model::shell_quote("https://graph.microsoft.com/v1.0/x/it's")
+        );
+        let found = commands_in(&prose);
+        assert_eq!(
+            bash(&found),
+            [
+                format!("az identity delete --name {name} --yes"),
+                "az rest --method GET --url 'https://graph.microsoft.com/v1.0/x/it'\\''s'"
+                    .to_owned(),
+            ]
+        );
+        assert!(
+            found.iter().all(|c| c.shell == Shell::Bash),
+            "no PowerShell form is guessed from an escaped value"
+        );
     }
 
     #[test]

@@ -181,10 +181,10 @@ fn who_can_become(view: &TenantView<'_>) -> Vec<Finding> {
 pub(super) const CROSS_TENANT_CONTROL: Rule = Rule {
     id: "MI-XT-001",
     title: "A principal of another tenant can run code as a privileged managed identity",
-    applies_to: "managed identities at ControlPlane or ManagementPlane tier, and the scanner's own identity, that a principal of another tenant (Azure Lighthouse, a foreign group) can act as through an Azure role over the identity's host or the user-assigned identity",
+    applies_to: "managed identities at ControlPlane or ManagementPlane tier, and the scanner's own identity, that a principal of another tenant (a ForeignGroup such as a CSP partner's admin agents, or a principal of a subscription delegated here through Azure Lighthouse) can act as through an Azure role over the identity's host or the user-assigned identity",
     severity: "critical for a ControlPlane identity; high for a ManagementPlane identity and for the scanner",
     severities: &[Severity::Critical, Severity::High],
-    rationale: "Azure Lighthouse lets a managing tenant's users, groups and service principals hold Azure roles in this tenant's subscriptions. Whoever among them can run code in a privileged managed identity's host holds that identity's rights in this directory, while their sign-in, MFA, Conditional Access and lifecycle are governed by the other tenant. This tenant can neither see nor revoke their credentials: the trust boundary of a Tier-0 identity then includes another organisation.",
+    rationale: "A foreign group (a CSP partner's admin agents) or a managing tenant's principals can hold Azure roles in this tenant's subscriptions. Whoever among them can run code in a privileged managed identity's host holds that identity's rights in this directory, while their sign-in, MFA, Conditional Access and lifecycle are governed by the other tenant. This tenant can neither see nor revoke their credentials: the trust boundary of a Tier-0 identity then includes another organisation.",
     remediation: "Remove the foreign principal's control (the Lighthouse authorization or the role assignment named in the evidence), or move the privileged identity's host to a subscription that is not delegated; keep Lighthouse authorizations away from scopes that host privileged identities.",
     references: &[
         "Securing managed identities in Microsoft Entra ID: who can use the resource can use the identity",
@@ -243,17 +243,28 @@ fn cross_tenant_control(view: &TenantView<'_>) -> Vec<Finding> {
             })
             .collect();
         let first = foreign[0];
+        // Every listed actor is foreign and more actors exist: there may be more foreign ones.
+        let at_least = foreign.len() == actors.first.len() && actors.count > actors.first.len();
         let steps: Vec<String> = foreign
             .iter()
             .map(|a| {
-                let subscription = crate::snapshot::azure::subscription_of_scope(&a.control.scope)
+                let delete = format!(
+                    "delete the role assignment: az role assignment delete --ids {}",
+                    crate::model::shell_quote(&a.control.assignment_id)
+                );
+                let lighthouse = crate::snapshot::azure::subscription_of_scope(&a.control.scope)
+                    .filter(|_| !azure.other_tenants_of_scope(&a.control.scope).is_empty())
+                    .map(|subscription| {
+                        format!(
+                            "; then review the subscription's Lighthouse delegations: az managedservices assignment list --subscription {subscription} --include-definition true"
+                        )
+                    })
                     .unwrap_or_default();
                 format!(
-                    "{} ({} over {}): review the Lighthouse delegation (az managedservices assignment list --subscription {subscription} --include-definition true) and remove it, or delete the role assignment (az role assignment delete --ids {})",
+                    "{} ({} over {}): {delete}{lighthouse}",
                     a.principal.name.as_deref().unwrap_or(&a.principal.id),
                     a.control.role_name,
                     a.control.scope,
-                    crate::model::shell_quote(&a.control.assignment_id)
                 )
             })
             .collect();
@@ -262,7 +273,8 @@ fn cross_tenant_control(view: &TenantView<'_>) -> Vec<Finding> {
             subject,
             "actors",
             format!(
-                "{} principal{} of another tenant{} can run code as the {} identity {}: {} through {} over {}",
+                "{}{} principal{} of another tenant{} can run code as the {} identity {}: {} through {} over {}",
+                if at_least { "at least " } else { "" },
                 foreign.len(),
                 if foreign.len() == 1 { "" } else { "s" },
                 if tenants.is_empty() {
@@ -281,11 +293,12 @@ fn cross_tenant_control(view: &TenantView<'_>) -> Vec<Finding> {
                 "isScanner": is_scanner,
                 "otherTenants": tenants,
                 "foreignActors": listed,
+                "foreignActorsMayBeMore": at_least,
                 "actorCount": actors.count,
             }),
             format!(
-                "Remove each foreign principal's control: {}",
-                steps.join("; ")
+                "Remove each foreign principal's control (a ForeignGroup is often a CSP partner's admin agents: end the partner's delegated access too if it is no longer needed). {}",
+                steps.join(". ")
             ),
         ));
     }

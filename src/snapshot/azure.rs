@@ -89,7 +89,8 @@ pub fn issuer_storage_account(issuer: &str) -> Option<String> {
     if !(host.ends_with(".blob.core.windows.net") || host.ends_with(".web.core.windows.net")) {
         return None;
     }
-    let name = host.split('.').next()?;
+    let first = host.split('.').next()?;
+    let name = first.strip_suffix("-secondary").unwrap_or(first);
     let valid = (3..=24).contains(&name.len())
         && name
             .bytes()
@@ -274,23 +275,20 @@ impl SubscriptionRow {
             .is_some_and(|t| !t.trim().is_empty() && !t.trim().eq_ignore_ascii_case(home_tenant))
     }
 
-    /// True when role assignments in it can name principals of another tenant: it is
-    /// delegated to `home_tenant`, or other tenants manage it.
-    pub fn is_cross_tenant(&self, home_tenant: &str) -> bool {
-        self.is_delegated_to(home_tenant) || !self.managed_by_tenants.is_empty()
-    }
-
     /// The other tenants involved: the owning tenant of a delegated subscription, and the
-    /// managing tenants.
+    /// tenants that manage it, never `home_tenant` itself.
     pub fn other_tenants(&self, home_tenant: &str) -> Vec<String> {
         let owner = self
             .is_delegated_to(home_tenant)
             .then(|| self.tenant_id.clone())
             .flatten();
-        owner
+        let mut out: Vec<String> = owner
             .into_iter()
             .chain(self.managed_by_tenants.iter().map(|m| m.tenant_id.clone()))
-            .collect()
+            .filter(|t| !t.trim().eq_ignore_ascii_case(home_tenant))
+            .collect();
+        out.dedup();
+        out
     }
 }
 
@@ -305,31 +303,30 @@ pub fn subscription_of_scope(scope: &str) -> Option<String> {
 }
 
 impl AzureSnapshot {
-    /// The subscriptions (lower-case GUIDs) whose role assignments can name principals of
-    /// another tenant ([`SubscriptionRow::is_cross_tenant`]).
-    pub fn cross_tenant_subscriptions(&self, home_tenant: &str) -> HashSet<String> {
+    /// The subscriptions (lower-case GUIDs) another tenant delegated to `home_tenant`
+    /// ([`SubscriptionRow::is_delegated_to`]): their role assignments name that tenant's
+    /// principals.
+    pub fn delegated_subscriptions(&self, home_tenant: &str) -> HashSet<String> {
         self.subscriptions
             .iter()
-            .filter(|s| s.is_cross_tenant(home_tenant))
+            .filter(|s| s.is_delegated_to(home_tenant))
             .map(|s| s.subscription_id.trim().to_ascii_lowercase())
             .collect()
     }
 
-    /// True when the assignment sits in a subscription whose principals can live in another
-    /// tenant.
-    pub fn in_cross_tenant_subscription(
-        assignment: &RoleAssignmentRow,
-        cross_tenant: &HashSet<String>,
-    ) -> bool {
-        subscription_of_scope(&assignment.scope).is_some_and(|s| cross_tenant.contains(&s))
+    /// True when the resource or scope sits in a subscription delegated to `home_tenant`.
+    pub fn in_delegated_subscription(&self, id: &str, delegated: &HashSet<String>) -> bool {
+        subscription_of_scope(id).is_some_and(|s| delegated.contains(&s))
     }
 
     /// The principals (lower-case ids) of role assignments that live in another tenant:
-    /// `ForeignGroup`s, and those of assignments in a cross-tenant subscription that this
-    /// directory does not hold (not found by the principal lookup, or never looked up). They
-    /// are `foreign`, never deleted.
+    /// `ForeignGroup`s (such as a CSP partner's admin agents), and the principals of
+    /// assignments in a subscription delegated to this tenant that the principal lookup did
+    /// not find here. They are `foreign`, never deleted. A principal the lookup found is
+    /// this tenant's; with the lookup unknown, only the delegated subscriptions' principals
+    /// count (nothing is called deleted then anyway).
     pub fn foreign_principals(&self, home_tenant: &str) -> HashSet<String> {
-        let cross_tenant = self.cross_tenant_subscriptions(home_tenant);
+        let delegated = self.delegated_subscriptions(home_tenant);
         let found: HashSet<String> = self
             .principal_lookup
             .known()
@@ -344,7 +341,7 @@ impl AzureSnapshot {
                 a.principal_type
                     .as_deref()
                     .is_some_and(|t| t.eq_ignore_ascii_case("ForeignGroup"))
-                    || (Self::in_cross_tenant_subscription(a, &cross_tenant)
+                    || (self.in_delegated_subscription(&a.scope, &delegated)
                         && !found.contains(&id))
             })
             .map(|a| a.principal_id.to_ascii_lowercase())

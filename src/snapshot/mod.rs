@@ -226,8 +226,8 @@ impl DatasetName {
             Self::AppRoleAssignments | Self::ResourceAppRoles => {
                 "application permissions (MI-GRAPH-001, MI-GRAPH-002, MI-PATH-001)"
             }
-            Self::Memberships => "group memberships (MI-GROUP-001, MI-GROUP-002)",
-            Self::DirectoryObjects => "orphaned Azure role assignments (MI-ORPH-001)",
+            Self::Memberships => "group memberships (MI-GROUP-001, MI-ROLE-001, MI-PATH-001)",
+            Self::DirectoryObjects => "orphaned Azure role assignments (MI-ORPH-003)",
             Self::Ownership | Self::GroupOwnership => {
                 "owners who can take an identity over (MI-OWN-001, MI-PATH-002)"
             }
