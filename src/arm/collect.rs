@@ -253,13 +253,28 @@ async fn collect_storage_accounts(
     arm: &ArmClient,
     gaps: &mut Vec<CollectionGap>,
 ) -> Dataset<Vec<StorageAccountRow>> {
-    match arm.resource_graph_rows(queries::STORAGE_ACCOUNTS).await {
+    storage_accounts(
+        arm,
+        queries::STORAGE_ACCOUNTS,
+        "the storage accounts of function apps' deployment storage",
+        gaps,
+    )
+    .await
+}
+
+/// The rows of a storage-account query; a failure is a gap of the storage accounts alone,
+/// saying which accounts (`what`) could not be read.
+async fn storage_accounts(
+    arm: &ArmClient,
+    query: &str,
+    what: &str,
+    gaps: &mut Vec<CollectionGap>,
+) -> Dataset<Vec<StorageAccountRow>> {
+    match arm.resource_graph_rows(query).await {
         Ok(rows) => Dataset::Collected { items: rows },
         Err(e) => {
-            let reason = format!(
-                "the storage accounts of function apps' deployment storage could not be read: {e}"
-            );
-            tracing::warn!(error = %e, "deployment storage accounts could not be read");
+            let reason = format!("{what} could not be read: {e}");
+            tracing::warn!(error = %e, "{what} could not be read");
             gaps.push(CollectionGap {
                 dataset: DatasetName::StorageAccounts,
                 principals: 0,
@@ -291,28 +306,13 @@ async fn collect_issuer_storage_accounts(
         return Dataset::Collected { items: Vec::new() };
     }
     let names: Vec<String> = names.into_iter().collect();
-    match arm
-        .resource_graph_rows(&queries::issuer_storage_accounts(&names))
-        .await
-    {
-        Ok(rows) => Dataset::Collected { items: rows },
-        Err(e) => {
-            let reason = format!(
-                "the storage accounts of Blob-hosted federated-credential issuers could not be read: {e}"
-            );
-            tracing::warn!(error = %e, "issuer storage accounts could not be read");
-            gaps.push(CollectionGap {
-                dataset: DatasetName::StorageAccounts,
-                principals: 0,
-                status: e.status(),
-                reason: reason.clone(),
-                needs_permission: e.is_access_denied().then(|| AZURE_PERMISSION.to_owned()),
-                affects_status: true,
-                not_applicable: false,
-            });
-            Dataset::Unknown { reason }
-        }
-    }
+    storage_accounts(
+        arm,
+        &queries::issuer_storage_accounts(&names),
+        "the storage accounts of Blob-hosted federated-credential issuers",
+        gaps,
+    )
+    .await
 }
 
 /// The PIM eligibilities of every readable subscription (each list holds those at, above and

@@ -497,7 +497,7 @@ async fn lighthouse_principals_are_foreign_never_deleted() {
         foreign.contains(FABRIKAM_SP) && foreign.contains(MSP_GROUP),
         "{foreign:?}"
     );
-    let deleted = azure.deleted_principals(HOME);
+    let deleted = azure.deleted_principals(&foreign);
     assert!(!deleted.contains(FABRIKAM_SP) && !deleted.contains(MSP_GROUP));
     assert!(
         !deleted.is_empty(),
@@ -545,6 +545,7 @@ async fn lighthouse_principals_are_foreign_never_deleted() {
             s.managed_by_tenants.clear();
         }
     }
-    let blind = blind.azure.known().expect("azure").deleted_principals(HOME);
+    let blind = blind.azure.known().expect("azure");
+    let blind = blind.deleted_principals(&blind.foreign_principals(HOME));
     assert!(blind.contains(FABRIKAM_SP), "{blind:?}");
 }

@@ -5,7 +5,7 @@
 //! actions for custom ones), the deployment storage of Flex Consumption function apps and the
 //! storage accounts behind it, and Azure RBAC PIM eligibilities by principal. No I/O here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -335,9 +335,9 @@ pub struct AzureIndex<'a> {
     eligible_by_principal: HashMap<String, Vec<&'a EligibleRoleAssignmentRow>>,
     storage_by_endpoint: HashMap<String, &'a StorageAccountRow>,
     storage_by_name: HashMap<String, &'a StorageAccountRow>,
-    /// Whether any role-assignment principal lives in another tenant
+    /// The role-assignment principals that live in another tenant
     /// ([`AzureSnapshot::foreign_principals`]), computed once.
-    has_foreign_principals: bool,
+    foreign_principals: HashSet<String>,
 }
 
 impl<'a> AzureIndex<'a> {
@@ -439,14 +439,20 @@ impl<'a> AzureIndex<'a> {
                 .iter()
                 .map(|a| (a.name.trim().to_ascii_lowercase(), a))
                 .collect(),
-            has_foreign_principals: !snapshot.foreign_principals(tenant_id).is_empty(),
+            foreign_principals: snapshot.foreign_principals(tenant_id),
         }
     }
 
     /// True when some role-assignment principal lives in another tenant (Lighthouse, a
     /// foreign group): without one, no identity can be controlled across tenants.
     pub fn has_foreign_principals(&self) -> bool {
-        self.has_foreign_principals
+        !self.foreign_principals.is_empty()
+    }
+
+    /// The role-assignment principals that were looked up, not found, and are not foreign:
+    /// the only ones ever called deleted (MI-ORPH-003).
+    pub fn deleted_principals(&self) -> HashSet<String> {
+        self.snapshot.deleted_principals(&self.foreign_principals)
     }
 
     /// Where the function app `app_id` runs its package from: its Flex Consumption deployment

@@ -759,7 +759,7 @@ fn orphaned_role_assignment(view: &TenantView<'_>) -> Vec<Finding> {
     }
     let classifier = crate::classification::Classifier::embedded();
     // A principal of another tenant (Lighthouse) is foreign, never deleted.
-    let deleted = index.snapshot.deleted_principals(index.tenant_id());
+    let deleted = index.deleted_principals();
     if deleted.is_empty() {
         return Vec::new();
     }

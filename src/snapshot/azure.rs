@@ -348,13 +348,12 @@ impl AzureSnapshot {
             .collect()
     }
 
-    /// The principals that were looked up, not found, and are not foreign: the only ones
-    /// ever called deleted (MI-ORPH-003).
-    pub fn deleted_principals(&self, home_tenant: &str) -> HashSet<String> {
+    /// The principals that were looked up, not found, and are not `foreign` (what
+    /// [`Self::foreign_principals`] gave): the only ones ever called deleted (MI-ORPH-003).
+    pub fn deleted_principals(&self, foreign: &HashSet<String>) -> HashSet<String> {
         let Some(lookup) = self.principal_lookup.known() else {
             return HashSet::new();
         };
-        let foreign = self.foreign_principals(home_tenant);
         let mut deleted = lookup.deleted_ids();
         deleted.retain(|id| !foreign.contains(id));
         deleted

@@ -200,9 +200,7 @@ impl DatasetName {
             | Self::AzureEligibleRoleAssignments => AZURE_PERMISSION,
         }
     }
-}
 
-impl DatasetName {
     /// What the assessment checks with this data set: what cannot apply when it does not
     /// exist in the tenant ([`Dataset::NotApplicable`]), for the manifest and the report.
     pub fn checks(self) -> &'static str {

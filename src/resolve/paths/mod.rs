@@ -938,8 +938,8 @@ impl<'a> AzureGraph<'a> {
             .flat_map(|l| &l.found)
             .filter_map(|o| Some((o.id.to_ascii_lowercase(), o.display_name.clone()?)))
             .collect();
-        let deleted = azure.deleted_principals(tenant_id);
         let foreign = azure.foreign_principals(tenant_id);
+        let deleted = azure.deleted_principals(&foreign);
         let mut graph = Self {
             names,
             deleted,
