@@ -17,6 +17,11 @@
 //! other reason (ARM unreachable), it is skipped the same way, after one retry. Any failure once
 //! access is established is a real gap and always counts.
 //!
+//! Past Resource Graph's subscription limit (10,000 per query, said by
+//! [`SUBSCRIPTION_LIMIT_HEADER`] on the probe), every query runs on batches of subscriptions in
+//! turn ([`Coverage::Batches`]), from the full list of `GET /subscriptions`. When that list
+//! cannot be read, or a batch still hits the limit, the run is partial and says why.
+//!
 //! Two data sets are read on their own, so that losing one leaves the rest of the plane known:
 //! the deployment storage accounts (a Resource Graph join, `queries::STORAGE_ACCOUNTS`) and the
 //! PIM eligibilities. A tenant without the Entra ID P2 (or Governance) licence answers the PIM
@@ -30,7 +35,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    ArmClient, ArmError, AzurePlane, FederatedCredentialListing, SUBSCRIPTION_LIMIT_HEADER, queries,
+    ArmClient, ArmError, AzurePlane, Coverage, FederatedCredentialListing,
+    SUBSCRIPTION_LIMIT_HEADER, queries,
 };
 use crate::config::{AZURE_PLANE_VAR, AzurePlaneMode};
 use crate::graph::GraphClient;
@@ -88,7 +94,10 @@ pub async fn collect_azure(
             ..crate::http::RetryPolicy::default()
         })
     };
-    let subscriptions = match probe.resource_graph_rows(queries::SUBSCRIPTIONS).await {
+    let subscriptions = match probe
+        .resource_graph_rows(queries::SUBSCRIPTIONS, &Coverage::Tenant)
+        .await
+    {
         Ok(rows) if rows.is_empty() => {
             return no_access(
                 gaps,
@@ -120,27 +129,42 @@ pub async fn collect_azure(
         Err(e) => return failed(gaps, DatasetName::AzureSubscriptions, &e),
     };
 
-    // 2. One query per data set.
-    let role_assignments = match arm.resource_graph_rows(queries::ROLE_ASSIGNMENTS).await {
+    // 2. Past the subscription limit, every query runs on batches of subscriptions in turn.
+    let (coverage, subscriptions, mut uncovered) = match coverage(arm, subscriptions).await {
+        Ok(covered) => covered,
+        Err(e) => return failed(gaps, DatasetName::AzureSubscriptions, &e),
+    };
+
+    // 3. One query per data set.
+    let role_assignments = match arm
+        .resource_graph_rows(queries::ROLE_ASSIGNMENTS, &coverage)
+        .await
+    {
         Ok(rows) => rows,
         Err(e) => return failed(gaps, DatasetName::AzureRoleAssignments, &e),
     };
-    let role_definitions = match arm.resource_graph_rows(queries::ROLE_DEFINITIONS).await {
+    let role_definitions = match arm
+        .resource_graph_rows(queries::ROLE_DEFINITIONS, &coverage)
+        .await
+    {
         Ok(rows) => rows,
         Err(e) => return failed(gaps, DatasetName::AzureRoleDefinitions, &e),
     };
     let user_assigned_identities: Vec<crate::snapshot::azure::UserAssignedIdentityRow> = match arm
-        .resource_graph_rows(queries::USER_ASSIGNED_IDENTITIES)
+        .resource_graph_rows(queries::USER_ASSIGNED_IDENTITIES, &coverage)
         .await
     {
         Ok(rows) => rows,
         Err(e) => return failed(gaps, DatasetName::UserAssignedIdentities, &e),
     };
-    let identity_resources = match arm.resource_graph_rows(queries::IDENTITY_RESOURCES).await {
+    let identity_resources = match arm
+        .resource_graph_rows(queries::IDENTITY_RESOURCES, &coverage)
+        .await
+    {
         Ok(rows) => rows,
         Err(e) => return failed(gaps, DatasetName::IdentityResources, &e),
     };
-    let storage_accounts = collect_storage_accounts(arm, gaps).await;
+    let storage_accounts = collect_storage_accounts(arm, &coverage, gaps).await;
     let eligible_role_assignments = collect_eligibility(arm, &subscriptions, gaps).await;
     tracing::info!(
         subscriptions = subscriptions.len(),
@@ -151,14 +175,14 @@ pub async fn collect_azure(
         "collected the Azure plane"
     );
 
-    // 3. Federated credentials, per user-assigned identity.
+    // 4. Federated credentials, per user-assigned identity.
     let identity_ids: Vec<String> = user_assigned_identities
         .iter()
         .map(|u| u.id.clone())
         .collect();
     let federated_credentials = collect_federated_credentials(arm, &identity_ids, gaps).await;
     let issuer_storage_accounts =
-        collect_issuer_storage_accounts(arm, &federated_credentials, gaps).await;
+        collect_issuer_storage_accounts(arm, &coverage, &federated_credentials, gaps).await;
 
     let mut snapshot = AzureSnapshot {
         arm_endpoint: arm.endpoint().as_str().trim_end_matches('/').to_owned(),
@@ -174,21 +198,76 @@ pub async fn collect_azure(
         principal_lookup: Dataset::default(),
     };
 
-    // 4. Do the principals of role assignments still exist in Entra?
+    // 5. Do the principals of role assignments still exist in Entra?
     snapshot.principal_lookup = lookup_principals(graph, &snapshot, known_principals, gaps).await;
-    if arm.subscription_limit_hit() {
-        gaps.push(subscription_limit_gap(snapshot.subscriptions.len()));
+    if uncovered.is_none() && coverage == Coverage::Tenant && arm.subscription_limit_hit() {
+        uncovered = Some(format!(
+            "a tenant-scope query answered {SUBSCRIPTION_LIMIT_HEADER}: true after the subscription list had answered without it, so the queries were not batched"
+        ));
+    }
+    let over = arm.batches_over_limit();
+    if uncovered.is_none() && over > 0 {
+        uncovered = Some(format!(
+            "{over} queries on a batch of at most {} subscriptions still answered {SUBSCRIPTION_LIMIT_HEADER}: true",
+            arm.subscription_batch()
+        ));
+    }
+    if let Some(why) = uncovered {
+        gaps.push(subscription_limit_gap(snapshot.subscriptions.len(), &why));
     }
     Dataset::Collected { items: snapshot }
 }
 
-/// The gap when Resource Graph covered only the first 10,000 subscriptions: the run is
-/// partial, whatever the Azure-plane mode, because data the scanner may read was not read.
-fn subscription_limit_gap(subscriptions: usize) -> CollectionGap {
-    let reason = format!(
-        "Resource Graph answered {SUBSCRIPTION_LIMIT_HEADER}: true: the scanner can read more subscriptions than one tenant-scope query covers (the first 10,000), so {subscriptions} subscriptions were assessed and the rest were not. Querying by management group in turns is not implemented yet; until then, scope the scanner's Reader assignment to management groups of at most 10,000 subscriptions each and run one deployment per group"
+/// The coverage of the run's queries, given the probe's rows: tenant scope while Resource Graph
+/// covers every subscription; otherwise batches of the subscriptions `GET /subscriptions`
+/// lists, with the subscription rows read again over them. The third value is why some
+/// subscriptions stay uncovered (the list could not be read), if any; an error is a failure of
+/// the batched subscription query itself.
+async fn coverage(
+    arm: &ArmClient,
+    probed: Vec<SubscriptionRow>,
+) -> Result<(Coverage, Vec<SubscriptionRow>, Option<String>), ArmError> {
+    if !arm.subscription_limit_hit() {
+        return Ok((Coverage::Tenant, probed, None));
+    }
+    let ids = match arm.subscription_ids().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            let why = format!(
+                "the full subscription list (GET /subscriptions) could not be read to query in batches: {e}"
+            );
+            return Ok((Coverage::Tenant, probed, Some(why)));
+        }
+    };
+    let coverage = Coverage::batches_of(&ids, arm.subscription_batch());
+    let batches = match &coverage {
+        Coverage::Batches(b) => b.len(),
+        Coverage::Tenant => 0,
+    };
+    tracing::info!(
+        listed = ids.len(),
+        first_query = probed.len(),
+        batches,
+        "Resource Graph hit its subscription limit; querying the subscriptions in batches"
     );
-    tracing::warn!(subscriptions, "Resource Graph hit its subscription limit");
+    let subscriptions = arm
+        .resource_graph_rows(queries::SUBSCRIPTIONS, &coverage)
+        .await?;
+    Ok((coverage, subscriptions, None))
+}
+
+/// The gap when Resource Graph covered only the first 10,000 subscriptions and batching could
+/// not cover the rest (`why`): the run is partial, whatever the Azure-plane mode, because data
+/// the scanner may read was not read.
+fn subscription_limit_gap(subscriptions: usize, why: &str) -> CollectionGap {
+    let reason = format!(
+        "Resource Graph answered {SUBSCRIPTION_LIMIT_HEADER}: true: the scanner can read more subscriptions than one query covers (the first 10,000), and {why}; {subscriptions} subscriptions were assessed and the rest may not have been. Give the scanner Microsoft.Resources/subscriptions/read on every subscription (Reader at the root management group does), or scope its Reader assignment to management groups of at most 10,000 subscriptions each and run one deployment per group"
+    );
+    tracing::warn!(
+        subscriptions,
+        why,
+        "Resource Graph hit its subscription limit"
+    );
     CollectionGap {
         dataset: DatasetName::AzureSubscriptions,
         principals: 0,
@@ -251,10 +330,12 @@ fn failed(
 /// The deployment storage accounts; a failure is a gap of this data set alone.
 async fn collect_storage_accounts(
     arm: &ArmClient,
+    coverage: &Coverage,
     gaps: &mut Vec<CollectionGap>,
 ) -> Dataset<Vec<StorageAccountRow>> {
     storage_accounts(
         arm,
+        coverage,
         queries::STORAGE_ACCOUNTS,
         "the storage accounts of function apps' deployment storage",
         gaps,
@@ -266,11 +347,12 @@ async fn collect_storage_accounts(
 /// saying which accounts (`what`) could not be read.
 async fn storage_accounts(
     arm: &ArmClient,
+    coverage: &Coverage,
     query: &str,
     what: &str,
     gaps: &mut Vec<CollectionGap>,
 ) -> Dataset<Vec<StorageAccountRow>> {
-    match arm.resource_graph_rows(query).await {
+    match arm.resource_graph_rows(query, coverage).await {
         Ok(rows) => Dataset::Collected { items: rows },
         Err(e) => {
             let reason = format!("{what} could not be read: {e}");
@@ -293,6 +375,7 @@ async fn storage_accounts(
 /// in one Resource Graph query (none when no issuer is hosted there).
 async fn collect_issuer_storage_accounts(
     arm: &ArmClient,
+    coverage: &Coverage,
     credentials: &[IdentityFederatedCredentials],
     gaps: &mut Vec<CollectionGap>,
 ) -> Dataset<Vec<StorageAccountRow>> {
@@ -308,6 +391,7 @@ async fn collect_issuer_storage_accounts(
     let names: Vec<String> = names.into_iter().collect();
     storage_accounts(
         arm,
+        coverage,
         &queries::issuer_storage_accounts(&names),
         "the storage accounts of Blob-hosted federated-credential issuers",
         gaps,
@@ -545,6 +629,7 @@ mod tests {
     use crate::http::RetryPolicy;
     use crate::simulator::{RunningSimulator, SimTenant};
     use crate::snapshot::azure::RoleAssignmentRow;
+    use std::collections::BTreeMap;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -763,31 +848,113 @@ mod tests {
 
     /// Resource Graph's subscription cap is said only in a header: a run that met it is
     /// partial with the reason, whatever the Azure-plane mode; one that did not has no gap.
+    /// A run of the demo's Azure plane with Resource Graph's subscription limit at `limit` and
+    /// `batch` subscriptions per batch query: the snapshot, its gaps and the ARM request log.
+    async fn capped_run(
+        limit: Option<usize>,
+        batch: usize,
+        list_status: Option<u16>,
+    ) -> (AzureSnapshot, Vec<CollectionGap>, Vec<String>) {
+        let mut tenant = SimTenant::demo().expect("demo");
+        tenant.arm.subscription_limit = limit;
+        tenant.arm.subscription_list_status = list_status;
+        tenant.arm.page_size = Some(2);
+        let sim = RunningSimulator::start(tenant).await.expect("simulator");
+        let (graph, plane) = clients(&sim, AzurePlaneMode::Optional);
+        let plane = AzurePlane::new(
+            plane.mode(),
+            plane
+                .client()
+                .expect("client")
+                .clone()
+                .with_subscription_batch(batch),
+        );
+        let mut gaps = Vec::new();
+        let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
+        let azure = azure.known().expect("what was read is kept").clone();
+        (azure, gaps, sim.arm_request_log())
+    }
+
+    /// Every list of the snapshot as a set of its rows' JSON: the data, whatever the order.
+    fn rows_by_id(azure: &AzureSnapshot) -> BTreeMap<String, BTreeSet<String>> {
+        let json = serde_json::to_value(azure).expect("serialises");
+        json.as_object()
+            .expect("an object")
+            .iter()
+            .filter_map(|(key, value)| {
+                let rows = value.get("items").unwrap_or(value).as_array()?;
+                Some((key.clone(), rows.iter().map(|r| r.to_string()).collect()))
+            })
+            .collect()
+    }
+
     #[tokio::test]
-    async fn the_subscription_limit_header_makes_the_run_partial() {
-        for hit in [false, true] {
-            let mut tenant = SimTenant::demo().expect("demo");
-            tenant.arm.subscription_limit_hit = hit;
-            let sim = RunningSimulator::start(tenant).await.expect("simulator");
-            let (graph, plane) = clients(&sim, AzurePlaneMode::Optional);
-            let mut gaps = Vec::new();
-            let azure = collect_azure(&plane, &graph, &demo_known(), &mut gaps).await;
-            assert!(azure.known().is_some(), "what was read is kept");
-            let capped: Vec<&CollectionGap> = gaps
-                .iter()
-                .filter(|g| g.reason.contains(SUBSCRIPTION_LIMIT_HEADER))
-                .collect();
-            assert_eq!(capped.len(), usize::from(hit), "{gaps:?}");
-            if let Some(gap) = capped.first() {
-                assert_eq!(gap.dataset, DatasetName::AzureSubscriptions);
-                assert!(gap.affects_status, "an optional plane still saw only part");
-                assert!(
-                    gap.reason.contains("4 subscriptions were assessed"),
-                    "{}",
-                    gap.reason
-                );
-            }
-        }
+    async fn past_the_subscription_limit_every_subscription_is_queried_in_batches() {
+        let (whole, gaps, _) = capped_run(None, 1000, None).await;
+        assert!(gaps.is_empty(), "{gaps:?}");
+        assert_eq!(whole.subscriptions.len(), 4);
+        // The demo's 4 subscriptions, 2 per query at most, in batches of 2: nothing is lost.
+        let (batched, gaps, log) = capped_run(Some(2), 2, None).await;
+        assert!(gaps.is_empty(), "every subscription is covered: {gaps:?}");
+        assert_eq!(rows_by_id(&batched), rows_by_id(&whole));
+        assert_eq!(
+            batched.role_assignments.len(),
+            whole.role_assignments.len(),
+            "merged by id, no duplicates"
+        );
+        assert!(
+            log.iter().any(|l| l == "/subscriptions"),
+            "the full list was read: {log:?}"
+        );
+        // The tenant-scope query alone misses rows of the last two subscriptions.
+        let tenant_only = log
+            .iter()
+            .filter(|l| l.starts_with("resourceGraph authorizationresources"))
+            .count();
+        assert!(tenant_only > 2, "role queries ran per batch too: {log:?}");
+    }
+
+    #[tokio::test]
+    async fn the_subscription_limit_makes_the_run_partial_when_batches_cannot_cover_it() {
+        // The full list cannot be read: what the first query covered is kept, and the run is
+        // partial with the reason.
+        let (azure, gaps, _) = capped_run(Some(2), 2, Some(500)).await;
+        assert_eq!(azure.subscriptions.len(), 2, "the first 2 only");
+        let capped: Vec<&CollectionGap> = gaps
+            .iter()
+            .filter(|g| g.reason.contains(SUBSCRIPTION_LIMIT_HEADER))
+            .collect();
+        assert_eq!(capped.len(), 1, "{gaps:?}");
+        assert_eq!(capped[0].dataset, DatasetName::AzureSubscriptions);
+        assert!(
+            capped[0].affects_status,
+            "an optional plane still saw only part"
+        );
+        assert!(
+            capped[0].reason.contains("GET /subscriptions")
+                && capped[0].reason.contains("2 subscriptions were assessed"),
+            "{}",
+            capped[0].reason
+        );
+        // A batch larger than the limit still hits it: partial, saying so.
+        let (azure, gaps, _) = capped_run(Some(2), 3, None).await;
+        assert_eq!(
+            azure.subscriptions.len(),
+            3,
+            "two of the first batch's three, and the last"
+        );
+        let capped: Vec<&CollectionGap> = gaps
+            .iter()
+            .filter(|g| g.reason.contains(SUBSCRIPTION_LIMIT_HEADER))
+            .collect();
+        assert_eq!(capped.len(), 1, "{gaps:?}");
+        assert!(
+            capped[0]
+                .reason
+                .contains("on a batch of at most 3 subscriptions"),
+            "{}",
+            capped[0].reason
+        );
     }
 
     #[tokio::test]

@@ -7,6 +7,13 @@
 //!   resultFormat: "objectArray"}}`. No `subscriptions` or `managementGroups` are sent, so every
 //!   query covers every subscription the scanner can read (tenant scope). Pages are followed with
 //!   `$skipToken`; a result Resource Graph reports as truncated without a token is an error.
+//!   A tenant-scope query covers the first 10,000 subscriptions only, and says so with
+//!   [`SUBSCRIPTION_LIMIT_HEADER`]. Past it, [`Coverage::Batches`] runs each query again on
+//!   batches of [`RESOURCE_GRAPH_SUBSCRIPTION_BATCH`] subscriptions in turn (the `subscriptions`
+//!   field, as Resource Graph's troubleshooting guide says), the subscriptions coming from
+//!   `GET {arm}/subscriptions` (api-version [`SUBSCRIPTIONS_API_VERSION`], `nextLink` paging,
+//!   no limit); the tenant-scope answer still gives the rows outside any subscription
+//!   (management-group role assignments and role definitions), and rows are merged by id.
 //! - **Azure RBAC PIM eligibility**: `GET {arm}/subscriptions/{id}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`
 //!   (api-version [`ELIGIBILITY_API_VERSION`]), no `$filter`, so each answer holds the
 //!   eligibilities at, above and below the subscription; `nextLink` paging. Resource Graph has
@@ -30,7 +37,7 @@
 pub mod collect;
 pub mod model;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,6 +52,7 @@ use crate::resolve::ArmResourceId;
 use crate::snapshot::azure::{EligibleRoleAssignmentRow, FederatedCredential};
 use model::{
     EligibilityInstancePage, FederatedCredentialPage, QueryOptions, QueryRequest, QueryResponse,
+    SubscriptionListPage,
 };
 
 /// Resource Graph API version.
@@ -56,8 +64,13 @@ pub const FEDERATED_CREDENTIALS_API_VERSION: &str = "2023-01-31";
 /// GA since 2020-10-01).
 pub const ELIGIBILITY_API_VERSION: &str = "2020-10-01";
 pub use crate::http::LICENCE_REQUIRED_CODE;
+/// Subscriptions API version (`GET /subscriptions`, Subscriptions - List).
+pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 /// Rows per Resource Graph page (the service maximum).
 pub const RESOURCE_GRAPH_PAGE_SIZE: u32 = 1000;
+/// Subscriptions per Resource Graph query when the tenant has more than one query covers
+/// (Resource Graph's troubleshooting guide batches 1,000 at a time).
+pub const RESOURCE_GRAPH_SUBSCRIPTION_BATCH: usize = 1000;
 /// Federated-credential list calls per second and subscription, at most (ARM's token bucket
 /// refills 25 reads per second per subscription and principal, with a burst of 250; this
 /// leaves room for everything else).
@@ -258,14 +271,40 @@ pub struct ArmStats {
     requests: AtomicU64,
     throttled: AtomicU64,
     retries: AtomicU64,
-    /// Set when a Resource Graph answer carried [`SUBSCRIPTION_LIMIT_HEADER`]` = true`.
-    subscription_limit_hit: std::sync::atomic::AtomicBool,
+    /// Set when a tenant-scope Resource Graph answer carried [`SUBSCRIPTION_LIMIT_HEADER`]` = true`.
+    subscription_limit_hit: AtomicBool,
+    /// Answers to a batch of [`Coverage::Batches`] that still carried the header.
+    batches_over_limit: AtomicU64,
 }
 
 /// The header Resource Graph sets to `true` when the caller can read more subscriptions than
 /// one tenant-scope (or management-group) query covers: "the response is limited to the first
 /// 10,000 subscriptions" (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
 pub const SUBSCRIPTION_LIMIT_HEADER: &str = "x-ms-tenant-subscription-limit-hit";
+
+/// Which subscriptions the Resource Graph queries of a run cover.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Coverage {
+    /// One tenant-scope query each: every subscription the scanner can read, while they are
+    /// fewer than Resource Graph's subscription limit.
+    #[default]
+    Tenant,
+    /// Past the limit: the tenant-scope query (for rows outside any subscription), then the
+    /// same query on each batch of subscription ids in turn.
+    Batches(Vec<Vec<String>>),
+}
+
+impl Coverage {
+    /// Batches of at most `size` (at least 1) of `subscription_ids`.
+    pub fn batches_of(subscription_ids: &[String], size: usize) -> Self {
+        Self::Batches(
+            subscription_ids
+                .chunks(size.max(1))
+                .map(<[String]>::to_vec)
+                .collect(),
+        )
+    }
+}
 
 /// A copy of [`ArmStats`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -325,6 +364,7 @@ pub struct ArmClient {
     gates: Arc<Gates>,
     credential_interval: Duration,
     limits: Limits,
+    subscription_batch: usize,
 }
 
 impl ArmClient {
@@ -342,6 +382,7 @@ impl ArmClient {
                 quota_resets_at: Mutex::new(None),
             }),
             credential_interval: Duration::from_secs(1) / FEDERATED_CREDENTIAL_REQUESTS_PER_SECOND,
+            subscription_batch: RESOURCE_GRAPH_SUBSCRIPTION_BATCH,
             limits: Limits::default(),
         })
     }
@@ -355,6 +396,18 @@ impl ArmClient {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// The same client with another number of subscriptions per batch query
+    /// ([`Coverage::Batches`]; default [`RESOURCE_GRAPH_SUBSCRIPTION_BATCH`]).
+    pub fn with_subscription_batch(mut self, size: usize) -> Self {
+        self.subscription_batch = size.max(1);
+        self
+    }
+
+    /// Subscriptions per batch query past the subscription limit.
+    pub fn subscription_batch(&self) -> usize {
+        self.subscription_batch
     }
 
     /// The same client (counters, pacing and quota shared) with another retry policy.
@@ -371,14 +424,86 @@ impl ArmClient {
         self.stats.subscription_limit_hit.load(Ordering::Relaxed)
     }
 
+    /// How many batch queries of [`Coverage::Batches`] still said the subscription limit was
+    /// hit (their batch was not covered whole).
+    pub fn batches_over_limit(&self) -> u64 {
+        self.stats.batches_over_limit.load(Ordering::Relaxed)
+    }
+
     /// Request counters for this client and its clones.
     pub fn stats(&self) -> &ArmStats {
         &self.stats
     }
 
-    /// Runs one KQL query over every readable subscription and returns all rows, following
-    /// `$skipToken` to the last page.
+    /// Runs one KQL query at tenant scope and returns all rows, following `$skipToken` to the
+    /// last page. An answer with [`SUBSCRIPTION_LIMIT_HEADER`] sets
+    /// [`Self::subscription_limit_hit`].
     pub async fn resource_graph(&self, query: &str) -> Result<Vec<serde_json::Value>, ArmError> {
+        let (rows, limit_hit) = self.resource_graph_on(query, None).await?;
+        if limit_hit {
+            self.stats
+                .subscription_limit_hit
+                .store(true, Ordering::Relaxed);
+        }
+        Ok(rows)
+    }
+
+    /// Runs one KQL query over `coverage`: at tenant scope, or at tenant scope and then on
+    /// each batch of subscriptions in turn, rows merged by `id` (every query projects it).
+    pub async fn resource_graph_over(
+        &self,
+        query: &str,
+        coverage: &Coverage,
+    ) -> Result<Vec<serde_json::Value>, ArmError> {
+        let mut rows = self.resource_graph(query).await?;
+        let Coverage::Batches(batches) = coverage else {
+            return Ok(rows);
+        };
+        let row_id = |row: &serde_json::Value| {
+            row.get("id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_ascii_lowercase)
+        };
+        let mut seen: std::collections::HashSet<String> = rows.iter().filter_map(row_id).collect();
+        for batch in batches {
+            let (batch_rows, limit_hit) = self.resource_graph_on(query, Some(batch)).await?;
+            if limit_hit {
+                self.stats
+                    .batches_over_limit
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            rows.extend(
+                batch_rows
+                    .into_iter()
+                    .filter(|row| row_id(row).is_none_or(|id| seen.insert(id))),
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Every subscription the scanner can read (`GET /subscriptions`, no subscription limit),
+    /// by id, following `nextLink` on the configured endpoint only.
+    pub async fn subscription_ids(&self) -> Result<Vec<String>, ArmError> {
+        let mut next = Some(self.url(&["subscriptions"], SUBSCRIPTIONS_API_VERSION)?);
+        let mut ids = Vec::new();
+        let mut links_seen = std::collections::HashSet::new();
+        while let Some(url) = next.take() {
+            let page: SubscriptionListPage =
+                http::decode(&url, &self.send(Method::GET, &url, None, None).await?)?;
+            ids.extend(page.value.into_iter().map(|s| s.subscription_id));
+            next = self.next_page(page.next_link, &mut links_seen)?;
+        }
+        Ok(ids)
+    }
+
+    /// One query on `subscriptions` (tenant scope when `None`): its rows, and whether an
+    /// answer said the subscription limit was hit.
+    async fn resource_graph_on(
+        &self,
+        query: &str,
+        subscriptions: Option<&[String]>,
+    ) -> Result<(Vec<serde_json::Value>, bool), ArmError> {
+        let limit_hit = AtomicBool::new(false);
         let url = self.url(
             &["providers", "Microsoft.ResourceGraph", "resources"],
             RESOURCE_GRAPH_API_VERSION,
@@ -389,6 +514,7 @@ impl ArmClient {
         for _ in 0..MAX_PAGES.min(self.limits.max_pages) {
             let body = serde_json::to_value(QueryRequest {
                 query,
+                subscriptions,
                 options: QueryOptions {
                     top: RESOURCE_GRAPH_PAGE_SIZE,
                     skip_token: skip_token.as_deref(),
@@ -399,8 +525,12 @@ impl ArmClient {
                 url: url.to_string(),
                 message: e.to_string(),
             })?;
-            let page: QueryResponse =
-                http::decode(&url, &self.send(Method::POST, &url, Some(&body)).await?)?;
+            let page: QueryResponse = http::decode(
+                &url,
+                &self
+                    .send(Method::POST, &url, Some(&body), Some(&limit_hit))
+                    .await?,
+            )?;
             let next = page.skip_token.clone().filter(|t| !t.is_empty());
             if page.is_truncated() && next.is_none() {
                 return Err(ArmError::Malformed {
@@ -422,7 +552,7 @@ impl ArmClient {
                     });
                 }
                 Some(token) => skip_token = Some(token),
-                None => return Ok(rows),
+                None => return Ok((rows, limit_hit.into_inner())),
             }
         }
         Err(ArmError::Malformed {
@@ -431,12 +561,13 @@ impl ArmClient {
         })
     }
 
-    /// [`Self::resource_graph`], each row decoded as `T`.
+    /// [`Self::resource_graph_over`], each row decoded as `T`.
     pub async fn resource_graph_rows<T: DeserializeOwned>(
         &self,
         query: &str,
+        coverage: &Coverage,
     ) -> Result<Vec<T>, ArmError> {
-        self.resource_graph(query)
+        self.resource_graph_over(query, coverage)
             .await?
             .into_iter()
             .map(|row| {
@@ -477,7 +608,7 @@ impl ArmClient {
             .to_ascii_lowercase();
         while let Some(url) = next.take() {
             self.pace_credential_call(&subscription).await;
-            let bytes = match self.send(Method::GET, &url, None).await {
+            let bytes = match self.send(Method::GET, &url, None, None).await {
                 Ok(bytes) => bytes,
                 Err(ArmError::Status {
                     status: status @ (404 | 405),
@@ -549,7 +680,7 @@ impl ArmClient {
         let mut links_seen = std::collections::HashSet::new();
         while let Some(url) = next.take() {
             let page: EligibilityInstancePage =
-                http::decode(&url, &self.send(Method::GET, &url, None).await?)?;
+                http::decode(&url, &self.send(Method::GET, &url, None, None).await?)?;
             rows.extend(page.value.into_iter().map(EligibleRoleAssignmentRow::from));
             next = self.next_page(page.next_link, &mut links_seen)?;
         }
@@ -608,12 +739,14 @@ impl ArmClient {
         }
     }
 
-    /// Sends one request, retrying throttling and transient failures.
+    /// Sends one request, retrying throttling and transient failures. `limit_hit` is set when
+    /// an answer carries [`SUBSCRIPTION_LIMIT_HEADER`]` = true`.
     async fn send(
         &self,
         method: Method,
         url: &Url,
         body: Option<&serde_json::Value>,
+        limit_hit: Option<&AtomicBool>,
     ) -> Result<Bytes, ArmError> {
         let method = &method;
         http::with_retries(
@@ -623,7 +756,7 @@ impl ArmClient {
             url,
             move || async move {
                 self.wait_for_quota().await;
-                self.send_once(method, url, body).await
+                self.send_once(method, url, body, limit_hit).await
             },
         )
         .await
@@ -634,6 +767,7 @@ impl ArmClient {
         method: &Method,
         url: &Url,
         body: Option<&serde_json::Value>,
+        limit_hit: Option<&AtomicBool>,
     ) -> Attempt<Bytes, ArmError> {
         let token = match self.tokens.bearer().await {
             Ok(token) => token,
@@ -643,12 +777,11 @@ impl ArmClient {
         let request = http::request(&self.http, method.clone(), url, &token, body);
         let mut quota_reset = None;
         let answer = http::attempt(url, request, self.limits.max_response_bytes, |response| {
-            if http::header(response, SUBSCRIPTION_LIMIT_HEADER)
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            if let Some(flag) = limit_hit
+                && http::header(response, SUBSCRIPTION_LIMIT_HEADER)
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
             {
-                self.stats
-                    .subscription_limit_hit
-                    .store(true, Ordering::Relaxed);
+                flag.store(true, Ordering::Relaxed);
             }
             quota_reset =
                 http::header(response, "x-ms-user-quota-resets-after").and_then(http::parse_hms);

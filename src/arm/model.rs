@@ -15,6 +15,10 @@ use crate::snapshot::azure::{EligibleRoleAssignmentRow, FederatedCredential};
 pub struct QueryRequest<'a> {
     /// The KQL query.
     pub query: &'a str,
+    /// The subscriptions to run it on; absent for the whole tenant (every subscription the
+    /// caller can read, up to Resource Graph's subscription limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<&'a [String]>,
     /// Paging and format options.
     pub options: QueryOptions<'a>,
 }
@@ -62,6 +66,26 @@ impl QueryResponse {
             _ => false,
         }
     }
+}
+
+/// One page of `GET /subscriptions` (Subscriptions - List): every subscription the caller can
+/// read, with no subscription limit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscriptionListPage {
+    /// The subscriptions.
+    pub value: Vec<SubscriptionListItem>,
+    /// The next page, when there is one.
+    #[serde(rename = "nextLink", default)]
+    pub next_link: Option<String>,
+}
+
+/// One subscription of a [`SubscriptionListPage`]: only its id is read (Resource Graph gives
+/// the rest, ancestry included, once it is asked for that subscription).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionListItem {
+    /// The subscription id (a GUID).
+    pub subscription_id: String,
 }
 
 /// One page of `GET …/userAssignedIdentities/{name}/federatedIdentityCredentials`.

@@ -7,7 +7,7 @@
 //! are stored as ARM returns them, per user-assigned identity, and PIM eligibilities as ARM
 //! returns role eligibility schedule instances.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -53,9 +53,13 @@ pub struct SimArm {
     /// Rows per Resource Graph page and credentials per list page (default: the service's
     /// maxima); lower it to exercise paging.
     pub page_size: Option<usize>,
-    /// Every Resource Graph answer says the scanner can read more subscriptions than a query
-    /// covers (`x-ms-tenant-subscription-limit-hit: true`), as over 10,000 subscriptions do.
-    pub subscription_limit_hit: bool,
+    /// Resource Graph's subscription limit (10,000 in Azure; unlimited when unset): a query over
+    /// more subscriptions than this covers the first this many of `subscriptions` (rows outside
+    /// any subscription still come back at tenant scope) and answers
+    /// `x-ms-tenant-subscription-limit-hit: true`.
+    pub subscription_limit: Option<usize>,
+    /// `GET /subscriptions` (the full list) is answered with this status instead.
+    pub subscription_list_status: Option<u16>,
     /// The first this many Resource Graph requests are answered 429 with an exhausted quota.
     pub throttle_first: usize,
     /// The generated estate whose large data sets (role assignments, identity resources,
@@ -100,9 +104,75 @@ impl SimArm {
         Some(std::borrow::Cow::Borrowed(rows))
     }
 
-    /// One Resource Graph page of `query`: the total row count and rows `offset..offset + top`
-    /// (the stored rows, then the generated estate's). `None` for a query mi-assess never sends.
-    pub fn page(&self, query: &str, offset: usize, top: usize) -> Option<(usize, Vec<Value>)> {
+    /// The subscription ids of `subscriptions`, in order.
+    pub fn subscription_ids(&self) -> Vec<String> {
+        self.subscriptions
+            .iter()
+            .filter_map(|s| s.get("subscriptionId").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Which subscriptions a query on `requested` (tenant scope when `None`) covers, under
+    /// [`Self::subscription_limit`]: `None` for every row (no limit reached at tenant scope),
+    /// else the covered subscription ids (lower case) and whether rows outside any subscription
+    /// come back; and whether the limit was hit.
+    fn covered(&self, requested: Option<&[String]>) -> (Option<(BTreeSet<String>, bool)>, bool) {
+        let limit = self.subscription_limit.unwrap_or(usize::MAX);
+        let lower = |ids: &[String]| -> Vec<String> {
+            ids.iter().map(|s| s.to_ascii_lowercase()).collect()
+        };
+        match requested {
+            None if self.subscriptions.len() <= limit => (None, false),
+            None => {
+                let ids = lower(&self.subscription_ids());
+                (Some((ids.into_iter().take(limit).collect(), true)), true)
+            }
+            Some(list) => {
+                let ids = lower(list);
+                let hit = ids.len() > limit;
+                (Some((ids.into_iter().take(limit).collect(), false)), hit)
+            }
+        }
+    }
+
+    /// One Resource Graph page of `query` on `subscriptions` (tenant scope when `None`): the
+    /// total row count, rows `offset..offset + top` (the stored rows, then the generated
+    /// estate's), and whether the subscription limit was hit. `None` for a query mi-assess
+    /// never sends.
+    pub fn page(
+        &self,
+        query: &str,
+        subscriptions: Option<&[String]>,
+        offset: usize,
+        top: usize,
+    ) -> Option<(usize, Vec<Value>, bool)> {
+        let (covered, limit_hit) = self.covered(subscriptions);
+        let Some((covered, outside)) = covered else {
+            let (total, rows) = self.unfiltered_page(query, offset, top)?;
+            return Some((total, rows, limit_hit));
+        };
+        let (total, all) = self.unfiltered_page(query, 0, usize::MAX)?;
+        debug_assert_eq!(total, all.len());
+        let rows: Vec<Value> = all
+            .into_iter()
+            .filter(|row| match row_subscription(row) {
+                Some(id) => covered.contains(&id),
+                None => outside,
+            })
+            .collect();
+        let end = offset.saturating_add(top).min(rows.len());
+        let page = rows[offset.min(end)..end].to_vec();
+        Some((rows.len(), page, limit_hit))
+    }
+
+    /// [`Self::page`] over every row.
+    fn unfiltered_page(
+        &self,
+        query: &str,
+        offset: usize,
+        top: usize,
+    ) -> Option<(usize, Vec<Value>)> {
         let stored = self.rows(query)?;
         let generated = self.estate.as_ref().map_or(0, |e| e.count(query));
         let total = stored.len() + generated;
@@ -117,6 +187,27 @@ impl SimArm {
             })
             .collect();
         Some((total, rows))
+    }
+
+    /// `GET /subscriptions` items: every subscription of `subscriptions`, shaped as
+    /// Subscriptions - List returns them.
+    pub fn subscription_list(&self) -> Vec<Value> {
+        self.subscriptions
+            .iter()
+            .map(|row| {
+                let field = |name: &str| row.get(name).cloned().unwrap_or(Value::Null);
+                let id = row.get("subscriptionId").and_then(Value::as_str).unwrap_or_default();
+                serde_json::json!({
+                    "id": format!("/subscriptions/{id}"),
+                    "subscriptionId": id,
+                    "tenantId": field("tenantId"),
+                    "displayName": field("name"),
+                    "state": field("state"),
+                    "authorizationSource": "RoleBased",
+                    "managedByTenants": row.get("managedByTenants").cloned().unwrap_or_else(|| serde_json::json!([])),
+                })
+            })
+            .collect()
     }
 
     /// The management groups above a readable subscription (its ancestor chain), or `None` when
@@ -194,6 +285,23 @@ impl SimArm {
             .find(|(k, _)| k.eq_ignore_ascii_case(id))
             .map(|(_, v)| *v)
     }
+}
+
+/// The subscription a Resource Graph row lies in (lower case): its `subscriptionId` column,
+/// else the subscription its `scope` or `id` starts with; `None` for rows outside any
+/// subscription (management-group role assignments, built-in role definitions).
+fn row_subscription(row: &Value) -> Option<String> {
+    if let Some(id) = row.get("subscriptionId").and_then(Value::as_str) {
+        return Some(id.to_ascii_lowercase());
+    }
+    ["scope", "id"].iter().find_map(|key| {
+        let path = row.get(*key).and_then(Value::as_str)?;
+        let mut parts = path.trim_start_matches('/').split('/');
+        (parts.next()?.eq_ignore_ascii_case("subscriptions"))
+            .then(|| parts.next())
+            .flatten()
+            .map(str::to_ascii_lowercase)
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@
 //! - `POST /providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01`: answers the
 //!   queries in `crate::arm::queries` by identity (no KQL is parsed), with `$top`/`$skipToken`
 //!   paging, quota headers, optional 429s, and 403 when the tenant model denies ARM.
+//!   A request's `subscriptions` restricts it to those; `SimArm::subscription_limit` cuts a
+//!   query over more subscriptions and sets `x-ms-tenant-subscription-limit-hit: true`.
+//! - `GET /subscriptions?api-version=2022-12-01`: every subscription, `nextLink` paging.
 //! - `GET /subscriptions/…/userAssignedIdentities/{name}/federatedIdentityCredentials`: the
 //!   credential list with `nextLink` paging, 404 for unknown identities and the configured
 //!   404/405 answers.
@@ -34,7 +37,7 @@ use super::token::{audience_and_expiry, is_unexpired};
 use super::{RunningSimulator, SimState};
 use crate::arm::{
     ELIGIBILITY_API_VERSION, FEDERATED_CREDENTIALS_API_VERSION, LICENCE_REQUIRED_CODE,
-    RESOURCE_GRAPH_API_VERSION, RESOURCE_GRAPH_PAGE_SIZE,
+    RESOURCE_GRAPH_API_VERSION, RESOURCE_GRAPH_PAGE_SIZE, SUBSCRIPTIONS_API_VERSION,
 };
 use crate::simulator::tenant::SimTenant;
 
@@ -249,7 +252,19 @@ pub(super) async fn resource_graph(
         .unwrap_or(100)
         .clamp(1, RESOURCE_GRAPH_PAGE_SIZE as usize)
         .min(tenant.arm.page_size.unwrap_or(usize::MAX).max(1));
-    let Some((total, page)) = tenant.arm.page(query, offset, top) else {
+    let subscriptions: Option<Vec<String>> = request.get("subscriptions").map(|list| {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    });
+    let Some((total, page, limit_hit)) =
+        tenant
+            .arm
+            .page(query, subscriptions.as_deref(), offset, top)
+    else {
         return arm_error(
             StatusCode::BAD_REQUEST,
             "InvalidQuery",
@@ -273,13 +288,82 @@ pub(super) async fn resource_graph(
         "x-ms-user-quota-resets-after",
         HeaderValue::from_static("00:00:05"),
     );
-    if tenant.arm.subscription_limit_hit {
+    if limit_hit {
         h.insert(
             crate::arm::SUBSCRIPTION_LIMIT_HEADER,
             HeaderValue::from_static("true"),
         );
     }
     response
+}
+
+/// Subscriptions per `GET /subscriptions` page (ARM pages the list; the size is not documented).
+const SUBSCRIPTION_LIST_PAGE_SIZE: usize = 100;
+
+/// `GET /subscriptions?api-version=2022-12-01` (Subscriptions - List): every subscription of the
+/// tenant model, whatever Resource Graph's subscription limit, with `nextLink` paging.
+pub(super) async fn subscription_list(
+    State(state): State<Arc<SimState>>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, code, message)) = authorise(&state, &headers) {
+        return arm_error(status, code, message);
+    }
+    state.arm.record("/subscriptions".to_owned());
+    let raw_query = raw_query.as_deref();
+    if query_param(raw_query, "api-version").as_deref() != Some(SUBSCRIPTIONS_API_VERSION) {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            &format!("The api-version must be {SUBSCRIPTIONS_API_VERSION}."),
+        );
+    }
+    let data = state.tenant();
+    let tenant: &SimTenant = &data;
+    if tenant.arm.denied {
+        return arm_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action 'Microsoft.Resources/subscriptions/read'.",
+        );
+    }
+    if let Some(status) = tenant.arm.subscription_list_status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return arm_error(
+            status,
+            "InternalServerError",
+            "Encountered internal server error.",
+        );
+    }
+    let offset = match query_param(raw_query, "$skiptoken").map(|t| decode_offset(&t)) {
+        None => 0,
+        Some(Some(offset)) => offset,
+        Some(None) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidSkipToken",
+                "Bad $skiptoken.",
+            );
+        }
+    };
+    let all = tenant.arm.subscription_list();
+    let top = tenant
+        .arm
+        .page_size
+        .unwrap_or(SUBSCRIPTION_LIST_PAGE_SIZE)
+        .clamp(1, SUBSCRIPTION_LIST_PAGE_SIZE);
+    let page: Vec<Value> = all.iter().skip(offset).take(top).cloned().collect();
+    let mut answer = json!({ "value": page });
+    if offset + top < all.len() {
+        let mut next = state.base_url.clone();
+        next.set_path("/subscriptions");
+        next.query_pairs_mut()
+            .append_pair("api-version", SUBSCRIPTIONS_API_VERSION)
+            .append_pair("$skiptoken", &encode_offset(offset + top));
+        answer["nextLink"] = Value::from(next.to_string());
+    }
+    (StatusCode::OK, axum::Json(answer)).into_response()
 }
 
 const CREDENTIALS_SUFFIX: &str = "/federatedIdentityCredentials";

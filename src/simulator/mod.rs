@@ -262,6 +262,7 @@ impl RunningSimulator {
                 "/providers/Microsoft.ResourceGraph/resources",
                 axum::routing::post(arm_api::resource_graph),
             )
+            .route("/subscriptions", get(arm_api::subscription_list))
             .route("/subscriptions/{*path}", get(arm_api::arm_get))
             .route("/v1.0/{*path}", get(graph_api::graph_get))
             .fallback(graph_api::unknown_segment)
