@@ -96,6 +96,11 @@ pub struct AssessArgs {
     /// With --fail-on: gate only on findings that are new since the previous complete run.
     #[arg(long, requires = "fail_on")]
     pub fail_on_new: bool,
+    /// With --from-snapshot: make the replayed run the tenant's baseline (move latest/) when it
+    /// is complete. Without it a replay never moves latest/, so the next run still compares
+    /// against the last real one.
+    #[arg(long, requires = "from_snapshot", conflicts_with_all = ["demo", "results_url"])]
+    pub as_baseline: bool,
     /// The most a replayed snapshot may decompress to, in MiB: a larger one (or a gzip bomb)
     /// stops with an error before it fills memory.
     #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MAX_SNAPSHOT_MIB, requires = "from_snapshot")]
@@ -294,6 +299,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
             path,
             args.max_snapshot_mib,
             args.out.clone(),
+            args.as_baseline,
             Gate::of(&args),
         )
         .await;
@@ -550,11 +556,13 @@ fn report(outcome: &RunOutcome, store: &dyn ResultStore, gate: Option<Gate>) -> 
     ExitCode::from(exit_status(&outcome.manifest, gate))
 }
 
-/// `assess --from-snapshot`: assess a recorded snapshot and write a run from it, offline.
+/// `assess --from-snapshot`: assess a recorded snapshot and write a run from it, offline. It
+/// moves `latest/` only `as_baseline`.
 async fn replay(
     path: &std::path::Path,
     max_snapshot_mib: u64,
     out: Option<PathBuf>,
+    as_baseline: bool,
     gate: Option<Gate>,
 ) -> anyhow::Result<ExitCode> {
     let snapshot = read_snapshot_at_most(path, max_snapshot_mib)?;
@@ -571,8 +579,14 @@ async fn replay(
     status.results_prefix = Some(prefix.clone());
     crate::telemetry::memory_mark("loaded");
     let outcome = Publisher::new(store.clone())
+        .moving_latest(as_baseline)
         .publish(manifest, prefix, &snapshot, &mut status)
         .await;
+    if !as_baseline {
+        eprintln!(
+            "replay: latest/ was left as it was, so the next run still compares against the last real one (--as-baseline makes this replay the baseline)"
+        );
+    }
     Ok(report(&outcome, store.as_ref(), gate))
 }
 
@@ -624,7 +638,36 @@ pub fn snapshot_from_reader(
             "it decompresses to more than {max_mib} MiB, so it was not read (raise --max-snapshot-mib if it is a real snapshot)"
         );
     }
+    check_snapshot_version(&text)?;
     serde_json::from_slice(&text).context("its JSON does not have the snapshot's shape")
+}
+
+/// Refuses a snapshot whose `schemaVersion` has another major version than this build writes
+/// ([`crate::snapshot::SNAPSHOT_SCHEMA_VERSION`]): its fields may mean something else, so
+/// assessing it could give wrong findings rather than an error. Read before the full parse,
+/// so the message names the version rather than the first field that differs.
+fn check_snapshot_version(text: &[u8]) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Versioned {
+        schema_version: Option<String>,
+    }
+    let Ok(Versioned {
+        schema_version: Some(found),
+    }) = serde_json::from_slice::<Versioned>(text)
+    else {
+        // No version (or not JSON): the full parse says what is wrong.
+        return Ok(());
+    };
+    let major = |v: &str| v.split('.').next().unwrap_or_default().trim().to_owned();
+    let supported = crate::snapshot::SNAPSHOT_SCHEMA_VERSION;
+    if major(&found) != major(supported) {
+        anyhow::bail!(
+            "its schemaVersion is {found:.32}, and this mi-assess reads snapshot schema {supported} (major version {}) only: replay it with the mi-assess version that wrote it",
+            major(supported)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

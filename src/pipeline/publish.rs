@@ -27,12 +27,26 @@ use crate::snapshot::TenantSnapshot;
 #[derive(Debug, Clone)]
 pub struct Publisher {
     pub(super) store: Arc<dyn ResultStore>,
+    /// Whether a complete run moves `latest/` (and so becomes the next run's baseline).
+    moves_latest: bool,
 }
 
 impl Publisher {
-    /// A publisher writing to `store`.
+    /// A publisher writing to `store`; a complete run moves `latest/`.
     pub fn new(store: Arc<dyn ResultStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            moves_latest: true,
+        }
+    }
+
+    /// The same publisher, moving `latest/` only when `moves_latest` (a replay does not, unless
+    /// asked: its snapshot is older than what `latest/` may point to).
+    pub fn moving_latest(self, moves_latest: bool) -> Self {
+        Self {
+            moves_latest,
+            ..self
+        }
     }
 
     /// Renews a held lock every third of its lifetime, for as long as the future is polled (the
@@ -310,7 +324,9 @@ impl Publisher {
         }
         status.manifest = Some(manifest_path.clone());
 
-        if manifest.status == RunState::Complete {
+        if manifest.status == RunState::Complete && !self.moves_latest {
+            tracing::info!("latest/ left as it was: this run is not a baseline");
+        } else if manifest.status == RunState::Complete {
             let latest = LatestPointer {
                 schema_version: RESULTS_SCHEMA_VERSION.to_owned(),
                 tenant_id: manifest.tenant_id.clone(),

@@ -196,6 +196,95 @@ fn replaying_a_snapshot_reproduces_the_findings_byte_for_byte() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a mi-assess tenant snapshot"));
 }
 
+/// A replay into the store of the run it came from leaves `latest/` alone unless asked
+/// (`--as-baseline`), and a snapshot of another major schema version is refused, saying which.
+#[test]
+fn a_replay_never_moves_latest_unless_asked_and_refuses_an_unknown_major_version() {
+    let out = tempfile::tempdir().unwrap();
+    let live = demo_run(out.path());
+    let latest_dir = out.path().join("latest");
+    let pointer = || -> (std::path::PathBuf, Vec<u8>) {
+        let entry = std::fs::read_dir(&latest_dir)
+            .unwrap()
+            .flatten()
+            .next()
+            .expect("a latest pointer");
+        let bytes = std::fs::read(entry.path()).unwrap();
+        (entry.path(), bytes)
+    };
+    let (_, before) = pointer();
+    let replay = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+            .args(["assess", "--from-snapshot"])
+            .arg(live.join("snapshot.json.gz"))
+            .arg("--out")
+            .arg(out.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let output = replay(&[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("latest/ was left as it was"));
+    assert_eq!(pointer().1, before, "a replay moved latest/");
+    let runs = || {
+        walk(&out.path().join("runs"))
+            .into_iter()
+            .filter(|p| p.ends_with("manifest.json"))
+            .count()
+    };
+    assert_eq!(runs(), 2, "the replay is still written as a run of its own");
+
+    let output = replay(&["--as-baseline"]);
+    assert!(output.status.success());
+    let after: serde_json::Value = serde_json::from_slice(&pointer().1).unwrap();
+    let before: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    assert_ne!(
+        after["runId"], before["runId"],
+        "--as-baseline moves latest/"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.path().join(after["manifest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["trigger"], "replay");
+
+    // --as-baseline without --from-snapshot is a usage error.
+    let output = demo_with(out.path(), &["--as-baseline"]);
+    assert_eq!(output.status.code(), Some(64));
+
+    // Another major schema version: refused before anything is written.
+    let mut snapshot: serde_json::Value = {
+        use std::io::Read as _;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(live.join("snapshot.json.gz")).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    snapshot["schemaVersion"] = "2.0.0".into();
+    let future = out.path().join("future.json");
+    std::fs::write(&future, snapshot.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["assess", "--from-snapshot"])
+        .arg(&future)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("its schemaVersion is 2.0.0") && stderr.contains("major version 1"),
+        "{stderr}"
+    );
+    assert_eq!(runs(), 3, "nothing written for the refused snapshot");
+}
+
 #[test]
 fn rules_command_prints_the_catalogue() {
     let output = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
