@@ -240,10 +240,7 @@ async fn coverage(
         }
     };
     let coverage = Coverage::batches_of(&ids, arm.subscription_batch());
-    let batches = match &coverage {
-        Coverage::Batches(b) => b.len(),
-        Coverage::Tenant => 0,
-    };
+    let batches = ids.len().div_ceil(arm.subscription_batch());
     tracing::info!(
         listed = ids.len(),
         first_query = probed.len(),

@@ -135,6 +135,17 @@ fn authorise(
     }
 }
 
+/// The 400 ARM answers when `api-version` is not `expected`, or `None` when it is.
+fn wrong_api_version(raw: Option<&str>, expected: &str) -> Option<Response> {
+    (query_param(raw, "api-version").as_deref() != Some(expected)).then(|| {
+        arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            &format!("The api-version must be {expected}."),
+        )
+    })
+}
+
 fn query_param(raw: Option<&str>, key: &str) -> Option<String> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -181,14 +192,8 @@ pub(super) async fn resource_graph(
         query.lines().next().unwrap_or_default(),
         skip_token.as_deref().unwrap_or("-")
     ));
-    if query_param(raw_query.as_deref(), "api-version").as_deref()
-        != Some(RESOURCE_GRAPH_API_VERSION)
-    {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidApiVersionParameter",
-            &format!("The api-version must be {RESOURCE_GRAPH_API_VERSION}."),
-        );
+    if let Some(wrong) = wrong_api_version(raw_query.as_deref(), RESOURCE_GRAPH_API_VERSION) {
+        return wrong;
     }
     let data = state.tenant();
     let tenant: &SimTenant = &data;
@@ -312,12 +317,8 @@ pub(super) async fn subscription_list(
     }
     state.arm.record("/subscriptions".to_owned());
     let raw_query = raw_query.as_deref();
-    if query_param(raw_query, "api-version").as_deref() != Some(SUBSCRIPTIONS_API_VERSION) {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidApiVersionParameter",
-            &format!("The api-version must be {SUBSCRIPTIONS_API_VERSION}."),
-        );
+    if let Some(wrong) = wrong_api_version(raw_query, SUBSCRIPTIONS_API_VERSION) {
+        return wrong;
     }
     let data = state.tenant();
     let tenant: &SimTenant = &data;
@@ -380,12 +381,8 @@ fn eligibility_list(
     subscription: &str,
     raw_query: Option<&str>,
 ) -> Response {
-    if query_param(raw_query, "api-version").as_deref() != Some(ELIGIBILITY_API_VERSION) {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidApiVersionParameter",
-            &format!("The api-version must be {ELIGIBILITY_API_VERSION}."),
-        );
+    if let Some(wrong) = wrong_api_version(raw_query, ELIGIBILITY_API_VERSION) {
+        return wrong;
     }
     if tenant.arm.denied || tenant.arm.eligibility_status == Some(403) {
         return arm_error(
@@ -506,14 +503,9 @@ pub(super) async fn arm_get(
             "The simulator serves federated identity credential and PIM eligibility lists only.",
         );
     };
-    if query_param(raw_query.as_deref(), "api-version").as_deref()
-        != Some(FEDERATED_CREDENTIALS_API_VERSION)
+    if let Some(wrong) = wrong_api_version(raw_query.as_deref(), FEDERATED_CREDENTIALS_API_VERSION)
     {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidApiVersionParameter",
-            &format!("The api-version must be {FEDERATED_CREDENTIALS_API_VERSION}."),
-        );
+        return wrong;
     }
     let data = state.tenant();
     let tenant: &SimTenant = &data;
