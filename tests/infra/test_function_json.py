@@ -18,7 +18,7 @@ KNOWN_BINDINGS = {
     "blob": {"in", "out"},
 }
 TRIGGERS = {"httpTrigger", "timerTrigger", "queueTrigger"}
-# The public API documented in README.md (Deploy).
+# The public API documented in docs/architecture.md (The Functions app).
 EXPECTED_ROUTES = {"scans": "scans/{runId?}", "identity": "identities/{objectId}"}
 
 
