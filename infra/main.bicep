@@ -43,7 +43,7 @@ param azurePlane string = 'optional'
 @description('MI_ASSESS_PRIVILEGED_GROUPS: comma-separated object ids of groups whose members count as privileged (empty: none).')
 param privilegedGroupIds string = ''
 
-@description('MI_ASSESS_FIC_ALLOWED_ISSUERS: comma-separated federated-credential issuer URLs treated as trusted (empty: GitHub Actions and Terraform Cloud). The OIDC issuers of AKS clusters in the tenant are always trusted.')
+@description('MI_ASSESS_FIC_ALLOWED_ISSUERS: comma-separated federated-credential issuer URLs treated as trusted (empty: GitHub Actions, AWS Cognito and Google, the issuer types of Azure Policy's built-in federated-credential initiative). The OIDC issuers of AKS clusters in the tenant are always trusted.')
 param ficAllowedIssuers string = ''
 
 @description('MI_ASSESS_LOG: tracing filter, e.g. info, debug, mi_assess=debug,info.')
@@ -66,6 +66,9 @@ param maxSecretDays string = '180'
 
 @description('MI_ASSESS_MAX_CERTIFICATE_DAYS: longest certificate validity, in days, before SP-CRED-002 calls it long-lived.')
 param maxCertificateDays string = '365'
+
+@description('MI_ASSESS_SUPPRESSION_MAX_DAYS: longest acceptance in suppressions.json, in days from the run; an entry that expires later is skipped.')
+param suppressionMaxDays string = '365'
 
 @description('Resource id of an existing user-assigned identity to scan and write results with (empty: the app\'s system-assigned identity). Sets MI_ASSESS_IDENTITY_CLIENT_ID to its client id; results and Graph roles then go to that identity.')
 param userAssignedIdentityResourceId string = ''
@@ -192,6 +195,7 @@ var miAssessSettings = {
   MI_ASSESS_MAX_PAGES: maxPages
   MI_ASSESS_MAX_SECRET_DAYS: maxSecretDays
   MI_ASSESS_MAX_CERTIFICATE_DAYS: maxCertificateDays
+  MI_ASSESS_SUPPRESSION_MAX_DAYS: suppressionMaxDays
 }
 
 module app 'modules/function-app.bicep' = {

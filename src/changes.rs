@@ -12,7 +12,7 @@ use crate::model::Severity;
 use crate::rules::Finding;
 
 /// Version of the change record format.
-pub const CHANGE_SCHEMA_VERSION: &str = "1.0.0";
+pub const CHANGE_SCHEMA_VERSION: &str = "1.1.0";
 
 /// What happened to a finding between two runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -22,8 +22,11 @@ pub enum ChangeType {
     New,
     /// Present in the previous complete run, absent now.
     Resolved,
-    /// Present in both, with a different severity.
+    /// Present in both, with a different severity (and the same suppression state).
     SeverityChanged,
+    /// Present in both, suppressed in one and active in the other: an acceptance that was
+    /// added, or one that was removed or ran out (the finding is active again).
+    SuppressionChanged,
 }
 
 /// A finding's state on one side of a change.
@@ -42,7 +45,7 @@ pub struct FindingState {
 pub struct Change {
     /// Format version of this record.
     pub schema_version: String,
-    /// `new`, `resolved` or `severityChanged`.
+    /// `new`, `resolved`, `severityChanged` or `suppressionChanged`.
     pub change_type: ChangeType,
     /// The stable finding id.
     pub finding_id: String,
@@ -82,6 +85,9 @@ pub struct ChangeCounts {
     pub resolved: usize,
     /// Findings whose severity changed.
     pub severity_changed: usize,
+    /// Findings suppressed or re-activated since the previous run.
+    #[serde(default)]
+    pub suppression_changed: usize,
 }
 
 /// The previous complete run of the tenant, reduced to what a comparison needs: per finding id,
@@ -185,7 +191,7 @@ impl<'a> Comparison<'a> {
         }
     }
 
-    /// The `new` and `severityChanged` events among these findings, in their order (a finding id
+    /// The `new`, `severityChanged` and `suppressionChanged` events among these findings, in their order (a finding id
     /// seen before in this run is not reported again).
     pub fn compare(&mut self, findings: &[Finding]) -> Vec<Change> {
         let mut changes = Vec::new();
@@ -200,6 +206,11 @@ impl<'a> Comparison<'a> {
             let then = self.baseline.and_then(|b| b.findings.get(&now.finding_id));
             let (change_type, before) = match then {
                 None => (ChangeType::New, None),
+                // A flip of the suppression wins over a severity change: it is what decides
+                // whether the finding counts (the states say both).
+                Some(then) if then.suppressed != now.suppressed => {
+                    (ChangeType::SuppressionChanged, Some(then.state()))
+                }
                 Some(then) if then.severity != now.severity => {
                     (ChangeType::SeverityChanged, Some(then.state()))
                 }
@@ -334,13 +345,14 @@ impl ChangeCounts {
                 ChangeType::New => self.new += 1,
                 ChangeType::Resolved => self.resolved += 1,
                 ChangeType::SeverityChanged => self.severity_changed += 1,
+                ChangeType::SuppressionChanged => self.suppression_changed += 1,
             }
         }
     }
 
     /// All changes.
     pub fn total(&self) -> usize {
-        self.new + self.resolved + self.severity_changed
+        self.new + self.resolved + self.severity_changed + self.suppression_changed
     }
 }
 
@@ -457,9 +469,63 @@ mod tests {
             ChangeCounts {
                 new: 1,
                 resolved: 2,
-                severity_changed: 1
+                severity_changed: 1,
+                suppression_changed: 0,
             }
         );
+    }
+
+    /// A finding whose acceptance is added, or removed (or ran out), is a `suppressionChanged`
+    /// event, even when its severity moved too; an unchanged suppressed finding is no event.
+    #[test]
+    fn suppression_flips_are_their_own_events() {
+        let suppressed = |id: &str, severity| {
+            let mut f = finding(id, severity);
+            f.suppressed = true;
+            f
+        };
+        let previous = [
+            suppressed("reactivated", Severity::High),
+            finding("accepted", Severity::High),
+            suppressed("still", Severity::High),
+            suppressed("moved", Severity::Low),
+        ];
+        let mut baseline = Baseline::new(Uuid::from_u128(1), OffsetDateTime::UNIX_EPOCH);
+        for f in &previous {
+            baseline
+                .read_ndjson(&serde_json::to_vec(f).expect("serialises"))
+                .expect("parses");
+        }
+        let now = [
+            finding("reactivated", Severity::High),
+            suppressed("accepted", Severity::High),
+            suppressed("still", Severity::High),
+            finding("moved", Severity::Critical),
+        ];
+        let changes = diff(&now, Some(&baseline), run());
+        assert_eq!(
+            kinds(&changes),
+            vec![
+                (ChangeType::SuppressionChanged, "reactivated".to_owned()),
+                (ChangeType::SuppressionChanged, "accepted".to_owned()),
+                (ChangeType::SuppressionChanged, "moved".to_owned()),
+            ]
+        );
+        let moved = &changes[2];
+        assert_eq!(
+            (moved.before.clone(), moved.after.clone()),
+            (
+                Some(FindingState {
+                    severity: Severity::Low,
+                    suppressed: true
+                }),
+                Some(FindingState {
+                    severity: Severity::Critical,
+                    suppressed: false
+                })
+            )
+        );
+        assert_eq!(count(&changes).suppression_changed, 3);
     }
 
     #[test]

@@ -22,7 +22,6 @@ use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
 use crate::results::records::Trigger;
 use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunState, ScanStatus};
 use crate::rules;
-use crate::simulator::tenant::DEMO_SUPPRESSIONS;
 use crate::simulator::{FaultRates, RunningSimulator, SimOptions, SimTenant, TenantSize};
 use crate::snapshot::suppressions::SUPPRESSIONS_FILE;
 use crate::snapshot::{AssessmentSettings, TenantSnapshot};
@@ -34,7 +33,7 @@ pub const DEFAULT_OUT_DIR: &str = "mi-assess-results";
 /// Assess every managed identity in a Microsoft Entra ID tenant.
 ///
 /// Runs inside Azure Functions as a custom handler (`serve`), or from a workstation
-/// (`assess`). Configuration comes from environment variables; see README.md.
+/// (`assess`). Configuration comes from environment variables; see docs/configuration.md.
 #[derive(Debug, Parser)]
 #[command(name = "mi-assess", version, about, long_about)]
 pub struct Cli {
@@ -213,9 +212,11 @@ fn assessment_settings(settings: &Settings) -> AssessmentSettings {
     AssessmentSettings {
         privileged_group_ids: settings.privileged_groups.clone(),
         suppressions: Vec::new(),
+        rejected_suppressions: Vec::new(),
         fic_allowed_issuers: settings.fic_allowed_issuers.clone(),
         max_secret_days: settings.max_secret_days,
         max_certificate_days: settings.max_certificate_days,
+        suppression_max_days: settings.suppression_max_days,
     }
 }
 
@@ -325,6 +326,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 .to_vec(),
             max_secret_days: crate::snapshot::DEFAULT_MAX_SECRET_DAYS,
             max_certificate_days: crate::snapshot::DEFAULT_MAX_CERTIFICATE_DAYS,
+            suppression_max_days: crate::config::DEFAULT_SUPPRESSION_MAX_DAYS,
             run_timeout: config::DEFAULT_RUN_TIMEOUT,
             identity_timeout: config::MAX_IDENTITY_TIMEOUT,
             limits: Default::default(),
@@ -463,7 +465,9 @@ async fn seed_demo_suppressions(store: &dyn ResultStore) -> anyhow::Result<()> {
         store
             .put(
                 SUPPRESSIONS_FILE,
-                bytes::Bytes::from_static(DEMO_SUPPRESSIONS.as_bytes()),
+                bytes::Bytes::from(crate::simulator::tenant::demo_suppressions(
+                    time::OffsetDateTime::now_utc().date(),
+                )),
                 results::JSON,
                 &[],
             )

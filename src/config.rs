@@ -41,6 +41,11 @@ pub const DEFAULT_MAX_CERTIFICATE_DAYS: u32 = 365;
 pub const MAX_SECRET_DAYS_VAR: &str = "MI_ASSESS_MAX_SECRET_DAYS";
 /// Longest certificate validity, in days, before it counts as long-lived (SP-CRED-002).
 pub const MAX_CERTIFICATE_DAYS_VAR: &str = "MI_ASSESS_MAX_CERTIFICATE_DAYS";
+/// Longest acceptance in `suppressions.json`, in days from the run: an entry that expires later
+/// is rejected (default 365).
+pub const SUPPRESSION_MAX_DAYS_VAR: &str = "MI_ASSESS_SUPPRESSION_MAX_DAYS";
+/// Longest acceptance in `suppressions.json` by default: a year, then it is renewed.
+pub const DEFAULT_SUPPRESSION_MAX_DAYS: u32 = 365;
 /// How long the single-identity endpoint may work, in seconds (at most 60).
 pub const IDENTITY_TIMEOUT_VAR: &str = "MI_ASSESS_IDENTITY_TIMEOUT";
 /// The single-identity endpoint's deadline by default, and its ceiling.
@@ -206,6 +211,8 @@ pub struct Settings {
     pub max_secret_days: u32,
     /// Longest certificate validity, in days, before it counts as long-lived.
     pub max_certificate_days: u32,
+    /// Longest acceptance in `suppressions.json`, in days from the run.
+    pub suppression_max_days: u32,
     /// How long a run may take before it stops itself.
     pub run_timeout: std::time::Duration,
     /// How long the single-identity endpoint may work before it answers 504.
@@ -277,6 +284,7 @@ impl Settings {
             fic_allowed_issuers,
             max_secret_days: days(MAX_SECRET_DAYS_VAR, DEFAULT_MAX_SECRET_DAYS)?,
             max_certificate_days: days(MAX_CERTIFICATE_DAYS_VAR, DEFAULT_MAX_CERTIFICATE_DAYS)?,
+            suppression_max_days: days(SUPPRESSION_MAX_DAYS_VAR, DEFAULT_SUPPRESSION_MAX_DAYS)?,
             limits: {
                 let defaults = crate::http::Limits::default();
                 crate::http::Limits {

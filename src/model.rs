@@ -109,6 +109,36 @@ pub struct AppliedSuppression {
     /// Who accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// What the entry covers: one finding, a rule for one identity, for identities whose
+    /// name matches a glob, or for every identity (absent from records before finding 1.2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<SuppressionScope>,
+}
+
+/// What an entry of `suppressions.json` covers, from the fields it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SuppressionScope {
+    /// One finding (`findingId`).
+    Finding,
+    /// A rule for one identity (`ruleId` and `identityId`).
+    Identity,
+    /// A rule for the identities whose display name matches a glob (`ruleId` and `displayName`).
+    DisplayName,
+    /// A rule for every identity (`ruleId` alone).
+    Rule,
+}
+
+impl SuppressionScope {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Finding => "finding",
+            Self::Identity => "identity",
+            Self::DisplayName => "displayName",
+            Self::Rule => "rule",
+        }
+    }
 }
 
 /// What kind of secret a credential is.

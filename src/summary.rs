@@ -168,7 +168,7 @@ pub fn render(m: &Manifest, highlights: Option<&Highlights>, location: &str) -> 
         );
         let _ = writeln!(
             out,
-            "{} findings: {} critical, {} high, {} medium, {} low, {} info ({} suppressed); changes: {} new, {} resolved, {} severity changed",
+            "{} findings: {} critical, {} high, {} medium, {} low, {} info ({} suppressed); changes: {} new, {} resolved, {} severity changed, {} suppression changed",
             m.counts.findings,
             by.critical,
             by.high,
@@ -178,7 +178,8 @@ pub fn render(m: &Manifest, highlights: Option<&Highlights>, location: &str) -> 
             m.counts.suppressed,
             m.counts.changes.new,
             m.counts.changes.resolved,
-            m.counts.changes.severity_changed
+            m.counts.changes.severity_changed,
+            m.counts.changes.suppression_changed
         );
     }
     out

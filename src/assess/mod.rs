@@ -65,18 +65,18 @@ pub struct Assessor<'a> {
     tenant_findings: HashMap<usize, Vec<Finding>>,
     /// Tenant-scoped findings about anything else (deleted principals, unknown ids).
     leftover: Vec<Finding>,
+    /// The active entries of `suppressions.json`.
+    suppressions: suppressions::Matcher<'a>,
 }
 
 impl<'a> Assessor<'a> {
     /// Resolves `snapshot` and runs the tenant-scoped rules.
     pub fn new(snapshot: &'a TenantSnapshot) -> Self {
         let resolver = Resolver::new(snapshot);
+        let suppressions =
+            suppressions::Matcher::new(&snapshot.settings.suppressions, snapshot.collected_at);
         let mut tenant = rules::evaluate(&resolver.view(None));
-        suppressions::mark(
-            &mut tenant,
-            &snapshot.settings.suppressions,
-            snapshot.collected_at,
-        );
+        suppressions.mark(&mut tenant);
         let mut tenant_findings: HashMap<usize, Vec<Finding>> = HashMap::new();
         let mut leftover = Vec::new();
         for finding in tenant {
@@ -90,6 +90,7 @@ impl<'a> Assessor<'a> {
             resolver,
             tenant_findings,
             leftover,
+            suppressions,
         }
     }
 
@@ -126,19 +127,14 @@ impl<'a> Assessor<'a> {
         }
         let view = self.resolver.view(Some((identities, service_principals)));
         let mut findings = rules::evaluate(&view);
-        let snapshot = self.resolver.snapshot();
-        suppressions::mark(
-            &mut findings,
-            &snapshot.settings.suppressions,
-            snapshot.collected_at,
-        );
+        self.suppressions.mark(&mut findings);
         for position in start..end {
             if let Some(tenant) = self.tenant_findings.get(&position) {
                 findings.extend(tenant.iter().cloned());
             }
         }
         order::sort_by_subject_position(&mut findings, subjects);
-        let pim = snapshot.pim_licence();
+        let pim = self.resolver.snapshot().pim_licence();
         // Finding count and worst severity per subject, in one pass.
         let mut per_subject: HashMap<&str, (usize, Option<Severity>)> = HashMap::new();
         for finding in &findings {

@@ -7,19 +7,23 @@ use crate::changes::Baseline;
 use crate::results::{self, LatestPointer, files};
 
 impl Publisher {
-    /// Reads `suppressions.json` from the store root; a malformed file is a warning (the run
-    /// goes on without suppressions), a missing one is no suppressions.
+    /// Reads `suppressions.json` from the store root and validates each entry at `now`: a bad
+    /// entry is rejected on its own (the rest apply), a file that is not a suppressions
+    /// document at all is a warning (the run goes on without suppressions), a missing one is
+    /// no suppressions.
     pub async fn read_suppressions(
         &self,
-    ) -> Result<Vec<crate::snapshot::suppressions::Suppression>, String> {
+        now: time::OffsetDateTime,
+        max_days: u32,
+    ) -> Result<crate::assess::suppressions::ParsedSuppressions, String> {
         match self
             .store
             .get(crate::snapshot::suppressions::SUPPRESSIONS_FILE)
             .await
         {
-            Ok(None) => Ok(Vec::new()),
+            Ok(None) => Ok(Default::default()),
             Ok(Some(bytes)) => {
-                crate::assess::suppressions::parse(&bytes).map_err(|e| e.to_string())
+                crate::assess::suppressions::parse(&bytes, now, max_days).map_err(|e| e.to_string())
             }
             Err(e) => Err(format!(
                 "suppressions.json could not be read, so no suppression was applied: {e}"

@@ -138,6 +138,16 @@ impl Publisher {
     ) -> RunOutcome {
         let assessor = Assessor::new(snapshot);
         crate::telemetry::memory_mark("indexed");
+        // Entries of suppressions.json that were skipped (recorded in the snapshot, so a
+        // replay reports them too).
+        for rejected in &snapshot.settings.rejected_suppressions {
+            let warning = format!(
+                "suppressions.json entry {} was skipped (the others apply): {}",
+                rejected.entry, rejected.problem
+            );
+            tracing::warn!("{warning}");
+            manifest.warnings.push(warning);
+        }
 
         // Changes since the previous complete run of this tenant.
         let baseline = match self.read_baseline(&snapshot.tenant_id).await {
@@ -172,8 +182,13 @@ impl Publisher {
             selection.add_subjects(&chunk.identities, &chunk.findings);
             let changes = comparison.compare(&chunk.findings);
             for change in &changes {
-                if change.change_type == changes::ChangeType::New
-                    && let Some(state) = change.after.as_ref().filter(|s| !s.suppressed)
+                // New findings, and findings whose acceptance was removed or ran out: both are
+                // risks that were not active in the previous run.
+                let newly_active = matches!(
+                    change.change_type,
+                    changes::ChangeType::New | changes::ChangeType::SuppressionChanged
+                );
+                if newly_active && let Some(state) = change.after.as_ref().filter(|s| !s.suppressed)
                 {
                     counts.new_by_severity.add(state.severity);
                 }

@@ -453,8 +453,15 @@ impl Scanner {
 
         // 3. Inputs besides Graph: accepted risks.
         let mut settings = self.settings.clone();
-        match self.publisher.read_suppressions().await {
-            Ok(found) => settings.suppressions = found,
+        match self
+            .publisher
+            .read_suppressions(OffsetDateTime::now_utc(), settings.suppression_max_days)
+            .await
+        {
+            Ok(found) => {
+                settings.suppressions = found.accepted;
+                settings.rejected_suppressions = found.rejected;
+            }
             Err(warning) => {
                 tracing::error!("{warning}");
                 manifest.warnings.push(warning);

@@ -285,8 +285,8 @@ fn render_overview(out: &mut String, input: &ReportInput<'_>) {
         "Changes since last run",
         &changes.total().to_string(),
         &format!(
-            "{} new · {} resolved · {} severity changed",
-            changes.new, changes.resolved, changes.severity_changed
+            "{} new · {} resolved · {} severity changed · {} suppression changed",
+            changes.new, changes.resolved, changes.severity_changed, changes.suppression_changed
         ),
     );
     out.push_str(
@@ -493,8 +493,9 @@ fn render_changes(
     out.push_str(&format!(
         "<div class=\"change-counts\"><span class=\"pill change-new\">{} new</span>\
          <span class=\"pill change-resolved\">{} resolved</span>\
-         <span class=\"pill change-severityChanged\">{} severity changed</span></div>\n",
-        counts.new, counts.resolved, counts.severity_changed
+         <span class=\"pill change-severityChanged\">{} severity changed</span>\
+         <span class=\"pill change-suppressionChanged\">{} suppression changed</span></div>\n",
+        counts.new, counts.resolved, counts.severity_changed, counts.suppression_changed
     ));
     if first_run {
         out.push_str(
@@ -526,6 +527,7 @@ fn render_changes(
             ChangeType::New => "new",
             ChangeType::Resolved => "resolved",
             ChangeType::SeverityChanged => "severityChanged",
+            ChangeType::SuppressionChanged => "suppressionChanged",
         };
         let name = esc(display_or(&change.identity_name, &change.identity_id));
         let target = anchor(&change.identity_id);
@@ -1282,6 +1284,7 @@ fn change_label(change: ChangeType) -> &'static str {
         ChangeType::New => "New",
         ChangeType::Resolved => "Resolved",
         ChangeType::SeverityChanged => "Severity changed",
+        ChangeType::SuppressionChanged => "Suppression changed",
     }
 }
 

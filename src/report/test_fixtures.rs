@@ -105,6 +105,7 @@ pub(super) fn sample() -> (Manifest, Vec<IdentityRecord>, Vec<Finding>, Vec<Chan
         reason: "archive mailbox export approved by CISO".to_owned(),
         expires: time::macros::datetime!(2099-01-01 0:00 UTC),
         approved_by: None,
+        scope: None,
     });
     let findings = vec![
         finding(

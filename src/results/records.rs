@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::graph::client::GraphStatsSnapshot;
 
 /// Version of the manifest, latest-pointer and status documents.
-pub const RESULTS_SCHEMA_VERSION: &str = "1.2.0";
+pub const RESULTS_SCHEMA_VERSION: &str = "1.3.0";
 
 /// Final outcome of a run, and the states before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

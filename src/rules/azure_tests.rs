@@ -1197,8 +1197,10 @@ fn chunked_assessment_equals_the_whole_tenant_assessment() {
     s.settings
         .suppressions
         .push(crate::snapshot::suppressions::Suppression {
-            rule_id: "MI-GRAPH-001".into(),
-            identity_id: TARGET.into(),
+            rule_id: Some("MI-GRAPH-001".into()),
+            identity_id: Some(TARGET.into()),
+            display_name: None,
+            finding_id: None,
             reason: "accepted last year".into(),
             expires: s.collected_at - time::Duration::days(1),
             approved_by: None,

@@ -21,7 +21,7 @@ use crate::resolve::TenantView;
 use crate::resolve::principals::PrincipalView;
 
 /// Version of the finding record format.
-pub const FINDING_SCHEMA_VERSION: &str = "1.1.0";
+pub const FINDING_SCHEMA_VERSION: &str = "1.2.0";
 
 /// Namespace of finding ids (UUIDv5).
 const FINDING_NAMESPACE: uuid::Uuid =

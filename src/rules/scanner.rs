@@ -31,7 +31,7 @@ pub(super) const SCANNER_SELF_CHECK: Rule = Rule {
     ],
     rationale: "A security scanner is a high-value target: it runs unattended and reads the whole directory. It needs Application.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory and Directory.Read.All; anything more is standing privilege an attacker inherits by compromising the Function App.",
     remediation: "Remove every app role assignment and directory role beyond the documented read set from the scanner's identity.",
-    references: &["Maester #1287 (run with least privileges); the mi-assess README, Permissions"],
+    references: &["Maester #1287 (run with least privileges); mi-assess docs/permissions.md"],
     scope: Scope::Tenant,
     retired: None,
     check: scanner_self_check,

@@ -76,6 +76,16 @@ const DEMO_TENANT: &str = include_str!("demo_tenant.json");
 /// The demo's example `suppressions.json`: one accepted risk and one whose acceptance expired.
 pub const DEMO_SUPPRESSIONS: &str = include_str!("demo_suppressions.json");
 
+/// The demo's `suppressions.json` as of `today`: accepted risks run 90 days from then (within
+/// the 365-day maximum), and one acceptance has expired.
+pub fn demo_suppressions(today: time::Date) -> String {
+    let expires = (today + time::Duration::days(90)).midnight().assume_utc();
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    DEMO_SUPPRESSIONS.replace("{EXPIRES_IN_90_DAYS}", &expires)
+}
+
 impl SimTenant {
     /// The demo tenant shipped with mi-assess.
     pub fn demo() -> Result<Self, serde_json::Error> {

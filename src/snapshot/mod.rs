@@ -292,6 +292,10 @@ fn default_max_secret_days() -> u32 {
     DEFAULT_MAX_SECRET_DAYS
 }
 
+fn default_suppression_max_days() -> u32 {
+    crate::config::DEFAULT_SUPPRESSION_MAX_DAYS
+}
+
 fn default_max_certificate_days() -> u32 {
     DEFAULT_MAX_CERTIFICATE_DAYS
 }
@@ -306,6 +310,10 @@ pub struct AssessmentSettings {
     /// Accepted risks read from `suppressions.json` at the start of the run.
     #[serde(default)]
     pub suppressions: Vec<suppressions::Suppression>,
+    /// Entries of `suppressions.json` that were not applied, with the problem of each: the run
+    /// applies the others and reports these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_suppressions: Vec<suppressions::RejectedSuppression>,
     /// Trusted federated-credential issuers (`MI_ASSESS_FIC_ALLOWED_ISSUERS`, or its defaults;
     /// empty: the defaults). The OIDC issuers of AKS clusters in the snapshot are added to it.
     #[serde(default)]
@@ -317,6 +325,10 @@ pub struct AssessmentSettings {
     /// Longest certificate validity, in days (`MI_ASSESS_MAX_CERTIFICATE_DAYS`).
     #[serde(default = "default_max_certificate_days")]
     pub max_certificate_days: u32,
+    /// Longest acceptance in `suppressions.json`, in days from the run
+    /// (`MI_ASSESS_SUPPRESSION_MAX_DAYS`): later expiries were rejected.
+    #[serde(default = "default_suppression_max_days")]
+    pub suppression_max_days: u32,
 }
 
 impl Default for AssessmentSettings {
@@ -324,9 +336,11 @@ impl Default for AssessmentSettings {
         Self {
             privileged_group_ids: Vec::new(),
             suppressions: Vec::new(),
+            rejected_suppressions: Vec::new(),
             fic_allowed_issuers: Vec::new(),
             max_secret_days: DEFAULT_MAX_SECRET_DAYS,
             max_certificate_days: DEFAULT_MAX_CERTIFICATE_DAYS,
+            suppression_max_days: default_suppression_max_days(),
         }
     }
 }

@@ -274,7 +274,7 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .unwrap();
     assert_eq!(
         manifest["counts"]["changes"],
-        json!({"new": 50, "resolved": 0, "severityChanged": 0})
+        json!({"new": 50, "resolved": 0, "severityChanged": 0, "suppressionChanged": 0})
     );
     assert!(manifest["previousRunId"].is_null());
     save_contract_samples(&store, "changes-run-1", &prefix, &tenant, &first_run).await;
@@ -312,11 +312,22 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
             "createdDateTime": "2026-11-20T08:00:00Z"
         }));
     });
+    // Entries of each scope, and bad ones among them: the bad ones are skipped and reported,
+    // the rest apply.
+    let in_60_days = (time::OffsetDateTime::now_utc() + time::Duration::days(60))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     let suppressions = json!({"suppressions": [
         {"ruleId": "MI-GRAPH-002", "identityId": "1c2f7a8b-3d4e-4f6a-9b0c-2d3e4f5a6b03",
-         "reason": "mailbox archiving approved by the CISO", "expires": "2099-01-01T00:00:00Z", "approvedBy": "ciso@contoso.example"},
+         "reason": "mailbox archiving approved by the CISO", "expires": in_60_days, "approvedBy": "ciso@contoso.example"},
         {"ruleId": "MI-HYG-001", "identityId": "0b1e6f7a-2c3d-4e5f-8a9b-1c2d3e4f5a08",
-         "reason": "reporting app retired in Q3", "expires": "2025-01-01T00:00:00Z"}
+         "reason": "reporting app retired in Q3", "expires": "2025-01-01T00:00:00Z"},
+        {"ruleId": "MI-NOPE-999", "identityId": "1c2f7a8b-3d4e-4f6a-9b0c-2d3e4f5a6b03",
+         "reason": "a rule that does not exist", "expires": in_60_days},
+        {"ruleId": "MI-ORPH-001", "reason": "orphans are cleaned up monthly", "expires": in_60_days},
+        {"ruleId": "MI-ORPH-002", "displayName": "FUNC-RETIRED-*", "reason": "retired apps", "expires": in_60_days},
+        {"ruleId": "MI-ORPH-002", "identityId": "0b1e6f7a-2c3d-4e5f-8a9b-1c2d3e4f5a08",
+         "reason": "too long", "expires": "2099-01-01T00:00:00Z"}
     ]});
     store
         .put(
@@ -346,23 +357,20 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .unwrap();
     let mut second = change_types(&body);
     second.sort();
+    let change = |t: &str, rule: &str, name: &str| (t.to_owned(), rule.to_owned(), name.to_owned());
     assert_eq!(
         second,
         vec![
-            (
-                "new".into(),
-                "SUPP-001".into(),
-                "func-retired-reporting".into()
-            ),
-            (
-                "resolved".into(),
-                "MI-GRAPH-001".into(),
-                "aa-identity-automation".into()
-            ),
-            (
-                "severityChanged".into(),
-                "SP-CRED-001".into(),
-                "hr-export-connector".into()
+            change("new", "SUPP-001", "func-retired-reporting"),
+            change("resolved", "MI-GRAPH-001", "aa-identity-automation"),
+            change("severityChanged", "SP-CRED-001", "hr-export-connector"),
+            change("suppressionChanged", "MI-GRAPH-002", "id-mail-archiver"),
+            change("suppressionChanged", "MI-GRAPH-002", "id-mail-archiver"),
+            change("suppressionChanged", "MI-ORPH-001", "id-old-migration"),
+            change(
+                "suppressionChanged",
+                "MI-ORPH-002",
+                "func-retired-reporting"
             ),
         ]
     );
@@ -382,9 +390,18 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .unwrap();
     assert_eq!(
         manifest["counts"]["changes"],
-        json!({"new": 1, "resolved": 1, "severityChanged": 1})
+        json!({"new": 1, "resolved": 1, "severityChanged": 1, "suppressionChanged": 4})
     );
-    assert_eq!(manifest["counts"]["suppressed"], 2);
+    assert_eq!(manifest["counts"]["suppressed"], 4);
+    let warnings = manifest["warnings"].to_string();
+    assert!(
+        warnings.contains("entry 2 was skipped") && warnings.contains("MI-NOPE-999"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("entry 5 was skipped") && warnings.contains("more than 365 days"),
+        "{warnings}"
+    );
     let findings = store
         .get(&format!("{prefix}/findings.ndjson"))
         .await
@@ -401,14 +418,19 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         .collect();
     assert_eq!(
         suppressed.len(),
-        2,
-        "both MI-GRAPH-002 findings of id-mail-archiver are still written, marked"
+        4,
+        "both MI-GRAPH-002 findings of id-mail-archiver, the rule-wide MI-ORPH-001 and the glob MI-ORPH-002 are still written, marked"
     );
-    assert!(
+    let scope_of = |rule: &str| {
         suppressed
             .iter()
-            .all(|f| f["suppression"]["reason"] == "mailbox archiving approved by the CISO")
-    );
+            .filter(|f| f["ruleId"] == rule)
+            .map(|f| f["suppression"]["scope"].as_str().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scope_of("MI-GRAPH-002"), ["identity", "identity"]);
+    assert_eq!(scope_of("MI-ORPH-001"), ["rule"]);
+    assert_eq!(scope_of("MI-ORPH-002"), ["displayName"]);
     let expired = findings
         .iter()
         .find(|f| f["ruleId"] == "MI-HYG-001")
@@ -430,7 +452,8 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
     assert!(std::str::from_utf8(&report).unwrap().contains(&tenant));
     save_contract_samples(&store, "changes-run-2", &prefix, &tenant, &second_run).await;
 
-    // Run 3: a malformed suppressions.json is reported and ignored, never fatal.
+    // Run 3: a malformed suppressions.json is reported and ignored, never fatal; the findings
+    // it accepted are active again, each a suppressionChanged event that --fail-on-new counts.
     store
         .put(
             "suppressions.json",
@@ -455,11 +478,42 @@ async fn consecutive_runs_report_changes_and_apply_suppressions() {
         manifest["warnings"][0]
             .as_str()
             .unwrap()
-            .contains("suppressions.json is malformed"),
+            .contains("suppressions.json is not a {\"suppressions\": [...]} document"),
         "{manifest}"
     );
     assert_eq!(manifest["counts"]["suppressed"], 0);
-    assert!(handler.output().contains("suppressions.json is malformed"));
+    assert_eq!(manifest["counts"]["changes"]["suppressionChanged"], 4);
+    let reactivated = store
+        .get(&format!(
+            "{}/changes.ndjson",
+            latest["prefix"].as_str().unwrap()
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let reactivated: Vec<Value> = std::str::from_utf8(&reactivated)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|c| c["changeType"] == "suppressionChanged")
+        .collect();
+    assert!(
+        reactivated
+            .iter()
+            .all(|c| c["before"]["suppressed"] == true && c["after"]["suppressed"] == false),
+        "{reactivated:?}"
+    );
+    let new_total: u64 = manifest["counts"]["newBySeverity"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        new_total, 4,
+        "re-activated findings count as new for --fail-on-new: {manifest}"
+    );
+    assert!(handler.output().contains("suppressions.json is not a"));
 }
 
 #[tokio::test]

@@ -111,7 +111,9 @@ class CrossReferences(unittest.TestCase):
                     problems.append(f"{rec.where}: counts.suppressed = {counts['suppressed']}, findings disagree")
             if "changes" in counts and (folder / "changes.ndjson").is_file():
                 types = Counter(c.doc.get("changeType") for c in here.get("change", []))
-                expected = {"new": types["new"], "resolved": types["resolved"], "severityChanged": types["severityChanged"]}
+                expected = {kind: types[kind] for kind in ("new", "resolved", "severityChanged")}
+                if "suppressionChanged" in counts["changes"]:  # manifest 1.3.0 and later
+                    expected["suppressionChanged"] = types["suppressionChanged"]
                 if counts["changes"] != expected:
                     problems.append(f"{rec.where}: counts.changes = {counts['changes']}, changes.ndjson says {expected}")
         _fail_list(self, problems, "manifest promises broken")
@@ -196,6 +198,9 @@ class CrossReferences(unittest.TestCase):
             if c.get("changeType") == "severityChanged" and isinstance(before, dict) and isinstance(after, dict) \
                     and before.get("severity") == after.get("severity"):
                 problems.append(f"{rec.where}: severityChanged with the same severity on both sides")
+            if c.get("changeType") == "suppressionChanged" and isinstance(before, dict) and isinstance(after, dict) \
+                    and before.get("suppressed") == after.get("suppressed"):
+                problems.append(f"{rec.where}: suppressionChanged with the same suppression on both sides")
             manifest = rec.file.parent / "manifest.json"
             if manifest.is_file():
                 m = json.loads(manifest.read_text(encoding="utf-8"))
