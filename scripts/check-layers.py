@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("rules", ["rules"]),
     ("assess", ["assess"]),
     ("collection", ["graph", "arm", "collect"]),
-    ("outputs", ["changes", "report", "summary", "results", "opengraph"]),
+    ("outputs", ["changes", "report", "summary", "results", "opengraph", "export"]),
     ("pipeline", ["pipeline", "simulator"]),
     ("entry", ["host", "cli"]),
 ]

@@ -62,6 +62,12 @@ pub enum Command {
     /// (MI_ASSESS_GRAPH_ENDPOINT, IDENTITY_ENDPOINT, IDENTITY_HEADER), then serves until stopped.
     /// The benchmark and local experiments use it.
     Simulate(SimulateArgs),
+    /// Export a run's findings as CSV or OCSF, from its folder (runs/{tenantId}/…/{runId}).
+    ///
+    /// Every run already writes findings.csv and findings.ocsf.json; this makes them for a run
+    /// folder you downloaded, or for runs written before the exports existed. Prints to stdout
+    /// unless --output is given.
+    Export(ExportArgs),
     /// Print the rule catalogue.
     Rules {
         /// Print it as Markdown (this is how docs/rules.md is generated).
@@ -108,6 +114,20 @@ pub struct AssessArgs {
     /// this JSON file.
     #[arg(long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
+}
+
+/// Arguments of `mi-assess export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// csv (one row per finding, RFC 4180) or ocsf (OCSF 1.5.0 Detection Finding events).
+    #[arg(long, value_enum)]
+    pub format: crate::export::Format,
+    /// Write the export to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The run folder: the one holding manifest.json and findings.ndjson.
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
 }
 
 /// Arguments of `mi-assess simulate`.
@@ -166,6 +186,7 @@ pub enum BudgetArg {
 pub fn run(cli: Cli) -> ExitCode {
     let target = match cli.command {
         Command::Serve => telemetry::LogTarget::Host,
+        Command::Export(args) => return export(&args),
         Command::Rules { markdown } => {
             print!(
                 "{}",
@@ -195,7 +216,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve => serve().await.map(|()| ExitCode::SUCCESS),
             Command::Assess(args) => assess(args).await,
             Command::Simulate(args) => simulate(args).await.map(|()| ExitCode::SUCCESS),
-            Command::Rules { .. } => Ok(ExitCode::SUCCESS),
+            Command::Rules { .. } | Command::Export(_) => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
@@ -445,6 +466,33 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         .await
         .context("waiting for Ctrl-C")?;
     Ok(())
+}
+
+/// `mi-assess export`: a run folder's findings as CSV or OCSF, to stdout or a file.
+fn export(args: &ExportArgs) -> ExitCode {
+    let written = crate::export::read_run(&args.run_dir)
+        .and_then(|run| run.export(args.format))
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| match &args.output {
+            Some(path) => {
+                std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+            }
+            None => {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(&bytes)
+                    .and_then(|()| stdout.flush())
+                    .context("writing to stdout")
+            }
+        });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The estate size of `simulate --identities`.

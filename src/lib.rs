@@ -14,6 +14,7 @@ pub mod classification;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod export;
 pub mod graph;
 pub mod host;
 pub mod http;

@@ -68,6 +68,17 @@ pub enum SubjectKind {
     ServicePrincipal,
 }
 
+impl SubjectKind {
+    /// The wire name (`systemAssigned`, `userAssigned` or `servicePrincipal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SystemAssigned => "systemAssigned",
+            Self::UserAssigned => "userAssigned",
+            Self::ServicePrincipal => "servicePrincipal",
+        }
+    }
+}
+
 impl From<IdentityKind> for SubjectKind {
     fn from(kind: IdentityKind) -> Self {
         match kind {

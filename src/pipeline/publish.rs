@@ -138,6 +138,7 @@ impl Publisher {
     ) -> RunOutcome {
         let assessor = Assessor::new(snapshot);
         crate::telemetry::memory_mark("indexed");
+        manifest.collected_at = Some(snapshot.collected_at);
         // Entries of suppressions.json that were skipped (recorded in the snapshot, so a
         // replay reports them too).
         for rejected in &snapshot.settings.rejected_suppressions {
@@ -228,10 +229,31 @@ impl Publisher {
             ),
         );
         let attack_graph = json_chunks(crate::opengraph::chunks(assessor.resolver()));
-        let writes: [(&str, &str, Body<'_>); 5] = [
+        let export_context = crate::export::RunContext {
+            tenant_id: &snapshot.tenant_id,
+            run_id: manifest.run_id,
+            detected_at: snapshot.collected_at,
+        };
+        let csv = export_chunks(
+            &assessor,
+            baseline.as_ref(),
+            run,
+            export_context,
+            crate::export::Format::Csv,
+        );
+        let ocsf = export_chunks(
+            &assessor,
+            baseline.as_ref(),
+            run,
+            export_context,
+            crate::export::Format::Ocsf,
+        );
+        let writes: [(&str, &str, Body<'_>); 7] = [
             (files::IDENTITIES, NDJSON, Body::Ndjson(identities)),
             (files::FINDINGS, NDJSON, Body::Ndjson(findings)),
             (files::CHANGES, NDJSON, Body::Ndjson(changes)),
+            (files::FINDINGS_CSV, results::CSV, Body::Stream(csv)),
+            (files::FINDINGS_OCSF, JSON, Body::Stream(ocsf)),
             (files::ATTACK_GRAPH, JSON, Body::Stream(attack_graph)),
             (files::SNAPSHOT, GZIP, Body::Whole(gzip_json(snapshot))),
         ];
@@ -444,4 +466,54 @@ impl Publisher {
             tracing::warn!(error = %e, state = status.state.as_str(), "could not record the run state");
         }
     }
+}
+
+/// A run's export in `format`, encoded one assessment chunk at a time: each chunk's findings
+/// joined with its identity records and with its change events against `baseline`.
+fn export_chunks<'a>(
+    assessor: &'a Assessor<'a>,
+    baseline: Option<&'a changes::Baseline>,
+    run: CurrentRun<'a>,
+    context: crate::export::RunContext<'a>,
+    format: crate::export::Format,
+) -> Chunks<'a> {
+    use crate::export::{csv, ocsf};
+    enum Encoder {
+        Csv(csv::Encoder),
+        Ocsf(ocsf::Encoder),
+    }
+    let mut encoder = match format {
+        crate::export::Format::Csv => Encoder::Csv(csv::Encoder::default()),
+        crate::export::Format::Ocsf => Encoder::Ocsf(ocsf::Encoder::default()),
+    };
+    let mut comparison = Comparison::new(baseline, run);
+    let mut chunks = assessor.chunks(CHUNK_SUBJECTS).fuse();
+    let mut finished = false;
+    let pieces = std::iter::from_fn(move || {
+        if finished {
+            return None;
+        }
+        let Some(chunk) = chunks.next() else {
+            finished = true;
+            return match &mut encoder {
+                // The header, when no chunk came.
+                Encoder::Csv(e) => Some(e.encode(&[], &context)),
+                Encoder::Ocsf(e) => Some(Ok(e.finish())),
+            };
+        };
+        let identities = crate::export::by_id(chunk.identities);
+        let changes = crate::export::change_types(&comparison.compare(&chunk.findings));
+        let rows = crate::export::rows(&chunk.findings, &identities, &changes);
+        Some(match &mut encoder {
+            Encoder::Csv(e) => e.encode(&rows, &context),
+            Encoder::Ocsf(e) => e.encode(&rows, &context),
+        })
+    });
+    Box::new(pieces.map(|piece| {
+        piece.map(Bytes::from).map_err(|e| StoreError::Io {
+            operation: "export",
+            path: String::new(),
+            message: e.to_string(),
+        })
+    }))
 }

@@ -31,6 +31,8 @@ pub const JSON: &str = "application/json";
 pub const HTML: &str = "text/html; charset=utf-8";
 /// Media type of gzip files.
 pub const GZIP: &str = "application/gzip";
+/// Media type of CSV files (RFC 4180, with the header row).
+pub const CSV: &str = "text/csv; charset=utf-8; header=present";
 
 /// File names inside a run folder.
 pub mod files {
@@ -46,6 +48,10 @@ pub mod files {
     pub const REPORT: &str = "report.html";
     /// The tenant snapshot the run assessed (replay it with `--from-snapshot`).
     pub const SNAPSHOT: &str = "snapshot.json.gz";
+    /// One row per finding, RFC 4180 (`crate::export::csv`).
+    pub const FINDINGS_CSV: &str = "findings.csv";
+    /// One OCSF Detection Finding event per finding (`crate::export::ocsf`).
+    pub const FINDINGS_OCSF: &str = "findings.ocsf.json";
     /// The run's manifest, written last.
     pub const MANIFEST: &str = "manifest.json";
 }

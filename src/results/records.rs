@@ -298,6 +298,14 @@ pub struct Manifest {
     /// End time.
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
+    /// When the assessed data was collected (a replay's is its snapshot's); absent when the
+    /// run failed before it assessed.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub collected_at: Option<OffsetDateTime>,
     /// `complete`, `partial` or `failed`.
     pub status: RunState,
     /// Counts.
@@ -370,6 +378,7 @@ impl Manifest {
             invocation_id,
             started_at,
             finished_at: started_at,
+            collected_at: None,
             status: RunState::Running,
             counts: RunCounts::default(),
             graph: Default::default(),

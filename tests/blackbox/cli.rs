@@ -504,3 +504,66 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+/// Every run writes findings.csv and findings.ocsf.json and lists them in its manifest, and
+/// `mi-assess export` makes the same bytes from the run folder; a folder that is not a run
+/// fails with the file it could not read.
+#[test]
+fn exports_are_written_with_every_run_and_on_demand() {
+    let out = tempfile::tempdir().unwrap();
+    let run = demo_run(out.path());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    let listed: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for (format, file) in [("csv", "findings.csv"), ("ocsf", "findings.ocsf.json")] {
+        assert!(
+            listed.contains(&file),
+            "{file} not in the manifest: {listed:?}"
+        );
+        let written = std::fs::read(run.join(file)).unwrap();
+        let exported = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+            .args(["export", "--format", format])
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert!(
+            exported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&exported.stderr)
+        );
+        assert!(
+            exported.stdout == written,
+            "mi-assess export --format {format} differs from the run's {file}"
+        );
+    }
+    let findings = std::fs::read_to_string(run.join("findings.ndjson")).unwrap();
+    let csv = std::fs::read_to_string(run.join("findings.csv")).unwrap();
+    // The header, then one row per finding (rows may hold quoted newlines, so count ids).
+    for line in findings.lines() {
+        let id = serde_json::from_str::<serde_json::Value>(line).unwrap()["findingId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(csv.contains(&format!("\r\n{id},")), "{id} has no CSV row");
+    }
+
+    let not_a_run = tempfile::tempdir().unwrap();
+    let failed = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["export", "--format", "csv"])
+        .arg(not_a_run.path())
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("manifest.json"), "{stderr}");
+    let usage = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+        .args(["export", "--format", "xml", "."])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(64));
+}

@@ -449,6 +449,11 @@ pub async fn save_contract_samples(
             format!("{prefix}/manifest.json"),
             "manifest.json".to_owned(),
         ),
+        (format!("{prefix}/findings.csv"), "findings.csv".to_owned()),
+        (
+            format!("{prefix}/findings.ocsf.json"),
+            "findings.ocsf.json".to_owned(),
+        ),
         (
             format!("latest/{tenant_id}.json"),
             format!("latest/{tenant_id}.json"),

@@ -16,7 +16,8 @@ recursively. A file's kind comes from its path relative to that directory:
     scans/<anything>.json or .ndjson                                                     scan status
     ...suppressions.json                                                                 suppressions file
 
-attack-graph.json (BloodHound OpenGraph) is validated by test_opengraph.py. Everything else
+attack-graph.json (BloodHound OpenGraph) is validated by test_opengraph.py, findings.ocsf.json and
+findings.csv (the exports) by test_exports.py. Everything else
 (snapshot.json.gz, report.html, locks/, logs) is ignored; other .json/.ndjson files are
 listed as unclassified, without failing.
 """
@@ -199,6 +200,8 @@ class Samples:
     parse_errors: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     unclassified: list[Path] = field(default_factory=list)
     attack_graphs: list[Path] = field(default_factory=list)
+    ocsf_exports: list[Path] = field(default_factory=list)
+    csv_exports: list[Path] = field(default_factory=list)
 
 
 def classify(rel: str) -> tuple[str, str] | None:
@@ -228,6 +231,10 @@ def load_samples() -> Samples:
         if found is None:
             if path.name == "attack-graph.json":
                 samples.attack_graphs.append(path)
+            elif path.name == "findings.ocsf.json":
+                samples.ocsf_exports.append(path)
+            elif path.name == "findings.csv":
+                samples.csv_exports.append(path)
             elif path.suffix in (".json", ".ndjson"):
                 samples.unclassified.append(path)
             continue
