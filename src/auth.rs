@@ -33,6 +33,19 @@ pub enum CredentialKind {
     Supplied,
 }
 
+impl CredentialKind {
+    /// Where its tokens come from, in words: what to fix when none comes.
+    pub fn source(self) -> &'static str {
+        match self {
+            Self::ManagedIdentity => {
+                "the managed identity (IDENTITY_ENDPOINT, MI_ASSESS_IDENTITY_CLIENT_ID)"
+            }
+            Self::DeveloperTools => "your Azure CLI or azd login (az login, --tenant)",
+            Self::Supplied => "the demo's simulated token endpoint",
+        }
+    }
+}
+
 /// Picks the credential: the managed identity whenever the platform's token endpoint variables
 /// are set (also in the CLI), otherwise the developer-tools credential.
 pub fn credential_from_env(

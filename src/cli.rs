@@ -18,7 +18,7 @@ use crate::graph::GraphClient;
 use crate::host::{Application, HandlerState};
 use crate::http::RetryPolicy;
 use crate::model::Severity;
-use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner};
+use crate::pipeline::{Publisher, RunOutcome, RunRequest, Scanner, preflight};
 use crate::results::records::Trigger;
 use crate::results::{self, BlobStore, LocalStore, Manifest, ResultStore, RunState, ScanStatus};
 use crate::rules;
@@ -87,8 +87,9 @@ pub struct AssessArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "results_url")]
     pub out: Option<PathBuf>,
     /// Write results to this Blob Storage container URL instead of a directory
-    /// (default: $MI_ASSESS_RESULTS_URL when set).
-    #[arg(long, value_name = "URL", conflicts_with = "demo")]
+    /// (default: $MI_ASSESS_RESULTS_URL when set). With --demo it tests the storage setup
+    /// without a tenant: the demo's results go there, written with your own credential.
+    #[arg(long, value_name = "URL")]
     pub results_url: Option<String>,
     /// Replay the assessment offline from a run's snapshot.json.gz (or a plain JSON snapshot)
     /// instead of reading Graph. The findings are identical to the original run's.
@@ -328,58 +329,95 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     }
     // The simulator must outlive the run, so it is held here.
     let mut _simulator: Option<RunningSimulator> = None;
-    let (settings, credential): (Settings, Arc<dyn TokenCredential>) = if args.demo {
-        let tenant = SimTenant::demo().context("loading the embedded demo tenant")?;
-        let simulator = RunningSimulator::start(tenant)
-            .await
-            .context("starting the Graph simulator")?;
-        // The simulator serves Graph and ARM on one origin; ARM access is part of the demo, so
-        // the Azure plane is required there.
-        let settings = Settings {
-            graph_endpoint: simulator.graph_endpoint().clone(),
-            results_url: None,
-            identity_client_id: None,
-            privileged_groups: Vec::new(),
-            arm_endpoint: simulator.arm_endpoint().clone(),
-            azure_plane: AzurePlaneMode::Required,
-            fic_allowed_issuers: config::DEFAULT_FIC_ALLOWED_ISSUERS
-                .map(str::to_owned)
-                .to_vec(),
-            max_secret_days: crate::snapshot::DEFAULT_MAX_SECRET_DAYS,
-            max_certificate_days: crate::snapshot::DEFAULT_MAX_CERTIFICATE_DAYS,
-            suppression_max_days: crate::config::DEFAULT_SUPPRESSION_MAX_DAYS,
-            run_timeout: config::DEFAULT_RUN_TIMEOUT,
-            identity_timeout: config::MAX_IDENTITY_TIMEOUT,
-            limits: Default::default(),
+    let (settings, credential, kind): (Settings, Arc<dyn TokenCredential>, auth::CredentialKind) =
+        if args.demo {
+            let tenant = SimTenant::demo().context("loading the embedded demo tenant")?;
+            let simulator = RunningSimulator::start(tenant)
+                .await
+                .context("starting the Graph simulator")?;
+            // The simulator serves Graph and ARM on one origin; ARM access is part of the demo, so
+            // the Azure plane is required there.
+            let settings = Settings {
+                graph_endpoint: simulator.graph_endpoint().clone(),
+                results_url: None,
+                identity_client_id: None,
+                privileged_groups: Vec::new(),
+                arm_endpoint: simulator.arm_endpoint().clone(),
+                azure_plane: AzurePlaneMode::Required,
+                fic_allowed_issuers: config::DEFAULT_FIC_ALLOWED_ISSUERS
+                    .map(str::to_owned)
+                    .to_vec(),
+                max_secret_days: crate::snapshot::DEFAULT_MAX_SECRET_DAYS,
+                max_certificate_days: crate::snapshot::DEFAULT_MAX_CERTIFICATE_DAYS,
+                suppression_max_days: crate::config::DEFAULT_SUPPRESSION_MAX_DAYS,
+                run_timeout: config::DEFAULT_RUN_TIMEOUT,
+                identity_timeout: config::MAX_IDENTITY_TIMEOUT,
+                limits: Default::default(),
+            };
+            let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());
+            eprintln!(
+                "demo: serving the embedded demo tenant at {}",
+                simulator.graph_endpoint()
+            );
+            _simulator = Some(simulator);
+            (settings, credential, auth::CredentialKind::Supplied)
+        } else {
+            let settings = Settings::from_env().context("reading configuration")?;
+            let (credential, kind) =
+                auth::credential_from_env(settings.identity_client_id.as_deref())?;
+            tracing::info!(credential = ?kind, graph = %settings.graph_endpoint, arm = %settings.arm_endpoint, azure_plane = settings.azure_plane.as_str(), "authenticating");
+            (settings, credential, kind)
         };
-        let credential: Arc<dyn TokenCredential> = Arc::new(simulator.credential());
-        eprintln!(
-            "demo: serving the embedded demo tenant at {}",
-            simulator.graph_endpoint()
-        );
-        _simulator = Some(simulator);
-        (settings, credential)
-    } else {
-        let settings = Settings::from_env().context("reading configuration")?;
-        let (credential, kind) = auth::credential_from_env(settings.identity_client_id.as_deref())?;
-        tracing::info!(credential = ?kind, graph = %settings.graph_endpoint, arm = %settings.arm_endpoint, azure_plane = settings.azure_plane.as_str(), "authenticating");
-        (settings, credential)
-    };
 
-    let results_url = match &args.results_url {
-        Some(raw) => Some(config::parse_results_url("--results-url", raw)?),
-        None if args.out.is_none() && !args.demo => settings.results_url.clone(),
-        None => None,
+    let (results_url, results_setting) = match &args.results_url {
+        Some(raw) => (
+            Some(config::parse_results_url("--results-url", raw)?),
+            "--results-url",
+        ),
+        None if args.out.is_none() && !args.demo => {
+            (settings.results_url.clone(), config::RESULTS_URL_VAR)
+        }
+        None => (None, "--out"),
     };
+    // The demo's results go to real storage with the caller's own credential; everything else
+    // uses the run's.
+    let (store_credential, store_kind) = if args.demo && results_url.is_some() {
+        auth::credential_from_env(None)?
+    } else {
+        (credential.clone(), kind)
+    };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR));
+    let targets = preflight::Targets {
+        graph: settings.graph_endpoint.clone(),
+        arm: settings.arm_endpoint.clone(),
+        azure_plane: settings.azure_plane,
+        results: match &results_url {
+            Some(url) => preflight::ResultsTarget::Blob {
+                url: url.clone(),
+                setting: results_setting,
+            },
+            None => preflight::ResultsTarget::Local(out_dir.clone()),
+        },
+        token_source: kind.source().to_owned(),
+        store_token_source: store_kind.source().to_owned(),
+    };
+    let started = std::time::Instant::now();
+    preflight::check(&targets, credential.clone(), store_credential.clone()).await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "every endpoint answered"
+    );
+    // A demo into a real container never writes suppressions.json there: the container's
+    // accepted risks belong to its real tenant.
+    let seed_suppressions = args.demo && results_url.is_none();
     let store: Arc<dyn ResultStore> = match results_url {
-        Some(url) => Arc::new(BlobStore::new(url, credential.clone())?),
-        None => Arc::new(LocalStore::new(
-            args.out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR)),
-        )),
+        Some(url) => Arc::new(BlobStore::new(url, store_credential)?),
+        None => Arc::new(LocalStore::new(out_dir)),
     };
-    if args.demo {
+    if seed_suppressions {
         seed_demo_suppressions(store.as_ref()).await?;
     }
     let scanner = Scanner::new(

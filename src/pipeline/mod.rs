@@ -18,6 +18,7 @@
 
 pub mod baseline;
 pub mod encode;
+pub mod preflight;
 pub mod publish;
 pub mod run;
 

@@ -567,3 +567,85 @@ fn exports_are_written_with_every_run_and_on_demand() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(64));
 }
+
+/// `assess --demo --results-url URL` with the caller's credential (here the test simulator's
+/// managed-identity endpoint), run off the async runtime so the simulator keeps serving.
+async fn demo_to(
+    sim: &mi_assess::simulator::RunningSimulator,
+    url: &str,
+) -> (std::process::Output, std::time::Duration) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mi-assess"));
+    command
+        .args(["assess", "--demo", "--results-url", url])
+        .env("IDENTITY_ENDPOINT", sim.identity_endpoint())
+        .env("IDENTITY_HEADER", sim.identity_header());
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let output = command.output().unwrap();
+        (output, started.elapsed())
+    })
+    .await
+    .unwrap()
+}
+
+/// Before a run every endpoint is checked once: a results URL with nothing listening fails in
+/// under 15 s (not after minutes of retries), naming the cause and the flag; a container that
+/// does not exist is named as such; and `--demo` writes to a real container, so the storage
+/// setup can be tested without a tenant.
+#[tokio::test]
+async fn a_bad_results_url_fails_fast_and_names_the_cause() {
+    let sim = crate::support::demo_simulator().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (output, took) = demo_to(
+        &sim,
+        &format!("https://127.0.0.1:{port}/devstoreaccount1/results"),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    assert!(
+        stderr.contains("results store at https://127.0.0.1:")
+            && stderr.contains("connection refused")
+            && stderr.contains("check --results-url"),
+        "{stderr}"
+    );
+
+    let missing = format!(
+        "{}/no-such-container-{}",
+        crate::support::azurite_blob_url(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let (output, _) = demo_to(&sim, &missing).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 404") && stderr.contains("the container does not exist"),
+        "{stderr}"
+    );
+
+    let container = crate::support::new_container(&sim).await;
+    let (output, _) = demo_to(&sim, container.as_str()).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let store = crate::support::reader(&sim, &container);
+    let latest = mi_assess::results::ResultStore::get(
+        &store,
+        "latest/7f3c2a91-5d4e-4b8f-a1c6-3e9d8b7a6f50.json",
+    )
+    .await
+    .unwrap();
+    assert!(latest.is_some(), "the demo's run landed in the container");
+    assert!(
+        mi_assess::results::ResultStore::get(&store, "suppressions.json")
+            .await
+            .unwrap()
+            .is_none(),
+        "the demo's example suppressions never land in a real container"
+    );
+}
