@@ -19,7 +19,7 @@ import tempfile
 
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["model", "classification", "config", "telemetry", "auth", "http"]),
+    ("foundation", ["model", "classification", "config", "telemetry", "auth", "http", "progress"]),
     ("snapshot", ["snapshot"]),
     ("resolve", ["resolve"]),
     ("rules", ["rules"]),
@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("collection", ["graph", "arm", "collect"]),
     ("outputs", ["changes", "report", "summary", "results", "opengraph", "export"]),
     ("pipeline", ["pipeline", "simulator"]),
-    ("entry", ["host", "cli"]),
+    ("entry", ["host", "cli", "terminal"]),
 ]
 
 RANK = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}

@@ -40,6 +40,21 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log more: -v info, -vv debug (on a terminal the default is warn; MI_ASSESS_LOG
+    /// overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// How `assess` prints its outcome on stdout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A summary with tables that fit the terminal.
+    #[default]
+    Text,
+    /// One JSON document: the run's outcome and its top findings
+    /// (schemas/cli-summary.schema.json).
+    Json,
 }
 
 /// Subcommands.
@@ -115,6 +130,9 @@ pub struct AssessArgs {
     /// this JSON file.
     #[arg(long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
+    /// Print the outcome as a text summary or as one JSON document.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Arguments of `mi-assess export`.
@@ -201,7 +219,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Assess(_) | Command::Simulate(_) => telemetry::LogTarget::Terminal,
     };
-    telemetry::init(target);
+    telemetry::init(target, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -324,6 +342,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
             args.out.clone(),
             args.as_baseline,
             Gate::of(&args),
+            args.format,
         )
         .await;
     }
@@ -404,8 +423,15 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         token_source: kind.source().to_owned(),
         store_token_source: store_kind.source().to_owned(),
     };
+    let progress = crate::progress::Progress::new();
+    let view = crate::terminal::ProgressView::show(progress.clone());
     let started = std::time::Instant::now();
-    preflight::check(&targets, credential.clone(), store_credential.clone()).await?;
+    if let Err(failed) =
+        preflight::check(&targets, credential.clone(), store_credential.clone()).await
+    {
+        view.finish().await;
+        return Err(failed.into());
+    }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "every endpoint answered"
@@ -426,7 +452,8 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         assessment_settings(&settings),
     )
     .with_azure(azure_plane(&settings, credential)?)
-    .with_run_timeout(settings.run_timeout);
+    .with_run_timeout(settings.run_timeout)
+    .with_progress(progress);
     let request = RunRequest {
         run_id: Uuid::new_v4(),
         trigger: if args.demo {
@@ -436,8 +463,9 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         },
         invocation_id: None,
     };
-    let started = std::time::Instant::now();
-    match scanner.run(&request).await {
+    let ran = scanner.run(&request).await;
+    view.finish().await;
+    match ran {
         Ok(outcome) => {
             if let Some(path) = &args.stats_json {
                 let stats = serde_json::json!({
@@ -453,7 +481,12 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 std::fs::write(path, serde_json::to_vec_pretty(&stats)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
-            Ok(report(&outcome, store.as_ref(), Gate::of(&args)))
+            Ok(report(
+                &outcome,
+                store.as_ref(),
+                Gate::of(&args),
+                args.format,
+            ))
         }
         Err(busy) => anyhow::bail!("{busy}; try again when it has finished"),
     }
@@ -622,17 +655,65 @@ pub fn exit_status(manifest: &Manifest, gate: Option<Gate>) -> u8 {
     }
 }
 
-/// Prints the summary and maps the run state and the gate to the exit status.
-fn report(outcome: &RunOutcome, store: &dyn ResultStore, gate: Option<Gate>) -> ExitCode {
+/// The width the summary fits: `$COLUMNS` when set, else the terminal's, else
+/// [`summary::DEFAULT_WIDTH`] (output piped to a file or a CI log).
+fn summary_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, columns)| usize::from(columns))
+        })
+        .unwrap_or(summary::DEFAULT_WIDTH)
+}
+
+/// Prints the summary (text or JSON) and maps the run state and the gate to the exit status.
+fn report(
+    outcome: &RunOutcome,
+    store: &dyn ResultStore,
+    gate: Option<Gate>,
+    format: OutputFormat,
+) -> ExitCode {
     let location = outcome
         .prefix
         .as_deref()
         .map(|p| store.location(p))
         .unwrap_or_else(|| "(nothing written)".to_owned());
-    print!(
-        "{}",
-        summary::render(&outcome.manifest, outcome.highlights.as_ref(), &location)
-    );
+    let status = exit_status(&outcome.manifest, gate);
+    match format {
+        OutputFormat::Text => print!(
+            "{}",
+            summary::render(
+                &outcome.manifest,
+                outcome.highlights.as_ref(),
+                &location,
+                summary_width()
+            )
+        ),
+        OutputFormat::Json => {
+            let document = summary::document(
+                &outcome.manifest,
+                outcome.highlights.as_ref(),
+                &location,
+                gate.map(|g| summary::GateOutcome {
+                    fail_on: g.fail_on,
+                    only_new: g.only_new,
+                    hits: g.hits(&outcome.manifest.counts),
+                }),
+                status,
+            );
+            match serde_json::to_string_pretty(&document) {
+                Ok(json) => println!("{json}"),
+                Err(e) => {
+                    eprintln!("error: cannot print the summary as JSON: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
     if let Some(gate) = gate {
         let hits = gate.hits(&outcome.manifest.counts);
         if hits > 0 {
@@ -643,7 +724,7 @@ fn report(outcome: &RunOutcome, store: &dyn ResultStore, gate: Option<Gate>) -> 
             );
         }
     }
-    ExitCode::from(exit_status(&outcome.manifest, gate))
+    ExitCode::from(status)
 }
 
 /// `assess --from-snapshot`: assess a recorded snapshot and write a run from it, offline. It
@@ -654,6 +735,7 @@ async fn replay(
     out: Option<PathBuf>,
     as_baseline: bool,
     gate: Option<Gate>,
+    format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let snapshot = read_snapshot_at_most(path, max_snapshot_mib)?;
     let store: Arc<dyn ResultStore> = Arc::new(LocalStore::new(
@@ -668,16 +750,19 @@ async fn replay(
     status.tenant_id = Some(snapshot.tenant_id.clone());
     status.results_prefix = Some(prefix.clone());
     crate::telemetry::memory_mark("loaded");
+    let progress = crate::progress::Progress::new();
+    let view = crate::terminal::ProgressView::show(progress.clone());
     let outcome = Publisher::new(store.clone())
         .moving_latest(as_baseline)
-        .publish(manifest, prefix, &snapshot, &mut status)
+        .publish(manifest, prefix, &snapshot, &mut status, &progress)
         .await;
+    view.finish().await;
     if !as_baseline {
         eprintln!(
             "replay: latest/ was left as it was, so the next run still compares against the last real one (--as-baseline makes this replay the baseline)"
         );
     }
-    Ok(report(&outcome, store.as_ref(), gate))
+    Ok(report(&outcome, store.as_ref(), gate, format))
 }
 
 /// What `--from-snapshot` decompresses at most by default: 4 GiB, far beyond a 50,000-identity

@@ -20,6 +20,7 @@
 //! error code (`AadPremiumLicenseRequired`) is [`Dataset::NotApplicable`] instead: the tenant
 //! does not have that data, and the run stays complete.
 
+use crate::progress::Phase;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[cfg(test)]
@@ -175,6 +176,7 @@ pub async fn collect_tenant(
     let mut gaps = Vec::new();
 
     // 1. Managed identities: required.
+    graph.progress().enter(Phase::ListingIdentities, None);
     let managed_identities: Vec<ServicePrincipal> = graph
         .list(&managed_identity_list_query())
         .await
@@ -187,6 +189,7 @@ pub async fn collect_tenant(
     // 2. Credential-bearing application service principals owned by this tenant, and who owns
     // which application, service principal and group. The group list pages on its own, beside.
     let mut group_gaps = Vec::new();
+    graph.progress().enter(Phase::ListingApplications, None);
     let ((credential_service_principals, ownership), groups) = futures::join!(
         collect_credential_service_principals(graph, &tenant_id, &mut gaps),
         ownership::group_candidates(graph, &mut group_gaps),
@@ -224,6 +227,7 @@ pub async fn collect_tenant(
     let principals = collect_principal_data(graph, &data_ids, &mut gaps).await;
 
     // 4. The app roles of every resource those principals hold roles on.
+    graph.progress().enter(Phase::ReadingDirectory, None);
     let resource_ids: BTreeSet<String> = principals
         .values()
         .filter_map(|p| p.app_role_assignments.known())
@@ -285,6 +289,7 @@ pub async fn collect_tenant(
 
     // 7. The Azure plane: RBAC, user-assigned identities, federated credentials. The principals
     // read above (managed identities, credential-bearing service principals) surely exist.
+    graph.progress().enter(Phase::ReadingAzure, None);
     let azure =
         crate::arm::collect::collect_azure(azure, graph, &known_principals, &mut gaps).await;
 
@@ -485,9 +490,16 @@ async fn collect_principal_data(
         .iter()
         .map(|id| format!("/servicePrincipals/{id}/transitiveMemberOf?$top=999"))
         .collect();
+    let principals = Some(principal_ids.len() as u64);
+    graph
+        .progress()
+        .enter(Phase::ReadingAssignments, principals);
     let assignments = graph
         .batch_list::<AppRoleAssignment>(&assignment_paths, BATCH_CONCURRENCY)
         .await;
+    graph
+        .progress()
+        .enter(Phase::ReadingMemberships, principals);
     let memberships = graph
         .batch_list::<DirectoryObject>(&membership_paths, BATCH_CONCURRENCY)
         .await;

@@ -2,7 +2,8 @@
 //!
 //! Under the host, stdout lines are logged at Information and stderr lines at Error, so `serve`
 //! sends WARN and ERROR events to stderr and everything else to stdout. The CLI keeps stdout
-//! for its summary and logs to stderr. The filter comes from `MI_ASSESS_LOG` (default `info`).
+//! for its summary and logs to stderr, at `warn` on a terminal and `info` elsewhere (`-v`,
+//! `-vv` raise it). `MI_ASSESS_LOG` overrides both.
 //! Tokens never reach a log: they are held in secret wrappers and never formatted.
 
 use tracing::Level;
@@ -20,9 +21,28 @@ pub enum LogTarget {
     Terminal,
 }
 
-/// Installs the global subscriber. Safe to call once per process.
-pub fn init(target: LogTarget) {
-    let filter = EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new("info"));
+/// The log level of a terminal run: `warn` on a terminal (a summary follows, and the progress
+/// bar shows what happens), `info` in a log; each `-v` raises it one step.
+pub fn terminal_level(verbosity: u8, stderr_is_terminal: bool) -> &'static str {
+    match (verbosity, stderr_is_terminal) {
+        (0, true) => "warn",
+        (0, false) | (1, _) => "info",
+        (2, _) => "debug",
+        _ => "trace",
+    }
+}
+
+/// Installs the global subscriber: `MI_ASSESS_LOG` when set; otherwise `info` under the host,
+/// and [`terminal_level`] on a terminal. Safe to call once per process.
+pub fn init(target: LogTarget, verbosity: u8) {
+    let default = match target {
+        LogTarget::Host => "info",
+        LogTarget::Terminal => terminal_level(
+            verbosity,
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
+    let filter = EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

@@ -20,6 +20,7 @@ use crate::auth::{TokenError, TokenSource};
 use crate::config::{MAX_PAGES_VAR, MAX_RESPONSE_MB_VAR};
 use crate::http::RetryPolicy;
 use crate::http::{self, Attempt, Limits, Method, ServiceError, backoff};
+use crate::progress::Progress;
 
 /// The API version segment mi-assess uses.
 pub const API_VERSION: &str = "v1.0";
@@ -227,6 +228,7 @@ pub struct GraphClient {
     stats: Arc<GraphStats>,
     pacer: Arc<Pacer>,
     limits: Limits,
+    progress: Progress,
 }
 
 impl GraphClient {
@@ -236,8 +238,29 @@ impl GraphClient {
     pub fn for_run(&self) -> Self {
         Self {
             stats: Arc::new(GraphStats::default()),
+            progress: Progress::new(),
             ..self.clone()
         }
+    }
+
+    /// The same client, reporting what it reads into `progress` (objects listed, `$batch`
+    /// requests finished).
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        let stats = self.stats.clone();
+        progress.measure_cost_with(Arc::new(move || {
+            let now = stats.snapshot();
+            crate::progress::Cost {
+                resource_units: now.resource_units,
+                throttled: now.throttled,
+            }
+        }));
+        self.progress = progress;
+        self
+    }
+
+    /// Where the run this client reads for is.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     /// A client for `endpoint` (e.g. `https://graph.microsoft.com`), authenticating with `tokens`.
@@ -250,6 +273,7 @@ impl GraphClient {
             stats: Arc::new(GraphStats::default()),
             pacer: Arc::new(Pacer::new(MAX_BATCHES_IN_FLIGHT)),
             limits: Limits::default(),
+            progress: Progress::new(),
         })
     }
 
@@ -315,6 +339,7 @@ impl GraphClient {
         let mut next = Some(first);
         while let Some(url) = next.take() {
             let page: Page<T> = self.get_url(&url).await?;
+            self.progress.advance(page.value.len() as u64);
             items.extend(page.value);
             if let Some(link) = page.next_link {
                 let url = http::checked_link(&link, &self.endpoint)?;
@@ -455,6 +480,12 @@ impl GraphClient {
                     None => continue,
                 }
             };
+            // The requests these outcomes may finish, to count the ones they do.
+            let open: Vec<usize> = outcomes
+                .iter()
+                .map(BatchOutcome::key)
+                .filter(|key| results[*key].is_none())
+                .collect();
             for outcome in outcomes {
                 match outcome {
                     BatchOutcome::Page {
@@ -526,6 +557,8 @@ impl GraphClient {
                     BatchOutcome::Failed { key, error } => results[key] = Some(Err(error)),
                 }
             }
+            let finished = open.iter().filter(|key| results[**key].is_some()).count();
+            self.progress.advance(finished as u64);
         }
         results
             .into_iter()
@@ -1001,6 +1034,16 @@ enum BatchOutcome {
         key: usize,
         error: GraphError,
     },
+}
+
+impl BatchOutcome {
+    /// The request it answers.
+    fn key(&self) -> usize {
+        match self {
+            Self::Page { key, .. } | Self::Failed { key, .. } => *key,
+            Self::Retry { item, .. } => item.key,
+        }
+    }
 }
 
 /// A JSON `$batch` reply: one inner response per request, in any order.

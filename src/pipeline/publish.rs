@@ -2,6 +2,7 @@
 //! report, manifest last, `latest/` only after a complete manifest), keeps `scans/{runId}.json`
 //! current, and renews the tenant lock while a run holds it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,9 +13,11 @@ use super::RunOutcome;
 use super::encode::{Body, gzip_json, json_bytes, json_chunks, ndjson_stream};
 use crate::assess::{Assessment, Assessor, CHUNK_SUBJECTS};
 use crate::changes::{self, Comparison, CurrentRun};
+use crate::progress::{Phase, Progress};
 use crate::report::{Selection, Totals};
 use crate::results::records::{
-    FileEntry, NotApplicableCheck, RESULTS_SCHEMA_VERSION, RunCounts, RunError, RunStage,
+    FileEntry, NotApplicableCheck, RESULTS_SCHEMA_VERSION, RunCounts, RunError, RunProgress,
+    RunStage,
 };
 use crate::results::store::LOCK_TTL_SECONDS;
 use crate::results::{
@@ -23,12 +26,18 @@ use crate::results::{
 };
 use crate::snapshot::TenantSnapshot;
 
+/// How often a running run's `scans/{runId}.json` gets its progress.
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Writes a run's files in order and keeps `latest/` and `scans/` consistent.
 #[derive(Debug, Clone)]
 pub struct Publisher {
     pub(super) store: Arc<dyn ResultStore>,
     /// Whether a complete run moves `latest/` (and so becomes the next run's baseline).
     moves_latest: bool,
+    /// The status last written for each unfinished run of this process. Every status write
+    /// holds it, so a progress update never lands after (and over) a newer state.
+    statuses: Arc<tokio::sync::Mutex<HashMap<uuid::Uuid, ScanStatus>>>,
 }
 
 impl Publisher {
@@ -37,6 +46,7 @@ impl Publisher {
         Self {
             store,
             moves_latest: true,
+            statuses: Arc::default(),
         }
     }
 
@@ -135,8 +145,11 @@ impl Publisher {
         prefix: String,
         snapshot: &TenantSnapshot,
         status: &mut ScanStatus,
+        progress: &Progress,
     ) -> RunOutcome {
         let assessor = Assessor::new(snapshot);
+        let subjects = assessor.resolver().subjects().len() as u64;
+        progress.enter(Phase::Publishing, Some(subjects));
         crate::telemetry::memory_mark("indexed");
         manifest.collected_at = Some(snapshot.collected_at);
         // Entries of suppressions.json that were skipped (recorded in the snapshot, so a
@@ -177,7 +190,11 @@ impl Publisher {
         let mut totals = Totals::default();
         let mut selection = Selection::default();
         let mut comparison = Comparison::new(baseline.as_ref(), run);
+        let mut assessed = 0;
         for chunk in assessor.chunks(CHUNK_SUBJECTS) {
+            let step = (CHUNK_SUBJECTS as u64).min(subjects - assessed);
+            assessed += step;
+            progress.advance(step);
             counts.add(&chunk.identities, &chunk.findings);
             totals.add(&chunk.identities, &chunk.findings);
             selection.add_subjects(&chunk.identities, &chunk.findings);
@@ -451,6 +468,17 @@ impl Publisher {
     }
 
     pub(super) async fn write_status(&self, status: &ScanStatus) -> Result<(), StoreError> {
+        let mut statuses = self.statuses.lock().await;
+        self.put_status(status).await?;
+        if status.state.is_finished() {
+            statuses.remove(&status.run_id);
+        } else {
+            statuses.insert(status.run_id, status.clone());
+        }
+        Ok(())
+    }
+
+    async fn put_status(&self, status: &ScanStatus) -> Result<(), StoreError> {
         let run_id = status.run_id.to_string();
         let metadata = [
             ("runId", run_id.as_str()),
@@ -458,6 +486,33 @@ impl Publisher {
         ];
         self.put_json(&results::status_path(status.run_id), status, &metadata)
             .await
+    }
+
+    /// Copies the run's progress into its `scans/{runId}.json` every [`PROGRESS_EVERY`], for as
+    /// long as the future is polled (the run spawns it into the helpers it owns).
+    pub(super) async fn report_progress(self, run_id: uuid::Uuid, progress: Progress) {
+        loop {
+            tokio::time::sleep(PROGRESS_EVERY).await;
+            self.write_progress(run_id, RunProgress::from(&progress.now()))
+                .await;
+        }
+    }
+
+    /// Records where a running run is in its `scans/{runId}.json`, on top of the status last
+    /// written for it; nothing once the run has finished (or before it has started).
+    pub(super) async fn write_progress(&self, run_id: uuid::Uuid, progress: RunProgress) {
+        let mut statuses = self.statuses.lock().await;
+        let Some(status) = statuses.get_mut(&run_id) else {
+            return;
+        };
+        if status.state != RunState::Running || status.progress.as_ref() == Some(&progress) {
+            return;
+        }
+        status.progress = Some(progress);
+        status.updated_at = OffsetDateTime::now_utc();
+        if let Err(e) = self.put_status(status).await {
+            tracing::debug!(error = %e, "could not record the run's progress");
+        }
     }
 
     pub(super) async fn write_status_logged(&self, status: &mut ScanStatus) {

@@ -2,6 +2,7 @@
 //! (the lock, renewed while the run works), the inputs besides Graph, collection, then the
 //! [`Publisher`]. Also the single-identity assessment and run status reads.
 
+use crate::progress::Progress;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -49,6 +50,8 @@ pub struct Scanner {
     publisher: Publisher,
     settings: AssessmentSettings,
     run_timeout: Duration,
+    /// Where runs report their progress (a new one per run when unset).
+    progress: Option<Progress>,
 }
 
 impl Scanner {
@@ -64,12 +67,20 @@ impl Scanner {
             publisher: Publisher::new(store),
             settings,
             run_timeout: DEFAULT_RUN_TIMEOUT,
+            progress: None,
         }
     }
 
     /// Stops runs that take longer than `timeout` (a new scanner uses [`DEFAULT_RUN_TIMEOUT`]).
     pub fn with_run_timeout(mut self, timeout: Duration) -> Self {
         self.run_timeout = timeout;
+        self
+    }
+
+    /// Reports every run's progress into `progress` (the CLI draws it); without it each run
+    /// gets its own, which only its `scans/{runId}.json` shows.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -264,11 +275,15 @@ impl Scanner {
     /// tenant's lock; past [`Scanner::with_run_timeout`] it does the same with reason
     /// `deadline`.
     pub async fn run(&self, request: &RunRequest) -> Result<RunOutcome, Busy> {
+        // A workstation run has no invocation id: the field stays out of its log lines.
         let span = tracing::info_span!(
             "run",
             run_id = %request.run_id,
-            invocation_id = request.invocation_id.as_deref().unwrap_or("")
+            invocation_id = tracing::field::Empty
         );
+        if let Some(invocation_id) = &request.invocation_id {
+            span.record("invocation_id", invocation_id.as_str());
+        }
         let scanner = self.clone();
         let owned = request.clone();
         // Dropping `caller` (this future dropped mid-run) is the run's cancellation signal.
@@ -293,7 +308,8 @@ impl Scanner {
         let deadline = tokio::time::Instant::now() + self.run_timeout;
         let started_at = OffsetDateTime::now_utc();
         // This run's own accounting: a long-lived process serves many runs.
-        let graph = self.graph.for_run();
+        let progress = self.progress.clone().unwrap_or_default();
+        let graph = self.graph.for_run().with_progress(progress.clone());
         let azure = self.azure.for_run();
         let mut status = match self.status(request.run_id).await {
             Ok(Some(existing)) => existing,
@@ -353,6 +369,11 @@ impl Scanner {
         // return, error, panic or cancellation alike.
         let mut helpers = tokio::task::JoinSet::new();
         helpers.spawn(self.publisher.keep_alive(lock.clone()));
+        helpers.spawn(
+            self.publisher
+                .clone()
+                .report_progress(request.run_id, progress),
+        );
         if let Some(previous) = lock.previous_holder.as_deref()
             && previous != run_id
             && let Some(warning) = self.mark_abandoned(previous).await
@@ -490,7 +511,7 @@ impl Scanner {
 
         // 5. Assess (pure) and publish.
         self.publisher
-            .publish(manifest, prefix, &snapshot, status)
+            .publish(manifest, prefix, &snapshot, status, graph.progress())
             .await
     }
 }

@@ -178,7 +178,13 @@ async fn publish(store: Arc<dyn ResultStore>) -> RunOutcome {
     let mut status = ScanStatus::queued(run_id, Trigger::Cli, started);
     let snapshot = snapshot();
     Publisher::new(store)
-        .publish(manifest, prefix, &snapshot, &mut status)
+        .publish(
+            manifest,
+            prefix,
+            &snapshot,
+            &mut status,
+            &crate::progress::Progress::new(),
+        )
         .await
 }
 

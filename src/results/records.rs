@@ -446,6 +446,55 @@ pub struct ScanStatus {
     /// Why the run failed without finishing, when that is what happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
+    /// Where the run was when this was written (kept current while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<RunProgress>,
+}
+
+/// Where a run is: `scans/{runId}.json`'s `progress`, and what the CLI shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunProgress {
+    /// The phase.
+    pub phase: crate::progress::Phase,
+    /// Its place, from 1.
+    pub phase_number: usize,
+    /// How many phases a run has.
+    pub phases: usize,
+    /// What the phase does, for people.
+    pub label: String,
+    /// Done in this phase.
+    pub done: u64,
+    /// To do in this phase; null when not known yet.
+    pub total: Option<u64>,
+    /// What `done` and `total` count: `objects`, `principals`, `requests` or `subjects`.
+    pub unit: String,
+    /// Resource units Graph charged so far.
+    pub resource_units: u64,
+    /// Throttled (429) responses so far.
+    pub throttled: u64,
+    /// Seconds since the run started.
+    pub elapsed_seconds: u64,
+    /// Seconds the phase still needs at its rate so far; null when it cannot be told.
+    pub eta_seconds: Option<u64>,
+}
+
+impl From<&crate::progress::ProgressNow> for RunProgress {
+    fn from(now: &crate::progress::ProgressNow) -> Self {
+        Self {
+            phase: now.phase,
+            phase_number: now.phase.number(),
+            phases: crate::progress::Phase::ALL.len(),
+            label: now.phase.label().to_owned(),
+            done: now.done,
+            total: now.total,
+            unit: now.phase.unit().to_owned(),
+            resource_units: now.cost.resource_units,
+            throttled: now.cost.throttled,
+            elapsed_seconds: now.elapsed.as_secs(),
+            eta_seconds: now.eta().map(|d| d.as_secs()),
+        }
+    }
 }
 
 impl ScanStatus {
@@ -463,6 +512,7 @@ impl ScanStatus {
             manifest: None,
             error: None,
             failure_reason: None,
+            progress: None,
         }
     }
 }

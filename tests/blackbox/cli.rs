@@ -649,3 +649,202 @@ async fn a_bad_results_url_fails_fast_and_names_the_cause() {
         "the demo's example suppressions never land in a real container"
     );
 }
+
+/// Replaces what changes from run to run in a demo summary (run id, output folder, date) with
+/// placeholders.
+fn normalise_summary(text: &str, out: &std::path::Path) -> String {
+    let mut text = text.replace(&out.display().to_string(), "{out}");
+    if let Some(run_id) = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("mi-assess run "))
+        .map(str::to_owned)
+    {
+        text = text.replace(&run_id, "{runId}");
+    }
+    let today = time::OffsetDateTime::now_utc();
+    let date = format!(
+        "/{:04}/{:02}/{:02}/",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    text.replace(&date, "/{date}/")
+}
+
+/// The summary fits the terminal: at 80 and 200 columns it matches its reviewed golden text
+/// (regenerate with MI_ASSESS_UPDATE_GOLDEN=1), no table line is wider than the terminal,
+/// long names end in `…`, narrow terminals drop the less important columns, and suppressed
+/// findings say so.
+#[test]
+fn the_summary_fits_80_and_200_columns() {
+    for columns in [80, 200] {
+        let out = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+            .args(["assess", "--demo", "--out"])
+            .arg(out.path())
+            .env("COLUMNS", columns.to_string())
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let summary = normalise_summary(&String::from_utf8_lossy(&output.stdout), out.path());
+        let golden_path = format!(
+            "{}/tests/golden/summary-{columns}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        if std::env::var("MI_ASSESS_UPDATE_GOLDEN").as_deref() == Ok("1") {
+            std::fs::write(&golden_path, &summary).unwrap();
+        }
+        let golden = std::fs::read_to_string(&golden_path).unwrap();
+        assert!(
+            summary == golden,
+            "the {columns}-column summary differs from {golden_path}; review and regenerate with MI_ASSESS_UPDATE_GOLDEN=1\n{summary}"
+        );
+        // Tables (the lines between the header block and the totals) fit the width.
+        let tables: Vec<&str> = summary
+            .lines()
+            .filter(|l| l.starts_with(' ') && !l.starts_with("  ") || l.starts_with("---"))
+            .collect();
+        assert!(!tables.is_empty());
+        for line in &tables {
+            assert!(
+                line.chars().count() <= columns,
+                "{} > {columns}: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(
+            summary.contains("[suppressed]"),
+            "suppressed findings are marked"
+        );
+        if columns == 80 {
+            assert!(summary.contains('…'));
+            assert!(
+                !summary.contains("RESOURCE TYPE"),
+                "dropped first at 80 columns"
+            );
+        } else {
+            assert!(summary.contains("RESOURCE TYPE") && summary.contains("RESOURCE GROUP"));
+        }
+    }
+}
+
+/// `--format json` prints one JSON document (the run's outcome, the gate and the top
+/// findings) and nothing else on stdout; the contract tests validate it against
+/// schemas/cli-summary.schema.json. A run whose output is not a terminal prints one line per
+/// phase on stderr.
+#[test]
+fn json_output_for_pipes_and_phase_lines_for_logs() {
+    let out = tempfile::tempdir().unwrap();
+    let output = demo_with(out.path(), &["--format", "json", "--fail-on", "critical"]);
+    assert_eq!(output.status.code(), Some(3));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(document["schemaVersion"], "1.0.0");
+    assert_eq!(document["status"], "complete");
+    assert_eq!(document["exitCode"], 3);
+    assert_eq!(document["gate"]["failOn"], "critical");
+    assert_eq!(document["gate"]["hits"], 15);
+    assert_eq!(document["counts"]["findings"], 51);
+    let top = document["topFindings"].as_array().unwrap();
+    assert_eq!(top.len(), 40);
+    assert_eq!(top[0]["severity"], "critical");
+    assert!(top.iter().any(|f| f["suppressed"] == true));
+    let samples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/contract-samples/cli");
+    std::fs::create_dir_all(&samples).unwrap();
+    std::fs::write(samples.join("cli-summary.json"), &output.stdout).unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for phase in mi_assess::progress::Phase::ALL {
+        assert!(
+            stderr.contains(&format!("] {}", phase.label())),
+            "no line for {phase:?}:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("[4/8] reading app role assignments (17 principals)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mi-assess: finished in"), "{stderr}");
+}
+
+/// The exit statuses a pipeline sees beyond a complete run and a gate: 2 for a partial run (a
+/// replay of a snapshot with a gap that matters), 0 when every finding at the gate's severity
+/// is suppressed, and 3 again once they are not.
+#[test]
+fn exit_codes_for_partial_runs_and_suppressed_findings() {
+    let live = tempfile::tempdir().unwrap();
+    let run = demo_run(live.path());
+    let mut snapshot = mi_assess::cli::read_snapshot(&run.join("snapshot.json.gz")).unwrap();
+    let replay = |snapshot: &mi_assess::snapshot::TenantSnapshot, extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapshot.json");
+        std::fs::write(&path, serde_json::to_vec(snapshot).unwrap()).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_mi-assess"))
+            .args(["assess", "--from-snapshot"])
+            .arg(&path)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Every critical rule accepted for every identity: the critical gate passes.
+    let critical_rules: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(run.join("findings.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|f| f["severity"] == "critical")
+            .map(|f| f["ruleId"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(
+        replay(&snapshot, &["--fail-on", "critical"]).status.code(),
+        Some(3)
+    );
+    let suppressions = snapshot.settings.suppressions.clone();
+    snapshot.settings.suppressions = critical_rules
+        .iter()
+        .map(|rule| mi_assess::snapshot::suppressions::Suppression {
+            rule_id: Some(rule.clone()),
+            identity_id: None,
+            display_name: None,
+            finding_id: None,
+            reason: "accepted for the test".into(),
+            expires: snapshot.collected_at + time::Duration::days(30),
+            approved_by: None,
+        })
+        .collect();
+    let accepted = replay(&snapshot, &["--fail-on", "critical"]);
+    assert_eq!(
+        accepted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert_eq!(
+        replay(&snapshot, &["--fail-on", "high"]).status.code(),
+        Some(3)
+    );
+
+    // A gap that matters makes the run partial: exit 2.
+    snapshot.settings.suppressions = suppressions;
+    snapshot.gaps.push(mi_assess::snapshot::CollectionGap {
+        dataset: mi_assess::snapshot::DatasetName::Memberships,
+        principals: 3,
+        status: Some(403),
+        reason: "denied".into(),
+        needs_permission: Some("GroupMember.Read.All".into()),
+        affects_status: true,
+        not_applicable: false,
+    });
+    let partial = replay(&snapshot, &[]);
+    assert_eq!(
+        partial.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&partial.stdout)
+    );
+    assert!(String::from_utf8_lossy(&partial.stdout).contains("status   partial"));
+}

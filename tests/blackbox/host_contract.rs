@@ -408,3 +408,68 @@ async fn user_assigned_client_id_is_sent_to_the_token_endpoint() {
         "{requests:?}"
     );
 }
+
+/// While an HTTP-triggered run works, `GET /api/scans/{runId}` shows its progress (the phase,
+/// done of total, resource units spent), kept current in `scans/{runId}.json`; once the run
+/// has finished, a late progress update never overwrites its final state.
+#[tokio::test]
+async fn a_running_scan_shows_its_progress() {
+    let sim = slow_demo_simulator(std::time::Duration::from_millis(150)).await;
+    let container = new_container(&sim).await;
+    let handler = std::sync::Arc::new(Handler::spawn(&sim, &container, &[]).await);
+    let (code, body, message) = post_scan(&handler).await;
+    assert_eq!(code, 202);
+    let run_id = body["runId"].as_str().unwrap().to_owned();
+    let worker = {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            handler
+                .invoke("scan-worker", &queue_envelope(&message, 1))
+                .await
+        })
+    };
+    let get = http_envelope(
+        "GET",
+        &format!("/api/scans/{run_id}"),
+        json!({"runId": run_id}),
+        "scans",
+    );
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !worker.is_finished() && std::time::Instant::now() < deadline {
+        let (_, reply) = handler.invoke("scans", &get).await;
+        let (_, body) = http_output(&reply);
+        if body["state"] == "running" && body["progress"].is_object() {
+            seen.push(body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (status, _) = worker.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        !seen.is_empty(),
+        "no progress was visible while the run worked"
+    );
+    let running = seen.last().unwrap();
+    let progress = &running["progress"];
+    assert_eq!(progress["phases"], 8);
+    assert!(progress["phaseNumber"].as_u64().unwrap() >= 1);
+    assert!(progress["label"].is_string() && progress["unit"].is_string());
+    assert!(
+        progress["resourceUnits"].as_u64().unwrap() > 0,
+        "{progress}"
+    );
+    // The running status, for the contract tests (scan-status.schema.json, progress).
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/contract-samples/progress/scans");
+    std::fs::create_dir_all(&samples).unwrap();
+    std::fs::write(
+        samples.join(format!("{run_id}.json")),
+        serde_json::to_vec_pretty(running).unwrap(),
+    )
+    .unwrap();
+    // The final state stays final.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, reply) = handler.invoke("scans", &get).await;
+    assert_eq!(http_output(&reply).1["state"], "complete");
+}

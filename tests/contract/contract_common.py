@@ -15,6 +15,7 @@ recursively. A file's kind comes from its path relative to that directory:
     latest/<anything>.json or .ndjson                                                    latest pointer
     scans/<anything>.json or .ndjson                                                     scan status
     ...suppressions.json                                                                 suppressions file
+    ...cli-summary.json                                                                  assess --format json
 
 attack-graph.json (BloodHound OpenGraph) is validated by test_opengraph.py, findings.ocsf.json and
 findings.csv (the exports) by test_exports.py. Everything else
@@ -47,10 +48,11 @@ SCHEMA_FILES = {
     "latest": "latest.schema.json",
     "scan-status": "scan-status.schema.json",
     "suppressions": "suppressions.schema.json",
+    "cli-summary": "cli-summary.schema.json",
 }
 KINDS = list(SCHEMA_FILES)
 # Kinds every sample set must contain, so the suite cannot pass on nothing.
-REQUIRED_KINDS = ("identity", "finding", "manifest", "latest")
+REQUIRED_KINDS = ("identity", "finding", "manifest", "latest", "cli-summary")
 # Kinds whose documents carry schemaVersion. suppressions.json is an input file parsed with
 # deny_unknown_fields (src/snapshot/suppressions.rs), so it cannot carry one: its version is the schema's $id.
 VERSIONED_KINDS = tuple(k for k in KINDS if k != "suppressions")
@@ -67,6 +69,7 @@ KIND_RULES: list[tuple[str, re.Pattern[str], str]] = [
     ("scan-status", re.compile(r"(?:^|/)scans/[^/]+\.json$"), "document"),
     ("scan-status", re.compile(r"(?:^|/)scans/[^/]+\.ndjson$"), "lines"),
     ("suppressions", re.compile(_SEP + r"suppressions\.json$"), "document"),
+    ("cli-summary", re.compile(_SEP + r"cli-summary\.json$"), "document"),
 ]
 
 

@@ -159,6 +159,10 @@ def _minimal(kind: str) -> dict:
                    "manifest": prefix + "/manifest.json", "finishedAt": t},
         "scan-status": {"schemaVersion": "1.0.0", "runId": run, "state": "queued", "trigger": "http",
                         "requestedAt": t, "updatedAt": t},
+        "cli-summary": {"schemaVersion": "1.0.0", "runId": run, "tenantId": guid, "status": "complete", "exitCode": 0,
+                        "results": prefix, "report": None, "counts": {},
+                        "graph": {"requests": 0, "resourceUnits": 0, "throttled": 0, "retries": 0}, "gate": None,
+                        "warnings": [], "errors": [], "skipped": [], "topFindings": []},
     }
     return docs[kind]
 
