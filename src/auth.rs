@@ -3,15 +3,16 @@
 //! In Azure the scanner authenticates as the Function App's managed identity through
 //! `azure_identity::ManagedIdentityCredential`, which reads `IDENTITY_ENDPOINT` and
 //! `IDENTITY_HEADER`. On a workstation without those variables it uses the developer-tools
-//! credential (Azure CLI, then azd). Tokens stay inside `azure_core::credentials::Secret` or
+//! credential (Azure CLI, then azd), or, for a user logged in to several tenants who names one
+//! (`assess --tenant`), the Azure CLI credential for that tenant. Tokens stay inside `azure_core::credentials::Secret` or
 //! `secrecy::SecretString` and are never formatted into logs.
 
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use azure_identity::{
-    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId,
+    AzureCliCredential, AzureCliCredentialOptions, DeveloperToolsCredential,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -50,9 +51,11 @@ impl CredentialKind {
 /// are set (also in the CLI), otherwise the developer-tools credential.
 pub fn credential_from_env(
     user_assigned_client_id: Option<&str>,
+    tenant: Option<&str>,
 ) -> anyhow::Result<(Arc<dyn TokenCredential>, CredentialKind)> {
     let has = |name: &str| std::env::var(name).map(|v| !v.is_empty()).unwrap_or(false);
     if has(IDENTITY_ENDPOINT_VAR) && has(IDENTITY_HEADER_VAR) {
+        // A managed identity lives in one tenant: a `tenant` is checked against its token.
         let options = ManagedIdentityCredentialOptions {
             user_assigned_id: user_assigned_client_id
                 .map(|id| UserAssignedId::ClientId(id.to_owned())),
@@ -61,11 +64,44 @@ pub fn credential_from_env(
         let credential = ManagedIdentityCredential::new(Some(options))
             .map_err(|e| anyhow::anyhow!("cannot create the managed identity credential: {e}"))?;
         Ok((credential, CredentialKind::ManagedIdentity))
+    } else if let Some(tenant) = tenant {
+        let options = AzureCliCredentialOptions {
+            tenant_id: Some(tenant.to_owned()),
+            ..Default::default()
+        };
+        let credential = AzureCliCredential::new(Some(options)).map_err(|e| {
+            anyhow::anyhow!("cannot use the Azure CLI login for tenant {tenant}: {e}")
+        })?;
+        Ok((credential, CredentialKind::DeveloperTools))
     } else {
         let credential = DeveloperToolsCredential::new(None)
             .map_err(|e| anyhow::anyhow!("cannot create the developer-tools credential: {e}"))?;
         Ok((credential, CredentialKind::DeveloperTools))
     }
+}
+
+/// Checks that `credential`'s tokens for `scope` are issued by `tenant` (a tenant id; a domain
+/// name is not compared), so a workstation login never assesses the wrong tenant.
+pub async fn ensure_tenant(
+    credential: Arc<dyn TokenCredential>,
+    scope: &str,
+    tenant: &str,
+) -> anyhow::Result<()> {
+    let claims = TokenSource::new(credential, scope)
+        .claims()
+        .await
+        .map_err(|e| anyhow::anyhow!("checking the tenant of your login: {e}"))?;
+    let Some(tid) = claims.tid else {
+        anyhow::bail!(
+            "your token names no tenant (tid), so it cannot be checked against --tenant {tenant}"
+        );
+    };
+    if uuid::Uuid::parse_str(tenant).is_ok() && !tid.eq_ignore_ascii_case(tenant) {
+        anyhow::bail!(
+            "your token is for tenant {tid}, not --tenant {tenant}: log in there (az login --tenant {tenant}), or, with a managed identity, run in that tenant"
+        );
+    }
+    Ok(())
 }
 
 /// A failure to obtain a token.

@@ -98,6 +98,11 @@ pub struct AssessArgs {
     /// Azure access.
     #[arg(long)]
     pub demo: bool,
+    /// The tenant to assess (its id or domain), when your Azure CLI login covers several: the
+    /// token comes from `az account get-access-token --tenant`, and a token of another tenant
+    /// is refused.
+    #[arg(long, value_name = "TENANT", conflicts_with_all = ["demo", "from_snapshot"])]
+    pub tenant: Option<String>,
     /// Write results to this directory (default ./mi-assess-results).
     #[arg(long, value_name = "DIR", conflicts_with = "results_url")]
     pub out: Option<PathBuf>,
@@ -305,7 +310,8 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     let server = tokio::spawn(app.run_until_stopped());
-    let (credential, kind) = auth::credential_from_env(settings.identity_client_id.as_deref())?;
+    let (credential, kind) =
+        auth::credential_from_env(settings.identity_client_id.as_deref(), None)?;
     let store: Arc<dyn ResultStore> =
         Arc::new(BlobStore::new(results_url.clone(), credential.clone())?);
     let scanner = Scanner::new(
@@ -382,8 +388,10 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
             (settings, credential, auth::CredentialKind::Supplied)
         } else {
             let settings = Settings::from_env().context("reading configuration")?;
-            let (credential, kind) =
-                auth::credential_from_env(settings.identity_client_id.as_deref())?;
+            let (credential, kind) = auth::credential_from_env(
+                settings.identity_client_id.as_deref(),
+                args.tenant.as_deref(),
+            )?;
             tracing::info!(credential = ?kind, graph = %settings.graph_endpoint, arm = %settings.arm_endpoint, azure_plane = settings.azure_plane.as_str(), "authenticating");
             (settings, credential, kind)
         };
@@ -401,7 +409,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     // The demo's results go to real storage with the caller's own credential; everything else
     // uses the run's.
     let (store_credential, store_kind) = if args.demo && results_url.is_some() {
-        auth::credential_from_env(None)?
+        auth::credential_from_env(None, None)?
     } else {
         (credential.clone(), kind)
     };
@@ -436,6 +444,13 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "every endpoint answered"
     );
+    if let Some(tenant) = &args.tenant
+        && let Err(wrong) =
+            auth::ensure_tenant(credential.clone(), &settings.graph_scope(), tenant).await
+    {
+        view.finish().await;
+        return Err(wrong);
+    }
     // A demo into a real container never writes suppressions.json there: the container's
     // accepted risks belong to its real tenant.
     let seed_suppressions = args.demo && results_url.is_none();

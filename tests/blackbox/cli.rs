@@ -848,3 +848,90 @@ fn exit_codes_for_partial_runs_and_suppressed_findings() {
     );
     assert!(String::from_utf8_lossy(&partial.stdout).contains("status   partial"));
 }
+
+/// A stand-in for the Azure CLI: `az account get-access-token --scope S [--tenant T]` answers
+/// with a token from the simulator's identity endpoint, in the CLI's own JSON shape, and
+/// records its arguments. Returns the folder to put first on PATH and the record's path.
+fn fake_azure_cli(
+    dir: &std::path::Path,
+    sim: &mi_assess::simulator::RunningSimulator,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = dir.join("az-calls.txt");
+    let script = format!(
+        r#"#!/usr/bin/env python3
+import json, sys, urllib.parse, urllib.request
+args = sys.argv[1:]
+with open({record:?}, "a") as f:
+    f.write(" ".join(args) + "\n")
+scope = args[args.index("--scope") + 1]
+resource = scope[: -len("/.default")] if scope.endswith("/.default") else scope
+url = {endpoint:?} + "?" + urllib.parse.urlencode({{"resource": resource, "api-version": "2019-08-01"}})
+request = urllib.request.Request(url, headers={{"X-IDENTITY-HEADER": {header:?}}})
+token = json.load(urllib.request.urlopen(request))
+print(json.dumps({{"accessToken": token["access_token"], "expires_on": int(token["expires_on"]), "tokenType": "Bearer"}}))
+"#,
+        record = record.display().to_string(),
+        endpoint = sim.identity_endpoint(),
+        header = sim.identity_header(),
+    );
+    let az = bin.join("az");
+    std::fs::write(&az, script).unwrap();
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (bin, record)
+}
+
+/// `assess --tenant` takes its tokens from the Azure CLI for that tenant (`az account
+/// get-access-token --tenant`), and refuses a login whose token is for another tenant.
+#[tokio::test]
+async fn a_workstation_run_picks_its_tenant_from_the_azure_cli() {
+    let sim = crate::support::demo_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, record) = fake_azure_cli(dir.path(), &sim);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let tenant = sim.tenant().tenant_id.clone();
+    let assess = |tenant: String| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mi-assess"));
+        command
+            .args(["assess", "--tenant", &tenant, "--out"])
+            .arg(dir.path().join("out"))
+            .env_remove("IDENTITY_ENDPOINT")
+            .env_remove("IDENTITY_HEADER")
+            .env("PATH", &path)
+            .env("MI_ASSESS_GRAPH_ENDPOINT", sim.graph_endpoint().as_str())
+            .env("MI_ASSESS_ARM_ENDPOINT", sim.arm_endpoint().as_str());
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let output = assess(tenant.clone()).await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let calls = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        calls
+            .lines()
+            .all(|l| l.starts_with("account get-access-token")
+                && l.contains(&format!("--tenant {tenant}"))),
+        "{calls}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("tenant   {tenant}")));
+
+    let other = "00000000-0000-4000-8000-0000000000aa".to_owned();
+    let output = assess(other.clone()).await.unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "your token is for tenant {tenant}, not --tenant {other}"
+        )),
+        "{stderr}"
+    );
+}
