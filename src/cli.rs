@@ -83,6 +83,12 @@ pub enum Command {
     /// folder you downloaded, or for runs written before the exports existed. Prints to stdout
     /// unless --output is given.
     Export(ExportArgs),
+    /// Print the app settings, their defaults and what they do.
+    Settings {
+        /// Print them as a Markdown table (this is how docs/configuration.md's table is made).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the rule catalogue.
     Rules {
         /// Print it as Markdown (this is how docs/rules.md is generated).
@@ -211,6 +217,19 @@ pub fn run(cli: Cli) -> ExitCode {
     let target = match cli.command {
         Command::Serve => telemetry::LogTarget::Host,
         Command::Export(args) => return export(&args),
+        Command::Settings { markdown } => {
+            if markdown {
+                print!("{}", config::settings_markdown());
+            } else {
+                for s in config::settings() {
+                    println!(
+                        "{}\n  default: {}\n  {}\n",
+                        s.name, s.default, s.description
+                    );
+                }
+            }
+            return ExitCode::SUCCESS;
+        }
         Command::Rules { markdown } => {
             print!(
                 "{}",
@@ -240,7 +259,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve => serve().await.map(|()| ExitCode::SUCCESS),
             Command::Assess(args) => assess(args).await,
             Command::Simulate(args) => simulate(args).await.map(|()| ExitCode::SUCCESS),
-            Command::Rules { .. } | Command::Export(_) => Ok(ExitCode::SUCCESS),
+            Command::Rules { .. } | Command::Export(_) | Command::Settings { .. } => {
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {

@@ -74,6 +74,135 @@ pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 pub const DEFAULT_FIC_ALLOWED_ISSUERS: [&str; 3] =
     [GITHUB_ACTIONS_ISSUER, AWS_COGNITO_ISSUER, GOOGLE_ISSUER];
 
+/// One setting, as the documentation lists it (docs/configuration.md is generated from
+/// [`settings`]; a test keeps them equal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingDoc {
+    /// The app setting (environment variable).
+    pub name: &'static str,
+    /// Its default, as Markdown.
+    pub default: String,
+    /// What it does, as Markdown.
+    pub description: &'static str,
+}
+
+/// `value` as Markdown code.
+fn code(value: &str) -> String {
+    format!("`{value}`")
+}
+
+/// `hh:mm:ss`.
+fn hms(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs();
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Every app setting mi-assess and its Functions host read, in the order the documentation
+/// lists them, with defaults taken from the code.
+pub fn settings() -> Vec<SettingDoc> {
+    vec![
+        SettingDoc {
+            name: "MI_ASSESS_SCHEDULE",
+            default: r#"`0 0 2 * * *`"#.to_owned(),
+            description: r#"When `nightly-assessment` runs: a 6-field NCRONTAB expression (with seconds), UTC. Read by the Functions host, not by the handler."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_GRAPH_ENDPOINT",
+            default: code(DEFAULT_GRAPH_ENDPOINT),
+            description: r#"Microsoft Graph base URL. Use `https://graph.microsoft.us` (US Gov L4), `https://dod-graph.microsoft.us` (US Gov L5, DoD) or `https://microsoftgraph.chinacloudapi.cn` (China, 21Vianet). The token scope follows it (`{endpoint}/.default`)."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_ARM_ENDPOINT",
+            default: code(DEFAULT_ARM_ENDPOINT),
+            description: r#"Azure Resource Manager base URL for the Azure plane. Use `https://management.usgovcloudapi.net` (US Gov) or `https://management.chinacloudapi.cn` (China, 21Vianet). The token scope follows it (`{endpoint}/.default`)."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_AZURE_PLANE",
+            default: code(AzurePlaneMode::default().as_str()),
+            description: r#"`required`: ARM access is expected, so a run without it is `partial`. `optional`: read the Azure plane when the scanner has access; without access the run stays `complete` and the manifest lists the Azure plane under `skipped`. `off`: never call ARM. See [azure-plane.md](azure-plane.md#without-arm-access-and-when-the-run-is-partial)."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_RESULTS_URL",
+            default:
+                r#"none (required by `serve`; the Bicep sets the deployment's results container)"#
+                    .to_owned(),
+            description: r#"The results container, e.g. `https://<account>.blob.core.windows.net/results`; the URL must name the container. `assess` writes there too when it is set and `--out` is not given."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_IDENTITY_CLIENT_ID",
+            default: r#"empty: the system-assigned identity"#.to_owned(),
+            description: r#"Client id of a user-assigned identity to run as. The Bicep takes it from `userAssignedIdentityResourceId`."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_PRIVILEGED_GROUPS",
+            default: r#"empty"#.to_owned(),
+            description: r#"Comma-separated object ids of extra groups whose members count as privileged."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_FIC_ALLOWED_ISSUERS",
+            default: format!(
+                "empty: {}",
+                DEFAULT_FIC_ALLOWED_ISSUERS.map(code).join(", ")
+            ),
+            description: r#"Federated-credential issuers to trust, comma-separated https URLs. The defaults are the issuer types of Azure Policy's built-in initiative for federated credentials (GitHub, AWS, GCP; AKS by host); a value replaces them. The OIDC issuers of AKS clusters in the tenant (`*.oic.prod-aks.azure.com/{this tenant}/…`) are always trusted. Well-known SaaS issuers (Terraform Cloud, GitLab, CircleCI, Azure DevOps) are not trusted by default; on an identity that is not privileged they are `medium`."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_LOG",
+            default: r#"`info`"#.to_owned(),
+            description: r#"`tracing` filter, e.g. `info,mi_assess=debug`."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_RUN_TIMEOUT",
+            default: code(&hms(DEFAULT_RUN_TIMEOUT)),
+            description: r#"A run's deadline, as `hh:mm:ss` or seconds; keep it under host.json's `functionTimeout` (30 minutes). Past it the run stops, writes a `failed` manifest with `failureReason: deadline` and releases the tenant lock."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_IDENTITY_TIMEOUT",
+            default: code(&MAX_IDENTITY_TIMEOUT.as_secs().to_string()),
+            description: r#"Seconds `GET /api/identities/{objectId}` may work before it answers `504 IdentityDeadline` (at most 60)."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_MAX_RESPONSE_MB",
+            default: code(
+                &(crate::http::Limits::default().max_response_bytes / (1024 * 1024)).to_string(),
+            ),
+            description: r#"The largest Graph or ARM response body read, in MiB, checked as it streams in."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_MAX_PAGES",
+            default: code(&crate::http::Limits::default().max_pages.to_string()),
+            description: r#"The most pages one Graph or ARM listing follows; a `nextLink` that repeats a page already read ends the listing at once. Either is an error, never a short list."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_MAX_SECRET_DAYS",
+            default: code(&DEFAULT_MAX_SECRET_DAYS.to_string()),
+            description: r#"Longest client-secret validity, in days, before `SP-CRED-002` calls it long-lived (ScubaGear MS.AAD.5.6)."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_MAX_CERTIFICATE_DAYS",
+            default: code(&DEFAULT_MAX_CERTIFICATE_DAYS.to_string()),
+            description: r#"Longest certificate validity, in days, before `SP-CRED-002` calls it long-lived."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_SUPPRESSION_MAX_DAYS",
+            default: code(&DEFAULT_SUPPRESSION_MAX_DAYS.to_string()),
+            description: r#"Longest acceptance in `suppressions.json`, in days from the run: an entry that expires later is skipped and reported."#,
+        },
+    ]
+}
+
+/// The settings as the Markdown table of docs/configuration.md (`mi-assess settings --markdown`).
+pub fn settings_markdown() -> String {
+    let mut out = String::from("| Setting | Default | What it does |\n|---|---|---|\n");
+    for s in settings() {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            s.name, s.default, s.description
+        ));
+    }
+    out
+}
+
 /// Whether the Azure plane (Azure RBAC, user-assigned identities, federated credentials) is read,
 /// and what missing access means for the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -469,6 +598,34 @@ pub fn parse_results_url(name: &str, value: &str) -> Result<Url, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+
+    /// docs/configuration.md's settings table is generated from [`settings`], and every
+    /// `MI_ASSESS_*` name the configuration reads is in it.
+    #[test]
+    fn the_documented_settings_are_the_code_settings() {
+        let docs = include_str!("../docs/configuration.md");
+        let begin = "<!-- settings-table:begin -->\n";
+        let end = "<!-- settings-table:end -->";
+        let start = docs.find(begin).expect("begin marker") + begin.len();
+        let stop = docs.find(end).expect("end marker");
+        assert!(
+            docs[start..stop] == settings_markdown(),
+            "docs/configuration.md's settings table is stale: replace it with `cargo run -- settings --markdown`"
+        );
+        let listed: Vec<&str> = super::settings().iter().map(|s| s.name).collect();
+        let source = include_str!("config.rs");
+        for literal in source.split('"').filter(|t| {
+            t.len() > "MI_ASSESS_".len()
+                && t.starts_with("MI_ASSESS_")
+                && t.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        }) {
+            assert!(
+                listed.contains(&literal),
+                "{literal} is read but not documented"
+            );
+        }
+    }
+
     use super::*;
     use std::collections::HashMap;
 

@@ -58,11 +58,17 @@ fn phase_name(phase: Phase) -> String {
     )
 }
 
-/// The bar's message: the spend so far, and the time left when it can be told.
+/// The bar's message: what the counter counts (or, without a total, the count itself when
+/// there is one), the spend so far, and the time left when it can be told.
 fn spend(now: &ProgressNow) -> String {
+    let counted = match now.total {
+        Some(_) => now.phase.unit().to_owned(),
+        None if now.done > 0 => format!("{} {}", thousands(now.done), now.phase.unit()),
+        None => String::new(),
+    };
     let mut text = format!(
-        "{} · {} RU · {} throttled",
-        now.phase.unit(),
+        "{counted}{}{} RU · {} throttled",
+        if counted.is_empty() { "" } else { " · " },
         thousands(now.cost.resource_units),
         thousands(now.cost.throttled)
     );
@@ -75,10 +81,14 @@ fn spend(now: &ProgressNow) -> String {
 async fn draw_bar(progress: Progress, mut stopped: tokio::sync::oneshot::Receiver<()>) {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     let counted =
-        ProgressStyle::with_template("{spinner} {prefix} [{bar:24}] {human_pos}/{human_len} {msg}")
+        // {wide_msg} takes what the terminal's width leaves, so a line never wraps.
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{bar:20}] {human_pos}/{human_len} {wide_msg}",
+        )
             .map(|s| s.progress_chars("=> "));
-    let open = ProgressStyle::with_template("{spinner} {prefix} {human_pos} {msg}");
+    let open = ProgressStyle::with_template("{spinner} {prefix} {wide_msg}");
     let mut shown: Option<(Phase, bool)> = None;
+    let mut finishing = false;
     loop {
         let now = progress.now();
         let style = (now.phase, now.total.is_some());
@@ -97,10 +107,14 @@ async fn draw_bar(progress: Progress, mut stopped: tokio::sync::oneshot::Receive
         bar.set_position(now.done);
         bar.set_message(spend(&now));
         bar.tick();
-        tokio::select! {
-            _ = &mut stopped => break,
-            () = tokio::time::sleep(TICK) => {}
+        if finishing {
+            break;
         }
+        // One more frame once stopped, so the last one drawn is the run's end.
+        finishing = tokio::select! {
+            _ = &mut stopped => true,
+            () = tokio::time::sleep(TICK) => false,
+        };
     }
     bar.finish_and_clear();
 }

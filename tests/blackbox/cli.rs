@@ -935,3 +935,131 @@ async fn a_workstation_run_picks_its_tenant_from_the_azure_cli() {
         "{stderr}"
     );
 }
+
+/// The sample records in docs/output.md are the demo's own, so they cannot go stale:
+/// id-mail-archiver's identity record and id-old-migration's MI-GRAPH-001 finding, as the
+/// demo writes them (pretty-printed). Regenerate with MI_ASSESS_UPDATE_GOLDEN=1.
+#[test]
+fn the_sample_records_in_the_docs_come_from_the_demo() {
+    let out = tempfile::tempdir().unwrap();
+    let run = demo_run(out.path());
+    let records = |file: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(run.join(file))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let identity: mi_assess::assess::IdentityRecord = serde_json::from_value(
+        records("identities.ndjson")
+            .into_iter()
+            .find(|r| r["displayName"] == "id-mail-archiver")
+            .unwrap(),
+    )
+    .unwrap();
+    let finding: mi_assess::rules::Finding = serde_json::from_value(
+        records("findings.ndjson")
+            .into_iter()
+            .find(|f| f["ruleId"] == "MI-GRAPH-001" && f["identityName"] == "id-old-migration")
+            .unwrap(),
+    )
+    .unwrap();
+    let samples = [
+        ("identity", serde_json::to_string_pretty(&identity).unwrap()),
+        ("finding", serde_json::to_string_pretty(&finding).unwrap()),
+    ];
+    let path = format!("{}/docs/output.md", env!("CARGO_MANIFEST_DIR"));
+    let mut docs = std::fs::read_to_string(&path).unwrap();
+    let mut stale = Vec::new();
+    for (kind, pretty) in samples {
+        let pretty = normalise_endpoint(&pretty);
+        let begin = format!("<!-- sample:{kind}:begin -->\n");
+        let end = format!("<!-- sample:{kind}:end -->");
+        let start = docs.find(&begin).unwrap() + begin.len();
+        let stop = docs.find(&end).unwrap();
+        let block = format!("```json\n{pretty}\n```\n");
+        if docs[start..stop] != block {
+            stale.push(kind);
+            docs.replace_range(start..stop, &block);
+        }
+    }
+    if std::env::var("MI_ASSESS_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&path, &docs).unwrap();
+    } else {
+        assert!(
+            stale.is_empty(),
+            "the {stale:?} sample(s) in docs/output.md differ from the demo's records; regenerate with MI_ASSESS_UPDATE_GOLDEN=1 cargo test --test blackbox the_sample_records"
+        );
+    }
+}
+
+/// README.md is a front page of at most 250 lines, and every relative link in it and in docs/
+/// names a file that exists.
+#[test]
+fn the_readme_is_a_front_page_and_its_links_resolve() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines; the front page keeps to 250"
+    );
+    let mut pages = vec![root.join("README.md")];
+    pages.extend(
+        std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for target in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            let target = target.split('#').next().unwrap_or_default();
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let resolved = page.parent().unwrap().join(target);
+            if !resolved.exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links: {broken:#?}");
+    assert!(readme.contains("](docs/report-screenshot.png)"));
+    assert!(root.join("LICENSE").is_file() && root.join("CHANGELOG.md").is_file());
+}
+
+/// On a terminal (here a pseudo-terminal from util-linux's `script`), `assess` draws a
+/// progress bar: the phase, the bar with done of total, and the spend; and logs stay at warn.
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    let out = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} assess --demo --out {} >/dev/null",
+        env!("CARGO_BIN_EXE_mi-assess"),
+        out.path().display()
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("MI_ASSESS_LOG")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("util-linux script");
+    assert!(output.status.success());
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        screen.contains("[8/8] assessing and writing results ["),
+        "{screen}"
+    );
+    assert!(screen.contains("/17 subjects"), "{screen}");
+    assert!(screen.contains(" RU · "), "{screen}");
+    assert!(
+        !screen.contains(" INFO "),
+        "logs stay at warn on a terminal: {screen}"
+    );
+}

@@ -1,7 +1,7 @@
 // Opens a mi-assess report.html in real headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core) and checks that it renders, works, and loads nothing from outside.
 //
-//   node tests/report/report_browser_test.mjs <report.html> [screenshot.png]
+//   node tests/report/report_browser_test.mjs <report.html> [screenshot.png] [front-page.png]
 //
 // Fails (exit 1) on: missing key content, a row that does not open, a severity filter that does
 // not filter, any console error, any uncaught page error, any dialog (injected script), and any
@@ -66,6 +66,8 @@ if (!fs.existsSync(CHROMIUM)) {
   fail(`no Chromium at ${CHROMIUM}; install Debian's package: apt-get install -y chromium`);
 }
 const screenshotPath = path.resolve(process.argv[3] || 'target/report-screenshot.png');
+// The README's picture: the top of the report, one window high.
+const frontPagePath = process.argv[4] ? path.resolve(process.argv[4]) : null;
 
 const { chromium } = loadPlaywright();
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mi-assess-report-chromium-'));
@@ -232,6 +234,12 @@ try {
   fs.mkdirSync(path.dirname(screenshotPath), { recursive: true });
   await page.screenshot({ path: screenshotPath, fullPage: true });
   check(fs.existsSync(screenshotPath) && fs.statSync(screenshotPath).size > 10_000, 'the screenshot was saved');
+  if (frontPagePath) {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    fs.mkdirSync(path.dirname(frontPagePath), { recursive: true });
+    await page.screenshot({ path: frontPagePath, fullPage: false });
+    check(fs.statSync(frontPagePath).size > 10_000, 'the front-page screenshot was saved');
+  }
 
   check(consoleErrors.length === 0, `no console errors (got ${JSON.stringify(consoleErrors)})`);
   check(pageErrors.length === 0, `no page errors (got ${JSON.stringify(pageErrors)})`);
