@@ -31,6 +31,7 @@ seed host_envelope tests/fixtures/functions-host/*.json
 seed graph_page tests/fixtures/graph-docs/*.json
 seed graph_batch tests/fixtures/graph-docs/batch_*.json
 seed snapshot fuzz/seeds/snapshot/*
+seed suppressions fuzz/seeds/suppressions/*
 python3 - "$CORPUS" <<'PY'
 import base64, json, pathlib, re, sys
 corpus = pathlib.Path(sys.argv[1])

@@ -39,6 +39,46 @@ impl Format {
     }
 }
 
+/// An export in the making, encoded a batch of rows at a time.
+#[derive(Debug)]
+pub enum Encoder {
+    /// `findings.csv`.
+    Csv(csv::Encoder),
+    /// `findings.ocsf.json`.
+    Ocsf(ocsf::Encoder),
+}
+
+impl Encoder {
+    /// A new export in `format`.
+    pub fn new(format: Format) -> Self {
+        match format {
+            Format::Csv => Self::Csv(csv::Encoder::default()),
+            Format::Ocsf => Self::Ocsf(ocsf::Encoder::default()),
+        }
+    }
+
+    /// The bytes of the next batch of rows.
+    pub fn encode(
+        &mut self,
+        rows: &[Row<'_>],
+        run: &RunContext<'_>,
+    ) -> Result<Vec<u8>, ExportError> {
+        match self {
+            Self::Csv(e) => e.encode(rows, run),
+            Self::Ocsf(e) => e.encode(rows, run),
+        }
+    }
+
+    /// The bytes that end the export: the CSV header when no batch came, the end of the
+    /// OCSF array.
+    pub fn finish(&mut self, run: &RunContext<'_>) -> Result<Vec<u8>, ExportError> {
+        match self {
+            Self::Csv(e) => e.encode(&[], run),
+            Self::Ocsf(e) => Ok(e.finish()),
+        }
+    }
+}
+
 /// The run a finding belongs to: what each exported row repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunContext<'a> {
@@ -172,15 +212,10 @@ impl RunFolder {
     pub fn export(&self, format: Format) -> Result<Vec<u8>, ExportError> {
         let rows = rows(&self.findings, &self.identities, &self.changes);
         let context = self.context();
-        match format {
-            Format::Csv => csv::Encoder::default().encode(&rows, &context),
-            Format::Ocsf => {
-                let mut encoder = ocsf::Encoder::default();
-                let mut out = encoder.encode(&rows, &context)?;
-                out.extend(encoder.finish());
-                Ok(out)
-            }
-        }
+        let mut encoder = Encoder::new(format);
+        let mut out = encoder.encode(&rows, &context)?;
+        out.extend(encoder.finish(&context)?);
+        Ok(out)
     }
 }
 

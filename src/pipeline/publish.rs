@@ -532,15 +532,7 @@ fn export_chunks<'a>(
     context: crate::export::RunContext<'a>,
     format: crate::export::Format,
 ) -> Chunks<'a> {
-    use crate::export::{csv, ocsf};
-    enum Encoder {
-        Csv(csv::Encoder),
-        Ocsf(ocsf::Encoder),
-    }
-    let mut encoder = match format {
-        crate::export::Format::Csv => Encoder::Csv(csv::Encoder::default()),
-        crate::export::Format::Ocsf => Encoder::Ocsf(ocsf::Encoder::default()),
-    };
+    let mut encoder = crate::export::Encoder::new(format);
     let mut comparison = Comparison::new(baseline, run);
     let mut chunks = assessor.chunks(CHUNK_SUBJECTS).fuse();
     let mut finished = false;
@@ -550,19 +542,12 @@ fn export_chunks<'a>(
         }
         let Some(chunk) = chunks.next() else {
             finished = true;
-            return match &mut encoder {
-                // The header, when no chunk came.
-                Encoder::Csv(e) => Some(e.encode(&[], &context)),
-                Encoder::Ocsf(e) => Some(Ok(e.finish())),
-            };
+            return Some(encoder.finish(&context));
         };
         let identities = crate::export::by_id(chunk.identities);
         let changes = crate::export::change_types(&comparison.compare(&chunk.findings));
         let rows = crate::export::rows(&chunk.findings, &identities, &changes);
-        Some(match &mut encoder {
-            Encoder::Csv(e) => e.encode(&rows, &context),
-            Encoder::Ocsf(e) => e.encode(&rows, &context),
-        })
+        Some(encoder.encode(&rows, &context))
     });
     Box::new(pieces.map(|piece| {
         piece.map(Bytes::from).map_err(|e| StoreError::Io {
