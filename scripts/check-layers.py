@@ -19,7 +19,7 @@ import tempfile
 
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["model", "classification", "config", "telemetry", "auth", "http", "progress"]),
+    ("foundation", ["model", "classification", "config", "telemetry", "auth", "http", "progress", "permission_map"]),
     ("snapshot", ["snapshot"]),
     ("resolve", ["resolve"]),
     ("rules", ["rules"]),

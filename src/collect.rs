@@ -311,6 +311,7 @@ pub async fn collect_tenant(
         delegated_grants,
         ownership,
         azure,
+        usage: None,
         gaps,
     })
 }
@@ -711,6 +712,7 @@ pub async fn collect_identity(
         azure: crate::snapshot::azure::not_collected(
             "the single-identity assessment reads Graph only; Azure roles are assessed in full runs",
         ),
+        usage: None,
         gaps,
     }))
 }

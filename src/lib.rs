@@ -20,6 +20,7 @@ pub mod host;
 pub mod http;
 pub mod model;
 pub mod opengraph;
+pub mod permission_map;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

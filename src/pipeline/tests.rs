@@ -97,6 +97,7 @@ fn snapshot() -> TenantSnapshot {
         delegated_grants: Default::default(),
         ownership: Default::default(),
         azure: crate::snapshot::azure::not_collected("not read in this test"),
+        usage: None,
         gaps: Vec::new(),
     }
 }

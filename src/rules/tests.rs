@@ -127,6 +127,7 @@ pub(super) fn empty() -> TenantSnapshot {
         role_assignment_schedules: Dataset::Collected { items: Vec::new() },
         delegated_grants: Dataset::Collected { items: Vec::new() },
         azure: crate::snapshot::azure::not_collected("not read in this test"),
+        usage: None,
         ownership: Dataset::Collected {
             items: Default::default(),
         },

@@ -15,6 +15,7 @@ pub mod azure;
 pub mod graph;
 pub mod ownership;
 pub mod suppressions;
+pub mod usage;
 
 use azure::AzureSnapshot;
 use graph::{
@@ -138,6 +139,12 @@ pub enum DatasetName {
     StorageAccounts,
     /// Azure RBAC PIM eligibility (role eligibility schedule instances, per subscription).
     AzureEligibleRoleAssignments,
+    /// Managed identities' sign-ins (Log Analytics, `AADManagedIdentitySignInLogs`).
+    UsageSignIns,
+    /// Graph requests by service principal (Log Analytics, `MicrosoftGraphActivityLogs`).
+    UsageGraphActivity,
+    /// ARM operations by caller (Log Analytics, `AzureActivity`).
+    UsageArmActivity,
 }
 
 impl DatasetName {
@@ -168,6 +175,9 @@ impl DatasetName {
             Self::GroupMemberCounts => "groupMemberCounts",
             Self::StorageAccounts => "storageAccounts",
             Self::AzureEligibleRoleAssignments => "azureEligibleRoleAssignments",
+            Self::UsageSignIns => "usageSignIns",
+            Self::UsageGraphActivity => "usageGraphActivity",
+            Self::UsageArmActivity => "usageArmActivity",
         }
     }
 
@@ -198,6 +208,9 @@ impl DatasetName {
             | Self::FederatedIdentityCredentials
             | Self::StorageAccounts
             | Self::AzureEligibleRoleAssignments => AZURE_PERMISSION,
+            Self::UsageSignIns | Self::UsageGraphActivity | Self::UsageArmActivity => {
+                usage::USAGE_PERMISSION
+            }
         }
     }
 
@@ -238,6 +251,11 @@ impl DatasetName {
             | Self::IdentityResources
             | Self::StorageAccounts => "the Azure plane (MI-AZ-*, MI-ORPH-*, MI-PATH-002)",
             Self::FederatedIdentityCredentials => "federated identity credentials (MI-FIC-*)",
+            Self::UsageSignIns => "dormant privileged identities (MI-USE-004)",
+            Self::UsageGraphActivity => {
+                "unused and broader-than-needed Graph permissions (MI-USE-001, MI-USE-002)"
+            }
+            Self::UsageArmActivity => "Azure roles broader than their use (MI-USE-003)",
         }
     }
 }
@@ -409,6 +427,10 @@ pub struct TenantSnapshot {
     /// when ARM was off or not readable, and in snapshots written before it existed.
     #[serde(default = "azure::not_recorded")]
     pub azure: Dataset<AzureSnapshot>,
+    /// What the identities were seen using (Log Analytics), when the usage plane is configured;
+    /// absent otherwise, and in snapshots written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<usage::UsageSnapshot>,
     /// What could not be collected.
     #[serde(default)]
     pub gaps: Vec<CollectionGap>,
