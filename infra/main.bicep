@@ -43,7 +43,7 @@ param azurePlane string = 'optional'
 @description('MI_ASSESS_PRIVILEGED_GROUPS: comma-separated object ids of groups whose members count as privileged (empty: none).')
 param privilegedGroupIds string = ''
 
-@description('MI_ASSESS_FIC_ALLOWED_ISSUERS: comma-separated federated-credential issuer URLs treated as trusted (empty: GitHub Actions, AWS Cognito and Google, the issuer types of Azure Policy's built-in federated-credential initiative). The OIDC issuers of AKS clusters in the tenant are always trusted.')
+@description('MI_ASSESS_FIC_ALLOWED_ISSUERS: comma-separated federated-credential issuer URLs treated as trusted (empty: GitHub Actions, AWS Cognito and Google, the issuer types of the Azure Policy built-in federated-credential initiative). The OIDC issuers of AKS clusters in the tenant are always trusted.')
 param ficAllowedIssuers string = ''
 
 @description('MI_ASSESS_LOG: tracing filter, e.g. info, debug, mi_assess=debug,info.')
