@@ -70,6 +70,18 @@ param maxCertificateDays string = '365'
 @description('MI_ASSESS_SUPPRESSION_MAX_DAYS: longest acceptance in suppressions.json, in days from the run; an entry that expires later is skipped.')
 param suppressionMaxDays string = '365'
 
+@description('MI_ASSESS_LOG_ANALYTICS_WORKSPACE_ID: the workspace id (customer id, a GUID) whose logs show what each identity used; empty: the usage plane is off.')
+param logAnalyticsWorkspaceId string = ''
+
+@description('MI_ASSESS_USAGE_WINDOW_DAYS: days of logs the usage plane reads (at most 730, and at most what the workspace keeps).')
+param usageWindowDays string = '30'
+
+@description('MI_ASSESS_LOG_ANALYTICS_ENDPOINT: the Log Analytics query API (https://api.loganalytics.us in US Government, https://api.loganalytics.azure.cn in China).')
+param logAnalyticsEndpoint string = 'https://api.loganalytics.azure.com'
+
+@description('Resource id of that workspace; when set, the scanner identity gets Log Analytics Reader on it.')
+param logAnalyticsWorkspaceResourceId string = ''
+
 @description('Resource id of an existing user-assigned identity to scan and write results with (empty: the app\'s system-assigned identity). Sets MI_ASSESS_IDENTITY_CLIENT_ID to its client id; results and Graph roles then go to that identity.')
 param userAssignedIdentityResourceId string = ''
 
@@ -196,6 +208,9 @@ var miAssessSettings = {
   MI_ASSESS_MAX_SECRET_DAYS: maxSecretDays
   MI_ASSESS_MAX_CERTIFICATE_DAYS: maxCertificateDays
   MI_ASSESS_SUPPRESSION_MAX_DAYS: suppressionMaxDays
+  MI_ASSESS_LOG_ANALYTICS_WORKSPACE_ID: logAnalyticsWorkspaceId
+  MI_ASSESS_USAGE_WINDOW_DAYS: usageWindowDays
+  MI_ASSESS_LOG_ANALYTICS_ENDPOINT: logAnalyticsEndpoint
 }
 
 module app 'modules/function-app.bicep' = {
@@ -231,6 +246,15 @@ module rbac 'modules/rbac.bicep' = {
     dataStorageName: dataStorage.outputs.name
     resultsContainerName: resultsContainerName
     appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+module usageReader 'modules/usage-reader.bicep' = if (!empty(logAnalyticsWorkspaceResourceId)) {
+  name: 'mi-assess-usage-reader'
+  scope: resourceGroup(split(logAnalyticsWorkspaceResourceId, '/')[2], split(logAnalyticsWorkspaceResourceId, '/')[4])
+  params: {
+    workspaceName: last(split(logAnalyticsWorkspaceResourceId, '/'))
+    scannerPrincipalId: scannerPrincipalId
   }
 }
 

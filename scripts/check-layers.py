@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("resolve", ["resolve"]),
     ("rules", ["rules"]),
     ("assess", ["assess"]),
-    ("collection", ["graph", "arm", "collect"]),
+    ("collection", ["graph", "arm", "collect", "usage"]),
     ("outputs", ["changes", "report", "summary", "results", "opengraph", "export"]),
     ("pipeline", ["pipeline", "simulator"]),
     ("entry", ["host", "cli", "terminal"]),

@@ -286,6 +286,23 @@ fn assessment_settings(settings: &Settings) -> AssessmentSettings {
     }
 }
 
+/// The usage plane as configured: off, or a Log Analytics client for the workspace.
+fn usage_plane(
+    settings: &Settings,
+    credential: Arc<dyn TokenCredential>,
+) -> anyhow::Result<crate::usage::UsagePlane> {
+    let Some(usage) = &settings.usage else {
+        return Ok(crate::usage::UsagePlane::off());
+    };
+    let client = crate::usage::LogAnalyticsClient::new(
+        &usage.endpoint,
+        &usage.workspace_id,
+        TokenSource::new(credential, usage.scope()),
+        RetryPolicy::default(),
+    )?;
+    Ok(crate::usage::UsagePlane::new(client, usage.window_days))
+}
+
 /// The Azure plane as configured: off, or an ARM client for `{arm}/.default`.
 fn azure_plane(
     settings: &Settings,
@@ -340,6 +357,7 @@ async fn serve() -> anyhow::Result<()> {
         store,
         assessment_settings(&settings),
     )
+    .with_usage(usage_plane(&settings, credential.clone())?)
     .with_azure(azure_plane(&settings, credential)?)
     .with_run_timeout(settings.run_timeout);
     state.ready(HandlerState {
@@ -396,6 +414,13 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                 max_secret_days: crate::snapshot::DEFAULT_MAX_SECRET_DAYS,
                 max_certificate_days: crate::snapshot::DEFAULT_MAX_CERTIFICATE_DAYS,
                 suppression_max_days: crate::config::DEFAULT_SUPPRESSION_MAX_DAYS,
+                usage: simulator.tenant().tenant().log_analytics.as_ref().map(|w| {
+                    config::UsageSettings {
+                        workspace_id: w.workspace_id.clone(),
+                        window_days: config::DEFAULT_USAGE_WINDOW_DAYS,
+                        endpoint: simulator.graph_endpoint().clone(),
+                    }
+                }),
                 run_timeout: config::DEFAULT_RUN_TIMEOUT,
                 identity_timeout: config::MAX_IDENTITY_TIMEOUT,
                 limits: Default::default(),
@@ -487,6 +512,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
         assessment_settings(&settings),
     )
+    .with_usage(usage_plane(&settings, credential.clone())?)
     .with_azure(azure_plane(&settings, credential)?)
     .with_run_timeout(settings.run_timeout)
     .with_progress(progress);

@@ -41,6 +41,19 @@ pub const DEFAULT_MAX_CERTIFICATE_DAYS: u32 = 365;
 pub const MAX_SECRET_DAYS_VAR: &str = "MI_ASSESS_MAX_SECRET_DAYS";
 /// Longest certificate validity, in days, before it counts as long-lived (SP-CRED-002).
 pub const MAX_CERTIFICATE_DAYS_VAR: &str = "MI_ASSESS_MAX_CERTIFICATE_DAYS";
+/// App setting: the Log Analytics workspace (its id, a GUID) whose logs show what each identity
+/// used; unset: the usage plane is off.
+pub const LOG_ANALYTICS_WORKSPACE_ID_VAR: &str = "MI_ASSESS_LOG_ANALYTICS_WORKSPACE_ID";
+/// App setting: how many days of the workspace's logs the usage plane reads (default 30).
+pub const USAGE_WINDOW_DAYS_VAR: &str = "MI_ASSESS_USAGE_WINDOW_DAYS";
+/// App setting: the Log Analytics query API's base URL.
+pub const LOG_ANALYTICS_ENDPOINT_VAR: &str = "MI_ASSESS_LOG_ANALYTICS_ENDPOINT";
+/// The public cloud's Log Analytics query API.
+pub const DEFAULT_LOG_ANALYTICS_ENDPOINT: &str = "https://api.loganalytics.azure.com";
+/// The usage window by default.
+pub const DEFAULT_USAGE_WINDOW_DAYS: u32 = 30;
+/// The longest usage window: a workspace keeps logs interactive for at most two years.
+pub const MAX_USAGE_WINDOW_DAYS: u32 = 730;
 /// Longest acceptance in `suppressions.json`, in days from the run: an entry that expires later
 /// is rejected (default 365).
 pub const SUPPRESSION_MAX_DAYS_VAR: &str = "MI_ASSESS_SUPPRESSION_MAX_DAYS";
@@ -188,6 +201,21 @@ pub fn settings() -> Vec<SettingDoc> {
             default: code(&DEFAULT_SUPPRESSION_MAX_DAYS.to_string()),
             description: r#"Longest acceptance in `suppressions.json`, in days from the run: an entry that expires later is skipped and reported."#,
         },
+        SettingDoc {
+            name: "MI_ASSESS_LOG_ANALYTICS_WORKSPACE_ID",
+            default: r#"empty: the usage plane is off"#.to_owned(),
+            description: r#"The Log Analytics workspace (its workspace id, a GUID) where Microsoft Entra ID sends `ManagedIdentitySignInLogs` and `MicrosoftGraphActivityLogs`, and Azure its activity log: the usage plane reads what each identity used there (`MI-USE-*` rules, identity records' `usage`). The scanner needs Log Analytics Reader on it (the Bicep's `logAnalyticsWorkspaceResourceId` grants it). See [usage.md](usage.md)."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_USAGE_WINDOW_DAYS",
+            default: code(&DEFAULT_USAGE_WINDOW_DAYS.to_string()),
+            description: r#"Days of logs the usage plane reads, at most 730 (and what is older than the workspace keeps is simply not there)."#,
+        },
+        SettingDoc {
+            name: "MI_ASSESS_LOG_ANALYTICS_ENDPOINT",
+            default: code(DEFAULT_LOG_ANALYTICS_ENDPOINT),
+            description: r#"The Log Analytics query API. Use `https://api.loganalytics.us` (US Government) or `https://api.loganalytics.azure.cn` (China). The token audience is `https://api.loganalytics.io` for the default endpoint, `{endpoint}` otherwise."#,
+        },
     ]
 }
 
@@ -201,6 +229,30 @@ pub fn settings_markdown() -> String {
         ));
     }
     out
+}
+
+/// Where the usage plane reads: a Log Analytics workspace, over a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageSettings {
+    /// The workspace id (a GUID: the workspace's customer id, not its ARM id).
+    pub workspace_id: String,
+    /// Days of logs to read.
+    pub window_days: u32,
+    /// The query API's base URL.
+    pub endpoint: Url,
+}
+
+impl UsageSettings {
+    /// The query API's token scope: `https://api.loganalytics.io/.default` for the public
+    /// cloud (whose `.azure.com` endpoint takes that audience), `{endpoint}/.default` elsewhere.
+    pub fn scope(&self) -> String {
+        let base = self.endpoint.as_str().trim_end_matches('/');
+        if base.eq_ignore_ascii_case(DEFAULT_LOG_ANALYTICS_ENDPOINT) {
+            "https://api.loganalytics.io/.default".to_owned()
+        } else {
+            format!("{base}/.default")
+        }
+    }
 }
 
 /// Whether the Azure plane (Azure RBAC, user-assigned identities, federated credentials) is read,
@@ -342,6 +394,8 @@ pub struct Settings {
     pub max_certificate_days: u32,
     /// Longest acceptance in `suppressions.json`, in days from the run.
     pub suppression_max_days: u32,
+    /// The usage plane's workspace, when one is configured.
+    pub usage: Option<UsageSettings>,
     /// How long a run may take before it stops itself.
     pub run_timeout: std::time::Duration,
     /// How long the single-identity endpoint may work before it answers 504.
@@ -414,6 +468,34 @@ impl Settings {
             max_secret_days: days(MAX_SECRET_DAYS_VAR, DEFAULT_MAX_SECRET_DAYS)?,
             max_certificate_days: days(MAX_CERTIFICATE_DAYS_VAR, DEFAULT_MAX_CERTIFICATE_DAYS)?,
             suppression_max_days: days(SUPPRESSION_MAX_DAYS_VAR, DEFAULT_SUPPRESSION_MAX_DAYS)?,
+            usage: match non_empty(LOG_ANALYTICS_WORKSPACE_ID_VAR) {
+                None => None,
+                Some(workspace) => {
+                    let workspace_id = uuid::Uuid::parse_str(&workspace)
+                        .map_err(|_| ConfigError::InvalidGuid {
+                            name: LOG_ANALYTICS_WORKSPACE_ID_VAR,
+                            value: workspace.clone(),
+                        })?
+                        .to_string();
+                    let window_days = days(USAGE_WINDOW_DAYS_VAR, DEFAULT_USAGE_WINDOW_DAYS)?;
+                    if window_days > MAX_USAGE_WINDOW_DAYS {
+                        return Err(ConfigError::InvalidChoice {
+                            name: USAGE_WINDOW_DAYS_VAR,
+                            value: window_days.to_string(),
+                            allowed: "at most 730 days (the longest interactive retention)",
+                        });
+                    }
+                    Some(UsageSettings {
+                        workspace_id,
+                        window_days,
+                        endpoint: parse_service_url(
+                            LOG_ANALYTICS_ENDPOINT_VAR,
+                            &non_empty(LOG_ANALYTICS_ENDPOINT_VAR)
+                                .unwrap_or_else(|| DEFAULT_LOG_ANALYTICS_ENDPOINT.to_owned()),
+                        )?,
+                    })
+                }
+            },
             limits: {
                 let defaults = crate::http::Limits::default();
                 crate::http::Limits {

@@ -32,3 +32,4 @@ pub mod snapshot;
 pub mod summary;
 pub mod telemetry;
 pub mod terminal;
+pub mod usage;

@@ -338,9 +338,10 @@ impl PermissionMap {
             .unwrap_or(u8::MAX)
     }
 
-    /// What `granted` was used for, given the `observed` requests: a smallest cover (greedy:
-    /// the permission covering the most requests not yet covered first; ties go to the one
-    /// marked least privileged for more of them, then the less privileged, then by name), the
+    /// What `granted` was used for, given the `observed` requests: a small cover (greedy, first
+    /// over the requests a granted permission is marked least privileged for, using only such
+    /// permissions, then over the rest; the permission covering the most requests not yet
+    /// covered first, ties to the less privileged, then by name), the
     /// granted permissions it leaves unused, the requests none covers, and narrower
     /// replacements for the permissions in use.
     pub fn cover(&self, granted: &[String], observed: &[Request]) -> Cover {
@@ -362,42 +363,56 @@ impl PermissionMap {
                 can.insert(request, options);
             }
         }
-        let mut open: BTreeSet<&Request> = can.keys().copied().collect();
-        while !open.is_empty() {
-            let best = granted
-                .iter()
-                .filter(|g| !cover.used.contains_key(**g))
-                .map(|g| {
-                    let hits: Vec<(&Request, bool)> = open
-                        .iter()
-                        .filter_map(|r| {
-                            can[r]
-                                .iter()
-                                .find(|(p, _)| p == g)
-                                .map(|(_, least)| (*r, *least))
-                        })
-                        .collect();
-                    let least = hits.iter().filter(|(_, l)| *l).count();
-                    (*g, hits, least)
-                })
-                .filter(|(_, hits, _)| !hits.is_empty())
-                .max_by(|a, b| {
-                    a.1.len()
-                        .cmp(&b.1.len())
-                        .then(a.2.cmp(&b.2))
-                        .then(self.privilege(b.0).cmp(&self.privilege(a.0)))
-                        .then(b.0.cmp(a.0))
-                });
-            let Some((permission, hits, _)) = best else {
-                break;
-            };
-            for (request, _) in &hits {
-                open.remove(request);
+        // Requests some granted permission is marked least privileged for are covered by such
+        // permissions first, so a broad permission held beside a narrow one comes out unused,
+        // not the narrow one; what is left is covered by any granted permission.
+        let least_requests: BTreeSet<&Request> = can
+            .iter()
+            .filter(|(_, options)| options.iter().any(|(_, least)| *least))
+            .map(|(r, _)| *r)
+            .collect();
+        let rest: BTreeSet<&Request> = can
+            .keys()
+            .copied()
+            .filter(|r| !least_requests.contains(r))
+            .collect();
+        for (mut open, least_only) in [(least_requests, true), (rest, false)] {
+            while !open.is_empty() {
+                let best = granted
+                    .iter()
+                    .map(|g| {
+                        let hits: Vec<(&Request, bool)> = open
+                            .iter()
+                            .filter_map(|r| {
+                                can[r]
+                                    .iter()
+                                    .find(|(p, least)| p == g && (*least || !least_only))
+                                    .map(|(_, least)| (*r, *least))
+                            })
+                            .collect();
+                        let least = hits.iter().filter(|(_, l)| *l).count();
+                        (*g, hits, least)
+                    })
+                    .filter(|(_, hits, _)| !hits.is_empty())
+                    .max_by(|a, b| {
+                        a.1.len()
+                            .cmp(&b.1.len())
+                            .then(a.2.cmp(&b.2))
+                            .then(self.privilege(b.0).cmp(&self.privilege(a.0)))
+                            .then(b.0.cmp(a.0))
+                    });
+                let Some((permission, hits, _)) = best else {
+                    break;
+                };
+                for (request, _) in &hits {
+                    open.remove(request);
+                }
+                cover
+                    .used
+                    .entry(permission.to_owned())
+                    .or_default()
+                    .extend(hits.into_iter().map(|(r, _)| r.clone()));
             }
-            cover.used.insert(
-                permission.to_owned(),
-                hits.into_iter().map(|(r, _)| r.clone()).collect(),
-            );
         }
         cover.unused = granted
             .iter()
@@ -658,6 +673,22 @@ mod tests {
         // A granted permission the map does not know is simply unused.
         let cover = map().cover(&["Not.A.Permission".to_owned()], &[get("/users")]);
         assert_eq!(cover.unused, ["Not.A.Permission"]);
+    }
+
+    /// A broad permission held beside the least privileged one for the requests is the unused
+    /// one, never the narrow one.
+    #[test]
+    fn a_broad_permission_beside_the_least_one_is_the_unused_one() {
+        let granted = vec![
+            "Directory.Read.All".to_owned(),
+            "Application.Read.All".to_owned(),
+        ];
+        let cover = map().cover(&granted, &[get("/applications")]);
+        assert_eq!(
+            cover.used.keys().collect::<Vec<_>>(),
+            ["Application.Read.All"]
+        );
+        assert_eq!(cover.unused, ["Directory.Read.All"]);
     }
 
     /// Mail.ReadWrite used only to read: Mail.Read suffices.

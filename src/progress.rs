@@ -28,13 +28,15 @@ pub enum Phase {
     ReadingDirectory,
     /// Reading the Azure plane (ARM).
     ReadingAzure,
+    /// Reading what identities used (Log Analytics), when a workspace is configured.
+    ReadingUsage,
     /// Assessing and writing the results.
     Publishing,
 }
 
 impl Phase {
     /// Every phase, in order.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Starting,
         Phase::ListingIdentities,
         Phase::ListingApplications,
@@ -42,6 +44,7 @@ impl Phase {
         Phase::ReadingMemberships,
         Phase::ReadingDirectory,
         Phase::ReadingAzure,
+        Phase::ReadingUsage,
         Phase::Publishing,
     ];
 
@@ -60,6 +63,7 @@ impl Phase {
             Phase::ReadingMemberships => "reading group and role memberships",
             Phase::ReadingDirectory => "reading directory roles and grants",
             Phase::ReadingAzure => "reading the Azure plane",
+            Phase::ReadingUsage => "reading the usage logs",
             Phase::Publishing => "assessing and writing results",
         }
     }

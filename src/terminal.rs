@@ -48,7 +48,7 @@ fn short_duration(d: Duration) -> String {
     HumanDuration(d).to_string()
 }
 
-/// `[4/8] reading app role assignments`.
+/// `[4/9] reading app role assignments`.
 fn phase_name(phase: Phase) -> String {
     format!(
         "[{}/{}] {}",
@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(short_duration(Duration::from_secs(9)), "9 seconds");
         assert_eq!(
             phase_name(Phase::ReadingAssignments),
-            "[4/8] reading app role assignments"
+            "[4/9] reading app role assignments"
         );
     }
 }

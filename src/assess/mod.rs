@@ -158,6 +158,10 @@ impl<'a> Assessor<'a> {
                 let paths = self.resolver.paths();
                 record.path_to_tier0 = paths.path_to_tier0(&sp.id);
                 record.actors = paths.actors(&sp.id);
+                record.usage = self
+                    .resolver
+                    .usage()
+                    .and_then(|index| record::IdentityUsage::of(index, &sp.id));
                 record
             })
             .collect();

@@ -15,7 +15,7 @@ use crate::snapshot::graph::ServicePrincipal;
 use crate::snapshot::{DatasetName, PimLicence};
 
 /// Version of the identity record format.
-pub const IDENTITY_SCHEMA_VERSION: &str = "1.3.0";
+pub const IDENTITY_SCHEMA_VERSION: &str = "1.4.0";
 
 /// One line of `identities.ndjson`: a managed identity and the resource behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,12 +84,113 @@ pub struct IdentityRecord {
     /// most dangerous first.
     #[serde(default)]
     pub actors: Actors,
+    /// What it was seen using in the usage window; absent when the usage plane is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<IdentityUsage>,
     /// Number of findings about it.
     #[serde(default)]
     pub finding_count: usize,
     /// Its most severe finding.
     #[serde(default)]
     pub highest_severity: Option<Severity>,
+}
+
+/// Most observed paths or operations a record lists.
+pub const USAGE_LIST_CAP: usize = 50;
+
+/// What an identity was seen doing in the usage window (identity records 1.4.0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityUsage {
+    /// The window, in days.
+    pub window_days: u32,
+    /// Its latest successful sign-in; null when none was seen, or sign-ins are unknown.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_sign_in: Option<time::OffsetDateTime>,
+    /// The resources it signed in to; null when sign-ins are unknown.
+    pub resources: Option<Vec<String>>,
+    /// Its Graph requests, most frequent first (at most 50); null when unknown.
+    pub graph_requests: Option<Vec<ObservedGraphRequest>>,
+    /// How many distinct Graph method and path pairs it used.
+    pub graph_request_count: usize,
+    /// Its ARM writes and actions, most frequent first (at most 50); null when unknown.
+    pub arm_operations: Option<Vec<ObservedArmOperation>>,
+    /// How many distinct ARM operations it performed.
+    pub arm_operation_count: usize,
+}
+
+/// One Graph method and path template, as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedGraphRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path template.
+    pub path: String,
+    /// Requests in the window.
+    pub count: u64,
+    /// The latest.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: time::OffsetDateTime,
+}
+
+/// One ARM operation, as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedArmOperation {
+    /// The operation, e.g. `Microsoft.Compute/virtualMachines/write`.
+    pub operation: String,
+    /// Operations in the window.
+    pub count: u64,
+    /// The latest.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: time::OffsetDateTime,
+}
+
+impl IdentityUsage {
+    /// What `index` holds about the identity `id`.
+    pub fn of(index: &crate::resolve::usage::UsageIndex<'_>, id: &str) -> Option<Self> {
+        let usage = index.usage?;
+        let sign_ins = index.sign_ins(id);
+        let mut graph = index.graph_requests(id).to_vec();
+        graph.sort_by(|a, b| b.count.cmp(&a.count).then(a.path.cmp(&b.path)));
+        let mut arm = index.arm_operations(id).to_vec();
+        arm.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+        Some(Self {
+            window_days: usage.window_days,
+            last_sign_in: sign_ins.iter().map(|s| s.last_seen).max(),
+            resources: usage.sign_ins.known().map(|_| {
+                let mut names: Vec<String> = sign_ins.iter().map(|s| s.resource.clone()).collect();
+                names.sort();
+                names.dedup();
+                names
+            }),
+            graph_request_count: graph.len(),
+            graph_requests: usage.graph_requests.known().map(|_| {
+                graph
+                    .iter()
+                    .take(USAGE_LIST_CAP)
+                    .map(|r| ObservedGraphRequest {
+                        method: r.method.clone(),
+                        path: r.path.clone(),
+                        count: r.count,
+                        last_seen: r.last_seen,
+                    })
+                    .collect()
+            }),
+            arm_operation_count: arm.len(),
+            arm_operations: usage.arm_operations.known().map(|_| {
+                arm.iter()
+                    .take(USAGE_LIST_CAP)
+                    .map(|o| ObservedArmOperation {
+                        operation: o.operation.clone(),
+                        count: o.count,
+                        last_seen: o.last_seen,
+                    })
+                    .collect()
+            }),
+        })
+    }
 }
 
 impl IdentityRecord {
@@ -121,6 +222,7 @@ impl IdentityRecord {
             pim: None,
             path_to_tier0: None,
             actors: Actors::default(),
+            usage: None,
             finding_count: 0,
             highest_severity: None,
         }

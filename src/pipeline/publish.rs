@@ -154,6 +154,14 @@ impl Publisher {
         manifest.collected_at = Some(snapshot.collected_at);
         // Entries of suppressions.json that were skipped (recorded in the snapshot, so a
         // replay reports them too).
+        // Usage results the query API cut even in one-hour slices: their rules stayed silent.
+        for cut in snapshot.usage.iter().flat_map(|u| &u.truncated) {
+            let warning = format!(
+                "the usage plane's result was cut at the Log Analytics query API's limit even in one-hour slices, so the usage rules that read it were left out: {cut}"
+            );
+            tracing::warn!("{warning}");
+            manifest.warnings.push(warning);
+        }
         for rejected in &snapshot.settings.rejected_suppressions {
             let warning = format!(
                 "suppressions.json entry {} was skipped (the others apply): {}",

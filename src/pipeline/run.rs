@@ -2,7 +2,8 @@
 //! (the lock, renewed while the run works), the inputs besides Graph, collection, then the
 //! [`Publisher`]. Also the single-identity assessment and run status reads.
 
-use crate::progress::Progress;
+use crate::progress::{Phase, Progress};
+use crate::usage::{self, UsagePlane};
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -47,6 +48,7 @@ struct QueuedPointer {
 pub struct Scanner {
     graph: GraphClient,
     azure: AzurePlane,
+    usage: UsagePlane,
     publisher: Publisher,
     settings: AssessmentSettings,
     run_timeout: Duration,
@@ -64,6 +66,7 @@ impl Scanner {
         Self {
             graph,
             azure: AzurePlane::off(),
+            usage: UsagePlane::off(),
             publisher: Publisher::new(store),
             settings,
             run_timeout: DEFAULT_RUN_TIMEOUT,
@@ -81,6 +84,12 @@ impl Scanner {
     /// gets its own, which only its `scans/{runId}.json` shows.
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Reads what identities used from `usage`'s workspace (a new scanner has it off).
+    pub fn with_usage(mut self, usage: UsagePlane) -> Self {
+        self.usage = usage;
         self
     }
 
@@ -494,7 +503,7 @@ impl Scanner {
             collect::collect_tenant(graph, azure, tenant_id, scanner_identity, settings).await;
         manifest.graph = graph.stats().snapshot();
         crate::telemetry::memory_mark("collected");
-        let snapshot = match collected {
+        let mut snapshot = match collected {
             Ok(snapshot) => snapshot,
             Err(e) => {
                 tracing::error!(error = %e, "collection failed");
@@ -509,7 +518,14 @@ impl Scanner {
             }
         };
 
-        // 5. Assess (pure) and publish.
+        // 5. What the identities were seen using, when a workspace is configured.
+        if self.usage.is_on() {
+            graph.progress().enter(Phase::ReadingUsage, None);
+            snapshot.usage =
+                usage::collect_usage(&self.usage, snapshot.collected_at, &mut snapshot.gaps).await;
+        }
+
+        // 6. Assess (pure) and publish.
         self.publisher
             .publish(manifest, prefix, &snapshot, status, graph.progress())
             .await

@@ -56,6 +56,7 @@ pub(super) fn identity(id: &str, name: &str) -> IdentityRecord {
         pim: None,
         path_to_tier0: None,
         actors: Default::default(),
+        usage: None,
         finding_count: 1,
         highest_severity: Some(Severity::Critical),
     }

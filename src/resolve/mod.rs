@@ -13,6 +13,7 @@ pub mod identity_kind;
 pub mod paths;
 pub mod principals;
 mod roles;
+pub mod usage;
 
 use std::collections::HashMap;
 
@@ -64,6 +65,7 @@ pub struct Resolver<'a> {
     by_id: HashMap<String, usize>,
     tiers: Vec<Option<Tier>>,
     paths: AttackPaths<'a>,
+    usage: Option<usage::UsageIndex<'a>>,
 }
 
 impl std::fmt::Debug for Resolver<'_> {
@@ -106,6 +108,7 @@ impl<'a> Resolver<'a> {
             by_id,
             tiers: Vec::new(),
             paths: AttackPaths::default(),
+            usage: usage::UsageIndex::new(snapshot),
         };
         let mut tiers = Vec::with_capacity(resolver.subjects.len());
         let mut nodes = Vec::with_capacity(resolver.subjects.len());
@@ -209,6 +212,11 @@ impl<'a> Resolver<'a> {
         self.index.azure.as_ref()
     }
 
+    /// The usage plane, indexed; `None` when it was off.
+    pub fn usage(&self) -> Option<&usage::UsageIndex<'a>> {
+        self.usage.as_ref()
+    }
+
     /// Resolves one subject.
     pub fn resolve(&self, subject: Subject<'_>) -> PrincipalView {
         match subject {
@@ -234,6 +242,7 @@ impl<'a> Resolver<'a> {
             identities,
             service_principals,
             azure: self.azure(),
+            usage: self.usage.as_ref(),
             resolver: self,
             tenant_pass,
         }
@@ -255,6 +264,8 @@ pub struct TenantView<'a> {
     pub service_principals: Vec<PrincipalView>,
     /// The Azure plane, indexed; `None` when it is unknown.
     pub azure: Option<&'a AzureIndex<'a>>,
+    /// The usage plane, indexed; `None` when it was off.
+    pub usage: Option<&'a usage::UsageIndex<'a>>,
     resolver: &'a Resolver<'a>,
     tenant_pass: bool,
 }

@@ -12,6 +12,7 @@ mod paths;
 mod privileges;
 mod scanner;
 mod suppression;
+mod usage;
 
 use serde::{Deserialize, Serialize};
 
@@ -177,6 +178,10 @@ pub const RULES: &[Rule] = &[
     paths::CROSS_TENANT_CONTROL,
     paths::BROAD_WRITE_ROLE,
     paths::OWNS_MORE_PRIVILEGED,
+    usage::UNUSED_PERMISSION,
+    usage::NARROWER_PERMISSION,
+    usage::AZURE_ROLE_BROADER_THAN_USE,
+    usage::DORMANT_PRIVILEGED_IDENTITY,
 ];
 
 /// Looks a rule up by id.

@@ -16,13 +16,13 @@ const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 /// SharePoint Online's application id.
 const SHAREPOINT_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
 
-fn is_graph(role: &ResolvedAppRole) -> bool {
+pub(super) fn is_graph(role: &ResolvedAppRole) -> bool {
     role.resource_app_id
         .as_deref()
         .is_some_and(|a| a.eq_ignore_ascii_case(MICROSOFT_GRAPH_APP_ID))
 }
 
-fn permission_label(role: &ResolvedAppRole) -> String {
+pub(super) fn permission_label(role: &ResolvedAppRole) -> String {
     let name = role
         .permission
         .clone()
@@ -33,7 +33,7 @@ fn permission_label(role: &ResolvedAppRole) -> String {
     }
 }
 
-fn remove_app_role(
+pub(super) fn remove_app_role(
     view: &TenantView<'_>,
     subject: &PrincipalView,
     role: &ResolvedAppRole,

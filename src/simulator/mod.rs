@@ -13,6 +13,7 @@ mod arm_api;
 pub mod estate;
 mod graph_api;
 mod index;
+pub mod loganalytics;
 pub mod tenant;
 pub mod token;
 
@@ -261,6 +262,10 @@ impl RunningSimulator {
             .route(
                 "/providers/Microsoft.ResourceGraph/resources",
                 axum::routing::post(arm_api::resource_graph),
+            )
+            .route(
+                "/v1/workspaces/{workspace}/query",
+                axum::routing::post(loganalytics::query),
             )
             .route("/subscriptions", get(arm_api::subscription_list))
             .route("/subscriptions/{*path}", get(arm_api::arm_get))

@@ -68,6 +68,9 @@ pub struct SimTenant {
     /// The Azure plane (Azure Resource Manager and Resource Graph); empty when absent.
     #[serde(default)]
     pub arm: super::arm::SimArm,
+    /// The Log Analytics workspace the usage plane reads; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_analytics: Option<super::loganalytics::SimWorkspace>,
 }
 
 /// The embedded demo tenant.

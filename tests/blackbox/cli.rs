@@ -26,7 +26,7 @@ fn demo_runs_the_whole_pipeline_and_prints_a_summary() {
     assert!(stdout.contains("id-github-deploy"));
     assert!(
         stdout
-            .contains("51 findings: 15 critical, 17 high, 9 medium, 3 low, 7 info (3 suppressed)"),
+            .contains("67 findings: 15 critical, 26 high, 11 medium, 6 low, 9 info (3 suppressed)"),
         "{stdout}"
     );
     assert!(
@@ -122,13 +122,43 @@ fn normalise_suppression_expiry(text: &str) -> String {
     out
 }
 
+/// Replaces the times the usage plane reports (relative to the run: the window and when each
+/// use was last seen) with a fixed one, in compact or pretty JSON.
+fn normalise_usage_times(text: &str) -> String {
+    let mut out = text.to_owned();
+    for key in [
+        "windowStart",
+        "windowEnd",
+        "firstSeen",
+        "lastSeen",
+        "lastSignIn",
+    ] {
+        for opening in [format!("\"{key}\":\""), format!("\"{key}\": \"")] {
+            let mut rebuilt = String::with_capacity(out.len());
+            let mut rest = out.as_str();
+            while let Some(at) = rest.find(&opening) {
+                let value_start = at + opening.len();
+                rebuilt.push_str(&rest[..value_start]);
+                rebuilt.push_str("2026-12-01T00:00:00Z");
+                let value_end = rest[value_start..]
+                    .find('"')
+                    .map_or(rest.len(), |n| value_start + n);
+                rest = &rest[value_end..];
+            }
+            rebuilt.push_str(rest);
+            out = rebuilt;
+        }
+    }
+    out
+}
+
 #[test]
 fn demo_findings_match_the_reviewed_golden_file() {
     let out = tempfile::tempdir().unwrap();
     let run = demo_run(out.path());
-    let findings = normalise_suppression_expiry(&normalise_endpoint(
+    let findings = normalise_usage_times(&normalise_suppression_expiry(&normalise_endpoint(
         &std::fs::read_to_string(run.join("findings.ndjson")).unwrap(),
-    ));
+    )));
     let golden_path = format!(
         "{}/tests/golden/demo-findings.ndjson",
         env!("CARGO_MANIFEST_DIR")
@@ -745,7 +775,7 @@ fn json_output_for_pipes_and_phase_lines_for_logs() {
     assert_eq!(document["exitCode"], 3);
     assert_eq!(document["gate"]["failOn"], "critical");
     assert_eq!(document["gate"]["hits"], 15);
-    assert_eq!(document["counts"]["findings"], 51);
+    assert_eq!(document["counts"]["findings"], 67);
     let top = document["topFindings"].as_array().unwrap();
     assert_eq!(top.len(), 40);
     assert_eq!(top[0]["severity"], "critical");
@@ -763,7 +793,7 @@ fn json_output_for_pipes_and_phase_lines_for_logs() {
         );
     }
     assert!(
-        stderr.contains("[4/8] reading app role assignments (17 principals)"),
+        stderr.contains("[4/9] reading app role assignments (17 principals)"),
         "{stderr}"
     );
     assert!(stderr.contains("mi-assess: finished in"), "{stderr}");
@@ -972,7 +1002,7 @@ fn the_sample_records_in_the_docs_come_from_the_demo() {
     let mut docs = std::fs::read_to_string(&path).unwrap();
     let mut stale = Vec::new();
     for (kind, pretty) in samples {
-        let pretty = normalise_endpoint(&pretty);
+        let pretty = normalise_usage_times(&normalise_endpoint(&pretty));
         let begin = format!("<!-- sample:{kind}:begin -->\n");
         let end = format!("<!-- sample:{kind}:end -->");
         let start = docs.find(&begin).unwrap() + begin.len();
@@ -1053,7 +1083,7 @@ fn a_terminal_gets_a_progress_bar() {
     assert!(output.status.success());
     let screen = String::from_utf8_lossy(&output.stdout);
     assert!(
-        screen.contains("[8/8] assessing and writing results ["),
+        screen.contains("[9/9] assessing and writing results ["),
         "{screen}"
     );
     assert!(screen.contains("/17 subjects"), "{screen}");

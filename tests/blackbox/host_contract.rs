@@ -452,7 +452,7 @@ async fn a_running_scan_shows_its_progress() {
     );
     let running = seen.last().unwrap();
     let progress = &running["progress"];
-    assert_eq!(progress["phases"], 8);
+    assert_eq!(progress["phases"], 9);
     assert!(progress["phaseNumber"].as_u64().unwrap() >= 1);
     assert!(progress["label"].is_string() && progress["unit"].is_string());
     assert!(

@@ -17,3 +17,4 @@ mod runs;
 mod scale;
 mod store_conformance;
 mod support;
+mod usage;

@@ -16,6 +16,7 @@ EXPECTED_FILES = {
     "modules/monitoring.bicep",
     "modules/rbac.bicep",
     "modules/storage.bicep",
+    "modules/usage-reader.bicep",
     "mg/mg-reader.bicep",
 }
 ROLE = {
@@ -25,6 +26,7 @@ ROLE = {
     "metricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
 GRAPH_ROLES = ["Application.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory", "Directory.Read.All"]
 
 
@@ -188,6 +190,16 @@ class Permissions(unittest.TestCase):
         self.assertIn("contains(r.allowedMemberTypes, 'Application')", graph)
         script = ic.read(ic.ROOT / "scripts" / "grant-graph-roles.sh")
         self.assertIn('ROLES="' + ",".join(GRAPH_ROLES) + '"', script)
+
+    def test_usage_reader_is_optional_and_scoped_to_the_workspace(self):
+        usage = code("modules/usage-reader.bicep")
+        self.assertIn(f"var logAnalyticsReader = '{LOG_ANALYTICS_READER}'", usage)
+        reader = self._assignment(usage, "reader")
+        self.assertIn("scope: workspace\n", reader)  # the workspace, not its resource group
+        self.assertIn("principalId: scannerPrincipalId", reader)
+        self.assertEqual(len(re.findall(r"roleAssignments@", usage)), 1)
+        self.assertRegex(code("main.bicep"),
+                         r"module usageReader 'modules/usage-reader\.bicep' = if \(!empty\(logAnalyticsWorkspaceResourceId\)\)")
 
     def test_management_group_reader_is_separate(self):
         mg = code("mg/mg-reader.bicep")
