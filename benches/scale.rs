@@ -23,6 +23,11 @@
 //!                              whether the findings are identical with faults and without, and
 //!                              the CPU time of the graph build and path search and of the rules
 //!                              and record fields that read the graph (in process, one walk)
+//!   --usage 50000              the usage-plane row: this size with a Log Analytics workspace of
+//!                              evidence (`simulate --usage`), assessed with the plane on and off
+//!                              against the same simulator; prints its queries, rows and seconds,
+//!                              and the run's wall time with it against without it (the plane
+//!                              must stay within 20% of the run's wall time)
 //!   --latency-ms 50
 //!
 //! The simulator runs as its own process (`mi-assess simulate`), and so does each assessment
@@ -55,6 +60,8 @@ struct Simulator {
     graph: String,
     identity_endpoint: String,
     identity_header: String,
+    /// The workspace of `simulate --usage`.
+    workspace: Option<String>,
 }
 
 impl Drop for Simulator {
@@ -79,6 +86,17 @@ fn simulator_estate(
     budget: &str,
     estate: bool,
 ) -> Simulator {
+    simulator_full(identities, latency_ms, faults, budget, estate, false)
+}
+
+fn simulator_full(
+    identities: usize,
+    latency_ms: u64,
+    faults: bool,
+    budget: &str,
+    estate: bool,
+    usage: bool,
+) -> Simulator {
     let mut command = Command::new(BIN);
     command.args([
         "simulate",
@@ -98,6 +116,9 @@ fn simulator_estate(
             "--resources-per-identity",
             "2",
         ]);
+    }
+    if usage {
+        command.arg("--usage");
     }
     if faults {
         command.args([
@@ -125,6 +146,9 @@ fn simulator_estate(
         graph: endpoints["graphEndpoint"].as_str().unwrap().to_owned(),
         identity_endpoint: endpoints["identityEndpoint"].as_str().unwrap().to_owned(),
         identity_header: endpoints["identityHeader"].as_str().unwrap().to_owned(),
+        workspace: endpoints["logAnalyticsWorkspaceId"]
+            .as_str()
+            .map(str::to_owned),
     }
 }
 
@@ -179,8 +203,24 @@ fn header() {
 
 /// One full assessment; returns its row and its sorted, endpoint-normalised findings.
 fn assess(label: &str, sim: &Simulator, out: &Path) -> (Row, Vec<String>) {
+    let (row, findings, _) = assess_with(label, sim, out, false);
+    (row, findings)
+}
+
+/// [`assess`], reading the simulator's workspace when `usage`; also returns the run's
+/// statistics.
+fn assess_with(label: &str, sim: &Simulator, out: &Path, usage: bool) -> (Row, Vec<String>, Value) {
     let stats_path = out.join("stats.json");
-    let status = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    if usage {
+        command
+            .env(
+                "MI_ASSESS_LOG_ANALYTICS_WORKSPACE_ID",
+                sim.workspace.as_deref().expect("simulate --usage"),
+            )
+            .env("MI_ASSESS_LOG_ANALYTICS_ENDPOINT", &sim.graph);
+    }
+    let status = command
         .args(["assess", "--out"])
         .arg(out)
         .arg("--stats-json")
@@ -216,7 +256,7 @@ fn assess(label: &str, sim: &Simulator, out: &Path) -> (Row, Vec<String>) {
         peak_rss_mb: stats["peakRssBytes"].as_f64().map(|b| b / 1_048_576.0),
         ru_per_second: RU_PER_SECOND,
     };
-    (row, lines)
+    (row, lines, stats)
 }
 
 /// The plain sequential approach: list, then two calls per identity, one at a time.
@@ -521,6 +561,7 @@ async fn main() {
     let smalls = list(&args, "--small", &[10_000]);
     let walks = list(&args, "--walks", &[50_000]);
     let estates = list(&args, "--estate", &[50_000]);
+    let usages = list(&args, "--usage", &[50_000]);
     let latency = list(&args, "--latency-ms", &[50])[0] as u64;
     println!(
         "mi-assess scale benchmark: L budget (8,000 RU / 10 s), {latency} ms latency per response\n"
@@ -548,6 +589,47 @@ async fn main() {
                 );
             }
         }
+    }
+    for &n in &usages {
+        let sim = simulator_full(n, latency, false, "large", false, true);
+        let off_dir = tempfile::tempdir().unwrap();
+        let (off, off_findings, _) = assess_with(
+            &format!("mi-assess {n}, usage off"),
+            &sim,
+            off_dir.path(),
+            false,
+        );
+        off.print();
+        let on_dir = tempfile::tempdir().unwrap();
+        let (on, on_findings, stats) = assess_with(
+            &format!("mi-assess {n} + usage plane"),
+            &sim,
+            on_dir.path(),
+            true,
+        );
+        on.print();
+        let usage = &stats["usage"];
+        let plane_seconds = usage["milliseconds"].as_f64().unwrap_or(0.0) / 1000.0;
+        let added = on_findings.len() - off_findings.len();
+        let others_same = on_findings
+            .iter()
+            .filter(|l| !l.contains("\"ruleId\":\"MI-USE-"))
+            .eq(off_findings.iter());
+        println!(
+            "    usage plane at {n}: {} queries, {} rows, {plane_seconds:.1} s of queries ({:.1}% of the run's {:.1} s wall); run wall {:.1} s with it vs {:.1} s without ({:+.1}%); {added} usage findings, other findings {}",
+            usage["queries"],
+            usage["rows"],
+            100.0 * plane_seconds / on.wall,
+            on.wall,
+            on.wall,
+            off.wall,
+            100.0 * (on.wall - off.wall) / off.wall,
+            if others_same {
+                "identical"
+            } else {
+                "DIFFERENT"
+            }
+        );
     }
     for &n in &faults {
         let sim = simulator(n, latency, true);

@@ -27,6 +27,9 @@ use crate::snapshot::suppressions::SUPPRESSIONS_FILE;
 use crate::snapshot::{AssessmentSettings, TenantSnapshot};
 use crate::{summary, telemetry};
 
+/// The workspace id of `simulate --usage`.
+const GENERATED_WORKSPACE_ID: &str = "00000000-0000-4000-8000-00000000a11a";
+
 /// Default output directory of `mi-assess assess`.
 pub const DEFAULT_OUT_DIR: &str = "mi-assess-results";
 
@@ -169,6 +172,10 @@ pub struct SimulateArgs {
     /// Seed of the generated tenant and of the fault generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
+    /// Give the generated tenant a Log Analytics workspace with usage evidence for every
+    /// identity (its id is printed as logAnalyticsWorkspaceId).
+    #[arg(long, requires = "identities")]
+    pub usage: bool,
     /// Azure role assignments per managed identity in the generated tenant's Azure estate, on
     /// average; a realistic estate is 10 (0 with --resources-per-identity 0, the default: no
     /// readable subscription).
@@ -537,6 +544,7 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                     "credentialServicePrincipals": outcome.manifest.counts.credential_service_principals,
                     "findings": outcome.manifest.counts.findings,
                     "graph": outcome.manifest.graph,
+                    "usage": outcome.manifest.usage,
                     "peakRssBytes": crate::telemetry::memory_bytes().map(|(_, peak)| peak),
                     "prefix": outcome.prefix,
                 });
@@ -556,14 +564,21 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let tenant = match args.identities {
-        Some(n) => SimTenant::generated_with(
-            n,
-            args.seed,
-            estate_size(
-                args.role_assignments_per_identity,
-                args.resources_per_identity,
-            ),
-        ),
+        Some(n) => {
+            let tenant = SimTenant::generated_with(
+                n,
+                args.seed,
+                estate_size(
+                    args.role_assignments_per_identity,
+                    args.resources_per_identity,
+                ),
+            );
+            if args.usage {
+                tenant.with_usage_evidence(GENERATED_WORKSPACE_ID)
+            } else {
+                tenant
+            }
+        }
         None => SimTenant::demo().context("loading the embedded demo tenant")?,
     };
     let options = SimOptions {
@@ -593,6 +608,12 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             "identityEndpoint": simulator.identity_endpoint(),
             "identityHeader": simulator.identity_header(),
             "tenantId": simulator.tenant().tenant_id,
+            "logAnalyticsWorkspaceId": simulator
+                .tenant()
+                .tenant()
+                .log_analytics
+                .as_ref()
+                .map(|w| w.workspace_id.clone()),
         })
     );
     tokio::signal::ctrl_c()

@@ -26,7 +26,7 @@ use crate::auth::TokenSource;
 use crate::http::{self, Attempt, Method, RetryPolicy};
 use crate::permission_map::uri_template;
 use crate::snapshot::usage::{
-    ArmOperationRow, GraphRequestRow, SignInRow, USAGE_PERMISSION, UsageSnapshot,
+    ArmOperationRow, GraphRequestRow, SignInRow, USAGE_PERMISSION, UsageCost, UsageSnapshot,
 };
 use crate::snapshot::{CollectionGap, Dataset, DatasetName};
 
@@ -373,6 +373,7 @@ pub async fn collect_usage(
     gaps: &mut Vec<CollectionGap>,
 ) -> Option<UsageSnapshot> {
     let client = plane.client.as_ref()?;
+    let started = std::time::Instant::now();
     let start = now - time::Duration::days(i64::from(plane.window_days));
     let mut truncated = Vec::new();
     let (sign_ins, graph, arm) = futures::join!(
@@ -380,6 +381,18 @@ pub async fn collect_usage(
         read(client, Evidence::GraphRequests, start, now),
         read(client, Evidence::ArmOperations, start, now),
     );
+    let mut cost = UsageCost {
+        milliseconds: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ..UsageCost::default()
+    };
+    for (queries, rows) in [&sign_ins, &graph, &arm]
+        .into_iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|(answer, _, queries)| (*queries, answer.rows.len() as u64))
+    {
+        cost.queries += queries;
+        cost.rows += rows;
+    }
     let sign_ins = dataset(
         Evidence::SignIns,
         sign_ins,
@@ -412,6 +425,7 @@ pub async fn collect_usage(
         graph_requests,
         arm_operations,
         truncated,
+        cost,
     })
 }
 
@@ -423,14 +437,16 @@ async fn read(
     evidence: Evidence,
     start: OffsetDateTime,
     end: OffsetDateTime,
-) -> Result<(QueryAnswer, Vec<String>), QueryError> {
+) -> Result<(QueryAnswer, Vec<String>, u64), QueryError> {
     let mut slices = vec![(start, end)];
+    let mut queries = 0;
     let mut whole = QueryAnswer::default();
     let mut cut = Vec::new();
     while let Some((from, to)) = slices.pop() {
         let answer = client
             .query(evidence.query(), from, to, evidence.table())
             .await?;
+        queries += 1;
         let length = to - from;
         if answer.partial.is_some()
             && length > time::Duration::try_from(MIN_SLICE).unwrap_or_default() * 2
@@ -453,14 +469,14 @@ async fn read(
             whole.rows.extend(answer.rows);
         }
     }
-    Ok((whole, cut))
+    Ok((whole, cut, queries))
 }
 
 /// One evidence as a data set: the rows merged by key (the same key may come from several
 /// slices), not applicable when the table is missing, unknown (with a gap) otherwise.
 fn dataset<T>(
     evidence: Evidence,
-    read: Result<(QueryAnswer, Vec<String>), QueryError>,
+    read: Result<(QueryAnswer, Vec<String>, u64), QueryError>,
     gaps: &mut Vec<CollectionGap>,
     truncated: &mut Vec<String>,
     rows: fn(&QueryAnswer) -> Result<Vec<T>, String>,
@@ -477,7 +493,7 @@ fn dataset<T>(
         }
     };
     match read {
-        Ok((answer, cut)) => match rows(&answer) {
+        Ok((answer, cut, _)) => match rows(&answer) {
             Ok(items) => {
                 truncated.extend(cut);
                 Dataset::Collected { items }

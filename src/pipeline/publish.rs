@@ -152,6 +152,17 @@ impl Publisher {
         progress.enter(Phase::Publishing, Some(subjects));
         crate::telemetry::memory_mark("indexed");
         manifest.collected_at = Some(snapshot.collected_at);
+        manifest.usage = snapshot
+            .usage
+            .as_ref()
+            .map(|u| crate::results::records::ManifestUsage {
+                workspace_id: u.workspace_id.clone(),
+                window_days: u.window_days,
+                queries: u.cost.queries,
+                rows: u.cost.rows,
+                milliseconds: u.cost.milliseconds,
+                truncated: u.truncated.len(),
+            });
         // Entries of suppressions.json that were skipped (recorded in the snapshot, so a
         // replay reports them too).
         // Usage results the query API cut even in one-hour slices: their rules stayed silent.

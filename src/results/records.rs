@@ -329,11 +329,32 @@ pub struct Manifest {
     /// The previous complete run the changes compare against.
     #[serde(default)]
     pub previous_run_id: Option<Uuid>,
+    /// What the usage plane read and cost; absent when it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ManifestUsage>,
     /// Why the run failed without finishing, when that is what happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
     /// The mi-assess version that produced the run.
     pub tool_version: String,
+}
+
+/// The usage plane in a manifest: where it read, over which window, at what cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestUsage {
+    /// The workspace.
+    pub workspace_id: String,
+    /// The window, in days.
+    pub window_days: u32,
+    /// Queries sent (window slices included).
+    pub queries: u64,
+    /// Rows read.
+    pub rows: u64,
+    /// Milliseconds it took.
+    pub milliseconds: u64,
+    /// Results still cut at the query API's limit.
+    pub truncated: usize,
 }
 
 /// Checks that could not apply in this tenant, and why.
@@ -388,6 +409,7 @@ impl Manifest {
             not_applicable: Vec::new(),
             warnings: Vec::new(),
             previous_run_id: None,
+            usage: None,
             failure_reason: None,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         }

@@ -106,6 +106,55 @@ impl SimTenant {
         Self::generated_with(identities, seed, EstateSize::none())
     }
 
+    /// The same tenant with a Log Analytics workspace (`workspace_id`) holding evidence for
+    /// every managed identity: nine in ten signed in to Graph in the last month, one in three
+    /// read users through Graph, one in five wrote a storage account; the rest are dormant.
+    pub fn with_usage_evidence(mut self, workspace_id: &str) -> Self {
+        use super::loganalytics::{SimArmOperation, SimGraphRequest, SimSignIn, SimWorkspace};
+        let mut workspace = SimWorkspace {
+            workspace_id: workspace_id.to_owned(),
+            tables: vec![
+                "AADManagedIdentitySignInLogs".into(),
+                "MicrosoftGraphActivityLogs".into(),
+                "AzureActivity".into(),
+            ],
+            ..SimWorkspace::default()
+        };
+        let identities: Vec<String> = self
+            .service_principals
+            .iter()
+            .filter(|sp| sp["servicePrincipalType"] == "ManagedIdentity")
+            .filter_map(|sp| sp["id"].as_str().map(str::to_owned))
+            .collect();
+        for (i, id) in identities.iter().enumerate() {
+            let day = (i % 29) as f64 + 0.5;
+            if i % 10 != 0 {
+                workspace.sign_ins.push(SimSignIn {
+                    service_principal_id: id.clone(),
+                    resource: "Microsoft Graph".into(),
+                    days_ago: vec![day, day + 0.25],
+                });
+            }
+            if i % 3 == 0 {
+                workspace.graph_requests.push(SimGraphRequest {
+                    service_principal_id: id.clone(),
+                    method: "GET".into(),
+                    uri: format!("https://graph.microsoft.com/v1.0/users/{id}?$select=id"),
+                    days_ago: vec![day],
+                });
+            }
+            if i % 5 == 0 {
+                workspace.arm_operations.push(SimArmOperation {
+                    caller: id.clone(),
+                    operation: "Microsoft.Storage/storageAccounts/write".into(),
+                    days_ago: vec![day],
+                });
+            }
+        }
+        self.log_analytics = Some(workspace);
+        self
+    }
+
     /// [`Self::generated`] with an Azure estate of `estate`'s size ([`EstateSize::none`]: ARM
     /// answers but no subscription is readable). See [`super::estate`].
     pub fn generated_with(identities: usize, seed: u32, estate: EstateSize) -> Self {

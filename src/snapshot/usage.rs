@@ -37,6 +37,21 @@ pub struct UsageSnapshot {
     /// what they lack is unknown, and the rules that read them say so.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+    /// What reading it cost.
+    #[serde(default)]
+    pub cost: UsageCost,
+}
+
+/// What the usage plane cost a run: queries sent (window slices included), rows read, time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageCost {
+    /// Queries sent, retries not counted.
+    pub queries: u64,
+    /// Rows the answers held.
+    pub rows: u64,
+    /// Milliseconds from the first query to the last answer.
+    pub milliseconds: u64,
 }
 
 /// Sign-ins of one service principal to one resource.
