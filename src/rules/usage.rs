@@ -18,10 +18,10 @@ use super::privileges::{is_graph, permission_label, remove_app_role};
 use super::{Finding, Rule, Scope, az_rest};
 use crate::classification::Tier;
 use crate::model::Severity;
-use crate::permission_map::{PermissionMap, Request};
+use crate::permission_map::{Cover, PermissionMap, Request};
 use crate::resolve::TenantView;
 use crate::resolve::azure::ResolvedAzureRole;
-use crate::resolve::principals::PrincipalView;
+use crate::resolve::principals::{PrincipalView, ResolvedAppRole};
 use crate::resolve::usage::UsageIndex;
 use crate::snapshot::Dataset;
 use crate::snapshot::usage::UsageSnapshot;
@@ -191,23 +191,45 @@ fn graph_permissions(
         .collect()
 }
 
+/// Each identity of the chunk that holds Graph permissions, with them and what covers its
+/// observed requests; `None` when the Graph activity was not read whole.
+#[allow(clippy::type_complexity)]
+fn graph_covers<'v>(
+    view: &'v TenantView<'_>,
+) -> Option<(
+    &'v UsageIndex<'v>,
+    &'v UsageSnapshot,
+    Vec<(
+        &'v PrincipalView,
+        Vec<(&'v str, &'v ResolvedAppRole)>,
+        Cover,
+    )>,
+)> {
+    let (index, usage) = readable(view, |u| &u.graph_requests, "MicrosoftGraphActivityLogs")?;
+    let map = PermissionMap::embedded().ok()?;
+    let covers = view
+        .identities
+        .iter()
+        .filter_map(|subject| {
+            let held = graph_permissions(subject);
+            if held.is_empty() {
+                return None;
+            }
+            let names: Vec<String> = held.iter().map(|(p, _)| (*p).to_owned()).collect();
+            let cover = map.cover(&names, &requests(index, subject));
+            Some((subject, held, cover))
+        })
+        .collect();
+    Some((index, usage, covers))
+}
+
 fn unused_permissions(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &UNUSED_PERMISSION;
-    let Some((index, usage)) = readable(view, |u| &u.graph_requests, "MicrosoftGraphActivityLogs")
-    else {
-        return Vec::new();
-    };
-    let Ok(map) = PermissionMap::embedded() else {
+    let Some((index, usage, covers)) = graph_covers(view) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for subject in &view.identities {
-        let held = graph_permissions(subject);
-        if held.is_empty() {
-            continue;
-        }
-        let names: Vec<String> = held.iter().map(|(p, _)| (*p).to_owned()).collect();
-        let cover = map.cover(&names, &requests(index, subject));
+    for (subject, held, cover) in &covers {
         for (permission, role) in held
             .iter()
             .filter(|(p, _)| cover.unused.iter().any(|u| u.eq_ignore_ascii_case(p)))
@@ -245,21 +267,11 @@ fn unused_permissions(view: &TenantView<'_>) -> Vec<Finding> {
 
 fn narrower_permissions(view: &TenantView<'_>) -> Vec<Finding> {
     let rule = &NARROWER_PERMISSION;
-    let Some((index, usage)) = readable(view, |u| &u.graph_requests, "MicrosoftGraphActivityLogs")
-    else {
-        return Vec::new();
-    };
-    let Ok(map) = PermissionMap::embedded() else {
+    let Some((_, usage, covers)) = graph_covers(view) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for subject in &view.identities {
-        let held = graph_permissions(subject);
-        if held.is_empty() {
-            continue;
-        }
-        let names: Vec<String> = held.iter().map(|(p, _)| (*p).to_owned()).collect();
-        let cover = map.cover(&names, &requests(index, subject));
+    for (subject, held, cover) in &covers {
         for narrower in &cover.narrower {
             let Some((_, role)) = held
                 .iter()
