@@ -533,9 +533,34 @@ fn dormant_privileged_identities(view: &TenantView<'_>) -> Vec<Finding> {
             if policy {
                 "An Azure Policy assignment's identity signs in only when a deploy-if-not-exists or modify remediation runs: check the assignment still needs its roles.".to_owned()
             } else {
+                let removals: Vec<String> = subject
+                    .app_roles
+                    .iter()
+                    .flatten()
+                    .map(|role| remove_app_role(view, subject, role))
+                    .chain(
+                        subject
+                            .azure_roles
+                            .iter()
+                            .flatten()
+                            .filter(|role| role.via_group.is_none())
+                            .map(|role| {
+                                format!(
+                                    "az role assignment delete --ids {}",
+                                    crate::model::shell_quote(&role.assignment_id)
+                                )
+                            }),
+                    )
+                    .take(SAMPLES)
+                    .collect();
                 format!(
-                    "Confirm nothing needs {}, then remove its privileges or delete it; if it runs rarely, hold its roles just in time (PIM) instead of standing.",
-                    subject.display_name
+                    "Confirm nothing needs {}, then remove its privileges{} or delete it; if it runs rarely, hold its roles just in time (PIM) instead of standing.",
+                    subject.display_name,
+                    if removals.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", removals.join("; "))
+                    }
                 )
             },
         ));
