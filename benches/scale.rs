@@ -62,6 +62,8 @@ struct Simulator {
     identity_header: String,
     /// The workspace of `simulate --usage`.
     workspace: Option<String>,
+    /// Its query API.
+    log_analytics: Option<String>,
 }
 
 impl Drop for Simulator {
@@ -149,6 +151,9 @@ fn simulator_full(
         workspace: endpoints["logAnalyticsWorkspaceId"]
             .as_str()
             .map(str::to_owned),
+        log_analytics: endpoints["logAnalyticsEndpoint"]
+            .as_str()
+            .map(str::to_owned),
     }
 }
 
@@ -218,7 +223,10 @@ fn assess_with(label: &str, sim: &Simulator, out: &Path, usage: bool) -> (Row, V
                 "MI_ASSESS_LOG_ANALYTICS_WORKSPACE_ID",
                 sim.workspace.as_deref().expect("simulate --usage"),
             )
-            .env("MI_ASSESS_LOG_ANALYTICS_ENDPOINT", &sim.graph);
+            .env(
+                "MI_ASSESS_LOG_ANALYTICS_ENDPOINT",
+                sim.log_analytics.as_deref().expect("simulate prints it"),
+            );
     }
     let status = command
         .args(["assess", "--out"])

@@ -425,7 +425,8 @@ async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
                     config::UsageSettings {
                         workspace_id: w.workspace_id.clone(),
                         window_days: config::DEFAULT_USAGE_WINDOW_DAYS,
-                        endpoint: simulator.graph_endpoint().clone(),
+                        endpoint: url::Url::parse(&simulator.log_analytics_endpoint())
+                            .unwrap_or_else(|_| simulator.graph_endpoint().clone()),
                     }
                 }),
                 run_timeout: config::DEFAULT_RUN_TIMEOUT,
@@ -606,6 +607,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             "graphEndpoint": simulator.graph_endpoint().as_str().trim_end_matches('/'),
             "armEndpoint": simulator.graph_endpoint().as_str().trim_end_matches('/'),
             "identityEndpoint": simulator.identity_endpoint(),
+            "logAnalyticsEndpoint": simulator.log_analytics_endpoint(),
             "identityHeader": simulator.identity_header(),
             "tenantId": simulator.tenant().tenant_id,
             "logAnalyticsWorkspaceId": simulator

@@ -138,6 +138,8 @@ pub struct PermissionMap {
     /// (method, first segment) → the permissions with a template there marked least for the
     /// Application scheme; templates that start with a placeholder are under the empty segment.
     least_by_head: HashMap<(String, String), BTreeSet<String>>,
+    /// Every literal segment of every template (lower-case): never an id.
+    literals: std::collections::HashSet<String>,
 }
 
 /// Why the embedded map could not be read.
@@ -254,6 +256,15 @@ impl PermissionMap {
                         allowed
                             .paths
                             .push((method.to_ascii_uppercase(), template.clone(), least));
+                    }
+                }
+            }
+            for (_, template, _) in &allowed.paths {
+                for segment in &template.segments {
+                    if let Segment::Pattern(pieces) = segment
+                        && let [Piece::Text(text)] = pieces.as_slice()
+                    {
+                        map.literals.insert(text.clone());
                     }
                 }
             }
@@ -510,13 +521,13 @@ pub fn uri_template(uri: &str) -> String {
         }
         first = false;
         out.push('/');
-        out.push_str(&template_segment(&lower));
+        out.push_str(&template_segment(&lower, segment));
     }
     if out.is_empty() { "/".to_owned() } else { out }
 }
 
 /// One lower-case segment with its ids and key values replaced.
-fn template_segment(segment: &str) -> String {
+fn template_segment(segment: &str, original: &str) -> String {
     // Key syntax: name(key='value') or name('value') or name(key=value,...).
     if let Some(open) = segment.find('(')
         && segment.ends_with(')')
@@ -535,22 +546,30 @@ fn template_segment(segment: &str) -> String {
             .collect();
         return format!("{name}({})", keys.join(","));
     }
-    if is_id(segment) {
+    if is_id(segment, original) {
         "{id}".to_owned()
     } else {
         segment.to_owned()
     }
 }
 
-/// A segment that names one object rather than a collection or an action.
-fn is_id(segment: &str) -> bool {
+/// A segment (lower-cased, and as written) that names one object rather than a collection or
+/// an action: never a literal segment of the permissions map (`oauth2permissiongrants`,
+/// `b2cauthenticationmethodspolicy`); a GUID, a user principal name (`@`, or `%40` encoded),
+/// a number, or a long opaque key (mixed case or base64 marks, as message ids are).
+fn is_id(segment: &str, original: &str) -> bool {
+    if PermissionMap::embedded().is_ok_and(|map| map.literals.contains(segment)) {
+        return false;
+    }
     let guid = uuid::Uuid::parse_str(segment).is_ok();
-    let upn = segment.contains('@');
+    let upn = segment.contains('@') || segment.contains("%40");
     let number = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
+    let mixed_case = original.bytes().any(|b| b.is_ascii_uppercase())
+        && original.bytes().any(|b| b.is_ascii_lowercase());
     let opaque = segment.len() >= 16
         && segment.bytes().any(|b| b.is_ascii_digit())
-        && segment.bytes().any(|b| b.is_ascii_alphabetic())
-        && !segment.contains('.');
+        && !segment.contains('.')
+        && (mixed_case || segment.contains(['=', '-', '_']));
     guid || upn || number || opaque
 }
 
@@ -747,6 +766,23 @@ mod tests {
             (
                 "https://graph.microsoft.com/v1.0/directoryObjects/getByIds",
                 "/directoryobjects/getbyids",
+            ),
+            // Literal segments of the map are never ids, however long; percent-encoded UPNs are.
+            (
+                "https://graph.microsoft.com/v1.0/oauth2PermissionGrants?$top=999",
+                "/oauth2permissiongrants",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/policies/b2cAuthenticationMethodsPolicy",
+                "/policies/b2cauthenticationmethodspolicy",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/users/adele%40contoso.com/messages",
+                "/users/{id}/messages",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/me/messages/",
+                "/me/messages",
             ),
         ] {
             assert_eq!(uri_template(uri), template, "{uri}");

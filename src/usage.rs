@@ -32,6 +32,19 @@ use crate::snapshot::{CollectionGap, Dataset, DatasetName};
 
 /// The largest answer read: the API returns at most about 100 MB of raw data.
 const MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
+/// How much later than the window's start a table's first row may be, for the table to count as
+/// covering the window.
+const COVERAGE_SLACK_DAYS: i64 = 2;
+
+/// The earliest row of `evidence`'s table in the window (the first line names it, for logs and
+/// for the simulator).
+fn earliest_query(evidence: Evidence) -> String {
+    format!(
+        "// mi-assess: earliest\n{}\n| summarize first = min(TimeGenerated)",
+        evidence.table()
+    )
+}
+
 /// The shortest window slice a cut result is split into before it counts as truncated.
 pub const MIN_SLICE: Duration = Duration::from_secs(3600);
 /// How long the workspace may run one query (the API's maximum, `Prefer: wait=600`).
@@ -137,6 +150,10 @@ pub enum QueryError {
         /// The service's message.
         message: String,
     },
+    /// The table holds data only from later than the window's start (its diagnostic setting is
+    /// newer, or its retention shorter): absence there is no evidence.
+    #[error("{0}")]
+    Incomplete(String),
     /// Anything else (transport, a malformed or empty answer, a server error after retries).
     #[error("{0}")]
     Failed(String),
@@ -202,8 +219,16 @@ impl LogAnalyticsClient {
     ) -> anyhow::Result<Self> {
         let base = endpoint.as_str().trim_end_matches('/');
         let query_url = Url::parse(&format!("{base}/v1/workspaces/{workspace_id}/query"))?;
+        // The workspace may run a query for QUERY_WAIT_SECONDS: the client waits a little longer
+        // than that, so a slow query is not dropped and run again.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(u64::from(QUERY_WAIT_SECONDS) + 30))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(Self {
-            http: http::client()?,
+            http,
             query_url,
             workspace_id: workspace_id.to_owned(),
             tokens,
@@ -438,8 +463,37 @@ async fn read(
     start: OffsetDateTime,
     end: OffsetDateTime,
 ) -> Result<(QueryAnswer, Vec<String>, u64), QueryError> {
+    // First, whether the table covers the window: a table whose first row is later than its
+    // start (a diagnostic setting turned on last week, a shorter retention) cannot tell that
+    // an identity did nothing.
+    let earliest = client
+        .query(&earliest_query(evidence), start, end, evidence.table())
+        .await?;
+    let first = earliest
+        .rows
+        .first()
+        .and_then(|row| row.first())
+        .and_then(|value| moment(value).ok());
+    let covered_from = start + time::Duration::days(COVERAGE_SLACK_DAYS);
+    match first {
+        Some(first) if first <= covered_from => {}
+        Some(first) => {
+            return Err(QueryError::Incomplete(format!(
+                "{} holds data only since {first} and the window starts {start}: absence there is no evidence (enable {} long enough before, or shorten MI_ASSESS_USAGE_WINDOW_DAYS)",
+                evidence.table(),
+                evidence.setting()
+            )));
+        }
+        None => {
+            return Err(QueryError::Incomplete(format!(
+                "{} holds no data in the window: absence there is no evidence (check {})",
+                evidence.table(),
+                evidence.setting()
+            )));
+        }
+    }
     let mut slices = vec![(start, end)];
-    let mut queries = 0;
+    let mut queries = 1;
     let mut whole = QueryAnswer::default();
     let mut cut = Vec::new();
     while let Some((from, to)) = slices.pop() {
@@ -465,9 +519,13 @@ async fn read(
         if whole.columns.is_empty() {
             whole.columns = answer.columns.clone();
         }
-        if whole.columns == answer.columns {
-            whole.rows.extend(answer.rows);
+        if whole.columns != answer.columns {
+            return Err(QueryError::Failed(format!(
+                "{}: the answers of two slices of the window have different columns",
+                evidence.table()
+            )));
         }
+        whole.rows.extend(answer.rows);
     }
     Ok((whole, cut, queries))
 }
@@ -511,6 +569,10 @@ fn dataset<T>(
             );
             gaps.push(gap(reason.clone(), Some(400), None, true));
             Dataset::NotApplicable { reason }
+        }
+        Err(QueryError::Incomplete(reason)) => {
+            gaps.push(gap(reason.clone(), None, None, false));
+            Dataset::Unknown { reason }
         }
         Err(e @ QueryError::Denied { status, .. }) => {
             let reason = format!("{}: {e}", evidence.table());

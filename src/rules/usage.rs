@@ -120,6 +120,15 @@ fn readable<'v, T: 'v>(
     complete.then_some((index, usage))
 }
 
+/// Whether a grant is younger than the window: it could not have been used all along.
+fn granted_within(granted_at: Option<&str>, usage: &UsageSnapshot) -> bool {
+    granted_at
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .is_some_and(|t| t > usage.window_start)
+}
+
 /// Which evidence the workspace had, for every usage finding.
 fn coverage(usage: &UsageSnapshot) -> serde_json::Value {
     fn state<T>(dataset: &Dataset<Vec<T>>) -> serde_json::Value {
@@ -230,10 +239,15 @@ fn unused_permissions(view: &TenantView<'_>) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     for (subject, held, cover) in &covers {
-        for (permission, role) in held
-            .iter()
-            .filter(|(p, _)| cover.unused.iter().any(|u| u.eq_ignore_ascii_case(p)))
-        {
+        // A request no granted permission is known to cover was allowed by one of them all the
+        // same: which one is unknown, so none is called unused.
+        if !cover.uncovered.is_empty() {
+            continue;
+        }
+        for (permission, role) in held.iter().filter(|(p, role)| {
+            cover.unused.iter().any(|u| u.eq_ignore_ascii_case(p))
+                && !granted_within(role.granted_at.as_deref(), usage)
+        }) {
             let severity = tiered(role.tier, Severity::High, Severity::Medium, Severity::Low);
             out.push(rule.finding(
                 severity,
@@ -352,6 +366,24 @@ fn grant_command(
     ))
 }
 
+/// Whether the role's actions (wildcards included) allow `operation`, and its not-actions do not.
+fn role_allows(definition: &crate::snapshot::azure::RoleDefinitionRow, operation: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: false,
+        require_literal_separator: false,
+        require_literal_leading_dot: false,
+    };
+    let matches = |patterns: &[String]| {
+        patterns.iter().any(|p| {
+            glob::Pattern::new(p).is_ok_and(|pattern| pattern.matches_with(operation, options))
+        })
+    };
+    definition
+        .permissions
+        .iter()
+        .any(|p| matches(&p.actions) && !matches(&p.not_actions))
+}
+
 /// Whether an action allows more than reading.
 fn writes(action: &str) -> bool {
     let action = action.to_ascii_lowercase();
@@ -387,7 +419,13 @@ fn azure_roles_broader_than_use(view: &TenantView<'_>) -> Vec<Finding> {
             if data_role || !role_writes {
                 continue;
             }
-            let observed: Vec<&str> = operations.iter().map(|o| o.operation.as_str()).collect();
+            // Only what this role allows: an operation another of its roles allowed must not
+            // find its way into this role's replacement.
+            let observed: Vec<&str> = operations
+                .iter()
+                .map(|o| o.operation.as_str())
+                .filter(|op| role_allows(definition, op))
+                .collect();
             let severity = if policy_identity(view, subject) {
                 Severity::Info
             } else {
@@ -497,7 +535,13 @@ fn dormant_privileged_identities(view: &TenantView<'_>) -> Vec<Finding> {
         let Some(tier) = subject.tier() else {
             continue;
         };
-        if tier == Tier::UserAccess || !index.sign_ins(&subject.id).is_empty() {
+        // Graph requests or ARM operations of its own mean it did obtain tokens: the sign-in log
+        // is incomplete for it, which is no evidence of dormancy.
+        if tier == Tier::UserAccess
+            || !index.sign_ins(&subject.id).is_empty()
+            || !index.graph_requests(&subject.id).is_empty()
+            || !index.arm_operations(&subject.id).is_empty()
+        {
             continue;
         }
         let policy = view
@@ -571,6 +615,30 @@ fn dormant_privileged_identities(view: &TenantView<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_allows_what_its_actions_match_and_its_not_actions_do_not() {
+        let role = crate::snapshot::azure::RoleDefinitionRow {
+            id: "r".into(),
+            role_name: Some("Contributor".into()),
+            role_type: Some("BuiltInRole".into()),
+            permissions: vec![crate::snapshot::azure::RolePermission {
+                actions: vec!["*".into()],
+                not_actions: vec!["Microsoft.Authorization/*/Write".into()],
+                data_actions: Vec::new(),
+                not_data_actions: Vec::new(),
+            }],
+            assignable_scopes: Vec::new(),
+        };
+        assert!(role_allows(
+            &role,
+            "Microsoft.Compute/virtualMachines/write"
+        ));
+        assert!(!role_allows(
+            &role,
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
+    }
 
     #[test]
     fn reads_are_not_writes() {

@@ -85,6 +85,9 @@ pub struct SimArmOperation {
     pub days_ago: Vec<f64>,
 }
 
+/// Where the simulator serves the query API, below its base URL; also its token audience.
+pub const AUDIENCE_PATH: &str = "/loganalytics";
+
 #[derive(Deserialize)]
 pub(super) struct QueryBody {
     query: String,
@@ -143,19 +146,38 @@ pub(super) async fn query(
     headers: HeaderMap,
     Json(body): Json<QueryBody>,
 ) -> Response {
-    let authorised = headers
+    // The query API has its own audience (the simulator's `/loganalytics`): a Graph or ARM
+    // token is refused, as the real API refuses a token for another resource.
+    let Some(token) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(audience_and_expiry)
-        .is_some_and(|(aud, exp)| {
-            aud.trim_end_matches('/') == state.graph_resource() && is_unexpired(exp)
-        });
-    if !authorised {
+    else {
         return error(
-            StatusCode::FORBIDDEN,
-            json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}}),
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"code": "AuthenticationFailed", "message": "Authentication failed. The 'Authorization' header is missing."}}),
         );
+    };
+    match audience_and_expiry(token) {
+        Some((aud, exp))
+            if aud.trim_end_matches('/')
+                == format!("{}{AUDIENCE_PATH}", state.graph_resource())
+                && is_unexpired(exp) => {}
+        Some((aud, _))
+            if aud.trim_end_matches('/')
+                != format!("{}{AUDIENCE_PATH}", state.graph_resource()) =>
+        {
+            return error(
+                StatusCode::FORBIDDEN,
+                json!({"error": {"code": "InvalidAuthenticationTokenAudience", "message": "The access token has been obtained for wrong audience or resource."}}),
+            );
+        }
+        _ => {
+            return error(
+                StatusCode::FORBIDDEN,
+                json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}}),
+            );
+        }
     }
     let data = state.tenant();
     let Some(workspace) = data
@@ -213,6 +235,36 @@ pub(super) async fn query(
     };
     let within = |t: OffsetDateTime| t >= start && t < end;
     let (columns, mut rows): (Vec<(&str, &str)>, Vec<Vec<Value>>) = match kind.as_str() {
+        "// mi-assess: earliest" => {
+            let times: Vec<OffsetDateTime> = match table.as_str() {
+                "AADManagedIdentitySignInLogs" => workspace
+                    .sign_ins
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, s)| s.days_ago.iter().map(move |d| (i, *d)))
+                    .map(|(i, d)| at(d, i))
+                    .collect(),
+                "MicrosoftGraphActivityLogs" => workspace
+                    .graph_requests
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, r)| r.days_ago.iter().map(move |d| (i, *d)))
+                    .map(|(i, d)| at(d, i))
+                    .collect(),
+                _ => workspace
+                    .arm_operations
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, o)| o.days_ago.iter().map(move |d| (i, *d)))
+                    .map(|(i, d)| at(d, i))
+                    .collect(),
+            };
+            let first = times.into_iter().filter(|t| within(*t)).min();
+            (
+                vec![("first", "datetime")],
+                vec![vec![first.map_or(Value::Null, |t| json!(rfc3339(t)))]],
+            )
+        }
         "// mi-assess: sign-ins" => {
             let mut groups: BTreeMap<(String, String), (u64, OffsetDateTime)> = BTreeMap::new();
             for (entry, s) in workspace.sign_ins.iter().enumerate() {

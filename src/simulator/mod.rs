@@ -264,7 +264,7 @@ impl RunningSimulator {
                 axum::routing::post(arm_api::resource_graph),
             )
             .route(
-                "/v1/workspaces/{workspace}/query",
+                "/loganalytics/v1/workspaces/{workspace}/query",
                 axum::routing::post(loganalytics::query),
             )
             .route("/subscriptions", get(arm_api::subscription_list))
@@ -283,6 +283,15 @@ impl RunningSimulator {
     /// Base URL to use as `MI_ASSESS_GRAPH_ENDPOINT`.
     pub fn graph_endpoint(&self) -> &Url {
         &self.state.base_url
+    }
+
+    /// Base URL to use as `MI_ASSESS_LOG_ANALYTICS_ENDPOINT` (its token audience is its own).
+    pub fn log_analytics_endpoint(&self) -> String {
+        format!(
+            "{}{}",
+            self.state.base_url.as_str().trim_end_matches('/'),
+            loganalytics::AUDIENCE_PATH
+        )
     }
 
     /// URL to use as `IDENTITY_ENDPOINT`.

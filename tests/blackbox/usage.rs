@@ -28,7 +28,7 @@ async fn assess(sim: &RunningSimulator, usage: bool) -> (tempfile::TempDir, std:
             .env("MI_ASSESS_LOG_ANALYTICS_WORKSPACE_ID", WORKSPACE)
             .env(
                 "MI_ASSESS_LOG_ANALYTICS_ENDPOINT",
-                sim.graph_endpoint().as_str(),
+                sim.log_analytics_endpoint(),
             );
     }
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
@@ -265,5 +265,32 @@ async fn missing_tables_no_access_and_the_row_limit_degrade_honestly() {
     assert!(
         dormant(&cut).is_empty(),
         "no dormancy is claimed from a cut result"
+    );
+}
+
+/// A table that holds data only from later than the window's start (a diagnostic setting
+/// turned on last week) cannot show that an identity did nothing: its evidence is unknown,
+/// named in the manifest, and no dormancy is claimed from it.
+#[tokio::test]
+async fn a_table_younger_than_the_window_is_no_evidence_of_absence() {
+    let sim = simulator(|w| {
+        for s in &mut w.sign_ins {
+            s.days_ago.retain(|d| *d < 7.0);
+        }
+    })
+    .await;
+    let (_dir, run) = assess(&sim, true).await;
+    let manifest = json(&run.join("manifest.json"));
+    assert_eq!(manifest["status"], "complete");
+    let skipped = manifest["skipped"].to_string();
+    assert!(
+        skipped.contains("usageSignIns") && skipped.contains("holds data only since"),
+        "{skipped}"
+    );
+    let findings = lines(&run.join("findings.ndjson"));
+    assert!(findings.iter().all(|f| f["ruleId"] != "MI-USE-004"));
+    assert!(
+        findings.iter().any(|f| f["ruleId"] == "MI-USE-001"),
+        "the other tables still count"
     );
 }
