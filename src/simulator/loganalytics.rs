@@ -236,29 +236,27 @@ pub(super) async fn query(
     let within = |t: OffsetDateTime| t >= start && t < end;
     let (columns, mut rows): (Vec<(&str, &str)>, Vec<Vec<Value>>) = match kind.as_str() {
         "// mi-assess: earliest" => {
-            let times: Vec<OffsetDateTime> = match table.as_str() {
+            let days: Vec<&[f64]> = match table.as_str() {
                 "AADManagedIdentitySignInLogs" => workspace
                     .sign_ins
                     .iter()
-                    .enumerate()
-                    .flat_map(|(i, s)| s.days_ago.iter().map(move |d| (i, *d)))
-                    .map(|(i, d)| at(d, i))
+                    .map(|s| s.days_ago.as_slice())
                     .collect(),
                 "MicrosoftGraphActivityLogs" => workspace
                     .graph_requests
                     .iter()
-                    .enumerate()
-                    .flat_map(|(i, r)| r.days_ago.iter().map(move |d| (i, *d)))
-                    .map(|(i, d)| at(d, i))
+                    .map(|r| r.days_ago.as_slice())
                     .collect(),
                 _ => workspace
                     .arm_operations
                     .iter()
-                    .enumerate()
-                    .flat_map(|(i, o)| o.days_ago.iter().map(move |d| (i, *d)))
-                    .map(|(i, d)| at(d, i))
+                    .map(|o| o.days_ago.as_slice())
                     .collect(),
             };
+            let times = days
+                .iter()
+                .enumerate()
+                .flat_map(|(entry, days)| days.iter().map(move |d| at(*d, entry)));
             let first = times.into_iter().filter(|t| within(*t)).min();
             (
                 vec![("first", "datetime")],
