@@ -39,9 +39,15 @@ pub use reqwest::Method;
 /// The HTTP client both API clients use: bounded connect and request timeouts, no redirects
 /// (a token must never follow one), and mi-assess's user agent.
 pub fn client() -> reqwest::Result<reqwest::Client> {
+    client_with(Duration::from_secs(20), Duration::from_secs(120))
+}
+
+/// [`client`] with other timeouts: the check before a run stays within its budget, and the Log
+/// Analytics client waits as long as the workspace may run a query.
+pub fn client_with(connect: Duration, total: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(20))
-        .timeout(Duration::from_secs(120))
+        .connect_timeout(connect)
+        .timeout(total)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
         .build()

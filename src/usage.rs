@@ -221,12 +221,10 @@ impl LogAnalyticsClient {
         let query_url = Url::parse(&format!("{base}/v1/workspaces/{workspace_id}/query"))?;
         // The workspace may run a query for QUERY_WAIT_SECONDS: the client waits a little longer
         // than that, so a slow query is not dropped and run again.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(u64::from(QUERY_WAIT_SECONDS) + 30))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http::client_with(
+            Duration::from_secs(20),
+            Duration::from_secs(u64::from(QUERY_WAIT_SECONDS) + 30),
+        )?;
         Ok(Self {
             http,
             query_url,

@@ -226,12 +226,7 @@ fn setting_for(cause: &Cause, endpoint_setting: &str, token_source: &str) -> Str
 
 /// The probes' HTTP client: [`crate::http::client`]'s, with a connect timeout inside the budget.
 fn probe_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(BUDGET)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("mi-assess/", env!("CARGO_PKG_VERSION")))
-        .build()
+    crate::http::client_with(Duration::from_secs(5), BUDGET)
 }
 
 async fn bearer(
